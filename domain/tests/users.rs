@@ -1,0 +1,45 @@
+mod common;
+use domain::models::*;
+use domain::DomainError;
+use common::*;
+
+#[tokio::test]
+async fn sign_up_returns_a_token_that_opens_only_that_user() {
+    let shop = shop();
+    let (ann, ann_token) = sign_up(&shop, "ann@example.com").await;
+    let (bob, _) = sign_up(&shop, "bob@example.com").await;
+    assert_eq!(shop.user(&bearer(&ann_token), ann.id).await.unwrap(), ann);
+    assert!(matches!(shop.user(&bearer(&ann_token), bob.id).await, Err(DomainError::Forbidden)));
+    assert!(matches!(shop.user(&none(), ann.id).await, Err(DomainError::Unauthenticated)));
+    assert_eq!(shop.user(&admin(), bob.id).await.unwrap(), bob);
+}
+
+#[tokio::test]
+async fn a_taken_email_is_a_conflict_naming_the_field() {
+    let shop = shop();
+    sign_up(&shop, "ann@example.com").await;
+    let again = NewUser { email: Email::parse("ANN@example.com").unwrap(), name: UserName::parse("Ann 2").unwrap() };
+    match shop.sign_up(again).await {
+        Err(DomainError::Conflict { field, .. }) => assert_eq!(field.as_deref(), Some("email")),
+        other => panic!("expected conflict, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn update_keeps_fields_not_in_the_patch() {
+    let shop = shop();
+    let (ann, token) = sign_up(&shop, "ann@example.com").await;
+    let patch = UserPatch { name: Some(UserName::parse("Annie").unwrap()), email: None };
+    let updated = shop.update_user(&bearer(&token), ann.id, patch).await.unwrap();
+    assert_eq!(updated.name.as_str(), "Annie");
+    assert_eq!(updated.email, ann.email);
+    assert_eq!(shop.user(&bearer(&token), ann.id).await.unwrap(), updated);
+}
+
+#[tokio::test]
+async fn listing_users_is_for_the_admin_only() {
+    let shop = shop();
+    let (_, token) = sign_up(&shop, "ann@example.com").await;
+    assert!(matches!(shop.users(&bearer(&token), PageRequest::first(10)).await, Err(DomainError::Forbidden)));
+    assert_eq!(shop.users(&admin(), PageRequest::first(10)).await.unwrap().items.len(), 1);
+}
