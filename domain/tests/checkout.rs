@@ -40,7 +40,11 @@ async fn the_same_idempotency_key_returns_the_first_order_only() {
     assert!(matches!(replay, Checkout::Replayed(_)));
     assert_eq!(replay.order(), first.order());
     assert_eq!(shop.orders(&bearer(&t), ann.id, PageRequest::first(10)).await.unwrap().items.len(), 1);
-    assert_eq!(shop.cart(&bearer(&t), ann.id).await.unwrap().items()[0].quantity.get(), 5, "a replay leaves the cart alone");
+    assert_eq!(
+        shop.cart(&bearer(&t), ann.id).await.unwrap().items()[0].quantity.get(),
+        5,
+        "a replay leaves the cart alone"
+    );
 }
 
 #[tokio::test]
@@ -81,7 +85,11 @@ async fn cart_quantities_are_bounded_and_unknown_products_named() {
         Err(DomainError::Invalid(e)) => assert_eq!(e.field, "quantity"),
         other => panic!("{other:?}"),
     }
-    assert_eq!(shop.cart(&bearer(&t), ann.id).await.unwrap().items()[0].quantity.get(), 998, "a refused add changes nothing");
+    assert_eq!(
+        shop.cart(&bearer(&t), ann.id).await.unwrap().items()[0].quantity.get(),
+        998,
+        "a refused add changes nothing"
+    );
     let set = shop.set_cart_quantity(&bearer(&t), ann.id, p.id, qty(3)).await.unwrap();
     assert_eq!(set.items()[0].quantity.get(), 3);
     let unknown = ProductId::from_uuid(uuid::Uuid::now_v7());
@@ -89,10 +97,7 @@ async fn cart_quantities_are_bounded_and_unknown_products_named() {
         Err(DomainError::Invalid(e)) => assert_eq!(e.field, "product_id"),
         other => panic!("{other:?}"),
     }
-    assert!(matches!(
-        shop.remove_from_cart(&bearer(&t), ann.id, unknown).await,
-        Err(DomainError::NotFound { .. })
-    ));
+    assert!(matches!(shop.remove_from_cart(&bearer(&t), ann.id, unknown).await, Err(DomainError::NotFound { .. })));
 }
 
 #[tokio::test]
@@ -118,10 +123,20 @@ async fn status_moves_forward_only_and_shipping_is_for_the_admin() {
     shop.add_to_cart(&bearer(&t), ann.id, p.id, qty(1)).await.unwrap();
     let id = shop.checkout(&bearer(&t), ann.id, key("k")).await.unwrap().order().id;
     let user = bearer(&t);
-    assert!(matches!(shop.change_order_status(&user, ann.id, id, OrderStatus::Shipped).await, Err(DomainError::Forbidden)));
+    assert!(matches!(
+        shop.change_order_status(&user, ann.id, id, OrderStatus::Shipped).await,
+        Err(DomainError::Forbidden)
+    ));
     assert_eq!(shop.change_order_status(&user, ann.id, id, OrderStatus::Paid).await.unwrap().status, OrderStatus::Paid);
-    assert_eq!(shop.change_order_status(&user, ann.id, id, OrderStatus::Paid).await.unwrap().status, OrderStatus::Paid, "repeating is a no-op");
-    assert_eq!(shop.change_order_status(&admin(), ann.id, id, OrderStatus::Shipped).await.unwrap().status, OrderStatus::Shipped);
+    assert_eq!(
+        shop.change_order_status(&user, ann.id, id, OrderStatus::Paid).await.unwrap().status,
+        OrderStatus::Paid,
+        "repeating is a no-op"
+    );
+    assert_eq!(
+        shop.change_order_status(&admin(), ann.id, id, OrderStatus::Shipped).await.unwrap().status,
+        OrderStatus::Shipped
+    );
     assert!(matches!(
         shop.change_order_status(&user, ann.id, id, OrderStatus::Cancelled).await,
         Err(DomainError::Conflict { code: "invalid_transition", .. })

@@ -1,7 +1,7 @@
 mod common;
+use common::*;
 use domain::models::*;
 use domain::DomainError;
-use common::*;
 
 #[tokio::test]
 async fn sign_up_returns_a_token_that_opens_only_that_user() {

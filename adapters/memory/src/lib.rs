@@ -187,7 +187,8 @@ impl CartRepository for MemoryStore {
 impl OrderRepository for MemoryStore {
     async fn insert(&self, order: &Order) -> StoreResult<Placed> {
         let mut s = self.lock();
-        let same = |o: &&Order| o.id == order.id || (o.user_id == order.user_id && o.idempotency_key == order.idempotency_key);
+        let same =
+            |o: &&Order| o.id == order.id || (o.user_id == order.user_id && o.idempotency_key == order.idempotency_key);
         if let Some(first) = s.orders.values().find(same) {
             return Ok(Placed::Existing(first.clone()));
         }

@@ -16,7 +16,8 @@ pub(crate) fn checked(
     let s = raw.trim();
     let n = s.chars().count();
     if n < min {
-        let what = if min == 1 { "must not be empty".to_string() } else { format!("must have at least {min} characters") };
+        let what =
+            if min == 1 { "must not be empty".to_string() } else { format!("must have at least {min} characters") };
         return Err(ValidationError::new(field, what));
     }
     if n > max {

@@ -32,9 +32,7 @@ impl Email {
             return bad("must not contain spaces or control characters");
         }
         let Some((local, domain)) = s.split_once('@') else { return bad("must contain '@'") };
-        let domain_ok = !domain.contains('@')
-            && domain.contains('.')
-            && domain.split('.').all(|part| !part.is_empty());
+        let domain_ok = !domain.contains('@') && domain.contains('.') && domain.split('.').all(|part| !part.is_empty());
         if local.is_empty() || !domain_ok {
             return bad("must look like name@example.com");
         }

@@ -9,20 +9,37 @@ impl Shop {
     }
 
     /// Adds to the product's quantity. The product must exist (`product_id` is named otherwise).
-    pub async fn add_to_cart(&self, creds: &Credentials, user: UserId, product: ProductId, qty: Quantity) -> Result<Cart, DomainError> {
+    pub async fn add_to_cart(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        product: ProductId,
+        qty: Quantity,
+    ) -> Result<Cart, DomainError> {
         self.require_user(creds, user).await?;
         self.require_product(product).await?;
         Ok(self.stores.carts.add(user, product, qty).await?)
     }
 
     /// Sets the product's quantity, adding the line if needed.
-    pub async fn set_cart_quantity(&self, creds: &Credentials, user: UserId, product: ProductId, qty: Quantity) -> Result<Cart, DomainError> {
+    pub async fn set_cart_quantity(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        product: ProductId,
+        qty: Quantity,
+    ) -> Result<Cart, DomainError> {
         self.require_user(creds, user).await?;
         self.require_product(product).await?;
         Ok(self.stores.carts.set(user, product, qty).await?)
     }
 
-    pub async fn remove_from_cart(&self, creds: &Credentials, user: UserId, product: ProductId) -> Result<Cart, DomainError> {
+    pub async fn remove_from_cart(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        product: ProductId,
+    ) -> Result<Cart, DomainError> {
         self.require_user(creds, user).await?;
         self.stores.carts.remove(user, product).await?.ok_or(DomainError::NotFound { entity: "cart item" })
     }

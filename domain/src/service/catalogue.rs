@@ -28,7 +28,12 @@ impl Shop {
         Ok(Page::from_items(items, page.limit, |p| p.id.as_uuid()))
     }
 
-    pub async fn update_product(&self, creds: &Credentials, id: ProductId, patch: ProductPatch) -> Result<Product, DomainError> {
+    pub async fn update_product(
+        &self,
+        creds: &Credentials,
+        id: ProductId,
+        patch: ProductPatch,
+    ) -> Result<Product, DomainError> {
         self.require_admin(creds)?;
         let mut p = self.product(id).await?;
         if patch.is_empty() {

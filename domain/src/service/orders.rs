@@ -25,7 +25,12 @@ impl Shop {
     /// client or proxy may retry freely. The order is written before the cart is cleared; if the
     /// process dies in between, the retry finds the order by its key and the cart still holds the
     /// items (nothing is lost or ordered twice); the user can clear it.
-    pub async fn checkout(&self, creds: &Credentials, user: UserId, key: IdempotencyKey) -> Result<Checkout, DomainError> {
+    pub async fn checkout(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        key: IdempotencyKey,
+    ) -> Result<Checkout, DomainError> {
         self.require_user(creds, user).await?;
         if let Some(order) = self.stores.orders.find_by_key(user, &key).await? {
             return Ok(Checkout::Replayed(order));
@@ -45,7 +50,12 @@ impl Shop {
                     field: Some("product_id".into()),
                 });
             };
-            lines.push(OrderLine { product_id: p.id, name: p.name.clone(), unit_price: p.price, quantity: item.quantity });
+            lines.push(OrderLine {
+                product_id: p.id,
+                name: p.name.clone(),
+                unit_price: p.price,
+                quantity: item.quantity,
+            });
         }
         let now = self.clock.now();
         let order = Order {
@@ -74,7 +84,12 @@ impl Shop {
         }
     }
 
-    pub async fn orders(&self, creds: &Credentials, user: UserId, page: PageRequest) -> Result<Page<Order>, DomainError> {
+    pub async fn orders(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        page: PageRequest,
+    ) -> Result<Page<Order>, DomainError> {
         self.require_user(creds, user).await?;
         let items = self.stores.orders.list_for_user(user, page).await?;
         Ok(Page::from_items(items, page.limit, |o| o.id.as_uuid()))
@@ -83,7 +98,13 @@ impl Shop {
     /// Moves an order along created -> paid -> shipped, or to cancelled. The user may pay and
     /// cancel; shipping is the admin's. Asking for the status the order already has is a no-op,
     /// so a retried request succeeds.
-    pub async fn change_order_status(&self, creds: &Credentials, user: UserId, id: OrderId, to: OrderStatus) -> Result<Order, DomainError> {
+    pub async fn change_order_status(
+        &self,
+        creds: &Credentials,
+        user: UserId,
+        id: OrderId,
+        to: OrderStatus,
+    ) -> Result<Order, DomainError> {
         let mut order = self.order(creds, user, id).await?;
         if to == OrderStatus::Shipped {
             self.require_admin(creds)?;

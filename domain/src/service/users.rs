@@ -5,7 +5,8 @@ use crate::models::*;
 impl Shop {
     /// Creates a user and returns it with its API token, the only time the token is seen.
     pub async fn sign_up(&self, new: NewUser) -> Result<(User, ApiToken), DomainError> {
-        let user = User { id: UserId::from_uuid(new_uuid()), email: new.email, name: new.name, created_at: self.clock.now() };
+        let user =
+            User { id: UserId::from_uuid(new_uuid()), email: new.email, name: new.name, created_at: self.clock.now() };
         let token = ApiToken::generate();
         self.stores.users.insert(&user, &token.hash()).await?;
         Ok((user, token))
