@@ -1,1 +1,107 @@
-//! PostgreSQL adapter (see Cargo.toml description).
+//! PostgreSQL stores for every port, reached through one or more pgpool-II endpoints.
+//!
+//! * `PgStore::connect` opens a bb8 pool per endpoint (tokio-postgres underneath) and succeeds when
+//!   at least one endpoint answers; `migrate` applies the embedded schema migrations.
+//! * Operations go round-robin over healthy endpoints and move to the next one when an endpoint
+//!   fails (see `cluster`); every write is idempotent, so such a retry never applies it twice.
+//! * The schema is written for pgpool-II native replication, which runs each write on every
+//!   backend: ids and timestamps come from the application, no statement evaluates anything that
+//!   differs per backend, and every statement's row count is the same on every backend.
+//!
+//! Why not tokio-postgres' own multi-host support (`host=a,b` with `load_balance_hosts=random`):
+//! it only chooses where a *new* connection goes (random order, falling back to the next host on
+//! a connect error); a pool of such connections cannot tell which host a connection is on, cannot
+//! take a failed pgpool out of rotation or probe it back, and does not retry an operation whose
+//! session was dropped mid-flight. Per-endpoint pools give all of that plus per-endpoint metrics.
+
+mod carts;
+mod catalogue;
+mod cluster;
+mod conn;
+mod migrate;
+mod orders;
+mod rows;
+mod selector;
+mod settings;
+pub mod testing;
+mod users;
+
+pub use settings::PgSettings;
+
+use async_trait::async_trait;
+use cluster::{with_conn, Cluster};
+use domain::ports::{HealthCheck, StoreResult};
+use std::sync::Arc;
+
+/// The PostgreSQL adapter. Cheap to clone.
+#[derive(Clone)]
+pub struct PgStore {
+    cluster: Arc<Cluster>,
+}
+
+impl PgStore {
+    /// Opens a pool per endpoint; succeeds if at least one endpoint answers. Endpoints that do not
+    /// start out of rotation and are probed in the background until they do.
+    pub async fn connect(settings: &PgSettings) -> anyhow::Result<PgStore> {
+        let cluster = Arc::new(Cluster::new(settings)?);
+        let probes = futures_util::future::join_all(cluster.endpoints.iter().map(|ep| ep.probe())).await;
+        let mut errors = Vec::new();
+        for (i, r) in probes.into_iter().enumerate() {
+            if let Err(e) = r {
+                let addr = &cluster.endpoints[i].addr;
+                tracing::warn!(endpoint = %addr, error = %e, "postgres endpoint does not answer");
+                cluster.selector.mark_down(i);
+                errors.push(format!("{addr}: {e}"));
+            }
+        }
+        if errors.len() == cluster.endpoints.len() {
+            anyhow::bail!("no postgres endpoint answers: {}", errors.join("; "));
+        }
+        Cluster::spawn_prober(Arc::downgrade(&cluster));
+        Ok(PgStore { cluster })
+    }
+
+    /// Applies the schema migrations this build has and the database lacks. Idempotent, and safe
+    /// when several instances run it at once.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        migrate::migrate(&self.cluster).await
+    }
+
+    /// Every port backed by this store.
+    pub fn stores(&self) -> domain::Stores {
+        domain::Stores {
+            users: Arc::new(users::PgUsers(self.cluster.clone())),
+            catalogue: Arc::new(catalogue::PgCatalogue(self.cluster.clone())),
+            carts: Arc::new(carts::PgCarts(self.cluster.clone())),
+            orders: Arc::new(orders::PgOrders(self.cluster.clone())),
+        }
+    }
+
+    pub fn health(&self) -> Arc<dyn HealthCheck> {
+        Arc::new(PgHealth(self.cluster.clone()))
+    }
+
+    /// Endpoints currently in rotation, in settings order (for diagnostics and tests).
+    pub fn healthy_endpoints(&self) -> Vec<String> {
+        (0..self.cluster.endpoints.len())
+            .filter(|&i| self.cluster.selector.is_healthy(i))
+            .map(|i| self.cluster.endpoints[i].addr.clone())
+            .collect()
+    }
+}
+
+struct PgHealth(Arc<Cluster>);
+
+#[async_trait]
+impl HealthCheck for PgHealth {
+    fn name(&self) -> &str {
+        "postgres"
+    }
+    /// Ready when some endpoint runs a query.
+    async fn check(&self) -> StoreResult<()> {
+        with_conn!(self.0, "health", |c, _retries| {
+            c.client.simple_query("SELECT 1").await?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,62 @@
+//! One pooled connection: a tokio-postgres client plus the statements prepared on it.
+
+use bb8_postgres::PostgresConnectionManager;
+use std::collections::HashMap;
+use tokio_postgres::{Client, GenericClient, NoTls, Statement};
+
+/// A connection with its own cache of prepared statements, keyed by SQL text. Statements live
+/// as long as the server session; when pgpool drops the session the connection is discarded and
+/// its cache with it.
+pub(crate) struct PgConn {
+    pub(crate) client: Client,
+    statements: HashMap<&'static str, Statement>,
+}
+
+impl PgConn {
+    /// The statement for `sql`, prepared on this connection the first time it is asked for.
+    pub(crate) async fn prepare(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+        prepare_cached(&mut self.statements, &self.client, sql).await
+    }
+
+    /// Splits the connection so a transaction can borrow the client while statements are cached.
+    pub(crate) fn parts(&mut self) -> (&mut Client, &mut Cache) {
+        (&mut self.client, &mut self.statements)
+    }
+}
+
+pub(crate) type Cache = HashMap<&'static str, Statement>;
+
+/// Prepares `sql` through `client` (a client or a transaction) unless `cache` has it.
+pub(crate) async fn prepare_cached(
+    cache: &mut Cache,
+    client: &impl GenericClient,
+    sql: &'static str,
+) -> Result<Statement, tokio_postgres::Error> {
+    if let Some(s) = cache.get(sql) {
+        return Ok(s.clone());
+    }
+    let s = client.prepare(sql).await?;
+    cache.insert(sql, s.clone());
+    Ok(s)
+}
+
+/// bb8 manager: bb8-postgres opens the connection, we add the statement cache.
+pub(crate) struct Manager(pub(crate) PostgresConnectionManager<NoTls>);
+
+impl bb8::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = tokio_postgres::Error;
+
+    async fn connect(&self) -> Result<PgConn, tokio_postgres::Error> {
+        let client = self.0.connect().await?;
+        Ok(PgConn { client, statements: HashMap::new() })
+    }
+
+    async fn is_valid(&self, conn: &mut PgConn) -> Result<(), tokio_postgres::Error> {
+        conn.client.simple_query("").await.map(|_| ())
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}

@@ -1,0 +1,132 @@
+//! `OrderRepository` on PostgreSQL.
+
+use crate::cluster::{with_conn, Cluster, Conn, DbError};
+use crate::conn::prepare_cached;
+use crate::rows;
+use async_trait::async_trait;
+use domain::models::*;
+use domain::ports::{OrderRepository, Placed, StoreResult};
+use domain::StoreError;
+use std::sync::Arc;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+const INSERT: &str = "INSERT INTO orders (id, user_id, idempotency_key, status, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
+const INSERT_LINES: &str = "INSERT INTO order_lines (order_id, product_id, name, unit_price_cents, quantity) \
+                            SELECT $1, l.product_id, l.name, l.unit_price_cents, l.quantity \
+                            FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::integer[]) \
+                            AS l (product_id, name, unit_price_cents, quantity)";
+/// Orders with their lines, one row per line, newest order first: `FROM $from ... WHERE $filter`.
+macro_rules! select_orders {
+    ($from:literal, $filter:literal) => {
+        concat!(
+            "SELECT o.id, o.user_id, o.idempotency_key, o.status, o.created_at, o.updated_at, ",
+            "l.product_id, l.name AS line_name, l.unit_price_cents, l.quantity FROM ",
+            $from,
+            " JOIN order_lines l ON l.order_id = o.id WHERE ",
+            $filter,
+            " ORDER BY o.id DESC, l.product_id"
+        )
+    };
+}
+const GET: &str = select_orders!("orders o", "o.id = $1");
+const BY_KEY: &str = select_orders!("orders o", "o.user_id = $1 AND o.idempotency_key = $2");
+const LIST: &str =
+    select_orders!("(SELECT * FROM orders WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) o", "true");
+const SET_STATUS: &str = "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
+
+pub(crate) struct PgOrders(pub(crate) Arc<Cluster>);
+
+/// One attempt of `insert`. `retries` > 0 means an earlier attempt may have committed.
+async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed, DbError> {
+    let (client, cache) = c.parts();
+    let tx = client.transaction().await?;
+    let st = prepare_cached(cache, &tx, INSERT).await?;
+    let params: [&(dyn ToSql + Sync); 6] = [
+        &order.id.as_uuid(),
+        &order.user_id.as_uuid(),
+        &order.idempotency_key.as_str(),
+        &order.status.as_str(),
+        &order.created_at.as_datetime(),
+        &order.updated_at.as_datetime(),
+    ];
+    // Conflicts on the id or on (user_id, idempotency_key) insert nothing: a repeat, or a
+    // concurrent checkout with the same key that got there first (we waited for it to commit).
+    if tx.execute(&st, &params).await? == 1 {
+        let st = prepare_cached(cache, &tx, INSERT_LINES).await?;
+        let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id.as_uuid()).collect();
+        let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+        let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.get()).collect();
+        let qty: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
+        tx.execute(&st, &[&order.id.as_uuid(), &products, &names, &prices, &qty]).await?;
+        tx.commit().await?;
+        return Ok(Placed::Created);
+    }
+    drop(tx);
+    let existing = match query_orders(c, BY_KEY, &[&order.user_id.as_uuid(), &order.idempotency_key.as_str()]).await? {
+        Some(o) => o,
+        None => query_orders(c, GET, &[&order.id.as_uuid()])
+            .await?
+            .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id)))?,
+    };
+    // Our own earlier attempt committed before its connection was lost: it is this call's write.
+    if retries > 0 && existing.id == order.id {
+        return Ok(Placed::Created);
+    }
+    Ok(Placed::Existing(existing))
+}
+
+/// The first order of a `select_orders!` query.
+async fn query_orders(
+    c: &mut Conn,
+    sql: &'static str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Order>, DbError> {
+    let st = c.prepare(sql).await?;
+    let rows = c.client.query(&st, params).await?;
+    Ok(rows::orders(&rows)?.into_iter().next())
+}
+
+#[async_trait]
+impl OrderRepository for PgOrders {
+    async fn insert(&self, order: &Order) -> StoreResult<Placed> {
+        if order.lines.is_empty() {
+            return Err(StoreError::Rejected { field: "lines".into(), message: "an order needs a line".into() });
+        }
+        with_conn!(self.0, "orders.insert", |c, retries| insert_once(&mut c, order, retries).await)
+    }
+
+    async fn get(&self, id: OrderId) -> StoreResult<Option<Order>> {
+        with_conn!(self.0, "orders.get", |c, _retries| query_orders(&mut c, GET, &[&id.as_uuid()]).await)
+    }
+
+    async fn find_by_key(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<Option<Order>> {
+        with_conn!(self.0, "orders.find_by_key", |c, _retries| query_orders(
+            &mut c,
+            BY_KEY,
+            &[&user.as_uuid(), &key.as_str()]
+        )
+        .await)
+    }
+
+    async fn list_for_user(&self, user: UserId, page: PageRequest) -> StoreResult<Vec<Order>> {
+        let before = page.after.unwrap_or(Uuid::max());
+        let limit = i64::from(page.limit);
+        with_conn!(self.0, "orders.list_for_user", |c, _retries| {
+            let st = c.prepare(LIST).await?;
+            let rows = c.client.query(&st, &[&user.as_uuid(), &before, &limit]).await?;
+            rows::orders(&rows)
+        })
+    }
+
+    async fn set_status(&self, id: OrderId, from: OrderStatus, to: OrderStatus, at: Timestamp) -> StoreResult<bool> {
+        // Compare-and-set: a repeat after a lost reply finds the status already moved and says
+        // false; the use case then reads the order and sees its request done.
+        with_conn!(self.0, "orders.set_status", |c, _retries| {
+            let st = c.prepare(SET_STATUS).await?;
+            let params: [&(dyn ToSql + Sync); 4] = [&id.as_uuid(), &from.as_str(), &to.as_str(), &at.as_datetime()];
+            Ok(c.client.execute(&st, &params).await? == 1)
+        })
+    }
+}

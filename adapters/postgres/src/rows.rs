@@ -1,0 +1,85 @@
+//! Rows to domain values. The database holds only what the domain validated on the way in, so
+//! values are taken back with `from_trusted`.
+
+use crate::cluster::DbError;
+use domain::models::*;
+use domain::StoreError;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+pub(crate) fn ts(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
+    Timestamp::from_datetime(t)
+}
+
+pub(crate) fn user(r: &Row) -> User {
+    User {
+        id: UserId::from_uuid(r.get("id")),
+        email: Email::from_trusted(r.get("email")),
+        name: UserName::from_trusted(r.get("name")),
+        created_at: ts(r.get("created_at")),
+    }
+}
+
+pub(crate) fn token_hash(r: &Row) -> Result<TokenHash, DbError> {
+    let bytes: Vec<u8> = r.get("token_hash");
+    let arr: [u8; 32] = bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| StoreError::Unavailable(format!("stored token hash has {} bytes, not 32", b.len())))?;
+    Ok(TokenHash::from_bytes(arr))
+}
+
+pub(crate) fn product(r: &Row) -> Product {
+    Product {
+        id: ProductId::from_uuid(r.get("id")),
+        name: ProductName::from_trusted(r.get("name")),
+        description: Description::from_trusted(r.get("description")),
+        category: Category::from_trusted(r.get("category")),
+        price: Cents::from_trusted(r.get("price_cents")),
+        created_at: ts(r.get("created_at")),
+        updated_at: ts(r.get("updated_at")),
+    }
+}
+
+pub(crate) fn cart_item(r: &Row) -> CartItem {
+    let q: i32 = r.get("quantity");
+    CartItem { product_id: ProductId::from_uuid(r.get("product_id")), quantity: Quantity::from_trusted(q as u32) }
+}
+
+/// Orders from rows of `orders JOIN order_lines`, one row per line, lines of one order adjacent.
+pub(crate) fn orders(rows: &[Row]) -> Result<Vec<Order>, DbError> {
+    let mut out: Vec<Order> = Vec::new();
+    for r in rows {
+        let id: Uuid = r.get("id");
+        let line = OrderLine {
+            product_id: ProductId::from_uuid(r.get("product_id")),
+            name: ProductName::from_trusted(r.get("line_name")),
+            unit_price: Cents::from_trusted(r.get("unit_price_cents")),
+            quantity: Quantity::from_trusted(r.get::<_, i32>("quantity") as u32),
+        };
+        match out.last_mut() {
+            Some(o) if o.id.as_uuid() == id => o.lines.push(line),
+            _ => {
+                let status: &str = r.get("status");
+                let status = OrderStatus::parse(status)
+                    .map_err(|_| StoreError::Unavailable(format!("order {id} has unknown status {status:?}")))?;
+                out.push(Order {
+                    id: OrderId::from_uuid(id),
+                    user_id: UserId::from_uuid(r.get("user_id")),
+                    idempotency_key: IdempotencyKey::from_trusted(r.get("idempotency_key")),
+                    status,
+                    lines: vec![line],
+                    created_at: ts(r.get("created_at")),
+                    updated_at: ts(r.get("updated_at")),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The name of the constraint a statement violated, if it failed with `code`.
+pub(crate) fn violated<'e>(e: &'e tokio_postgres::Error, code: &SqlState) -> Option<&'e str> {
+    let db = e.as_db_error()?;
+    (db.code() == code).then(|| db.constraint().unwrap_or(""))
+}

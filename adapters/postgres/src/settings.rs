@@ -1,0 +1,124 @@
+//! Connection settings: the pgpool-II (or PostgreSQL) endpoints and how to log in.
+
+use serde::{Deserialize, Deserializer};
+use std::time::Duration;
+
+/// Where the shop's PostgreSQL is and how to reach it. Every endpoint serves the same data
+/// (each is a pgpool-II in front of the same replicated backends, or a single PostgreSQL).
+#[derive(Clone, Debug, Deserialize)]
+pub struct PgSettings {
+    /// `host:port` of each endpoint. In the environment a comma-separated string is accepted too.
+    #[serde(deserialize_with = "endpoint_list")]
+    pub endpoints: Vec<String>,
+    #[serde(default = "default_user")]
+    pub user: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default = "default_dbname")]
+    pub dbname: String,
+    /// Connections per endpoint.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: u32,
+    /// Time allowed to open a connection (and to wait for a pooled one).
+    #[serde(default = "default_connect_timeout_ms")]
+    pub connect_timeout_ms: u64,
+}
+
+fn default_user() -> String {
+    "postgres".into()
+}
+fn default_dbname() -> String {
+    "shop".into()
+}
+fn default_pool_size() -> u32 {
+    8
+}
+fn default_connect_timeout_ms() -> u64 {
+    1000
+}
+
+impl PgSettings {
+    /// Settings with the documented defaults for the given endpoints.
+    pub fn new(endpoints: Vec<String>) -> Self {
+        Self {
+            endpoints,
+            user: default_user(),
+            password: None,
+            dbname: default_dbname(),
+            pool_size: default_pool_size(),
+            connect_timeout_ms: default_connect_timeout_ms(),
+        }
+    }
+
+    pub fn connect_timeout(&self) -> Duration {
+        Duration::from_millis(self.connect_timeout_ms.max(1))
+    }
+
+    /// The tokio-postgres configuration of one endpoint.
+    pub(crate) fn config_for(&self, endpoint: &str) -> anyhow::Result<tokio_postgres::Config> {
+        let (host, port) = split_endpoint(endpoint)?;
+        let mut c = tokio_postgres::Config::new();
+        c.host(host).port(port).user(&self.user).dbname(&self.dbname);
+        c.connect_timeout(self.connect_timeout());
+        c.application_name("shopbench");
+        c.keepalives(true).keepalives_idle(Duration::from_secs(30));
+        if let Some(p) = &self.password {
+            c.password(p);
+        }
+        Ok(c)
+    }
+}
+
+/// Splits `host:port` (or `[v6]:port`).
+pub(crate) fn split_endpoint(endpoint: &str) -> anyhow::Result<(&str, u16)> {
+    let endpoint = endpoint.trim();
+    let (host, port) =
+        endpoint.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("postgres endpoint {endpoint:?} is not host:port"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = port.parse().map_err(|_| anyhow::anyhow!("postgres endpoint {endpoint:?} has a bad port"))?;
+    if host.is_empty() {
+        anyhow::bail!("postgres endpoint {endpoint:?} has no host");
+    }
+    Ok((host, port))
+}
+
+/// Accepts `["a:1", "b:2"]` or `"a:1,b:2"` (how a list arrives from an environment variable).
+fn endpoint_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        List(Vec<String>),
+        Text(String),
+    }
+    let list = match Raw::deserialize(d)? {
+        Raw::List(l) => l,
+        Raw::Text(t) => t.split(',').map(str::to_string).collect(),
+    };
+    Ok(list.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_split_into_host_and_port() {
+        assert_eq!(split_endpoint("127.0.0.1:9999").unwrap(), ("127.0.0.1", 9999));
+        assert_eq!(split_endpoint("[::1]:5432").unwrap(), ("::1", 5432));
+        assert!(split_endpoint("localhost").is_err());
+        assert!(split_endpoint(":5432").is_err());
+        assert!(split_endpoint("h:70000").is_err());
+    }
+
+    #[test]
+    fn endpoints_deserialize_from_a_list_or_a_comma_separated_string() {
+        let s: PgSettings = serde_json::from_str(r#"{"endpoints":"127.0.0.1:1, 127.0.0.1:2"}"#).unwrap();
+        assert_eq!(s.endpoints, vec!["127.0.0.1:1", "127.0.0.1:2"]);
+        assert_eq!(
+            (s.user.as_str(), s.dbname.as_str(), s.pool_size, s.connect_timeout_ms),
+            ("postgres", "shop", 8, 1000)
+        );
+        let s: PgSettings = serde_json::from_str(r#"{"endpoints":["a:1"],"pool_size":3}"#).unwrap();
+        assert_eq!((s.endpoints, s.pool_size), (vec!["a:1".to_string()], 3));
+    }
+}

@@ -1,0 +1,37 @@
+//! Helpers for tests (this crate's, the app's, the bench's) that need a real PostgreSQL.
+
+use crate::PgSettings;
+
+/// The servers to test against, from `SHOPBENCH_TEST_PG` (comma-separated `host:port`, user
+/// `postgres`, trust authentication), pointing at the `postgres` database.
+///
+/// # Panics
+/// When the variable is unset: tests of real stores need real servers.
+pub fn test_settings() -> PgSettings {
+    let raw = std::env::var("SHOPBENCH_TEST_PG")
+        .unwrap_or_else(|_| panic!("SHOPBENCH_TEST_PG is not set: start servers with scripts/test"));
+    let mut s = PgSettings::new(raw.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect());
+    s.dbname = "postgres".into();
+    s.pool_size = 4;
+    s
+}
+
+/// Creates an empty database `test_<uuid>` through the first endpoint and returns `base`
+/// pointing at it. (Through pgpool-II, CREATE DATABASE reaches every backend.)
+///
+/// # Panics
+/// When the server cannot be reached or refuses: a test cannot go on without it.
+pub async fn fresh_database(base: &PgSettings) -> PgSettings {
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = base.clone();
+    admin.dbname = "postgres".into();
+    let endpoint = base.endpoints.first().expect("at least one endpoint");
+    let config = admin.config_for(endpoint).expect("a valid endpoint");
+    let (client, connection) =
+        config.connect(tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+    let driver = tokio::spawn(connection);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("create {name}: {e}"));
+    drop(client);
+    let _ = driver.await;
+    PgSettings { dbname: name, ..base.clone() }
+}
