@@ -1,1 +1,43 @@
-//! Topology launcher (see Cargo.toml description).
+//! Starts, checks and stops the servers of a shopbench topology on loopback: PostgreSQL 15
+//! backends under pgpool-II native replication, pgpool-II instances, web instances, nginx and
+//! Prometheus. Synchronous (std::process); used by the `shopbench-infra` CLI, tests and the bench.
+//!
+//! ```no_run
+//! let topology = infra::Topology::from_file("infra/topologies/default.toml".as_ref())?;
+//! let running = topology.up("run/default")?;          // stopped again when dropped
+//! println!("{:?}", running.pgpool_endpoints());
+//! assert!(running.check_consistency()?.is_identical());
+//! running.down()?;
+//! # Ok::<(), anyhow::Error>(())
+//! ```
+
+pub mod check;
+mod pgpool;
+mod postgres;
+mod process;
+pub mod psql;
+mod rejoin;
+mod render;
+mod rundir;
+mod running;
+pub mod sizing;
+mod state;
+mod tools;
+pub mod topology;
+mod web;
+
+pub use check::{Difference, Report};
+pub use pgpool::{pool_nodes, NodeView};
+pub use postgres::SHOP_DB;
+pub use process::{http_get, port_holder};
+pub use rejoin::RejoinReport;
+pub use running::{ProcStatus, Running, Status};
+pub use sizing::Sizing;
+pub use state::Proc;
+pub use topology::{Kind, Overrides, Topology};
+pub use web::repo_root;
+
+/// Signals for [`Running::kill`].
+pub mod signal {
+    pub use libc::{SIGCONT, SIGINT, SIGKILL, SIGSTOP, SIGTERM};
+}

@@ -1,1 +1,159 @@
-fn main() {}
+//! `shopbench-infra`: start, inspect, check and stop a topology (see infra/README.md).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use infra::{repo_root, Kind, Overrides, Running, Topology};
+
+const USAGE: &str = "\
+usage: shopbench-infra <command> [options]
+
+commands:
+  up        start the topology: PostgreSQL, pgpool-II, database shop, web, nginx, Prometheus
+  down      stop everything of the run dir, in reverse order
+  status    which processes are up; each pgpool's view of each backend
+  check     compare every table on every backend (exit 0 only when identical)
+  rejoin    --backend I: resync a failed backend from a live one and attach it on every pgpool
+  install   install the Debian packages (runs scripts/install)
+
+options:
+  --topology FILE     topology file (default infra/topologies/default.toml)
+  --run-dir DIR       run dir (default run/<topology name> at the repository root)
+  --postgres N --pgpool M --web K --nginx J --prometheus 0|1   override the file's counts (up)
+  --only db           only PostgreSQL and pgpool-II (up)
+  --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
+  --backend I         the backend to rejoin";
+
+struct Args {
+    command: String,
+    topology: PathBuf,
+    run_dir: Option<PathBuf>,
+    overrides: Overrides,
+    backend: Option<usize>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let command = it.next().context("no command")?;
+    let mut args = Args {
+        command,
+        topology: repo_root().join("infra/topologies/default.toml"),
+        run_dir: None,
+        overrides: Overrides::default(),
+        backend: None,
+    };
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
+        let count = |v: String| v.parse::<usize>().with_context(|| format!("{flag}: not a count: {v:?}"));
+        match flag.as_str() {
+            "--topology" => args.topology = value()?.into(),
+            "--run-dir" => args.run_dir = Some(value()?.into()),
+            "--postgres" => args.overrides.postgres = Some(count(value()?)?),
+            "--pgpool" => args.overrides.pgpool = Some(count(value()?)?),
+            "--web" => args.overrides.web = Some(count(value()?)?),
+            "--nginx" => args.overrides.nginx = Some(count(value()?)?),
+            "--prometheus" => args.overrides.prometheus = Some(count(value()?)?),
+            "--web-binary" => args.overrides.web_binary = Some(value()?.into()),
+            "--backend" => args.backend = Some(count(value()?)?),
+            "--only" => match value()?.as_str() {
+                "db" => args.overrides.only_db = true,
+                other => bail!("--only {other}: only `--only db` exists"),
+            },
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown option {other}"),
+        }
+    }
+    Ok(args)
+}
+
+fn run(args: Args) -> Result<bool> {
+    if args.command == "install" {
+        let status = std::process::Command::new(repo_root().join("scripts/install")).status()?;
+        return Ok(status.success());
+    }
+    let topology = Topology::from_file(&args.topology)?.with_overrides(&args.overrides)?;
+    let run_dir = args.run_dir.clone().unwrap_or_else(|| repo_root().join("run").join(&topology.name));
+    match args.command.as_str() {
+        "up" => {
+            let running = topology.up(&run_dir)?;
+            print_endpoints(&running);
+            running.leave_running();
+            Ok(true)
+        }
+        "down" => {
+            let t = std::time::Instant::now();
+            Running::open(&run_dir)?.down()?;
+            eprintln!("down: all stopped in {:.1?}", t.elapsed());
+            Ok(true)
+        }
+        "status" => {
+            let running = Running::open(&run_dir)?;
+            let status = running.status();
+            print!("{status}");
+            Ok(status.processes.iter().all(|p| p.up))
+        }
+        "check" => {
+            let report = Running::open(&run_dir)?.check_consistency()?;
+            println!("{report}");
+            Ok(report.is_identical())
+        }
+        "rejoin" => {
+            let backend = args.backend.context("rejoin needs --backend I")?;
+            let mut running = Running::open(&run_dir)?;
+            let r = running.rejoin_backend(backend)?;
+            println!(
+                "rejoined postgres {} from postgres {} in {:.1?} (writes paused {:.1?})",
+                r.backend, r.source, r.total, r.writes_paused
+            );
+            let report = running.check_consistency()?;
+            println!("{report}");
+            Ok(report.is_identical())
+        }
+        other => bail!("unknown command {other}\n{USAGE}"),
+    }
+}
+
+fn print_endpoints(r: &Running) {
+    let t = r.topology();
+    println!("run dir:   {}", r.run_dir().display());
+    println!("backends:  {}", r.backend_endpoints().join(" "));
+    if t.count(Kind::Pgpool) > 0 {
+        println!("pgpools:   {}", r.pgpool_endpoints().join(" "));
+        println!(
+            "app env:   SHOPBENCH__POSTGRES__ENDPOINTS={} SHOPBENCH__POSTGRES__POOL_SIZE={}",
+            r.pgpool_endpoints().join(","),
+            r.app_pool_size()
+        );
+    }
+    if t.count(Kind::Web) > 0 {
+        println!("web:       {}", r.web_urls().join(" "));
+    }
+    if t.count(Kind::Nginx) > 0 {
+        println!("nginx:     {}", r.nginx_urls().join(" "));
+    }
+    if let Some(url) = r.prometheus_url() {
+        println!("prometheus: {url}");
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("shopbench-infra: {e:#}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(args) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shopbench-infra: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

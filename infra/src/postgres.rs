@@ -1,0 +1,129 @@
+//! PostgreSQL 15 backends: initdb, config, start, readiness, database `shop`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::process::{self, RunAs};
+use crate::render::{render, POSTGRESQL_CONF};
+use crate::running::Running;
+use crate::state::Proc;
+use crate::tools::tool;
+use crate::topology::Kind;
+use crate::{psql, rundir};
+
+pub const SHOP_DB: &str = "shop";
+
+pub(crate) fn data_dir(r: &Running, i: usize) -> PathBuf {
+    r.instance_dir(Kind::Postgres, i).join("data")
+}
+
+/// initdb for every backend, in parallel (each takes ~0.7 s).
+pub(crate) fn init_all(r: &mut Running) -> Result<()> {
+    let jobs: Vec<(usize, PathBuf)> =
+        (0..r.topology().count(Kind::Postgres)).map(|i| (i, r.instance_dir(Kind::Postgres, i))).collect();
+    for (_, dir) in &jobs {
+        rundir::instance_dir(dir, r.run_as())?;
+    }
+    let run_as = r.run_as().cloned();
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs.iter().map(|(_, dir)| s.spawn(|| initdb(dir, run_as.as_ref()))).collect();
+        handles.into_iter().map(|h| h.join().expect("initdb thread panicked")).collect()
+    });
+    for ((i, _), res) in jobs.iter().zip(results) {
+        res.with_context(|| format!("initdb of postgres {i}"))?;
+        write_config(r, *i)?;
+    }
+    Ok(())
+}
+
+fn initdb(dir: &Path, run_as: Option<&RunAs>) -> Result<()> {
+    let mut cmd = Command::new(tool("initdb")?);
+    cmd.arg("-D").arg(dir.join("data"));
+    cmd.args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"]);
+    cmd.current_dir(dir);
+    if let Some(u) = run_as {
+        use std::os::unix::process::CommandExt;
+        cmd.uid(u.uid).gid(u.gid);
+    }
+    process::run_ok(cmd, Duration::from_secs(120))?;
+    Ok(())
+}
+
+/// Renders postgresql.conf into backend i's data dir (also after a base backup copied another
+/// node's config there).
+pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
+    let t = r.topology();
+    let (host, port) = t.endpoint(Kind::Postgres, i);
+    let sock = r.socket_dir(Kind::Postgres, i);
+    rundir::instance_dir(&sock, r.run_as())?;
+    let conf = render(
+        POSTGRESQL_CONF,
+        &[
+            ("name", t.name.clone()),
+            ("index", i.to_string()),
+            ("host", host),
+            ("port", port.to_string()),
+            ("socket_dir", sock.display().to_string()),
+            ("max_connections", r.sizing().max_connections.to_string()),
+        ],
+    )?;
+    let path = data_dir(r, i).join("postgresql.conf");
+    std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
+    process::give(&path, r.run_as())
+}
+
+/// Starts backend i from its data dir and waits until it answers a query.
+pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
+    let (host, port) = r.topology().endpoint(Kind::Postgres, i);
+    process::ensure_port_free(&host, port, &format!("postgres {i}"))?;
+    let dir = r.instance_dir(Kind::Postgres, i);
+    let log = dir.join("postgres.log");
+    let mut cmd = process::server_command(&tool("postgres")?, &log, r.run_as())?;
+    cmd.arg("-D").arg(data_dir(r, i)).current_dir(&dir);
+    let child = process::spawn(cmd, &format!("postgres {i}"))?;
+    let pid = child.id();
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let proc = Proc { kind: Kind::Postgres, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    r.record(proc.clone(), child)?;
+    wait_ready(&proc)
+}
+
+fn wait_ready(p: &Proc) -> Result<()> {
+    let isready = tool("pg_isready")?;
+    process::wait_until(
+        &format!("postgres {} on {}", p.index, p.addr()),
+        Duration::from_secs(30),
+        || !p.alive(),
+        || {
+            let mut cmd = Command::new(&isready);
+            cmd.args(["-q", "-h", &p.host, "-p", &p.port.to_string(), "-U", "postgres", "-d", "postgres", "-t", "1"]);
+            Ok(process::run_with_timeout(cmd, Duration::from_secs(3))?.status.success())
+        },
+    )
+    .and_then(|()| psql::query(&p.host, p.port, "postgres", "SELECT 1").map(drop))
+    .with_context(|| process::tail(&p.log, 15))
+}
+
+/// Creates database `shop` through the first pgpool (which replicates it to every backend) and
+/// checks that each backend has it; without pgpool, on each backend directly.
+pub(crate) fn create_shop_database(r: &Running) -> Result<()> {
+    let t = r.topology();
+    let exists = format!("SELECT count(*) FROM pg_database WHERE datname = {}", psql::literal(SHOP_DB));
+    let create = format!("CREATE DATABASE {SHOP_DB}");
+    let targets: Vec<(String, u16)> =
+        if t.count(Kind::Pgpool) > 0 { vec![t.endpoint(Kind::Pgpool, 0)] } else { r.backend_list() };
+    for (host, port) in &targets {
+        if psql::query(host, *port, "postgres", &exists)?.trim() == "0" {
+            psql::query(host, *port, "postgres", &create).with_context(|| format!("creating database {SHOP_DB}"))?;
+        }
+    }
+    for (i, (host, port)) in r.backend_list().iter().enumerate() {
+        if psql::query(host, *port, "postgres", &exists)?.trim() != "1" {
+            bail!("database {SHOP_DB} was not replicated to postgres {i} ({host}:{port})");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,55 @@
+//! SQL through the `psql` client (the library stays synchronous and driver-free): as user
+//! `postgres`, trust auth, loopback TCP.
+
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::process;
+use crate::tools::tool;
+
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn command(host: &str, port: u16, db: &str) -> Result<Command> {
+    let mut cmd = Command::new(tool("psql")?);
+    cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-U", "postgres", "-h", host, "-p", &port.to_string(), "-d", db])
+        .env("PGCONNECT_TIMEOUT", "3")
+        .env("PGAPPNAME", "shopbench-infra")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGSERVICE");
+    Ok(cmd)
+}
+
+/// Runs `sql` (one or more statements) and returns the rows unaligned, fields separated by `|`.
+pub fn query(host: &str, port: u16, db: &str, sql: &str) -> Result<String> {
+    query_timeout(host, port, db, sql, DEFAULT_TIMEOUT)
+}
+
+pub fn query_timeout(host: &str, port: u16, db: &str, sql: &str, timeout: Duration) -> Result<String> {
+    let mut cmd = command(host, port, db)?;
+    cmd.args(["-A", "-t", "-F", "|", "-c", sql]);
+    process::run_ok(cmd, timeout)
+}
+
+/// Rows as CSV with a header, for results read by column name (e.g. SHOW pool_nodes).
+pub fn query_csv(host: &str, port: u16, db: &str, sql: &str) -> Result<Vec<Vec<(String, String)>>> {
+    let mut cmd = command(host, port, db)?;
+    cmd.args(["--csv", "-c", sql]);
+    let out = process::run_ok(cmd, Duration::from_secs(10))?;
+    let mut lines = out.lines();
+    let header: Vec<String> = lines.next().unwrap_or_default().split(',').map(str::to_string).collect();
+    Ok(lines.map(|l| header.iter().cloned().zip(l.split(',').map(str::to_string)).collect()).collect())
+}
+
+/// `psql` as a long-lived session fed through stdin (rejoin holds table locks in one).
+pub fn session_command(host: &str, port: u16, db: &str) -> Result<Command> {
+    let mut cmd = command(host, port, db)?;
+    cmd.args(["-A", "-t"]);
+    Ok(cmd)
+}
+
+/// Quotes an SQL string literal.
+pub fn literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}

@@ -1,0 +1,358 @@
+//! A started topology: `Topology::up` starts it, `Running` stops it (`down`, or on drop).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+use crate::process::{self, RunAs};
+use crate::sizing::Sizing;
+use crate::state::{Proc, State, STATE_FILE};
+use crate::tools::tool;
+use crate::topology::{Kind, Topology};
+use crate::{check, pgpool, postgres, rundir, web};
+
+/// A running topology. Dropping it stops every process it started (so a panicking test leaves
+/// nothing behind); [`Running::leave_running`] hands the processes over to a later `down`.
+pub struct Running {
+    pub(crate) dir: PathBuf,
+    pub(crate) state: State,
+    pub(crate) children: HashMap<(Kind, usize), Child>,
+    stop_on_drop: bool,
+}
+
+impl Topology {
+    /// Starts every server of the topology in `run_dir` (created if needed): PostgreSQL backends,
+    /// pgpool-II instances, database `shop`, then web, nginx and Prometheus when their counts are
+    /// above 0. On any failure everything already started is stopped before the error returns.
+    pub fn up(self, run_dir: impl AsRef<Path>) -> Result<Running> {
+        let t0 = Instant::now();
+        self.check_local()?;
+        let run_as = process::service_user()?;
+        let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
+        let socket_root = rundir::socket_root(&dir)?;
+        let web_binary = if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary)?) } else { None };
+        check_tools(&self)?;
+        for kind in Kind::ALL {
+            for i in 0..self.count(kind) {
+                let (host, port) = self.endpoint(kind, i);
+                process::ensure_port_free(&host, port, &format!("{kind} {i}"))?;
+                if kind == Kind::Pgpool {
+                    process::ensure_port_free(&host, self.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
+                }
+            }
+        }
+        let sizing = Sizing::derive(&self);
+        eprintln!("up: topology {:?} in {}\n{}", self.name, dir.display(), sizing.explain(&self));
+        let state = State { topology: self, sizing, run_as, socket_root, web_binary, processes: vec![] };
+        state.save(&dir)?;
+        let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
+        // From here on, `?` drops `running`, which stops whatever was started.
+        running.start_all()?;
+        eprintln!("up: all ready in {:.1?}", t0.elapsed());
+        Ok(running)
+    }
+}
+
+fn check_tools(t: &Topology) -> Result<()> {
+    let mut needed = vec!["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"];
+    if t.count(Kind::Pgpool) > 0 {
+        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node"]);
+    }
+    if t.count(Kind::Nginx) > 0 {
+        needed.push("nginx");
+    }
+    if t.count(Kind::Prometheus) > 0 {
+        needed.push("prometheus");
+    }
+    for name in needed {
+        tool(name)?;
+    }
+    Ok(())
+}
+
+impl Running {
+    fn start_all(&mut self) -> Result<()> {
+        let t = self.state.topology.clone();
+        let step = |what: &str, since: Instant| eprintln!("up: {what} ready in {:.1?}", since.elapsed());
+        let since = Instant::now();
+        postgres::init_all(self)?;
+        for i in 0..t.count(Kind::Postgres) {
+            postgres::start(self, i)?;
+        }
+        step(&format!("{} postgres", t.count(Kind::Postgres)), since);
+        if t.count(Kind::Pgpool) > 0 {
+            let since = Instant::now();
+            pgpool::write_pcp_credentials(self)?;
+            for i in 0..t.count(Kind::Pgpool) {
+                pgpool::start(self, i)?;
+            }
+            step(&format!("{} pgpool", t.count(Kind::Pgpool)), since);
+        }
+        postgres::create_shop_database(self)?;
+        let since = Instant::now();
+        for i in 0..t.count(Kind::Web) {
+            web::start_web(self, i)?;
+        }
+        for i in 0..t.count(Kind::Nginx) {
+            web::start_nginx(self, i)?;
+        }
+        if t.count(Kind::Prometheus) > 0 {
+            web::start_prometheus(self)?;
+        }
+        if t.count(Kind::Web) > 0 {
+            step("web tier", since);
+        }
+        Ok(())
+    }
+
+    /// Attaches to the topology recorded in `run_dir` (for `status`, `check`, `rejoin`, `down`).
+    /// Dropping the result does not stop anything.
+    pub fn open(run_dir: impl AsRef<Path>) -> Result<Running> {
+        let dir = run_dir.as_ref();
+        let dir = dir.canonicalize().with_context(|| format!("no run dir {} (nothing was started)", dir.display()))?;
+        let Some(state) = State::load(&dir)? else {
+            bail!("no {STATE_FILE} in {}: nothing is running there", dir.display())
+        };
+        Ok(Running { dir, state, children: HashMap::new(), stop_on_drop: false })
+    }
+
+    /// Lets the processes outlive this value (the CLI's `up`); `down` stops them later.
+    pub fn leave_running(mut self) {
+        self.stop_on_drop = false;
+    }
+
+    pub fn run_dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.state.topology
+    }
+
+    pub fn sizing(&self) -> Sizing {
+        self.state.sizing
+    }
+
+    /// The app's `postgres.pool_size` (per pgpool endpoint) derived from the counts.
+    pub fn app_pool_size(&self) -> u32 {
+        self.state.sizing.app_pool_size
+    }
+
+    fn addrs(&self, kind: Kind) -> Vec<String> {
+        let t = &self.state.topology;
+        (0..t.count(kind)).map(|i| t.endpoint(kind, i)).map(|(h, p)| format!("{h}:{p}")).collect()
+    }
+
+    /// `host:port` of every pgpool (what the app's SHOPBENCH__POSTGRES__ENDPOINTS lists).
+    pub fn pgpool_endpoints(&self) -> Vec<String> {
+        self.addrs(Kind::Pgpool)
+    }
+
+    /// `host:port` of every PostgreSQL backend (direct access, bypassing pgpool).
+    pub fn backend_endpoints(&self) -> Vec<String> {
+        self.addrs(Kind::Postgres)
+    }
+
+    pub fn web_urls(&self) -> Vec<String> {
+        self.addrs(Kind::Web).into_iter().map(|a| format!("http://{a}")).collect()
+    }
+
+    pub fn nginx_urls(&self) -> Vec<String> {
+        self.addrs(Kind::Nginx).into_iter().map(|a| format!("http://{a}")).collect()
+    }
+
+    pub fn prometheus_url(&self) -> Option<String> {
+        self.addrs(Kind::Prometheus).pop().map(|a| format!("http://{a}"))
+    }
+
+    pub fn processes(&self) -> &[Proc] {
+        &self.state.processes
+    }
+
+    pub(crate) fn save(&self) -> Result<()> {
+        self.state.save(&self.dir)
+    }
+
+    /// Records a process we just spawned (state.json is rewritten at once, so that even a crash of
+    /// this program leaves `down` able to stop it).
+    pub(crate) fn record(&mut self, proc: Proc, child: Child) -> Result<()> {
+        self.children.insert((proc.kind, proc.index), child);
+        self.state.record(proc);
+        self.save()
+    }
+
+    pub(crate) fn proc(&self, kind: Kind, index: usize) -> Result<&Proc> {
+        self.state.find(kind, index).with_context(|| format!("{kind} {index} is not part of this topology"))
+    }
+
+    /// Sends `sig` (e.g. `libc::SIGKILL`, `libc::SIGSTOP`) to the whole process group of one
+    /// instance: the fault injection of the tests and the bench.
+    pub fn kill(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
+        let p = self.proc(kind, index)?.clone();
+        if !p.alive() {
+            bail!("{} (pid {}) is not running", p.label(), p.pid);
+        }
+        process::signal_group(p.pid, sig);
+        if sig == libc::SIGKILL {
+            process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
+            if let Some(mut c) = self.children.remove(&(kind, index)) {
+                let _ = c.wait();
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops one instance by PID (its kind's stop signal, SIGKILL after a grace period).
+    pub fn stop(&mut self, kind: Kind, index: usize) -> Result<()> {
+        let p = self.proc(kind, index)?.clone();
+        let (sig, grace) = stop_signal(kind);
+        let child = self.children.get_mut(&(kind, index));
+        process::stop(p.pid, p.start_time, sig, grace, child).with_context(|| format!("stopping {}", p.label()))?;
+        self.children.remove(&(kind, index));
+        Ok(())
+    }
+
+    /// Stops PostgreSQL backend `i` (fast shutdown), as a failed backend.
+    pub fn stop_backend(&mut self, i: usize) -> Result<()> {
+        self.stop(Kind::Postgres, i)
+    }
+
+    /// Compares every table of every database on all backends, reading each backend directly.
+    pub fn check_consistency(&self) -> Result<check::Report> {
+        Ok(check::check(&self.backend_list()))
+    }
+
+    pub(crate) fn backend_list(&self) -> Vec<(String, u16)> {
+        let t = &self.state.topology;
+        (0..t.count(Kind::Postgres)).map(|i| t.endpoint(Kind::Postgres, i)).collect()
+    }
+
+    /// Which processes are up and, for each pgpool, its view of every backend.
+    pub fn status(&self) -> Status {
+        let processes = self
+            .state
+            .processes
+            .iter()
+            .map(|p| ProcStatus { kind: p.kind, index: p.index, pid: p.pid, addr: p.addr(), up: p.alive() })
+            .collect();
+        let pgpools = (0..self.state.topology.count(Kind::Pgpool))
+            .map(|i| {
+                let (host, port) = self.state.topology.endpoint(Kind::Pgpool, i);
+                (i, pgpool::pool_nodes(&host, port).map_err(|e| format!("{e:#}")))
+            })
+            .collect();
+        Status { processes, pgpools }
+    }
+
+    /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs
+    /// stay for inspection until the next `up`.
+    pub fn down(mut self) -> Result<()> {
+        self.stop_on_drop = false;
+        self.stop_all()
+    }
+
+    fn stop_all(&mut self) -> Result<()> {
+        let mut failures = Vec::new();
+        let procs: Vec<Proc> = self.state.processes.iter().rev().cloned().collect();
+        for p in procs {
+            let t = Instant::now();
+            let was_up = p.alive();
+            match self.stop(p.kind, p.index) {
+                Ok(()) if was_up => eprintln!("down: {} (pid {}) stopped in {:.1?}", p.label(), p.pid, t.elapsed()),
+                Ok(()) => {}
+                Err(e) => failures.push(format!("{e:#}")),
+            }
+        }
+        if !failures.is_empty() {
+            bail!("could not stop: {}", failures.join("; "));
+        }
+        match std::fs::remove_file(self.dir.join(STATE_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn run_as(&self) -> Option<&RunAs> {
+        self.state.run_as.as_ref()
+    }
+
+    pub(crate) fn instance_dir(&self, kind: Kind, i: usize) -> PathBuf {
+        match kind {
+            Kind::Prometheus => self.dir.join("prometheus"),
+            _ => self.dir.join(format!("{kind}{i}")),
+        }
+    }
+
+    pub(crate) fn socket_dir(&self, kind: Kind, i: usize) -> PathBuf {
+        self.state.socket_root.join(format!("{kind}{i}"))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if self.stop_on_drop {
+            if let Err(e) = self.stop_all() {
+                eprintln!("stopping topology {}: {e:#}", self.dir.display());
+            }
+        }
+    }
+}
+
+/// The stop signal and grace period of each kind: PostgreSQL's and pgpool's SIGTERM waits for
+/// clients to leave ("smart"), SIGINT does not.
+fn stop_signal(kind: Kind) -> (i32, Duration) {
+    match kind {
+        Kind::Postgres => (libc::SIGINT, Duration::from_secs(20)),
+        Kind::Pgpool => (libc::SIGINT, Duration::from_secs(10)),
+        Kind::Web | Kind::Prometheus => (libc::SIGTERM, Duration::from_secs(10)),
+        Kind::Nginx => (libc::SIGTERM, Duration::from_secs(5)),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ProcStatus {
+    pub kind: Kind,
+    pub index: usize,
+    pub pid: u32,
+    pub addr: String,
+    pub up: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub processes: Vec<ProcStatus>,
+    /// For each pgpool: its view of the backends, or why it could not be asked.
+    pub pgpools: Vec<(usize, Result<Vec<pgpool::NodeView>, String>)>,
+}
+
+impl Status {
+    pub fn is_up(&self, kind: Kind, index: usize) -> bool {
+        self.processes.iter().any(|p| p.kind == kind && p.index == index && p.up)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.processes {
+            let label = format!("{} {}", p.kind, p.index);
+            writeln!(f, "{label:<14} {:<22} pid {:<8} {}", p.addr, p.pid, if p.up { "up" } else { "DOWN" })?;
+        }
+        for (i, view) in &self.pgpools {
+            match view {
+                Ok(nodes) => {
+                    let nodes: Vec<String> = nodes
+                        .iter()
+                        .map(|n| format!("node {} {}:{} {}", n.node_id, n.host, n.port, n.status))
+                        .collect();
+                    writeln!(f, "pgpool {i} sees: {}", nodes.join(", "))?;
+                }
+                Err(e) => writeln!(f, "pgpool {i} does not answer: {e}")?,
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,97 @@
+//! Connection sizing derived from the instance counts, so that no layer queues silently and the
+//! backends never refuse pgpool's connections.
+//!
+//! With P pgpools and W web instances (each web instance keeps a pool to EVERY pgpool):
+//! - app pool per endpoint   S = max(2, ceil(8 / P))   ~8 connections per web instance in all:
+//!   a 2-worker actix instance on 2 cores gains nothing from more, and fewer would queue requests.
+//! - num_init_children       N = max(W, 1) * S + 4     every web pool on this pgpool fits in its
+//!   children (pgpool queues extra clients silently), + 4 for psql, migrations, status, tests.
+//! - max_pool                  = 2                     each child caches `shop` and one other
+//!   database (tests' fresh databases) without reconnect churn.
+//! - backend max_connections C = P * N * max_pool + P + 10 + 3
+//!   every pgpool child may hold max_pool connections to every backend, + 1 health check per
+//!   pgpool, + 10 direct sessions (check, pg_basebackup, rejoin's lock), + 3 superuser_reserved.
+//! - without pgpool (P = 0: direct clients such as the test suite, which size their own pools)
+//!   C = 200.
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::{Kind, Topology};
+
+pub const MAX_POOL: u32 = 2;
+const TOOL_SLOTS: u32 = 4;
+const DIRECT_SESSIONS: u32 = 10;
+const SUPERUSER_RESERVED: u32 = 3;
+const CONNECTIONS_PER_WEB: u32 = 8;
+const DIRECT_MAX_CONNECTIONS: u32 = 200;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sizing {
+    /// The app's `postgres.pool_size` (per pgpool endpoint).
+    pub app_pool_size: u32,
+    pub num_init_children: u32,
+    pub max_pool: u32,
+    /// Each backend's `max_connections`.
+    pub max_connections: u32,
+}
+
+impl Sizing {
+    pub fn derive(t: &Topology) -> Sizing {
+        let p = t.count(Kind::Pgpool).max(1) as u32;
+        let w = t.count(Kind::Web).max(1) as u32;
+        let app_pool_size = CONNECTIONS_PER_WEB.div_ceil(p).max(2);
+        let num_init_children = w * app_pool_size + TOOL_SLOTS;
+        let max_connections = if t.count(Kind::Pgpool) == 0 {
+            DIRECT_MAX_CONNECTIONS
+        } else {
+            p * num_init_children * MAX_POOL + p + DIRECT_SESSIONS + SUPERUSER_RESERVED
+        };
+        Sizing { app_pool_size, num_init_children, max_pool: MAX_POOL, max_connections }
+    }
+
+    /// One line per derived number, with its formula, for `up` to print.
+    pub fn explain(&self, t: &Topology) -> String {
+        let p = t.count(Kind::Pgpool);
+        let w = t.count(Kind::Web);
+        format!(
+            "sizing (P={p} pgpools, W={w} web):\n  \
+             app pool_size per pgpool   S = max(2, ceil(8/P))          = {}\n  \
+             pgpool num_init_children   N = max(W,1)*S + 4             = {}\n  \
+             pgpool max_pool                                           = {}\n  \
+             backend max_connections    C = P*N*max_pool + P + 10 + 3  = {} (200 without pgpool)",
+            self.app_pool_size, self.num_init_children, self.max_pool, self.max_connections
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::Overrides;
+
+    fn topo(pgpool: usize, web: usize) -> Topology {
+        let t = Topology::parse(include_str!("../topologies/default.toml")).unwrap();
+        t.with_overrides(&Overrides { pgpool: Some(pgpool), web: Some(web), nginx: Some(0), ..Default::default() })
+            .unwrap()
+    }
+
+    #[test]
+    fn pgpool_connections_fit_under_max_connections() {
+        for p in 1..=4 {
+            for w in 0..=4 {
+                let t = topo(p, w);
+                let s = Sizing::derive(&t);
+                let clients_per_pgpool = w.max(1) as u32 * s.app_pool_size;
+                assert!(clients_per_pgpool < s.num_init_children, "P={p} W={w}: {s:?}");
+                let pgpool_side = p as u32 * (s.num_init_children * s.max_pool + 1);
+                assert!(pgpool_side + SUPERUSER_RESERVED < s.max_connections, "P={p} W={w}: {s:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn default_topology_numbers() {
+        let s = Sizing::derive(&topo(2, 2));
+        assert_eq!(s, Sizing { app_pool_size: 4, num_init_children: 12, max_pool: 2, max_connections: 63 });
+    }
+}

@@ -1,0 +1,88 @@
+//! `state.json` in the run dir: every started process (pid, kind, index, address), so that a
+//! later `status`, `check`, `rejoin` or `down` finds them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::process::{self, RunAs};
+use crate::sizing::Sizing;
+use crate::topology::{Kind, Topology};
+
+pub const STATE_FILE: &str = "state.json";
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Proc {
+    pub kind: Kind,
+    pub index: usize,
+    pub pid: u32,
+    /// Kernel start time of `pid` (tells a reused pid apart).
+    pub start_time: u64,
+    pub host: String,
+    pub port: u16,
+    /// pgpool's pcp port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pcp_port: Option<u16>,
+    pub dir: PathBuf,
+    pub log: PathBuf,
+}
+
+impl Proc {
+    pub fn alive(&self) -> bool {
+        process::alive(self.pid, self.start_time)
+    }
+
+    pub fn addr(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    pub fn label(&self) -> String {
+        format!("{} {}", self.kind, self.index)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct State {
+    pub topology: Topology,
+    pub sizing: Sizing,
+    pub run_as: Option<RunAs>,
+    /// Where the unix sockets live (the run dir unless its path is too long for a socket).
+    pub socket_root: PathBuf,
+    /// The web instances' binary, absolute.
+    #[serde(default)]
+    pub web_binary: Option<PathBuf>,
+    /// In start order; `down` stops them in reverse.
+    pub processes: Vec<Proc>,
+}
+
+impl State {
+    pub fn load(dir: &Path) -> Result<Option<State>> {
+        let path = dir.join(STATE_FILE);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+        }
+    }
+
+    /// Written to a temporary file and renamed, so a crash never leaves half a file.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(".state.json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self)?).context("writing state")?;
+        std::fs::rename(&tmp, dir.join(STATE_FILE)).context("writing state")?;
+        Ok(())
+    }
+
+    pub fn find(&self, kind: Kind, index: usize) -> Option<&Proc> {
+        self.processes.iter().find(|p| p.kind == kind && p.index == index)
+    }
+
+    /// Records a (re)started process, replacing an older record of the same instance.
+    pub fn record(&mut self, p: Proc) {
+        self.processes.retain(|q| !(q.kind == p.kind && q.index == p.index));
+        let at =
+            self.processes.iter().position(|q| (q.kind, q.index) > (p.kind, p.index)).unwrap_or(self.processes.len());
+        self.processes.insert(at, p);
+    }
+}

@@ -1,0 +1,418 @@
+//! The topology file: how many instances of each server, on which ports and hosts.
+
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// Server kinds, in start order (`down` stops them in reverse).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Postgres,
+    Pgpool,
+    Web,
+    Nginx,
+    Prometheus,
+}
+
+impl Kind {
+    pub const ALL: [Kind; 5] = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx, Kind::Prometheus];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Postgres => "postgres",
+            Kind::Pgpool => "pgpool",
+            Kind::Web => "web",
+            Kind::Nginx => "nginx",
+            Kind::Prometheus => "prometheus",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Kind> {
+        Kind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .with_context(|| format!("unknown kind {s:?} (one of postgres, pgpool, web, nginx, prometheus)"))
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One `[section]` of the file: `count` instances, instance i on `hosts[i % len]:(base_port + i)`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Section {
+    #[serde(default)]
+    pub count: usize,
+    pub base_port: u16,
+    /// Hosts the instances live on (round-robin); default loopback. Naming real hosts describes a
+    /// multi-machine run for the configs, but this launcher only starts processes on 127.0.0.0/8.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+}
+
+impl Section {
+    pub fn host(&self, i: usize) -> String {
+        if self.hosts.is_empty() {
+            "127.0.0.1".to_string()
+        } else {
+            self.hosts[i % self.hosts.len()].clone()
+        }
+    }
+
+    pub fn port(&self, i: usize) -> u16 {
+        self.base_port + i as u16
+    }
+
+    pub fn addr(&self, i: usize) -> String {
+        format!("{}:{}", self.host(i), self.port(i))
+    }
+}
+
+/// `[pgpool]`: a [`Section`] plus `pcp_base_port` (pcp, the control port of instance i, is
+/// `pcp_base_port + i`; default `base_port + 100`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "PgpoolRaw", into = "PgpoolRaw")]
+pub struct PgpoolSection {
+    pub section: Section,
+    pub pcp_base_port: Option<u16>,
+}
+
+// serde's `flatten` cannot be combined with `deny_unknown_fields`, so the file form is spelled out.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PgpoolRaw {
+    #[serde(default)]
+    count: usize,
+    base_port: u16,
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pcp_base_port: Option<u16>,
+}
+
+impl From<PgpoolRaw> for PgpoolSection {
+    fn from(r: PgpoolRaw) -> Self {
+        PgpoolSection {
+            section: Section { count: r.count, base_port: r.base_port, hosts: r.hosts },
+            pcp_base_port: r.pcp_base_port,
+        }
+    }
+}
+
+impl From<PgpoolSection> for PgpoolRaw {
+    fn from(p: PgpoolSection) -> Self {
+        PgpoolRaw {
+            count: p.section.count,
+            base_port: p.section.base_port,
+            hosts: p.section.hosts,
+            pcp_base_port: p.pcp_base_port,
+        }
+    }
+}
+
+impl PgpoolSection {
+    pub fn pcp_port(&self, i: usize) -> u16 {
+        self.pcp_base_port.unwrap_or(self.section.base_port + 100) + i as u16
+    }
+}
+
+/// `[web]`: a [`Section`] plus the `shopbench` binary to run (relative paths are taken from the
+/// repository root) and the admin token handed to every instance.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(from = "WebRaw", into = "WebRaw")]
+pub struct WebSection {
+    pub section: Section,
+    pub binary: PathBuf,
+    pub admin_token: String,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebRaw {
+    #[serde(default)]
+    count: usize,
+    base_port: u16,
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default = "default_web_binary")]
+    binary: PathBuf,
+    #[serde(default = "default_admin_token")]
+    admin_token: String,
+}
+
+impl From<WebRaw> for WebSection {
+    fn from(r: WebRaw) -> Self {
+        let section = Section { count: r.count, base_port: r.base_port, hosts: r.hosts };
+        WebSection { section, binary: r.binary, admin_token: r.admin_token }
+    }
+}
+
+impl From<WebSection> for WebRaw {
+    fn from(w: WebSection) -> Self {
+        let s = w.section;
+        WebRaw { count: s.count, base_port: s.base_port, hosts: s.hosts, binary: w.binary, admin_token: w.admin_token }
+    }
+}
+
+fn default_web_binary() -> PathBuf {
+    PathBuf::from("target/release/shopbench")
+}
+
+fn default_admin_token() -> String {
+    "admin-dev-token".to_string()
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrometheusSection {
+    /// 0 or 1 (one Prometheus scrapes every web instance).
+    #[serde(default = "one")]
+    pub count: usize,
+    pub port: u16,
+    #[serde(default = "loopback")]
+    pub host: String,
+    #[serde(default = "default_scrape")]
+    pub scrape_interval: String,
+}
+
+fn one() -> usize {
+    1
+}
+fn loopback() -> String {
+    "127.0.0.1".to_string()
+}
+fn default_scrape() -> String {
+    "5s".to_string()
+}
+
+fn empty_section(base_port: u16) -> Section {
+    Section { count: 0, base_port, hosts: vec![] }
+}
+
+/// A parsed topology file (see infra/topologies/default.toml).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    pub name: String,
+    pub postgres: Section,
+    #[serde(default = "no_pgpool")]
+    pub pgpool: PgpoolSection,
+    #[serde(default = "no_web")]
+    pub web: WebSection,
+    #[serde(default = "no_nginx")]
+    pub nginx: Section,
+    #[serde(default)]
+    pub prometheus: Option<PrometheusSection>,
+}
+
+fn no_pgpool() -> PgpoolSection {
+    PgpoolSection { section: empty_section(19999), pcp_base_port: None }
+}
+fn no_web() -> WebSection {
+    WebSection { section: empty_section(18080), binary: default_web_binary(), admin_token: default_admin_token() }
+}
+fn no_nginx() -> Section {
+    empty_section(18000)
+}
+
+/// Counts given on the command line replace the file's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overrides {
+    pub postgres: Option<usize>,
+    pub pgpool: Option<usize>,
+    pub web: Option<usize>,
+    pub nginx: Option<usize>,
+    pub prometheus: Option<usize>,
+    /// Only the database tier: PostgreSQL and pgpool-II.
+    pub only_db: bool,
+    pub web_binary: Option<PathBuf>,
+}
+
+impl Topology {
+    pub fn parse(text: &str) -> Result<Topology> {
+        let t: Topology = toml::from_str(text).context("invalid topology file")?;
+        t.validate()?;
+        Ok(t)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Topology> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading topology {}", path.display()))?;
+        Topology::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    pub fn with_overrides(mut self, o: &Overrides) -> Result<Topology> {
+        if let Some(n) = o.postgres {
+            self.postgres.count = n;
+        }
+        if let Some(n) = o.pgpool {
+            self.pgpool.section.count = n;
+        }
+        if let Some(n) = o.web {
+            self.web.section.count = n;
+        }
+        if let Some(n) = o.nginx {
+            self.nginx.count = n;
+        }
+        if let Some(n) = o.prometheus {
+            match &mut self.prometheus {
+                Some(p) => p.count = n,
+                None if n > 0 => {
+                    bail!("--prometheus {n}: the topology has no [prometheus] section (it gives the port)")
+                }
+                None => {}
+            }
+        }
+        if let Some(b) = &o.web_binary {
+            self.web.binary = b.clone();
+        }
+        if o.only_db {
+            self.web.section.count = 0;
+            self.nginx.count = 0;
+            if let Some(p) = &mut self.prometheus {
+                p.count = 0;
+            }
+        }
+        self.validate()?;
+        Ok(self)
+    }
+
+    pub fn count(&self, kind: Kind) -> usize {
+        match kind {
+            Kind::Postgres => self.postgres.count,
+            Kind::Pgpool => self.pgpool.section.count,
+            Kind::Web => self.web.section.count,
+            Kind::Nginx => self.nginx.count,
+            Kind::Prometheus => self.prometheus.as_ref().map_or(0, |p| p.count),
+        }
+    }
+
+    /// Host and port of instance `i` of `kind`.
+    pub fn endpoint(&self, kind: Kind, i: usize) -> (String, u16) {
+        match kind {
+            Kind::Postgres => (self.postgres.host(i), self.postgres.port(i)),
+            Kind::Pgpool => (self.pgpool.section.host(i), self.pgpool.section.port(i)),
+            Kind::Web => (self.web.section.host(i), self.web.section.port(i)),
+            Kind::Nginx => (self.nginx.host(i), self.nginx.port(i)),
+            Kind::Prometheus => {
+                let p = self.prometheus.as_ref().expect("no prometheus section");
+                (p.host.clone(), p.port)
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("name {:?}: use letters, digits, '-' and '_' (it names the run dir)", self.name);
+        }
+        if self.postgres.count == 0 {
+            bail!("[postgres] count must be at least 1");
+        }
+        if self.pgpool.section.count > 0 && self.postgres.count > 128 {
+            bail!("pgpool-II supports at most 128 backends");
+        }
+        if self.web.section.count > 0 && self.pgpool.section.count == 0 {
+            bail!("web instances need at least one pgpool (they reach PostgreSQL only through pgpool-II)");
+        }
+        if self.nginx.count > 0 && self.web.section.count == 0 {
+            bail!("nginx instances need at least one web instance to balance over");
+        }
+        if self.prometheus.as_ref().is_some_and(|p| p.count > 1) {
+            bail!("[prometheus] count is 0 or 1");
+        }
+        let mut ports: Vec<(String, u16, String)> = Vec::new();
+        for kind in Kind::ALL {
+            for i in 0..self.count(kind) {
+                let (host, port) = self.endpoint(kind, i);
+                if port == 0 || (port as u32) + 1 > u16::MAX as u32 {
+                    bail!("{kind} {i}: port {port} out of range");
+                }
+                ports.push((host.clone(), port, format!("{kind} {i}")));
+                if kind == Kind::Pgpool {
+                    ports.push((host, self.pgpool.pcp_port(i), format!("pgpool {i} (pcp)")));
+                }
+            }
+        }
+        for (a, (ha, pa, wa)) in ports.iter().enumerate() {
+            if let Some((_, _, wb)) = ports[a + 1..].iter().find(|(hb, pb, _)| hb == ha && pb == pa) {
+                bail!("port {ha}:{pa} is given to both {wa} and {wb}");
+            }
+        }
+        Ok(())
+    }
+
+    /// Instances this machine must start: every host must be a loopback address.
+    pub fn check_local(&self) -> Result<()> {
+        for kind in Kind::ALL {
+            for i in 0..self.count(kind) {
+                let (host, _) = self.endpoint(kind, i);
+                let local = host == "localhost" || host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback());
+                if !local {
+                    bail!(
+                        "{kind} {i} is on host {host}: this launcher starts processes on loopback (127.0.0.0/8) \
+                         only; start that instance on its machine with the rendered configs"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEFAULT: &str = include_str!("../topologies/default.toml");
+
+    #[test]
+    fn default_topology_parses() {
+        let t = Topology::parse(DEFAULT).unwrap();
+        assert_eq!(t.name, "default");
+        assert_eq!(
+            [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx, Kind::Prometheus].map(|k| t.count(k)),
+            [2, 2, 2, 2, 1]
+        );
+        assert_eq!(t.endpoint(Kind::Postgres, 1), ("127.0.0.1".to_string(), 15433));
+        assert_eq!(t.pgpool.pcp_port(1), 20100);
+        t.check_local().unwrap();
+    }
+
+    #[test]
+    fn overrides_and_only_db() {
+        let t = Topology::parse(DEFAULT).unwrap();
+        let o = Overrides { postgres: Some(3), pgpool: Some(1), only_db: true, ..Default::default() };
+        let t = t.with_overrides(&o).unwrap();
+        assert_eq!(t.count(Kind::Postgres), 3);
+        assert_eq!(t.count(Kind::Pgpool), 1);
+        assert_eq!(t.count(Kind::Web) + t.count(Kind::Nginx) + t.count(Kind::Prometheus), 0);
+    }
+
+    #[test]
+    fn hosts_round_robin_and_non_loopback_refused() {
+        let t = Topology::parse(
+            "name = \"x\"\n[postgres]\ncount = 3\nbase_port = 5000\nhosts = [\"127.0.0.2\", \"db.example\"]\n",
+        )
+        .unwrap();
+        assert_eq!(t.endpoint(Kind::Postgres, 2), ("127.0.0.2".to_string(), 5002));
+        let err = t.check_local().unwrap_err().to_string();
+        assert!(err.contains("postgres 1 is on host db.example"), "{err}");
+    }
+
+    #[test]
+    fn clashing_ports_and_bad_counts_are_refused() {
+        let clash = "name = \"x\"\n[postgres]\ncount = 2\nbase_port = 5000\n[pgpool]\ncount = 1\nbase_port = 5001\n";
+        let err = Topology::parse(clash).unwrap_err().to_string();
+        assert!(err.contains("127.0.0.1:5001 is given to both postgres 1 and pgpool 0"), "{err}");
+        let no_pool = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\n[web]\ncount = 1\nbase_port = 6000\n";
+        assert!(Topology::parse(no_pool).unwrap_err().to_string().contains("need at least one pgpool"));
+        let unknown = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\nport = 3\n";
+        assert!(Topology::parse(unknown).is_err());
+    }
+}

@@ -1,0 +1,149 @@
+//! The web tier: `shopbench` instances, nginx in front of them, Prometheus scraping them.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::process;
+use crate::render::render;
+use crate::rundir;
+use crate::running::Running;
+use crate::state::Proc;
+use crate::tools::tool;
+use crate::topology::Kind;
+
+const NGINX_CONF: &str = include_str!("../templates/nginx.conf");
+const PROMETHEUS_YML: &str = include_str!("../templates/prometheus.yml");
+
+/// The repository root (relative web binary paths are taken from it).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("infra has a parent").to_path_buf()
+}
+
+pub(crate) fn binary_path(binary: &Path) -> Result<PathBuf> {
+    let path = if binary.is_absolute() { binary.to_path_buf() } else { repo_root().join(binary) };
+    if !path.is_file() {
+        bail!("web binary {} not found: build it (cargo build --release -p app) or pass --web-binary", path.display());
+    }
+    Ok(path)
+}
+
+fn ready_http(p: &Proc, path: &str, timeout: Duration) -> Result<()> {
+    process::wait_until(
+        &format!("{} on {}", p.label(), p.addr()),
+        timeout,
+        || !p.alive(),
+        || {
+            let (code, body) = process::http_get(&p.host, p.port, path, Duration::from_secs(2))?;
+            if code != 200 {
+                bail!("GET {path} answered {code}: {}", body.chars().take(200).collect::<String>());
+            }
+            Ok(true)
+        },
+    )
+    .with_context(|| process::tail(&p.log, 15))
+}
+
+/// Web instance i: the app on its port, a pool of `app_pool_size` connections to every pgpool.
+pub(crate) fn start_web(r: &mut Running, i: usize) -> Result<()> {
+    let t = r.topology().clone();
+    let (host, port) = t.endpoint(Kind::Web, i);
+    let binary = r.state.web_binary.clone().context("no web binary recorded")?;
+    process::ensure_port_free(&host, port, &format!("web {i}"))?;
+    let dir = r.instance_dir(Kind::Web, i);
+    rundir::instance_dir(&dir, None)?;
+    let log = dir.join("web.log");
+    // The app runs as ourselves: it needs no privileges, and its binary may sit where the service
+    // user cannot read.
+    let mut cmd = process::server_command(&binary, &log, None)?;
+    cmd.current_dir(&dir)
+        .env_remove("SHOPBENCH_CONFIG")
+        .env("SHOPBENCH__HTTP__HOST", &host)
+        .env("SHOPBENCH__HTTP__PORT", port.to_string())
+        .env("SHOPBENCH__POSTGRES__ENDPOINTS", r.pgpool_endpoints().join(","))
+        .env("SHOPBENCH__POSTGRES__POOL_SIZE", r.app_pool_size().to_string())
+        .env("SHOPBENCH__ADMIN_TOKEN", &t.web.admin_token);
+    let child = process::spawn(cmd, &format!("web {i}"))?;
+    let pid = child.id();
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let proc = Proc { kind: Kind::Web, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    r.record(proc.clone(), child)?;
+    // The first instance runs the migrations.
+    ready_http(&proc, "/health/ready", Duration::from_secs(60))
+}
+
+/// nginx i: balances over every web instance.
+pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
+    let t = r.topology().clone();
+    let (host, port) = t.endpoint(Kind::Nginx, i);
+    process::ensure_port_free(&host, port, &format!("nginx {i}"))?;
+    let dir = r.instance_dir(Kind::Nginx, i);
+    for sub in ["", "logs", "temp", "temp/client_body", "temp/proxy", "temp/fastcgi", "temp/uwsgi", "temp/scgi"] {
+        rundir::instance_dir(&dir.join(sub), r.run_as())?;
+    }
+    let servers: Vec<String> = (0..t.count(Kind::Web))
+        .map(|w| format!("        server {} max_fails=3 fail_timeout=5s;", t.web.section.addr(w)))
+        .collect();
+    let conf = render(
+        NGINX_CONF,
+        &[
+            ("name", t.name.clone()),
+            ("index", i.to_string()),
+            ("host", host.clone()),
+            ("port", port.to_string()),
+            ("dir", dir.display().to_string()),
+            ("upstream_servers", servers.join("\n")),
+            ("web_count", t.count(Kind::Web).to_string()),
+        ],
+    )?;
+    let conf_path = dir.join("nginx.conf");
+    std::fs::write(&conf_path, conf)?;
+    process::give(&conf_path, r.run_as())?;
+    let log = dir.join("logs/stderr.log");
+    let mut cmd = process::server_command(&tool("nginx")?, &log, r.run_as())?;
+    // -e: the compiled-in error log path (/var/log/nginx) is opened before the config is read.
+    cmd.arg("-p").arg(&dir).arg("-c").arg(&conf_path).arg("-e").arg(dir.join("logs/error.log")).current_dir(&dir);
+    let child = process::spawn(cmd, &format!("nginx {i}"))?;
+    let pid = child.id();
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let proc = Proc { kind: Kind::Nginx, index: i, pid, start_time, host, port, pcp_port: None, dir: dir.clone(), log };
+    r.record(proc.clone(), child)?;
+    ready_http(&proc, "/health", Duration::from_secs(15))
+        .with_context(|| process::tail(&dir.join("logs/error.log"), 10))
+}
+
+/// Prometheus, scraping every web instance's /metrics.
+pub(crate) fn start_prometheus(r: &mut Running) -> Result<()> {
+    let t = r.topology().clone();
+    let prom = t.prometheus.clone().context("no [prometheus] section")?;
+    let (host, port) = t.endpoint(Kind::Prometheus, 0);
+    process::ensure_port_free(&host, port, "prometheus")?;
+    let dir = r.instance_dir(Kind::Prometheus, 0);
+    rundir::instance_dir(&dir, r.run_as())?;
+    rundir::instance_dir(&dir.join("data"), r.run_as())?;
+    let targets: Vec<String> = (0..t.count(Kind::Web)).map(|w| format!("'{}'", t.web.section.addr(w))).collect();
+    let conf = render(
+        PROMETHEUS_YML,
+        &[
+            ("name", t.name.clone()),
+            ("scrape_interval", prom.scrape_interval.clone()),
+            ("web_targets", targets.join(", ")),
+        ],
+    )?;
+    let conf_path = dir.join("prometheus.yml");
+    std::fs::write(&conf_path, conf)?;
+    process::give(&conf_path, r.run_as())?;
+    let log = dir.join("prometheus.log");
+    let mut cmd = process::server_command(&tool("prometheus")?, &log, r.run_as())?;
+    cmd.arg(format!("--config.file={}", conf_path.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+        .arg(format!("--web.listen-address={host}:{port}"))
+        .current_dir(&dir);
+    let child = process::spawn(cmd, "prometheus")?;
+    let pid = child.id();
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let proc = Proc { kind: Kind::Prometheus, index: 0, pid, start_time, host, port, pcp_port: None, dir, log };
+    r.record(proc.clone(), child)?;
+    ready_http(&proc, "/-/ready", Duration::from_secs(30))
+}
