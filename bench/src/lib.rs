@@ -1,0 +1,9 @@
+//! shopbench's bench: the shopaholic Goose load, the configuration matrix runner over infra
+//! topologies, the storage floor, raw results, summary.json, charts and the results report.
+//! The binary `shopbench-bench` (src/main.rs) is the command-line face of this library.
+
+pub mod http;
+pub mod ops;
+pub mod plan;
+pub mod recorder;
+pub mod stats;
