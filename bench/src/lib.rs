@@ -2,8 +2,13 @@
 //! topologies, the storage floor, raw results, summary.json, charts and the results report.
 //! The binary `shopbench-bench` (src/main.rs) is the command-line face of this library.
 
+pub mod api;
+pub mod floor;
 pub mod http;
+pub mod load;
+pub mod machine;
 pub mod ops;
+pub mod pgbench;
 pub mod plan;
 pub mod recorder;
 pub mod stats;

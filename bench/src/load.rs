@@ -1,0 +1,331 @@
+//! The Goose load: shoppers and merchants (or product readers) over HTTP, spread round-robin over
+//! the nginx instances, run in-process (no command-line parsing by Goose).
+//!
+//! Goose 0.19 takes one `--host` per run, so each user picks its nginx in an on-start transaction
+//! (`set_base_url`, by user index) and moves to the next one when a request cannot reach its
+//! nginx (connect error or timeout). Every request is named by its route pattern.
+//!
+//! Times come from our own recorder (request sent until the whole body is read, successful
+//! requests only, inside the measured window); Goose's own counts are kept as a cross-check.
+//! Goose is a closed-loop client: a slow response delays that user's next request, so a stall
+//! shows up as fewer requests rather than as long times (coordinated omission); Goose's
+//! mitigation is left off, and throughput is reported beside every mean.
+
+use crate::http::{self, HttpRequest, Method};
+use crate::ops::Op;
+use crate::plan::{JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
+use crate::recorder::Recorder;
+use crate::stats::OpStats;
+use anyhow::{Context, Result};
+use goose::config::GooseConfiguration;
+use goose::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// Who the users are.
+#[derive(Clone)]
+pub enum Mix {
+    /// Shoppers and merchants in these proportions (Goose scenario weights).
+    Shop { shopper_weight: usize, merchant_weight: usize },
+    /// Every user only opens product pages of these products, without think time.
+    ProductReads { products: Arc<Vec<Uuid>> },
+}
+
+#[derive(Clone)]
+pub struct LoadSpec {
+    /// Base URLs of the nginx instances (or any HTTP endpoints of the API).
+    pub hosts: Vec<String>,
+    pub users: usize,
+    pub warmup: Duration,
+    pub secs: Duration,
+    /// Think time of shoppers between two requests (uniform in the range).
+    pub think: (Duration, Duration),
+    pub merchant_think: (Duration, Duration),
+    pub mix: Mix,
+    pub journey: Arc<JourneyConfig>,
+    pub admin_token: String,
+    /// Where Goose writes its own JSON report, if anywhere.
+    pub goose_report: Option<PathBuf>,
+    pub seed: u64,
+    pub request_timeout_secs: u64,
+}
+
+/// Goose's own totals for the run (after its user launch), to cross-check ours.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GooseTotals {
+    pub requests: u64,
+    pub failures: u64,
+    pub duration_secs: u64,
+    pub users: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct LoadResult {
+    pub ops: Vec<OpStats>,
+    pub window_secs: f64,
+    pub goose: GooseTotals,
+    /// How often a user moved to another nginx after a failed connection.
+    pub host_moves: u64,
+}
+
+/// Called about once a second while the load runs: seconds since start, total seconds,
+/// measured (ok, failed) requests.
+pub type Tick = Arc<dyn Fn(f64, f64, (u64, u64)) + Send + Sync>;
+
+struct Ctx {
+    recorder: Recorder,
+    hosts: Vec<String>,
+    journey: Arc<JourneyConfig>,
+    admin_token: String,
+    seed: u64,
+    products: Arc<Vec<Uuid>>,
+    host_moves: AtomicU64,
+}
+
+/// A user's state between transactions (Goose session data must be `Clone`).
+#[derive(Clone)]
+struct Session(Option<UserState>);
+
+#[derive(Clone)]
+struct UserState {
+    person: Person,
+    host: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Shopper,
+    Merchant,
+    Reader,
+}
+
+fn on_start(ctx: Arc<Ctx>, role: Role) -> Transaction {
+    let f: TransactionFunction = Arc::new(move |user| {
+        let ctx = ctx.clone();
+        Box::pin(async move {
+            let index = user.weighted_users_index;
+            let seed = ctx.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+            let person = match role {
+                Role::Shopper => Person::Shopper(Shopper::new(ctx.journey.clone(), seed)),
+                Role::Merchant => Person::Merchant(Merchant::new(ctx.journey.clone(), ctx.admin_token.clone(), seed)),
+                Role::Reader => Person::Reader(Reader::new(ctx.products.clone(), seed)),
+            };
+            let host = index % ctx.hosts.len();
+            user.set_base_url(&ctx.hosts[host])?;
+            user.set_session_data(Session(Some(UserState { person, host })));
+            Ok(())
+        })
+    });
+    Transaction::new(f).set_name("pick nginx").set_on_start()
+}
+
+fn step(ctx: Arc<Ctx>) -> Transaction {
+    let f: TransactionFunction = Arc::new(move |user| {
+        let ctx = ctx.clone();
+        Box::pin(async move { one_request(user, &ctx).await })
+    });
+    Transaction::new(f).set_name("request")
+}
+
+struct SendError {
+    reason: String,
+    /// The nginx could not be reached: move to the next one.
+    move_host: bool,
+}
+
+async fn one_request(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
+    let Some(mut st) = user.get_session_data_mut::<Session>().and_then(|s| s.0.take()) else {
+        return Ok(());
+    };
+    let action = st.person.next_action();
+    let op = action.op();
+    let req = http::request_of(&action);
+    let token = st.person.token().map(str::to_owned);
+    let started = Instant::now();
+    let sent = send(user, &req, op, token.as_deref()).await;
+    let elapsed = started.elapsed();
+    let outcome = match sent {
+        Ok((status, body)) => http::outcome_of(&action, req.expect, status, &body),
+        Err(e) => {
+            if e.move_host && ctx.hosts.len() > 1 {
+                st.host = (st.host + 1) % ctx.hosts.len();
+                user.set_base_url(&ctx.hosts[st.host])?;
+                ctx.host_moves.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(e.reason)
+        }
+    };
+    // Reasons are kept short and fixed ("status 503", "bad body", "timeout"), so they group.
+    let recorded = outcome.as_ref().map(|_| ()).map_err(|r| r.split(':').next().unwrap_or(r).to_string());
+    ctx.recorder.record(op, elapsed, recorded);
+    st.person.apply(op, outcome.unwrap_or(Outcome::Failed));
+    user.set_session_data(Session(Some(st)));
+    Ok(())
+}
+
+async fn send(
+    user: &mut GooseUser,
+    req: &HttpRequest,
+    op: Op,
+    token: Option<&str>,
+) -> Result<(u16, Vec<u8>), SendError> {
+    let method = match req.method {
+        Method::Get => GooseMethod::Get,
+        Method::Post => GooseMethod::Post,
+        Method::Put => GooseMethod::Put,
+        Method::Patch => GooseMethod::Patch,
+        Method::Delete => GooseMethod::Delete,
+    };
+    let fail = |reason: &str, move_host| SendError { reason: reason.to_string(), move_host };
+    let mut rb = user.get_request_builder(&method, &req.path).map_err(|_| fail("bad request", false))?;
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    if let Some(key) = &req.idempotency_key {
+        rb = rb.header("Idempotency-Key", key.as_str());
+    }
+    if let Some(body) = &req.body {
+        rb = rb.header("Content-Type", "application/json").body(body.to_string());
+    }
+    let request =
+        GooseRequest::builder().method(method).path(req.path.as_str()).name(op.name()).set_request_builder(rb).build();
+    let goose = user.request(request).await.map_err(|_| fail("canceled", false))?;
+    match goose.response {
+        Ok(resp) => {
+            let status = resp.status().as_u16();
+            let body = resp.bytes().await.map_err(|e| fail(if e.is_timeout() { "timeout" } else { "body" }, true))?;
+            Ok((status, body.to_vec()))
+        }
+        Err(e) if e.is_timeout() => Err(fail("timeout", true)),
+        Err(e) if e.is_connect() => Err(fail("connect", true)),
+        Err(_) => Err(fail("request", true)),
+    }
+}
+
+fn scenario(
+    name: &str,
+    weight: usize,
+    think: (Duration, Duration),
+    start: Transaction,
+    step: Transaction,
+) -> Result<Scenario> {
+    let mut s = Scenario::new(name).set_weight(weight)?;
+    if think.1 > Duration::ZERO {
+        s = s.set_wait_time(think.0, think.1)?;
+    }
+    Ok(s.register_transaction(start).register_transaction(step))
+}
+
+/// Runs one Goose attack of `warmup + secs` and returns the numbers of the last `secs`.
+pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
+    anyhow::ensure!(!spec.hosts.is_empty(), "no host to load");
+    anyhow::ensure!(spec.users > 0, "at least one user");
+    let products = match &spec.mix {
+        Mix::ProductReads { products } => {
+            anyhow::ensure!(!products.is_empty(), "no products to read");
+            products.clone()
+        }
+        Mix::Shop { .. } => Arc::new(Vec::new()),
+    };
+    // Goose starts all users within its first second; the window starts after the warm-up.
+    let t0 = Instant::now();
+    let launch = Duration::from_secs(1);
+    let ctx = Arc::new(Ctx {
+        recorder: Recorder::new(t0 + launch + spec.warmup, spec.secs),
+        hosts: spec.hosts.iter().map(|h| h.trim_end_matches('/').to_string() + "/").collect(),
+        journey: spec.journey.clone(),
+        admin_token: spec.admin_token.clone(),
+        seed: spec.seed,
+        products,
+        host_moves: AtomicU64::new(0),
+    });
+    let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?;
+    match &spec.mix {
+        Mix::Shop { shopper_weight, merchant_weight } => {
+            if *shopper_weight > 0 {
+                attack = attack.register_scenario(scenario(
+                    "shopper",
+                    *shopper_weight,
+                    spec.think,
+                    on_start(ctx.clone(), Role::Shopper),
+                    step(ctx.clone()),
+                )?);
+            }
+            if *merchant_weight > 0 {
+                attack = attack.register_scenario(scenario(
+                    "merchant",
+                    *merchant_weight,
+                    spec.merchant_think,
+                    on_start(ctx.clone(), Role::Merchant),
+                    step(ctx.clone()),
+                )?);
+            }
+        }
+        Mix::ProductReads { .. } => {
+            attack = attack.register_scenario(scenario(
+                "reader",
+                1,
+                (Duration::ZERO, Duration::ZERO),
+                on_start(ctx.clone(), Role::Reader),
+                step(ctx.clone()),
+            )?);
+        }
+    }
+    let total = launch + spec.warmup + spec.secs;
+    let run_time = (spec.warmup + spec.secs).as_secs().max(1) as usize + 1;
+    let mut attack = attack
+        .set_default(GooseDefault::Host, ctx.hosts[0].as_str())?
+        .set_default(GooseDefault::Users, spec.users)?
+        .set_default(GooseDefault::IncreaseRate, spec.users.to_string().as_str())?
+        .set_default(GooseDefault::RunTime, run_time)?
+        .set_default(GooseDefault::Timeout, spec.request_timeout_secs.to_string().as_str())?
+        .set_default(GooseDefault::NoTelnet, true)?
+        .set_default(GooseDefault::NoPrintMetrics, true)?
+        .set_default(GooseDefault::NoErrorSummary, true)?
+        .set_default(GooseDefault::NoTransactionMetrics, true)?
+        .set_default(GooseDefault::NoScenarioMetrics, true)?
+        .set_default(GooseDefault::Quiet, 1usize)?;
+    if let Some(path) = &spec.goose_report {
+        attack = attack.set_default(GooseDefault::ReportFile, path.to_string_lossy().as_ref())?;
+    }
+
+    let ticker = tick.map(|tick| {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                every.tick().await;
+                tick(t0.elapsed().as_secs_f64(), total.as_secs_f64(), ctx.recorder.counts());
+            }
+        })
+    });
+    let metrics = attack.execute().await.context("goose load test");
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let metrics = metrics?;
+    if goose::is_killswitch_triggered() {
+        anyhow::bail!("the load test was interrupted");
+    }
+    anyhow::ensure!(
+        Instant::now() >= ctx.recorder.window_end(),
+        "the load test ended {:.1} s before the end of the measured window",
+        (ctx.recorder.window_end() - Instant::now()).as_secs_f64()
+    );
+    let goose = GooseTotals {
+        requests: metrics.requests.values().map(|r| (r.success_count + r.fail_count) as u64).sum(),
+        failures: metrics.requests.values().map(|r| r.fail_count as u64).sum(),
+        duration_secs: metrics.duration as u64,
+        users: metrics.maximum_users as u64,
+    };
+    Ok(LoadResult {
+        ops: ctx.recorder.finish(),
+        window_secs: spec.secs.as_secs_f64(),
+        goose,
+        host_moves: ctx.host_moves.load(Ordering::Relaxed),
+    })
+}
