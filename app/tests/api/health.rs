@@ -1,0 +1,78 @@
+use crate::helpers::*;
+use serde_json::json;
+
+#[tokio::test]
+async fn liveness_answers_ok() {
+    let app = spawn_app().await;
+    let r = app.get("/health").send().await;
+    assert_eq!(r.assert_status(200), &json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn readiness_reports_every_store() {
+    let app = spawn_app().await;
+    let r = app.get("/health/ready").send().await;
+    assert_eq!(r.assert_status(200), &json!({"status": "ok", "stores": {"postgres": "ok"}}));
+}
+
+/// The database disappears under a running app: readiness says so, requests get a 503 that
+/// names no internals, and liveness still answers (the process is fine).
+#[tokio::test]
+async fn a_lost_database_gives_503_without_internals() {
+    let app = spawn_app().await;
+    let product = app.product("Kettle", "kitchen", 2500).await;
+
+    let base = adapter_postgres::testing::test_settings();
+    let (host, port) = base.endpoints[0].rsplit_once(':').unwrap();
+    let (client, conn) = tokio_postgres::Config::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .user("postgres")
+        .dbname("postgres")
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", app.db.dbname)).await.unwrap();
+
+    let r = app.get("/health/ready").send().await;
+    assert_eq!(r.assert_status(503), &json!({"status": "unavailable", "stores": {"postgres": "unavailable"}}));
+
+    let r = app.get(&format!("/products/{}", id_of(&product))).send().await;
+    r.assert_error(503, "unavailable", None);
+    assert_eq!(r.header("retry-after"), Some("1"));
+    for secret in [app.db.dbname.as_str(), "postgres", "database", "127.0.0.1"] {
+        assert!(!r.text.contains(secret), "503 body leaks {secret:?}: {}", r.text);
+    }
+    app.get("/health").send().await.assert_status(200);
+}
+
+#[tokio::test]
+async fn metrics_are_histograms_labelled_by_route_pattern() {
+    let app = spawn_app().await;
+    let (user, token) = app.user().await;
+    app.get(&format!("/users/{user}/cart")).bearer(&token).send().await.assert_status(200);
+    app.get("/no/such/route").send().await.assert_status(404);
+
+    let r = app.get("/metrics").send().await;
+    r.assert_status(200);
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    let cart_line = r
+        .text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_request_duration_seconds_bucket{")
+                && l.contains(r#"method="GET""#)
+                && l.contains(r#"route="/users/{user_id}/cart""#)
+                && l.contains(r#"status="200""#)
+                && l.contains(r#"le="+Inf""#)
+        })
+        .unwrap_or_else(|| panic!("no bucket line for the cart route in:\n{}", r.text));
+    let count: u64 = cart_line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(count >= 1, "{cart_line}");
+    assert!(r.text.contains(r#"route="unmatched""#), "unknown paths share one label");
+    assert!(!r.text.contains(&user), "raw paths must not become labels");
+    assert!(!r.text.contains("http_request_duration_seconds{"), "histograms, not summaries (no quantile series)");
+    // The adapter's store timings go through the same recorder.
+    assert!(r.text.contains("shop_store_seconds_bucket{"), "store metrics are exported");
+}

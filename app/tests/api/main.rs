@@ -1,0 +1,12 @@
+//! Integration tests: the whole application over HTTP, against a fresh PostgreSQL database per
+//! test (`SHOPBENCH_TEST_PG`, set by scripts/test). One test binary, zero-to-production style.
+
+mod carts;
+mod health;
+mod helpers;
+mod http;
+mod openapi;
+mod orders;
+mod products;
+mod schema;
+mod users;
