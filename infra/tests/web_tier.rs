@@ -1,0 +1,118 @@
+//! The whole topology: 2 backends, 2 pgpools, 2 web instances (the real `shopbench` binary),
+//! 2 nginx and Prometheus; requests through either nginx, nginx moving off a killed instance,
+//! Prometheus scraping every instance.
+
+mod common;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use common::{any_alive, topology, TempRunDir};
+use infra::{http_get, Kind, Overrides};
+
+const TOPOLOGY: &str = r#"
+name = "itest-web"
+[postgres]
+count = 2
+base_port = 15420
+[pgpool]
+count = 2
+base_port = 19920
+pcp_base_port = 19925
+[web]
+count = 2
+base_port = 18100
+[nginx]
+count = 2
+base_port = 18010
+[prometheus]
+port = 19980
+scrape_interval = "1s"
+"#;
+
+/// The app binary of this build (target/<profile>/shopbench, next to this test's deps dir);
+/// `cargo test --workspace` (scripts/test) builds it.
+fn app_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
+    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
+    bin
+}
+
+fn hostport(url: &str) -> (String, u16) {
+    let (h, p) = url.trim_start_matches("http://").rsplit_once(':').unwrap();
+    (h.to_string(), p.parse().unwrap())
+}
+
+/// POST with a JSON body; returns status and body.
+fn post_json(url: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let (host, port) = hostport(url);
+    let mut s = std::net::TcpStream::connect((host.as_str(), port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}
+
+fn get(url: &str, path: &str) -> u16 {
+    let (host, port) = hostport(url);
+    http_get(&host, port, path, Duration::from_secs(10)).map(|(code, _)| code).unwrap_or(0)
+}
+
+#[test]
+fn full_topology_serves_through_nginx_and_survives_a_killed_web_instance() {
+    let dir = TempRunDir::new("web");
+    let t =
+        topology(TOPOLOGY).with_overrides(&Overrides { web_binary: Some(app_binary()), ..Default::default() }).unwrap();
+    let mut running = t.up(&dir.0).expect("up");
+    let nginx = running.nginx_urls();
+    assert_eq!(nginx.len(), 2);
+    for n in &nginx {
+        assert_eq!(get(n, "/health/ready"), 200, "{n}");
+    }
+
+    // A write through one nginx is read back through the other, and lands on both backends.
+    let (code, body) = post_json(&nginx[0], "/users", r#"{"email":"infra-test@example.com","name":"Infra"}"#);
+    assert_eq!(code, 201, "{body}");
+    assert!(body.contains("infra-test@example.com"), "{body}");
+    let report = running.check_consistency().unwrap();
+    assert!(report.is_identical(), "{report}");
+    assert!(report.tables.iter().any(|t| t.database == "shop" && t.table == "users" && t.rows == 1), "{report:?}");
+
+    // Prometheus scrapes both instances.
+    let (ph, pp) = hostport(&running.prometheus_url().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, targets) = http_get(&ph, pp, "/api/v1/targets", Duration::from_secs(5)).unwrap();
+        if targets.matches("\"health\":\"up\"").count() == 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Prometheus does not scrape both web instances: {targets}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // Web 0 dies: both nginx keep answering, from web 1.
+    running.kill(Kind::Web, 0, infra::signal::SIGKILL).unwrap();
+    assert!(!running.status().is_up(Kind::Web, 0));
+    for n in &nginx {
+        for _ in 0..6 {
+            assert_eq!(get(n, "/products"), 200, "{n} after web 0 died");
+        }
+    }
+    let (code, body) = post_json(&nginx[1], "/users", r#"{"email":"after-kill@example.com","name":"After"}"#);
+    assert_eq!(code, 201, "{body}");
+
+    let procs = running.processes().to_vec();
+    assert_eq!(procs.len(), 9);
+    running.down().unwrap();
+    assert!(any_alive(&procs).is_empty(), "still alive after down: {:?}", any_alive(&procs));
+}
