@@ -36,3 +36,15 @@ fn package_of(tool: &str) -> &'static str {
         _ => "see scripts/install",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_tool_points_at_scripts_install() {
+        let err = tool("pcp_no_such_tool").unwrap_err().to_string();
+        assert!(err.contains("pcp_no_such_tool not found (package pgpool2): run scripts/install"), "{err}");
+        assert!(tool("psql").is_ok(), "psql is installed by scripts/install");
+    }
+}
