@@ -257,14 +257,22 @@ impl Running {
 
     fn stop_all(&mut self) -> Result<()> {
         let mut failures = Vec::new();
-        let procs: Vec<Proc> = self.state.processes.iter().rev().cloned().collect();
-        for p in procs {
+        // Kind by kind in reverse start order; the instances of one kind stop in parallel.
+        for kind in Kind::ALL.into_iter().rev() {
+            let procs: Vec<Proc> = self.state.processes.iter().rev().filter(|p| p.kind == kind).cloned().collect();
             let t = Instant::now();
-            let was_up = p.alive();
-            match self.stop(p.kind, p.index) {
-                Ok(()) if was_up => eprintln!("down: {} (pid {}) stopped in {:.1?}", p.label(), p.pid, t.elapsed()),
-                Ok(()) => {}
-                Err(e) => failures.push(format!("{e:#}")),
+            let up: Vec<&Proc> = procs.iter().filter(|p| p.alive()).collect();
+            for p in &up {
+                let _ = process::signal(p.pid, stop_signal(kind).0);
+            }
+            for p in &procs {
+                if let Err(e) = self.stop(p.kind, p.index) {
+                    failures.push(format!("{e:#}"));
+                }
+            }
+            if !up.is_empty() {
+                let pids: Vec<String> = up.iter().map(|p| format!("{} (pid {})", p.label(), p.pid)).collect();
+                eprintln!("down: {} stopped in {:.1?}", pids.join(", "), t.elapsed());
             }
         }
         if !failures.is_empty() {

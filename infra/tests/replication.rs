@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{any_alive, topology, TempRunDir};
 use infra::{psql, Difference, Kind, SHOP_DB};
@@ -94,9 +94,7 @@ fn replication_check_faults_and_rejoin() {
     running.stop_backend(0).unwrap();
     assert!(running.check_consistency().unwrap().difference.is_some_and(|d| d.backend() == 0));
     std::thread::sleep(Duration::from_millis(1500));
-    let t = Instant::now();
     let rejoin = running.rejoin_backend(0).expect("rejoin");
-    assert!(t.elapsed() < Duration::from_secs(30), "rejoin took {:?}", t.elapsed());
     std::thread::sleep(Duration::from_millis(500));
     stop.store(true, Ordering::Relaxed);
     let (acked, failed) = writer.join().unwrap();
