@@ -28,12 +28,24 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// sessions ~100-150 ms after a backend failover.
 const BACKOFF_STEP: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(150);
+/// An attempt (all statements of one try of an operation) that takes longer than this many
+/// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Generous,
+/// because waiting for a row lock that a dropped session held is legitimate for a moment.
+const ATTEMPT_TIMEOUTS: u32 = 5;
+
+/// Operations that must not be repeated once their COMMIT may have been sent: adding to a cart
+/// line twice would double it. Every other operation is idempotent.
+fn replay_safe(op: &str) -> bool {
+    op != "carts.add"
+}
 
 /// Why one attempt of an operation failed.
 #[derive(Debug)]
 pub(crate) enum DbError {
     /// A final answer for the caller (conflict, rejection): never retried.
     Store(StoreError),
+    /// The attempt got no answer in time; its connection was abandoned.
+    TimedOut,
     /// A driver error; the retry loop decides from its kind.
     Pg(tokio_postgres::Error),
     /// The COMMIT of a change that must not be applied twice failed: if the connection was lost
@@ -78,6 +90,18 @@ pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
         .any(|p| text.starts_with(p))
 }
 
+/// The driver error with the server's SQLSTATE and message (tokio-postgres' own text for a
+/// server error is only "db error"). For logs and `StoreError::Unavailable`, never for clients.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(src) => format!("{e}: {src}"),
+            None => e.to_string(),
+        },
+    }
+}
+
 /// Transaction aborted by the server for concurrency reasons: nothing was applied, try again.
 fn is_transient(e: &tokio_postgres::Error) -> bool {
     e.code().is_some_and(|c| matches!(c.code(), "40001" | "40P01"))
@@ -97,7 +121,7 @@ struct Sink(Arc<Signal>);
 
 impl ErrorSink<tokio_postgres::Error> for Sink {
     fn sink(&self, e: tokio_postgres::Error) {
-        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+        *self.0.last.lock().unwrap_or_else(|p| p.into_inner()) = Some(describe(&e));
         self.0.notify.notify_waiters();
     }
     fn boxed_clone(&self) -> Box<dyn ErrorSink<tokio_postgres::Error>> {
@@ -143,9 +167,9 @@ impl Endpoint {
     /// Opens a connection outside the pool and runs `SELECT 1`.
     pub(crate) async fn probe(&self) -> Result<(), String> {
         let attempt = async {
-            let (client, connection) = self.config.connect(NoTls).await.map_err(|e| e.to_string())?;
+            let (client, connection) = self.config.connect(NoTls).await.map_err(|e| describe(&e))?;
             let driver = tokio::spawn(connection);
-            let r = client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string());
+            let r = client.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| describe(&e));
             drop(client);
             let _ = driver.await;
             r
@@ -209,6 +233,10 @@ impl Cluster {
         Attempts { cluster: self, op, n: 0, tried: Tried::default(), current: 0, started: Instant::now(), last: None }
     }
 
+    pub(crate) fn attempt_timeout(&self) -> Duration {
+        self.endpoints[0].timeout * ATTEMPT_TIMEOUTS
+    }
+
     /// Takes the endpoint out of rotation after a connection-level failure.
     pub(crate) fn endpoint_failed(&self, i: usize, why: &str) {
         let ep = &self.endpoints[i];
@@ -252,6 +280,14 @@ impl Cluster {
     }
 }
 
+/// Why no connection came from an endpoint.
+enum Checkout {
+    /// Refused, closed, or could not connect in time: take the endpoint out.
+    Down(String),
+    /// Every pooled connection is in use: try elsewhere, but the endpoint is fine.
+    Busy(String),
+}
+
 /// The attempts of one operation: which endpoints it tried, how often, and since when.
 pub(crate) struct Attempts<'a> {
     cluster: &'a Cluster,
@@ -288,15 +324,19 @@ impl Attempts<'_> {
             metrics::counter!("shop_pg_endpoint_requests_total", "endpoint" => ep.addr.clone()).increment(1);
             match self.checkout(ep).await {
                 Ok(c) => return Ok(c),
-                Err(why) => {
+                Err(Checkout::Down(why)) => {
                     self.cluster.endpoint_failed(i, &why);
+                    self.last = Some(format!("{}: {why}", ep.addr));
+                }
+                Err(Checkout::Busy(why)) => {
+                    tracing::debug!(endpoint = %ep.addr, op = self.op, "postgres pool busy");
                     self.last = Some(format!("{}: {why}", ep.addr));
                 }
             }
         }
     }
 
-    async fn checkout(&self, ep: &Endpoint) -> Result<Conn, String> {
+    async fn checkout(&self, ep: &Endpoint) -> Result<Conn, Checkout> {
         let pool = ep.pool();
         // A closed client (pgpool dropped the session) is discarded by bb8 when dropped here.
         for _ in 0..=ep.pool_size {
@@ -305,43 +345,64 @@ impl Attempts<'_> {
                 r = pool.get_owned() => r,
                 _ = connect_failed => {
                     let last = ep.signal.last.lock().unwrap_or_else(|p| p.into_inner()).clone();
-                    return Err(last.unwrap_or_else(|| "connect failed".into()));
+                    return Err(Checkout::Down(last.unwrap_or_else(|| "connect failed".into())));
                 }
             };
             match got {
                 Ok(c) if !c.client.is_closed() => return Ok(c),
                 Ok(_) => continue,
-                Err(RunError::User(e)) => return Err(e.to_string()),
-                Err(RunError::TimedOut) => return Err(format!("no connection within {:?}", ep.timeout)),
+                Err(RunError::User(e)) => return Err(Checkout::Down(describe(&e))),
+                Err(RunError::TimedOut) => {
+                    // Every connection in use: the endpoint is busy, not down.
+                    let state = pool.state();
+                    let why = format!("no connection within {:?}", ep.timeout);
+                    return Err(if state.connections >= ep.pool_size && state.idle_connections == 0 {
+                        Checkout::Busy(why)
+                    } else {
+                        Checkout::Down(why)
+                    });
+                }
             }
         }
-        Err("every pooled connection was closed".into())
+        Err(Checkout::Down("every pooled connection was closed".into()))
     }
 
     /// What to do with the result of an attempt: `Some` is the operation's answer,
     /// `None` means try again (the next `conn` picks the endpoint).
     pub(crate) fn settle<T>(&mut self, r: Result<T, DbError>) -> Option<Result<T, StoreError>> {
         let ep = &self.cluster.endpoints[self.current];
+        let safe = replay_safe(self.op);
         match r {
             Ok(v) => Some(Ok(self.finish(v))),
             Err(DbError::Store(e)) => Some(Err(self.finish_err(e))),
+            Err(DbError::TimedOut) => {
+                let why = format!("no answer within {:?}", self.cluster.attempt_timeout());
+                self.cluster.endpoint_failed(self.current, &why);
+                self.last = Some(format!("{}: {why}", ep.addr));
+                if safe {
+                    return None;
+                }
+                let msg = format!("{}: {why}, outcome unknown", ep.addr);
+                Some(Err(self.finish_err(StoreError::Unavailable(msg))))
+            }
             Err(DbError::Pg(e)) if is_connection_error(&e) => {
-                self.cluster.endpoint_failed(self.current, &e.to_string());
-                self.last = Some(format!("{}: {e}", ep.addr));
+                self.cluster.endpoint_failed(self.current, &describe(&e));
+                self.last = Some(format!("{}: {}", ep.addr, describe(&e)));
                 None
             }
             Err(DbError::Pg(e)) if is_transient(&e) => {
-                self.last = Some(format!("{}: {e}", ep.addr));
+                self.last = Some(format!("{}: {}", ep.addr, describe(&e)));
                 None
             }
             Err(DbError::Ambiguous(e)) if is_connection_error(&e) => {
-                self.cluster.endpoint_failed(self.current, &e.to_string());
-                let msg = format!("{}: connection lost during COMMIT, outcome unknown: {e}", ep.addr);
+                self.cluster.endpoint_failed(self.current, &describe(&e));
+                let msg = format!("{}: connection lost during COMMIT, outcome unknown: {}", ep.addr, describe(&e));
                 Some(Err(self.finish_err(StoreError::Unavailable(msg))))
             }
             Err(DbError::Pg(e) | DbError::Ambiguous(e)) => {
-                tracing::error!(endpoint = %ep.addr, op = self.op, error = %e, "postgres statement failed");
-                Some(Err(self.finish_err(StoreError::Unavailable(format!("{}: {e}", ep.addr)))))
+                let why = describe(&e);
+                tracing::error!(endpoint = %ep.addr, op = self.op, error = %why, "postgres statement failed");
+                Some(Err(self.finish_err(StoreError::Unavailable(format!("{}: {why}", ep.addr)))))
             }
         }
     }
@@ -358,7 +419,7 @@ impl Attempts<'_> {
 }
 
 /// Runs `$body` (an expression using `$conn: &mut Conn` and yielding `Result<T, DbError>`) with
-/// the retry policy above; evaluates to `StoreResult<T>`. A macro rather than a closure so the
+/// the retry policy above, each attempt bounded by `attempt_timeout`; evaluates to `StoreResult<T>`. A macro rather than a closure so the
 /// body can borrow the caller's arguments across `.await` without boxing or cloning.
 macro_rules! with_conn {
     ($cluster:expr, $op:literal, |$conn:ident, $retries:ident| $body:expr) => {{
@@ -371,7 +432,14 @@ macro_rules! with_conn {
             };
             #[allow(unused_variables)]
             let $retries = attempts.retries();
-            let r: Result<_, $crate::cluster::DbError> = async { $body }.await;
+            let r: Result<_, $crate::cluster::DbError> =
+                match tokio::time::timeout($cluster.attempt_timeout(), async { $body }).await {
+                    Ok(r) => r,
+                    Err(_) => {
+                        $conn.broken = true;
+                        Err($crate::cluster::DbError::TimedOut)
+                    }
+                };
             drop($conn);
             if let Some(done) = attempts.settle(r) {
                 break done;

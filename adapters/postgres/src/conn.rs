@@ -10,6 +10,9 @@ use tokio_postgres::{Client, GenericClient, NoTls, Statement};
 pub(crate) struct PgConn {
     pub(crate) client: Client,
     statements: HashMap<&'static str, Statement>,
+    /// Set when an attempt was abandoned mid-statement: the session's state is unknown, so bb8
+    /// must close it instead of handing it out again.
+    pub(crate) broken: bool,
 }
 
 impl PgConn {
@@ -49,7 +52,7 @@ impl bb8::ManageConnection for Manager {
 
     async fn connect(&self) -> Result<PgConn, tokio_postgres::Error> {
         let client = self.0.connect().await?;
-        Ok(PgConn { client, statements: HashMap::new() })
+        Ok(PgConn { client, statements: HashMap::new(), broken: false })
     }
 
     async fn is_valid(&self, conn: &mut PgConn) -> Result<(), tokio_postgres::Error> {
@@ -57,6 +60,6 @@ impl bb8::ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.client.is_closed()
+        conn.broken || conn.client.is_closed()
     }
 }

@@ -1,0 +1,172 @@
+//! Endpoint routing against a real PostgreSQL (SHOPBENCH_TEST_PG): a second endpoint that is
+//! dead, comes alive (a TCP relay to the real server starts listening on its port), and dies
+//! again while in use. Operations must succeed throughout.
+
+mod common;
+
+use adapter_postgres::testing::{fresh_database, test_settings};
+use adapter_postgres::{PgSettings, PgStore};
+use common::*;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+fn metrics() -> &'static Snapshotter {
+    static SNAP: OnceLock<Snapshotter> = OnceLock::new();
+    SNAP.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snap = recorder.snapshotter();
+        recorder.install().expect("the only recorder of this test binary");
+        snap
+    })
+}
+
+/// The total of a counter for one endpoint so far. (A snapshot drains the debugging recorder's
+/// counters, so totals are kept here.)
+fn counter(name: &str, endpoint: &str) -> u64 {
+    static TOTALS: OnceLock<Mutex<HashMap<(String, String), u64>>> = OnceLock::new();
+    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
+    for (key, _, _, value) in metrics().snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            for label in key.key().labels().filter(|l| l.key() == "endpoint") {
+                *totals.entry((key.key().name().to_string(), label.value().to_string())).or_default() += n;
+            }
+        }
+    }
+    totals.get(&(name.to_string(), endpoint.to_string())).copied().unwrap_or(0)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A TCP relay from 127.0.0.1:`port` to `target`; `stop` closes the listener and every relayed
+/// connection, like a pgpool that dies.
+struct Relay {
+    accepted: Arc<AtomicUsize>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    async fn start(port: u16, target: String) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("relay port");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (stop, stopped) = watch::channel(false);
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            let mut relays = tokio::task::JoinSet::new();
+            let mut stopped_main = stopped.clone();
+            loop {
+                tokio::select! {
+                    _ = stopped_main.changed() => break,
+                    r = listener.accept() => {
+                        let Ok((mut client, _)) = r else { continue };
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let target = target.clone();
+                        let mut stopped = stopped.clone();
+                        relays.spawn(async move {
+                            let Ok(mut server) = TcpStream::connect(&target).await else { return };
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = stopped.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+            relays.shutdown().await;
+        });
+        Relay { accepted, stop, task }
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap();
+    }
+}
+
+async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn two_endpoints() -> (PgSettings, String, String) {
+    let base = fresh_database(&test_settings()).await;
+    let real = base.endpoints[0].clone();
+    let dead = format!("127.0.0.1:{}", free_port());
+    let settings = PgSettings { endpoints: vec![real.clone(), dead.clone()], ..base };
+    (settings, real, dead)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_endpoint_is_skipped_probed_back_and_failed_over_from() {
+    metrics();
+    let (settings, real, spare) = two_endpoints().await;
+    let store = PgStore::connect(&settings).await.expect("one endpoint answers");
+    store.migrate().await.unwrap();
+    assert_eq!(store.healthy_endpoints(), vec![real.clone()]);
+
+    // Dead endpoint: every operation goes to the live one.
+    let s = store.stores();
+    for i in 0..20 {
+        s.users.insert(&user(&format!("a{i}@example.com")), &token()).await.unwrap();
+    }
+    assert_eq!(s.users.list(domain::models::PageRequest::first(100)).await.unwrap().len(), 20);
+    assert_eq!(counter("shop_pg_endpoint_requests_total", &spare), 0);
+
+    // It comes alive: the probe puts it back and it takes its share.
+    let port = spare.rsplit_once(':').unwrap().1.parse().unwrap();
+    let relay = Relay::start(port, real.clone()).await;
+    wait_until("the probe brings the endpoint back", || store.healthy_endpoints().len() == 2).await;
+    for _ in 0..20 {
+        assert_eq!(s.users.list(domain::models::PageRequest::first(100)).await.unwrap().len(), 20);
+    }
+    assert!(relay.accepted.load(Ordering::SeqCst) >= 2, "the probe and at least one pooled connection");
+    assert!(counter("shop_pg_endpoint_requests_total", &spare) >= 5);
+
+    // It dies with pooled connections open: operations still succeed, it is taken out.
+    relay.stop().await;
+    let before = counter("shop_pg_failovers_total", &spare);
+    for i in 0..20 {
+        s.users.insert(&user(&format!("b{i}@example.com")), &token()).await.unwrap();
+        assert!(s.users.list(domain::models::PageRequest::first(100)).await.unwrap().len() > 20);
+    }
+    assert_eq!(store.healthy_endpoints(), vec![real.clone()]);
+    assert_eq!(counter("shop_pg_failovers_total", &spare), before + 1);
+    assert!(counter("shop_pg_endpoint_failures_total", &spare) >= 1);
+    assert_eq!(counter("shop_pg_failovers_total", &real), 0);
+    store.health().check().await.unwrap();
+}
+
+#[tokio::test]
+async fn connect_fails_only_when_no_endpoint_answers() {
+    let dead = vec![format!("127.0.0.1:{}", free_port()), format!("127.0.0.1:{}", free_port())];
+    let settings = PgSettings { endpoints: dead, connect_timeout_ms: 300, ..test_settings() };
+    let e = PgStore::connect(&settings).await.err().expect("nothing answers");
+    assert!(e.to_string().contains("no postgres endpoint answers"), "{e}");
+}
+
+#[tokio::test]
+async fn health_fails_when_every_endpoint_is_gone() {
+    let (settings, _, spare) = two_endpoints().await;
+    let port = spare.rsplit_once(':').unwrap().1.parse().unwrap();
+    let target = settings.endpoints[0].clone();
+    let relay = Relay::start(port, target).await;
+    // Only the relay as endpoint: the store works through it, then not at all once it is gone.
+    let only_relay = PgSettings { endpoints: vec![spare.clone()], ..settings };
+    let store = PgStore::connect(&only_relay).await.unwrap();
+    store.health().check().await.unwrap();
+    relay.stop().await;
+    let started = Instant::now();
+    let e = store.health().check().await.unwrap_err();
+    assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}");
+    assert!(started.elapsed() < Duration::from_secs(3), "bounded retries, took {:?}", started.elapsed());
+}
