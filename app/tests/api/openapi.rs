@@ -58,6 +58,32 @@ fn every_path_parameter_is_declared_and_every_operation_documents_its_errors() {
 }
 
 #[test]
+fn operation_ids_are_unique_and_links_point_at_real_parameters() {
+    let doc = doc();
+    let mut by_id = std::collections::BTreeMap::new();
+    for (method, path) in doc.operations() {
+        let id = doc.operation(&method, &path).unwrap()["operationId"].as_str().expect("an operationId").to_string();
+        assert!(by_id.insert(id.clone(), (method, path)).is_none(), "operationId {id} twice");
+    }
+    let mut links = 0;
+    for (method, path) in doc.operations() {
+        for response in doc.operation(&method, &path).unwrap()["responses"].as_object().unwrap().values() {
+            for (name, link) in doc.resolve(response).get("links").and_then(|l| l.as_object()).into_iter().flatten() {
+                let target = link["operationId"].as_str().unwrap();
+                let (tm, tp) = by_id.get(target).unwrap_or_else(|| panic!("link {name} to unknown {target}"));
+                let params: BTreeSet<&str> =
+                    doc.parameters(tm, tp).iter().map(|p| p["name"].as_str().unwrap()).collect();
+                for key in link["parameters"].as_object().unwrap().keys() {
+                    assert!(params.contains(key.as_str()), "link {name}: {target} has no parameter {key}");
+                }
+                links += 1;
+            }
+        }
+    }
+    assert!(links >= 10, "{links}");
+}
+
+#[test]
 fn the_validator_catches_renamed_missing_and_mistyped_fields() {
     let doc = doc();
     let user = json!({
@@ -99,6 +125,85 @@ fn the_validator_catches_renamed_missing_and_mistyped_fields() {
     assert!(!doc.validate(&line, &item(1000)).is_empty() && !doc.validate(&line, &item(0)).is_empty());
     let ready = json!({"$ref": "#/components/schemas/Readiness"});
     assert!(!doc.validate(&ready, &json!({"status": "ok", "stores": {"postgres": "fine"}})).is_empty());
+}
+
+/// The text rules in the document (pattern and lengths) accept exactly the strings the domain
+/// accepts, so a schema-driven client neither sends what the server refuses nor expects a
+/// refusal the server does not give. The one documented gap: lengths count after trimming.
+#[test]
+fn request_text_rules_in_the_document_match_the_domain() {
+    use domain::models::{Category, Description, Email, ProductName, UserName};
+    type Parser = fn(&str) -> bool;
+    let rules: [(&str, Parser); 5] = [
+        ("UserNameText", |s| UserName::parse(s).is_ok()),
+        ("ProductNameText", |s| ProductName::parse(s).is_ok()),
+        ("CategoryText", |s| Category::parse(s).is_ok()),
+        ("DescriptionText", |s| Description::parse(s).is_ok()),
+        ("EmailText", |s| Email::parse(s).is_ok()),
+    ];
+    let parts = [
+        "",
+        " ",
+        "Ann",
+        "x",
+        "é",
+        "日本",
+        "🦀",
+        "\t",
+        "\n",
+        "\r\n",
+        "\u{b}",
+        "\u{c}",
+        "\u{0}",
+        "\u{1f}",
+        "\u{7f}",
+        "\u{85}",
+        "\u{9f}",
+        "\u{a0}",
+        "\u{2028}",
+        "\u{3000}",
+        "\u{200a}",
+        "\u{feff}",
+        "@",
+        ".",
+        "@b.org",
+        "a@b.org",
+        "a@b",
+        "@@",
+        "..",
+        "o'brien\"--",
+        "'); DROP TABLE users;--",
+    ];
+    let mut samples: Vec<String> = Vec::new();
+    for a in parts {
+        for b in parts {
+            samples.push(format!("{a}{b}"));
+            samples.push(format!("{a}x{b}@y.{a}z{b}"));
+        }
+    }
+    samples.extend(["n".repeat(49), "n".repeat(50), "n".repeat(51), "n".repeat(100), "n".repeat(101)]);
+    samples.extend(["n".repeat(200), "n".repeat(201), "d".repeat(2000), "d".repeat(2001)]);
+    samples.push(format!("{}@example.com", "a".repeat(242)));
+    samples.push(format!("{}@example.com", "a".repeat(243)));
+
+    let schemas = &doc().root["components"]["schemas"];
+    let mut checked = 0;
+    for (name, domain_accepts) in rules {
+        let schema = &schemas[name];
+        let pattern = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let min = schema.get("minLength").and_then(|v| v.as_u64()).unwrap_or(0) as usize;
+        let max = schema["maxLength"].as_u64().unwrap() as usize;
+        for s in &samples {
+            let raw_len = s.chars().count();
+            if raw_len > max && s.trim().chars().count() <= max {
+                continue; // padding beyond maxLength: the documented gap
+            }
+            let documented = pattern.is_match(s) && (min..=max).contains(&raw_len);
+            assert_eq!(documented, domain_accepts(s), "{name}: {s:?}");
+            checked += 1;
+        }
+    }
+    assert!(checked > 5000, "{checked}");
 }
 
 /// A documented operation with made-up path ids, the body it documents, and no token: the
