@@ -251,8 +251,10 @@ fn bearer_token(req: &HttpRequest) -> Result<ApiToken, ApiError> {
         .filter(|token| !token.is_empty());
     match token {
         Some(t) => Ok(ApiToken::from_client(t)),
-        None => Err(ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
-            .with_field(header::AUTHORIZATION.as_str())),
+        None => {
+            Err(ApiError::unauthenticated("the Authorization header must be `Bearer <token>`")
+                .with_field("Authorization"))
+        }
     }
 }
 
