@@ -76,3 +76,24 @@ async fn metrics_are_histograms_labelled_by_route_pattern() {
     // The adapter's store timings go through the same recorder.
     assert!(r.text.contains("shop_store_seconds_bucket{"), "store metrics are exported");
 }
+
+/// `cargo run` with no configuration: the in-memory store, reported as such.
+#[tokio::test]
+async fn without_postgres_the_app_runs_on_the_memory_store() {
+    let mut settings = app::Settings::default();
+    settings.http.port = 0;
+    settings.http.workers = 1;
+    let application = app::Application::build(settings).await.unwrap();
+    let base = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    let client = reqwest::Client::new();
+    let ready: serde_json::Value =
+        client.get(format!("{base}/health/ready")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ok", "stores": {"memory": "ok"}}));
+    let body = json!({"email": "mem@example.com", "name": "Mem"});
+    let created = client.post(format!("{base}/users")).json(&body).send().await.unwrap();
+    assert_eq!(created.status(), 201);
+    let listed = client.get(format!("{base}/users")).bearer_auth(app::config::DEV_ADMIN_TOKEN).send().await.unwrap();
+    let listed: serde_json::Value = listed.json().await.unwrap();
+    assert_eq!(listed["items"][0]["email"], "mem@example.com", "the default admin token works");
+}
