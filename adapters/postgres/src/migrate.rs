@@ -13,7 +13,13 @@ use tokio_postgres::error::SqlState;
 /// (version, name, SQL). Append only; never edit an applied migration.
 const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
 
-const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (\
+const EXISTS: &str = "SELECT to_regclass('schema_migrations') IS NOT NULL";
+/// Deliberately without IF NOT EXISTS: through pgpool, two instances racing to create it with
+/// IF NOT EXISTS got an error on the main node (the loser waits for the winner's catalogue row)
+/// but a NOTICE and success on the other, whose COMMIT had already arrived; pgpool sees the
+/// mismatch ("kind mismatch among backends") and kills the session. Plain CREATE fails for the
+/// loser on every backend alike.
+const CREATE_TABLE: &str = "CREATE TABLE schema_migrations (\
     version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)";
 
 /// The statements of a migration file: whole-line `--` comments dropped, split at `;`.
@@ -33,12 +39,15 @@ pub(crate) async fn migrate(cluster: &Cluster) -> anyhow::Result<()> {
 
 async fn migrate_once(c: &mut Conn) -> Result<Vec<(i32, &'static str)>, DbError> {
     let (client, _) = c.parts();
-    // Two instances creating the table at the same moment: one of them gets a duplicate error
-    // from the catalogue although the table now exists.
-    if let Err(e) = client.batch_execute(CREATE_TABLE).await {
-        let raced = matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE);
-        if !raced {
-            return Err(e.into());
+    let exists: bool = client.query_one(EXISTS, &[]).await?.get(0);
+    if !exists {
+        if let Err(e) = client.batch_execute(CREATE_TABLE).await {
+            // Another instance created it meanwhile.
+            let raced =
+                matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE);
+            if !raced {
+                return Err(e.into());
+            }
         }
     }
     let tx = client.transaction().await?;

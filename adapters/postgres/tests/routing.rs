@@ -7,38 +7,11 @@ mod common;
 use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use common::*;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-
-fn metrics() -> &'static Snapshotter {
-    static SNAP: OnceLock<Snapshotter> = OnceLock::new();
-    SNAP.get_or_init(|| {
-        let recorder = DebuggingRecorder::new();
-        let snap = recorder.snapshotter();
-        recorder.install().expect("the only recorder of this test binary");
-        snap
-    })
-}
-
-/// The total of a counter for one endpoint so far. (A snapshot drains the debugging recorder's
-/// counters, so totals are kept here.)
-fn counter(name: &str, endpoint: &str) -> u64 {
-    static TOTALS: OnceLock<Mutex<HashMap<(String, String), u64>>> = OnceLock::new();
-    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
-    for (key, _, _, value) in metrics().snapshot().into_vec() {
-        if let DebugValue::Counter(n) = value {
-            for label in key.key().labels().filter(|l| l.key() == "endpoint") {
-                *totals.entry((key.key().name().to_string(), label.value().to_string())).or_default() += n;
-            }
-        }
-    }
-    totals.get(&(name.to_string(), endpoint.to_string())).copied().unwrap_or(0)
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()

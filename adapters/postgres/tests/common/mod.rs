@@ -3,6 +3,9 @@
 use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use domain::models::*;
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use uuid::Uuid;
 
 /// A migrated store on a fresh database, with its settings.
@@ -83,4 +86,30 @@ pub fn order(user: UserId, key: &str, lines: &[(&Product, u32)]) -> Order {
         created_at: t,
         updated_at: t,
     }
+}
+
+/// The metrics recorder of this test binary, installed on first use.
+pub fn metrics() -> &'static Snapshotter {
+    static SNAP: OnceLock<Snapshotter> = OnceLock::new();
+    SNAP.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snap = recorder.snapshotter();
+        recorder.install().expect("the only recorder of this test binary");
+        snap
+    })
+}
+
+/// The total of a counter for one endpoint so far. (A snapshot drains the debugging recorder's
+/// counters, so totals are kept here.)
+pub fn counter(name: &str, endpoint: &str) -> u64 {
+    static TOTALS: OnceLock<Mutex<HashMap<(String, String), u64>>> = OnceLock::new();
+    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
+    for (key, _, _, value) in metrics().snapshot().into_vec() {
+        if let DebugValue::Counter(n) = value {
+            for label in key.key().labels().filter(|l| l.key() == "endpoint") {
+                *totals.entry((key.key().name().to_string(), label.value().to_string())).or_default() += n;
+            }
+        }
+    }
+    totals.get(&(name.to_string(), endpoint.to_string())).copied().unwrap_or(0)
 }
