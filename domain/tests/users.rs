@@ -43,3 +43,12 @@ async fn listing_users_is_for_the_admin_only() {
     assert!(matches!(shop.users(&bearer(&token), PageRequest::first(10)).await, Err(DomainError::Forbidden)));
     assert_eq!(shop.users(&admin(), PageRequest::first(10)).await.unwrap().items.len(), 1);
 }
+
+#[tokio::test]
+async fn a_user_token_does_not_reveal_which_ids_exist() {
+    let shop = shop();
+    let (_, token) = sign_up(&shop, "ann@example.com").await;
+    let unknown = UserId::from_uuid(uuid::Uuid::now_v7());
+    assert!(matches!(shop.user(&bearer(&token), unknown).await, Err(DomainError::Forbidden)));
+    assert!(matches!(shop.user(&admin(), unknown).await, Err(DomainError::NotFound { .. })));
+}

@@ -114,7 +114,8 @@ async fn unknown_and_malformed_user_ids() {
     let (_, token) = app.user().await;
     let unknown = uuid::Uuid::now_v7();
     app.get(&format!("/users/{unknown}")).admin().send().await.assert_error(404, "not_found", None);
-    app.get(&format!("/users/{unknown}")).bearer(&token).send().await.assert_error(404, "not_found", None);
+    // A user token must not tell which ids exist.
+    app.get(&format!("/users/{unknown}")).bearer(&token).send().await.assert_error(403, "forbidden", None);
     for bad in ["42", "not-a-uuid", "0000"] {
         let r = app.get(&format!("/users/{bad}")).admin().send().await;
         r.assert_error(400, "bad_request", Some("user_id"));

@@ -5,7 +5,8 @@
 use crate::error::ValidationError;
 
 /// Trims `raw` and checks it is `min..=max` characters with no control characters
-/// (newlines and tabs are allowed only when `multiline`).
+/// (newlines and tabs are allowed only when `multiline`). The bound holds for the raw input too,
+/// so what a client may send is exactly what the API document says (`maxLength`).
 pub(crate) fn checked(
     raw: &str,
     field: &str,
@@ -13,15 +14,15 @@ pub(crate) fn checked(
     max: usize,
     multiline: bool,
 ) -> Result<String, ValidationError> {
+    if raw.chars().count() > max {
+        return Err(ValidationError::new(field, format!("must have at most {max} characters")));
+    }
     let s = raw.trim();
     let n = s.chars().count();
     if n < min {
         let what =
             if min == 1 { "must not be empty".to_string() } else { format!("must have at least {min} characters") };
         return Err(ValidationError::new(field, what));
-    }
-    if n > max {
-        return Err(ValidationError::new(field, format!("must have at most {max} characters")));
     }
     if s.chars().any(|c| c.is_control() && !(multiline && (c == '\n' || c == '\t' || c == '\r'))) {
         return Err(ValidationError::new(field, "must not contain control characters"));

@@ -20,13 +20,13 @@ impl Email {
     pub const MAX_CHARS: usize = 254;
 
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let s = raw.trim().to_lowercase();
         let bad = |m: &str| Err(ValidationError::new("email", m));
+        if raw.chars().count() > Self::MAX_CHARS {
+            return bad("must have at most 254 characters");
+        }
+        let s = raw.trim().to_lowercase();
         if s.is_empty() {
             return bad("must not be empty");
-        }
-        if s.chars().count() > Self::MAX_CHARS {
-            return bad("must have at most 254 characters");
         }
         if s.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return bad("must not contain spaces or control characters");
@@ -135,6 +135,7 @@ mod tests {
         assert_eq!(UserName::parse("  Ann ").unwrap().as_str(), "Ann");
         assert!(UserName::parse("   ").is_err());
         assert!(UserName::parse(&"x".repeat(101)).is_err());
+        assert!(UserName::parse(&format!(" {} ", "x".repeat(99))).is_err(), "the raw input is bounded too");
         assert!(UserName::parse(&"é".repeat(100)).is_ok(), "bounds count characters, not bytes");
         assert_eq!(UserName::parse("a\0b").unwrap_err().field, "name");
     }

@@ -26,20 +26,16 @@ impl Shop {
         }
     }
 
-    /// Lets the user itself or the admin through. An unknown user is `NotFound` (for callers with a
-    /// token), so a wrong guess of an id and a wrong token are told apart only by someone who has one.
+    /// Lets the user itself or the admin through. For anyone but the admin an unknown user is
+    /// `Forbidden`, like a wrong token: a token must not tell which user ids exist.
     pub(crate) async fn require_user(&self, creds: &Credentials, user: UserId) -> Result<(), DomainError> {
         let Credentials::Bearer(token) = creds else { return Err(DomainError::Unauthenticated) };
-        if self.is_admin(creds) {
-            return match self.stores.users.token_hash(user).await? {
-                Some(_) => Ok(()),
-                None => Err(DomainError::NotFound { entity: "user" }),
-            };
-        }
-        match self.stores.users.token_hash(user).await? {
-            None => Err(DomainError::NotFound { entity: "user" }),
+        let stored = self.stores.users.token_hash(user).await?;
+        match stored {
+            None if self.is_admin(creds) => Err(DomainError::NotFound { entity: "user" }),
+            _ if self.is_admin(creds) => Ok(()),
             Some(hash) if hash.matches(token) => Ok(()),
-            Some(_) => Err(DomainError::Forbidden),
+            _ => Err(DomainError::Forbidden),
         }
     }
 }
