@@ -3,12 +3,19 @@
 //! The binary `shopbench-bench` (src/main.rs) is the command-line face of this library.
 
 pub mod api;
+pub mod chart;
 pub mod floor;
 pub mod http;
 pub mod load;
 pub mod machine;
+pub mod matrix;
 pub mod ops;
 pub mod pgbench;
 pub mod plan;
+pub mod progress;
 pub mod recorder;
+pub mod report;
+pub mod results;
+pub mod runner;
 pub mod stats;
+pub mod summary;

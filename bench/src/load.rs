@@ -275,8 +275,9 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
             )?);
         }
     }
-    let total = launch + spec.warmup + spec.secs;
+    // One second more than the window needs, so the window never outlasts Goose's run.
     let run_time = (spec.warmup + spec.secs).as_secs().max(1) as usize + 1;
+    let total = launch + Duration::from_secs(run_time as u64);
     let mut attack = attack
         .set_default(GooseDefault::Host, ctx.hosts[0].as_str())?
         .set_default(GooseDefault::Users, spec.users)?

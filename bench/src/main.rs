@@ -1,1 +1,244 @@
-fn main() {}
+//! `shopbench-bench`: run the configuration matrix, re-draw a report, or load a running stack.
+
+use anyhow::{Context, Result};
+use bench::load::{self, LoadSpec, Mix};
+use bench::matrix::{CatalogueParams, LoadParams};
+use bench::plan::{categories, seed_catalogue};
+use bench::stats::OpStats;
+use bench::{api, floor, results, runner};
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "shopbench-bench", about = "Load, measure and chart the shopbench stack", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every configuration of a matrix file on fresh topologies, then write the report.
+    Matrix {
+        /// The matrix, e.g. bench/matrix/quick.toml or bench/matrix/pg.toml.
+        #[arg(long)]
+        file: PathBuf,
+        /// Where the report, summary.json and charts go [default: docs/results/<stage>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where raw results go [default: run/bench/<stage>/<time>].
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// Only these configurations (1-based positions in the file), e.g. --only 1,3.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<usize>,
+    },
+    /// Re-draw the report, summary.json and charts from saved raw results.
+    Report {
+        /// A raw results dir (run/bench/<stage>/<time>).
+        #[arg(long)]
+        from: PathBuf,
+        /// [default: docs/results/<stage>]
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One Goose run against a running stack (e.g. `cargo run -p app`), printed as a table.
+    Load {
+        /// Base URL(s) of the API, comma-separated; users are spread round-robin over them.
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+        host: Vec<String>,
+        #[arg(long, default_value_t = 16)]
+        users: usize,
+        /// Measured seconds.
+        #[arg(long, default_value_t = 15)]
+        secs: u64,
+        #[arg(long, default_value_t = 5)]
+        warmup: u64,
+        #[arg(long, default_value = "admin-dev-token")]
+        admin_token: String,
+        /// Seed this many products first when the catalogue is empty.
+        #[arg(long, default_value_t = 500)]
+        products: usize,
+        /// Shopper think time in ms, min,max.
+        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0, 0])]
+        think_ms: Vec<u64>,
+        #[arg(long, default_value_t = 15)]
+        shopper_weight: usize,
+        #[arg(long, default_value_t = 1)]
+        merchant_weight: usize,
+        /// Only GET /products/{id}, without think time.
+        #[arg(long)]
+        product_reads: bool,
+        /// Also write the numbers as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
+    Floor {
+        /// pgpool (or PostgreSQL) endpoints, host:port, comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        endpoints: Vec<String>,
+        #[arg(long, default_value = "shop")]
+        dbname: String,
+        /// Connections per endpoint.
+        #[arg(long, default_value_t = 8)]
+        pool_size: u32,
+        #[arg(long, default_value_t = 16)]
+        users: usize,
+        #[arg(long, default_value_t = 15)]
+        secs: u64,
+        #[arg(long, default_value_t = 3)]
+        warmup: u64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+fn command_line() -> String {
+    std::env::args()
+        .map(|a| if a.contains(char::is_whitespace) { format!("'{a}'") } else { a })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn print_table(ops: &[OpStats], secs: f64) {
+    println!(
+        "{:<50} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "operation", "ok", "failed", "mean ms", "p50", "p95", "p99", "req/s"
+    );
+    let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2}"));
+    for o in ops.iter().filter(|o| o.ok + o.failures > 0) {
+        println!(
+            "{:<50} {:>8} {:>6} {:>8} {:>8} {:>8} {:>8} {:>8.1}",
+            o.op,
+            o.ok,
+            o.failures,
+            f(o.mean_ms),
+            f(o.p50_ms),
+            f(o.p95_ms),
+            f(o.p99_ms),
+            o.rps
+        );
+        for (reason, n) in &o.failure_reasons {
+            println!("{:<50} {n:>8} x {reason}", "");
+        }
+    }
+    let ok: u64 = ops.iter().map(|o| o.ok).sum();
+    let failed: u64 = ops.iter().map(|o| o.failures).sum();
+    println!("total: {ok} ok, {failed} failed in {secs:.0} s ({:.1} req/s)", ok as f64 / secs);
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Matrix { file, out, run_dir, only } => {
+            let out =
+                runner::run_matrix(runner::MatrixOptions { file, run_dir, out, only, command: command_line() }).await?;
+            eprintln!("bench: report written to {}", results::display_path(&out.join("README.md")));
+        }
+        Command::Report { from, out } => {
+            let (meta, configs) = results::load_run(&from)?;
+            let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results").join(&meta.stage));
+            let s = bench::report::write(&meta, &configs, &from.canonicalize()?, &out)?;
+            for t in &s.targets {
+                eprintln!("target {}: {} -> {:?}", t.id, t.measured, t.reached);
+            }
+            eprintln!("bench: report written to {}", results::display_path(&out.join("README.md")));
+        }
+        Command::Load {
+            host,
+            users,
+            secs,
+            warmup,
+            admin_token,
+            products,
+            think_ms,
+            shopper_weight,
+            merchant_weight,
+            product_reads,
+            json,
+            seed,
+        } => {
+            runner::install_ctrl_c();
+            let client = api::client()?;
+            api::wait_ready(&client, &host, Duration::from_secs(10)).await?;
+            let cat = CatalogueParams::default();
+            let mut ids = api::product_ids(&client, &host[0]).await?;
+            if ids.is_empty() && products > 0 {
+                eprintln!("bench: seeding {products} products");
+                let specs = seed_catalogue(products, &categories(cat.categories));
+                ids = api::seed_products(&client, &host, &admin_token, specs, cat.parallel).await?;
+            }
+            let params = LoadParams { think_ms: [think_ms[0], think_ms[1]], ..LoadParams::default() };
+            let spec = LoadSpec {
+                hosts: host,
+                users,
+                warmup: Duration::from_secs(warmup),
+                secs: Duration::from_secs(secs),
+                think: params.think(),
+                merchant_think: params.merchant_think(),
+                mix: if product_reads {
+                    Mix::ProductReads { products: Arc::new(ids) }
+                } else {
+                    Mix::Shop { shopper_weight, merchant_weight }
+                },
+                journey: Arc::new(params.journey(cat.categories)),
+                admin_token,
+                goose_report: None,
+                seed,
+                request_timeout_secs: 10,
+            };
+            let tick: load::Tick = Arc::new(|elapsed, total, (ok, failed)| {
+                let whole = elapsed.floor() as u64;
+                if whole > 0 && whole.is_multiple_of(5) {
+                    eprintln!("bench: {whole}/{total:.0} s, {ok} requests measured, {failed} failed");
+                }
+            });
+            let out = load::run(&spec, Some(tick)).await?;
+            print_table(&out.ops, out.window_secs);
+            eprintln!(
+                "goose's own count (from user launch): {} requests, {} failed; users moved nginx: {}",
+                out.goose.requests, out.goose.failures, out.host_moves
+            );
+            if let Some(path) = json {
+                std::fs::write(&path, serde_json::to_string_pretty(&out.ops)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        Command::Floor { endpoints, dbname, pool_size, users, secs, warmup, seed } => {
+            anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");
+            let mut settings = adapter_postgres::PgSettings::new(endpoints);
+            settings.dbname = dbname;
+            settings.pool_size = pool_size;
+            let store = adapter_postgres::PgStore::connect(&settings).await?;
+            store.migrate().await?;
+            let admin = "floor-admin";
+            let shop = domain::Shop::new(
+                store.stores(),
+                Arc::new(domain::ports::SystemClock),
+                &domain::models::ApiToken::from_client(admin),
+            );
+            let params = LoadParams::default();
+            let spec = floor::FloorSpec {
+                users,
+                warmup: Duration::from_secs(warmup),
+                secs: Duration::from_secs(secs),
+                think: params.think(),
+                merchant_think: params.merchant_think(),
+                shopper_weight: params.shopper_weight,
+                merchant_weight: params.merchant_weight,
+                journey: Arc::new(params.journey(CatalogueParams::default().categories)),
+                admin_token: admin.into(),
+                seed,
+            };
+            let ops = floor::run(shop, &spec, None).await?;
+            print_table(&ops, secs as f64);
+        }
+    }
+    Ok(())
+}

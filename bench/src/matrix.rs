@@ -1,0 +1,286 @@
+//! The matrix file: which configurations to run and how (see bench/matrix/*.toml).
+
+use crate::plan::{categories, JourneyConfig};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatrixFile {
+    /// Names the results folder: docs/results/<stage>/ and run/bench/<stage>/.
+    pub stage: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub run: RunParams,
+    #[serde(default)]
+    pub load: LoadParams,
+    #[serde(default)]
+    pub catalogue: CatalogueParams,
+    #[serde(default)]
+    pub compare: CompareParams,
+    /// An infra topology (ports, hosts, web binary, admin token); each configuration sets its
+    /// counts. Prometheus is not started (the bench reads its own numbers).
+    pub topology: toml::Table,
+    #[serde(rename = "config")]
+    pub configs: Vec<Counts>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunParams {
+    /// Concurrent Goose users (and floor tasks).
+    pub users: usize,
+    pub warmup_secs: u64,
+    /// The measured window of each repeat.
+    pub secs: u64,
+    pub repeats: u32,
+    /// Run the storage floor (same plans straight through the PostgreSQL adapter).
+    pub floor: bool,
+    pub request_timeout_secs: u64,
+    /// Seeds every simulated person's random choices.
+    pub seed: u64,
+}
+
+impl Default for RunParams {
+    fn default() -> Self {
+        RunParams { users: 16, warmup_secs: 10, secs: 60, repeats: 3, floor: true, request_timeout_secs: 10, seed: 1 }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoadParams {
+    pub shopper_weight: usize,
+    pub merchant_weight: usize,
+    /// Shopper think time between requests, [min, max] milliseconds.
+    pub think_ms: [u64; 2],
+    pub merchant_think_ms: [u64; 2],
+    pub list_pages: [u32; 2],
+    pub views_per_page: [u32; 2],
+    pub cart_changes: [u32; 2],
+    pub pay_percent: u32,
+    pub page_limit: u32,
+}
+
+impl Default for LoadParams {
+    fn default() -> Self {
+        let j = JourneyConfig::default();
+        LoadParams {
+            shopper_weight: 15,
+            merchant_weight: 1,
+            think_ms: [0, 0],
+            merchant_think_ms: [50, 200],
+            list_pages: [j.list_pages.0, j.list_pages.1],
+            views_per_page: [j.views_per_page.0, j.views_per_page.1],
+            cart_changes: [j.cart_changes.0, j.cart_changes.1],
+            pay_percent: j.pay_percent,
+            page_limit: j.page_limit,
+        }
+    }
+}
+
+impl LoadParams {
+    pub fn journey(&self, categories_count: usize) -> JourneyConfig {
+        JourneyConfig {
+            categories: categories(categories_count),
+            page_limit: self.page_limit,
+            list_pages: (self.list_pages[0], self.list_pages[1]),
+            views_per_page: (self.views_per_page[0], self.views_per_page[1]),
+            cart_changes: (self.cart_changes[0], self.cart_changes[1]),
+            pay_percent: self.pay_percent,
+        }
+    }
+    pub fn think(&self) -> (Duration, Duration) {
+        (Duration::from_millis(self.think_ms[0]), Duration::from_millis(self.think_ms[1]))
+    }
+    pub fn merchant_think(&self) -> (Duration, Duration) {
+        (Duration::from_millis(self.merchant_think_ms[0]), Duration::from_millis(self.merchant_think_ms[1]))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogueParams {
+    pub products: usize,
+    pub categories: usize,
+    /// Seeding requests in flight.
+    pub parallel: usize,
+}
+
+impl Default for CatalogueParams {
+    fn default() -> Self {
+        CatalogueParams { products: 500, categories: 10, parallel: 8 }
+    }
+}
+
+/// GET /products/{id} through nginx + app + pgpool against `pgbench -S` through one pgpool, at
+/// the same concurrency, in the same topology.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompareParams {
+    pub enabled: bool,
+    /// Concurrency c: Goose users without think time, and pgbench clients (-c).
+    pub clients: usize,
+    /// pgbench -j.
+    pub threads: usize,
+    pub secs: u64,
+}
+
+impl Default for CompareParams {
+    fn default() -> Self {
+        CompareParams { enabled: true, clients: 8, threads: 2, secs: 10 }
+    }
+}
+
+/// Instance counts of one configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Counts {
+    pub postgres: usize,
+    pub pgpool: usize,
+    pub web: usize,
+    pub nginx: usize,
+}
+
+impl Counts {
+    /// Short label for charts and tables, e.g. "pg2 pool2 web2 nginx2".
+    pub fn label(&self) -> String {
+        format!("pg{} pool{} web{} nginx{}", self.postgres, self.pgpool, self.web, self.nginx)
+    }
+    pub fn long(&self) -> String {
+        format!("postgres={} pgpool={} web={} nginx={}", self.postgres, self.pgpool, self.web, self.nginx)
+    }
+    /// The one count in which two configurations differ, if exactly one differs.
+    pub fn single_difference(&self, other: &Counts) -> Option<(&'static str, usize, usize)> {
+        let pairs = [
+            ("postgres", self.postgres, other.postgres),
+            ("pgpool", self.pgpool, other.pgpool),
+            ("web", self.web, other.web),
+            ("nginx", self.nginx, other.nginx),
+        ];
+        let mut diffs = pairs.into_iter().filter(|(_, a, b)| a != b);
+        match (diffs.next(), diffs.next()) {
+            (Some(d), None) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+impl MatrixFile {
+    pub fn parse(text: &str) -> Result<MatrixFile> {
+        let m: MatrixFile = toml::from_str(text).context("invalid matrix file")?;
+        m.validate()?;
+        Ok(m)
+    }
+
+    pub fn load(path: &Path) -> Result<MatrixFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        MatrixFile::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.stage.is_empty() || !self.stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            bail!("stage {:?}: letters, digits, '-' and '_' only (it names folders)", self.stage);
+        }
+        if self.configs.is_empty() {
+            bail!("no [[config]]: nothing to run");
+        }
+        for c in &self.configs {
+            if c.postgres == 0 || c.pgpool == 0 || c.web == 0 || c.nginx == 0 {
+                bail!("config {}: every count must be at least 1", c.long());
+            }
+        }
+        let r = &self.run;
+        if r.users == 0 || r.secs == 0 || r.repeats == 0 {
+            bail!("[run] users, secs and repeats must be at least 1");
+        }
+        if self.load.shopper_weight == 0 {
+            bail!("[load] shopper_weight must be at least 1");
+        }
+        for (name, [lo, hi]) in [("think_ms", self.load.think_ms), ("merchant_think_ms", self.load.merchant_think_ms)] {
+            if lo > hi {
+                bail!("[load] {name}: min {lo} above max {hi}");
+            }
+        }
+        if self.catalogue.categories == 0 {
+            bail!("[catalogue] categories must be at least 1");
+        }
+        if self.compare.enabled && (self.compare.clients == 0 || self.compare.secs == 0) {
+            bail!("[compare] clients and secs must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// Planned seconds of load in one configuration (for the time-left estimate).
+    pub fn planned_secs_per_config(&self) -> u64 {
+        let r = &self.run;
+        // A Goose run lasts its user launch (1 s), warm-up, window and 1 s of margin.
+        let http = u64::from(r.repeats) * (2 + r.warmup_secs + r.secs);
+        let floor = if r.floor { u64::from(r.repeats) * (r.warmup_secs.min(5) + r.secs) } else { 0 };
+        let compare = if self.compare.enabled { 2 * self.compare.secs + 4 } else { 0 };
+        http + floor + compare
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+stage = "pg"
+[topology]
+name = "bench"
+[topology.postgres]
+base_port = 19800
+[[config]]
+postgres = 1
+pgpool = 1
+web = 1
+nginx = 1
+"#;
+
+    #[test]
+    fn defaults_fill_a_minimal_file() {
+        let m = MatrixFile::parse(MINIMAL).unwrap();
+        assert_eq!(m.run, RunParams::default());
+        assert_eq!(m.run.users, 16);
+        assert_eq!(m.configs, vec![Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1 }]);
+        assert_eq!(m.load.journey(3).categories, vec!["category-00", "category-01", "category-02"]);
+        assert_eq!(m.planned_secs_per_config(), 3 * 72 + 3 * 65 + 24);
+    }
+
+    #[test]
+    fn bad_files_are_refused_with_a_reason() {
+        let zero = MINIMAL.replace("nginx = 1", "nginx = 0");
+        assert!(format!("{:#}", MatrixFile::parse(&zero).unwrap_err()).contains("at least 1"));
+        let unknown = MINIMAL.replace("stage = \"pg\"", "stage = \"pg\"\nusers = 3");
+        assert!(MatrixFile::parse(&unknown).is_err());
+        let bad_think = MINIMAL.replace("[topology]\n", "[load]\nthink_ms = [10, 5]\n[topology]\n");
+        assert!(format!("{:#}", MatrixFile::parse(&bad_think).unwrap_err()).contains("above max"));
+    }
+
+    #[test]
+    fn the_shipped_matrix_files_parse() {
+        for f in ["matrix/pg.toml", "matrix/quick.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+            let m = MatrixFile::load(&path).unwrap();
+            assert_eq!(m.stage, "pg", "{f}");
+        }
+        let quick = MatrixFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml")).unwrap();
+        assert_eq!(quick.configs.len(), 2);
+        assert_eq!(quick.run.repeats, 1);
+    }
+
+    #[test]
+    fn single_differences_are_found() {
+        let a = Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1 };
+        let b = Counts { postgres: 2, ..a };
+        assert_eq!(a.single_difference(&b), Some(("postgres", 1, 2)));
+        assert_eq!(a.single_difference(&a), None);
+        assert_eq!(a.single_difference(&Counts { web: 2, ..b }), None);
+        assert_eq!(b.label(), "pg2 pool1 web1 nginx1");
+    }
+}

@@ -1,0 +1,351 @@
+//! The results folder (docs/results/<stage>/): summary.json, README.md with a table per
+//! configuration and a reading generated from the numbers, and the charts beside it.
+
+use crate::chart;
+use crate::matrix::Counts;
+use crate::ops::Op;
+use crate::results::{ConfigResult, RunMeta};
+use crate::stats::Spread;
+use crate::summary::{self, ClassSummary, ConfigSummary, Summary};
+use anyhow::{Context, Result};
+use std::fmt::Write as _;
+use std::path::Path;
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or("–".into(), |v| format!("{v:.2}"))
+}
+
+fn pct(from: f64, to: f64) -> String {
+    if from <= 0.0 {
+        return "n/a".into();
+    }
+    format!("{:+.0}%", (to - from) / from * 100.0)
+}
+
+fn counts(c: &ConfigSummary) -> Counts {
+    Counts { postgres: c.postgres, pgpool: c.pgpool, web: c.web, nginx: c.nginx }
+}
+
+/// How sure a difference between two classes is, in words.
+fn confidence(a: &ClassSummary, b: &ClassSummary) -> &'static str {
+    match (a.mean_ms_spread, b.mean_ms_spread) {
+        (Some(x), Some(y)) if x.n > 1 && y.n > 1 => {
+            if x.max < y.min || y.max < x.min {
+                "outside the spread of the repeats"
+            } else {
+                "within the spread of the repeats, so not a shown difference"
+            }
+        }
+        _ => "one repeat only, so the spread is unknown: treat a few percent as noise",
+    }
+}
+
+fn change(what: &str, a: &ClassSummary, b: &ClassSummary) -> Option<String> {
+    let (x, y) = (a.mean_ms?, b.mean_ms?);
+    Some(format!("{what} {x:.2} → {y:.2} ms ({}; {:.0} → {:.0} req/s), {}", pct(x, y), a.rps, b.rps, confidence(a, b)))
+}
+
+/// Sentences about what the instance counts did, generated from the numbers.
+pub fn reading(s: &Summary) -> Vec<String> {
+    let cs = &s.configurations;
+    let mut out = Vec::new();
+    if cs.is_empty() {
+        return vec!["No configuration finished; there is nothing to read.".into()];
+    }
+    // Effects of one count at a time: each configuration against the nearest earlier one that
+    // differs from it in exactly that count.
+    for (j, b) in cs.iter().enumerate() {
+        let Some((a, (kind, from, to))) =
+            cs[..j].iter().rev().find_map(|a| Some((a, counts(a).single_difference(&counts(b))?)))
+        else {
+            continue;
+        };
+        let parts: Vec<String> = [change("reads", &a.reads, &b.reads), change("writes", &a.writes, &b.writes)]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !parts.is_empty() {
+            out.push(format!(
+                "{kind} {from} → {to} ({} → {}, other counts equal): {}.",
+                a.label,
+                b.label,
+                parts.join("; ")
+            ));
+        }
+    }
+    // Configurations not reached by a one-count step are compared with the first.
+    if out.is_empty() && cs.len() > 1 {
+        let a = &cs[0];
+        for b in &cs[1..] {
+            let parts: Vec<String> = [change("reads", &a.reads, &b.reads), change("writes", &a.writes, &b.writes)]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !parts.is_empty() {
+                out.push(format!(
+                    "{} → {} (several counts changed at once, so the effect cannot be given to one of them): {}.",
+                    a.label,
+                    b.label,
+                    parts.join("; ")
+                ));
+            }
+        }
+    }
+    let best = |f: fn(&ConfigSummary) -> Option<f64>| {
+        cs.iter().filter_map(|c| Some((c.label.as_str(), f(c)?))).min_by(|x, y| x.1.total_cmp(&y.1))
+    };
+    if let (Some((r, rv)), Some((w, wv))) = (best(|c| c.reads.mean_ms), best(|c| c.writes.mean_ms)) {
+        out.push(format!("Fastest reads: {r} ({rv:.2} ms per read); fastest writes: {w} ({wv:.2} ms per write)."));
+    }
+    for c in cs {
+        if let (Some(o), Some(full), Some(floor)) = (c.http_overhead_ms, c.reads.mean_ms, c.reads.floor_mean_ms) {
+            out.push(format!(
+                "{}: the HTTP stack (nginx, actix-web, JSON, one more network hop) added {o:.2} ms per request of the mix \
+                 over the storage floor; a read took {full:.2} ms in full and {floor:.2} ms at the floor.",
+                c.label
+            ));
+        }
+    }
+    out.push(format!(
+        "Every server and the load generator share this machine's {} cores: adding an instance adds processes that compete \
+         for the same cores, so these numbers show contention on one machine rather than scale-out over machines.",
+        s.machine.cores
+    ));
+    out
+}
+
+fn spread_text(s: Option<Spread>) -> String {
+    match s {
+        Some(s) if s.n > 1 => format!("{:.2}–{:.2}", s.min, s.max),
+        _ => "–".into(),
+    }
+}
+
+fn reached(r: Option<bool>) -> &'static str {
+    match r {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "not evaluated",
+    }
+}
+
+pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
+    let mut md = String::new();
+    let m = &s.method;
+    let _ = writeln!(md, "# Results: stage `{}`\n", s.stage);
+    if !meta.matrix.description.is_empty() {
+        let _ = writeln!(md, "{}\n", meta.matrix.description);
+    }
+    let _ = writeln!(
+        md,
+        "Generated {} from the raw results in `{}` (kept out of git).\n\n\
+         - Command: `{}`\n- Re-draw from the raw results: `shopbench-bench report --from {}`\n\
+         - Machine: {}\n- Run started {}{}\n",
+        s.generated_at,
+        s.raw_results,
+        s.command,
+        s.raw_results,
+        s.machine.one_line(),
+        meta.started_at,
+        meta.git_commit.as_ref().map(|c| format!(", commit `{c}`")).unwrap_or_default()
+    );
+    let _ = writeln!(md, "## What was measured\n");
+    let _ = writeln!(
+        md,
+        "- {} Goose users ({} shoppers to {} merchant by weight), think time {}–{} ms, spread round-robin over the \
+         nginx instances; {} s warm-up, then a {} s measured window, {} repeat(s) per configuration.\n\
+         - A shopper signs up, browses category pages and product pages, changes the cart many times (adds, quantity \
+         changes, removals), views it, checks out with an Idempotency-Key, looks at its orders and sometimes pays; then \
+         the next shopper signs up. A merchant (admin token) browses, creates and edits products.\n\
+         - Catalogue seeded through the API: {} products in {} categories, on a fresh topology per configuration.\n\
+         - Time of a request: {}. Goose is a closed-loop client (coordinated omission): a stall shows up as fewer \
+         requests, so read the times together with req/s.\n\
+         - Storage floor: the same plans, as many tasks as users, calling the use cases straight on the PostgreSQL \
+         adapter through the same pgpool endpoints with as many connections as the whole web tier (web instances \
+         stopped meanwhile). Full-stack mean minus floor mean is what nginx, actix-web and JSON cost.\n\
+         - GET product vs pgbench: product GETs over HTTP by c users without think time, against \
+         `pgbench -S -c c -j 2 -n` through the first pgpool (scratch database `pgbench`, scale 1), in the same topology.\n",
+        m.users,
+        m.shopper_weight,
+        m.merchant_weight,
+        m.think_ms[0],
+        m.think_ms[1],
+        m.warmup_secs,
+        m.secs,
+        m.repeats,
+        m.products,
+        m.categories,
+        m.timing
+    );
+
+    let _ = writeln!(md, "## Targets\n\n| target | measured | reached |\n|---|---|---|");
+    for t in &s.targets {
+        let _ = writeln!(md, "| {} | {} | {} |", t.target, t.measured, reached(t.reached));
+    }
+    let _ = writeln!(
+        md,
+        "\n## Charts\n\nMean time per request, one bar per configuration; error bars: lowest and highest mean over the \
+         repeats; black tick: storage floor.\n\n![reads](reads.png)\n\n![writes](writes.png)\n\n\
+         (SVG: [reads.svg](reads.svg), [writes.svg](writes.svg))\n"
+    );
+    let _ = writeln!(md, "## Reading\n\nGenerated from the numbers; for review.\n");
+    for line in reading(s) {
+        let _ = writeln!(md, "- {line}");
+    }
+    let _ = writeln!(md);
+
+    let _ = writeln!(md, "## Per configuration\n");
+    for c in &s.configurations {
+        let _ = writeln!(
+            md,
+            "### {} (postgres={}, pgpool={}, web={}, nginx={})\n",
+            c.label, c.postgres, c.pgpool, c.web, c.nginx
+        );
+        let _ = writeln!(
+            md,
+            "| operation | mean ms | spread ms | p50 ms | p95 ms | p99 ms | req/s | requests | failures | floor mean ms | HTTP overhead ms |\n\
+             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
+        for o in &c.operations {
+            let _ = writeln!(
+                md,
+                "| `{}` | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+                o.op,
+                ms(o.mean_ms),
+                spread_text(o.mean_ms_spread),
+                ms(o.p50_ms),
+                ms(o.p95_ms),
+                ms(o.p99_ms),
+                o.rps,
+                o.requests,
+                o.failures,
+                ms(o.floor_mean_ms),
+                ms(o.overhead_ms())
+            );
+        }
+        let _ = writeln!(
+            md,
+            "| **all reads** | {} | {} | | | | {:.1} | | | {} | |\n| **all writes** | {} | {} | | | | {:.1} | | | {} | |\n",
+            ms(c.reads.mean_ms),
+            spread_text(c.reads.mean_ms_spread),
+            c.reads.rps,
+            ms(c.reads.floor_mean_ms),
+            ms(c.writes.mean_ms),
+            spread_text(c.writes.mean_ms_spread),
+            c.writes.rps,
+            ms(c.writes.floor_mean_ms)
+        );
+        let rss: Vec<String> = c.web_rss_peak_mib.iter().map(|v| format!("{v:.1}")).collect();
+        let _ = writeln!(
+            md,
+            "- {} requests, {} failed; web instances' peak VmRSS: {} MiB; users that moved to another nginx: {}.",
+            c.requests,
+            c.failures,
+            if rss.is_empty() { "not sampled".into() } else { rss.join(", ") },
+            c.host_moves
+        );
+        let _ = writeln!(
+            md,
+            "- Goose's own count (from user launch, warm-up included): {} requests, {} failed.",
+            c.goose_requests, c.goose_failures
+        );
+        if let Some(p) = &c.get_product_vs_pgbench {
+            let _ = writeln!(
+                md,
+                "- GET product at c={}: {:.0} req/s over HTTP (mean {} ms, {} failed) vs pgbench -S {:.0} tps: ratio {:.2}.",
+                p.clients,
+                p.http_rps,
+                ms(p.http_mean_ms),
+                p.http_failures,
+                p.pgbench.tps,
+                p.ratio
+            );
+        }
+        for e in &c.errors {
+            let _ = writeln!(md, "- **Error:** {e}");
+        }
+        let _ = writeln!(md);
+    }
+
+    let _ = writeln!(
+        md,
+        "## Storage floor: the port calls behind each operation\n\n\
+         Read from `domain::service`; the floor runs the same use cases, so each operation makes exactly these calls.\n\n\
+         | operation | port calls |\n|---|---|"
+    );
+    for op in Op::ALL {
+        let _ = writeln!(md, "| `{}` | {} |", op.name(), op.port_calls());
+    }
+    md
+}
+
+/// Writes summary.json, README.md and the charts into `out`.
+pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Path) -> Result<Summary> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let raw = crate::results::display_path(raw_dir);
+    let s = summary::build(meta, configs, &raw);
+    std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&s)? + "\n")
+        .with_context(|| format!("writing {}", out.join("summary.json").display()))?;
+    for (reads, name) in [(true, "reads"), (false, "writes")] {
+        let data = chart::chart_data(&s, reads);
+        chart::draw(&data, &out.join(format!("{name}.png")), &out.join(format!("{name}.svg")))?;
+    }
+    std::fs::write(out.join("README.md"), markdown(&s, meta))
+        .with_context(|| format!("writing {}", out.join("README.md").display()))?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::{build, tests as fixtures};
+
+    #[test]
+    fn the_reading_attributes_single_count_changes_and_is_careful() {
+        let mut configs = fixtures::two_configs();
+        configs.push(fixtures::config(2, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 2 }, 1, 12));
+        let s = build(&fixtures::meta(), &configs, "x");
+        let lines = reading(&s);
+        let postgres = lines.iter().find(|l| l.starts_with("postgres 2 → 3")).expect("a one-count step");
+        assert!(postgres.contains("writes 8.10 → 12.10 ms (+49%"), "{postgres}");
+        assert!(postgres.contains("within the spread") || postgres.contains("outside the spread"), "{postgres}");
+        assert!(lines.iter().any(|l| l.starts_with("Fastest reads: pg2 pool2 web2 nginx2")));
+        assert!(lines.iter().any(|l| l.contains("share this machine's 2 cores")));
+    }
+
+    #[test]
+    fn several_changed_counts_are_not_attributed() {
+        let s = build(&fixtures::meta(), &fixtures::two_configs(), "x");
+        let lines = reading(&s);
+        assert!(lines[0].contains("several counts changed at once"), "{lines:?}");
+        assert!(lines[0].contains("reads 2.10 → 1.10 ms (-48%"), "{}", lines[0]);
+    }
+
+    #[test]
+    fn the_markdown_has_targets_tables_and_the_command() {
+        let meta = fixtures::meta();
+        let s = build(&meta, &fixtures::two_configs(), "run/bench/pg/x");
+        let md = markdown(&s, &meta);
+        assert!(md.contains("`shopbench-bench matrix --file bench/matrix/quick.toml`"));
+        assert!(md.contains("2 cores (Test CPU), 24.0 GiB memory, Debian GNU/Linux 12 (bookworm)"));
+        assert!(md.contains("| `GET /products/{product_id}` | 2.10 | 2.00–2.20 | "), "{md}");
+        assert!(md.contains("![reads](reads.png)") && md.contains("![writes](writes.png)"));
+        assert!(md.contains("| 0 failed requests in a run without faults | 0 failed of 48 requests | yes |"), "{md}");
+        assert!(md.contains("ratio 0.30"));
+        assert!(md.contains("| `POST /users/{user_id}/orders` | users.token_hash, orders.find_by_key"));
+    }
+
+    #[test]
+    fn writes_the_results_folder() {
+        let dir = std::env::temp_dir().join(format!("bench-report-{}", std::process::id()));
+        let out = dir.join("docs/results/pg");
+        write(&fixtures::meta(), &fixtures::two_configs(), &dir.join("raw"), &out).unwrap();
+        for f in ["summary.json", "README.md", "reads.png", "reads.svg", "writes.png", "writes.svg"] {
+            assert!(out.join(f).metadata().unwrap().len() > 100, "{f}");
+        }
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(v["configurations"].as_array().unwrap().len(), 2);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

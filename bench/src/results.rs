@@ -1,0 +1,137 @@
+//! Raw results as saved in the run dir (outside git): `meta.json` plus one `config-NN.json` per
+//! configuration, rewritten after every phase so an interrupted matrix keeps what it measured.
+
+use crate::load::GooseTotals;
+use crate::machine::Machine;
+use crate::matrix::{Counts, MatrixFile};
+use crate::pgbench::PgbenchRun;
+use crate::stats::OpStats;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub stage: String,
+    /// The command line that produced the run.
+    pub command: String,
+    pub machine: Machine,
+    pub matrix: MatrixFile,
+    pub matrix_file: String,
+    pub started_at: String,
+    #[serde(default)]
+    pub finished_at: Option<String>,
+    #[serde(default)]
+    pub git_commit: Option<String>,
+}
+
+/// One timed Goose run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepeatResult {
+    pub repeat: u32,
+    pub users: usize,
+    pub window_secs: f64,
+    pub ops: Vec<OpStats>,
+    pub goose: GooseTotals,
+    pub host_moves: u64,
+    /// Peak VmRSS of each web instance during the run, KiB.
+    pub web_rss_kib: Vec<u64>,
+}
+
+/// One timed storage-floor run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FloorRun {
+    pub repeat: u32,
+    pub tasks: usize,
+    pub window_secs: f64,
+    /// Connections per pgpool endpoint (the whole web tier's, so both sides have as many).
+    pub pool_size: u32,
+    pub endpoints: Vec<String>,
+    pub ops: Vec<OpStats>,
+}
+
+/// GET /products/{id} through the full stack against pgbench -S, same concurrency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductVsPgbench {
+    pub clients: usize,
+    pub secs: u64,
+    /// Successful product GETs per second over HTTP.
+    pub http_rps: f64,
+    pub http_mean_ms: Option<f64>,
+    pub http_failures: u64,
+    pub pgbench: PgbenchRun,
+    /// http_rps / pgbench tps.
+    pub ratio: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConfigResult {
+    pub index: usize,
+    pub counts: Counts,
+    /// The connection sizing infra derived (app pool size, pgpool children, ...).
+    #[serde(default)]
+    pub sizing: serde_json::Value,
+    pub seeded_products: usize,
+    #[serde(default)]
+    pub repeats: Vec<RepeatResult>,
+    #[serde(default)]
+    pub floor: Vec<FloorRun>,
+    #[serde(default)]
+    pub product_vs_pgbench: Option<ProductVsPgbench>,
+    /// Phases that failed (the configuration's other numbers are still kept).
+    #[serde(default)]
+    pub errors: Vec<String>,
+    pub started_at: String,
+    #[serde(default)]
+    pub secs_taken: f64,
+}
+
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(value)?).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
+pub fn save_meta(dir: &Path, meta: &RunMeta) -> Result<()> {
+    write_json(&dir.join("meta.json"), meta)
+}
+
+pub fn config_path(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("config-{:02}.json", index + 1))
+}
+
+pub fn save_config(dir: &Path, result: &ConfigResult) -> Result<()> {
+    write_json(&config_path(dir, result.index), result)
+}
+
+/// Reads a run dir back: its meta and every configuration, in order.
+pub fn load_run(dir: &Path) -> Result<(RunMeta, Vec<ConfigResult>)> {
+    let meta_path = dir.join("meta.json");
+    let meta: RunMeta = serde_json::from_str(
+        &std::fs::read_to_string(&meta_path).with_context(|| format!("reading {}", meta_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", meta_path.display()))?;
+    let mut configs = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("config-") && n.ends_with(".json"))
+        })
+        .collect();
+    entries.sort();
+    for p in entries {
+        let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
+        configs.push(serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))?);
+    }
+    Ok((meta, configs))
+}
+
+/// The path relative to the current directory when it is inside it (shorter in reports).
+pub fn display_path(p: &Path) -> String {
+    let rel = std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf));
+    rel.unwrap_or_else(|| p.to_path_buf()).display().to_string()
+}

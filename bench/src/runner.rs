@@ -1,0 +1,358 @@
+//! The matrix runner: for each configuration a fresh topology (infra), a seeded catalogue, the
+//! timed Goose runs with their warm-ups (repeated), the product-GET throughput run, then with the
+//! web tier stopped the storage floor and `pgbench -S`; raw results are saved after every phase.
+//!
+//! The web tier is stopped before the floor and pgbench because each pgpool child serves one
+//! client session at a time and the web instances' idle pooled connections hold children; with
+//! them gone the floor gets as many connections as the web tier had and pgbench its clients.
+
+use crate::api;
+use crate::floor::{self, FloorSpec};
+use crate::load::{self, LoadSpec, Mix};
+use crate::machine::{Machine, RssSampler};
+use crate::matrix::{Counts, MatrixFile};
+use crate::pgbench;
+use crate::plan::seed_catalogue;
+use crate::progress::{fmt_secs, Progress};
+use crate::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
+use crate::stats::OpStats;
+use anyhow::{bail, Context, Result};
+use infra::Kind;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+static CANCELLED: AtomicBool = AtomicBool::new(false);
+
+/// Ctrl-C stops the running load (Goose's killswitch) and the matrix after the current step; the
+/// topology is then stopped. A second Ctrl-C exits at once.
+pub fn install_ctrl_c() {
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            CANCELLED.store(true, Ordering::SeqCst);
+            goose::trigger_killswitch("Ctrl-C");
+            eprintln!("bench: interrupted; stopping after the current step (Ctrl-C again to exit at once)");
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+fn check_cancelled() -> Result<()> {
+    if CANCELLED.load(Ordering::SeqCst) {
+        bail!("interrupted");
+    }
+    Ok(())
+}
+
+pub struct MatrixOptions {
+    pub file: PathBuf,
+    pub run_dir: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    /// Only these configurations (1-based positions in the file).
+    pub only: Vec<usize>,
+    pub command: String,
+}
+
+/// The infra topology of one configuration: the file's `[topology]` with its counts.
+pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
+    let mut table = m.topology.clone();
+    for (section, n) in [("postgres", c.postgres), ("pgpool", c.pgpool), ("web", c.web), ("nginx", c.nginx)] {
+        let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(t) = entry else { bail!("[topology.{section}] must be a table") };
+        t.insert("count".into(), toml::Value::Integer(n as i64));
+    }
+    if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
+        p.insert("count".into(), toml::Value::Integer(0));
+    }
+    infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the matrix file")
+}
+
+fn git_commit(root: &Path) -> Option<String> {
+    let out =
+        std::process::Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Runs the matrix, writes the report; returns the results folder.
+pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
+    let m = MatrixFile::load(&opts.file)?;
+    let root = infra::repo_root();
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
+    let run_dir = opts.run_dir.clone().unwrap_or_else(|| root.join("run/bench").join(&m.stage).join(stamp));
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let run_dir = run_dir.canonicalize()?;
+    let out = opts.out.clone().unwrap_or_else(|| root.join("docs/results").join(&m.stage));
+    crate::chart::register_font()?; // fail now rather than after the runs
+
+    let mut meta = RunMeta {
+        stage: m.stage.clone(),
+        command: opts.command.clone(),
+        machine: Machine::describe(),
+        matrix: m.clone(),
+        matrix_file: results::display_path(&opts.file),
+        started_at: results::now_rfc3339(),
+        finished_at: None,
+        git_commit: git_commit(&root),
+    };
+    results::save_meta(&run_dir, &meta)?;
+    let chosen: Vec<(usize, Counts)> = m
+        .configs
+        .iter()
+        .copied()
+        .enumerate()
+        .filter(|(i, _)| opts.only.is_empty() || opts.only.contains(&(i + 1)))
+        .collect();
+    eprintln!(
+        "bench: {} configuration(s) x {} repeat(s) of {} s (+{} s warm-up), {} users; raw results in {}",
+        chosen.len(),
+        m.run.repeats,
+        m.run.secs,
+        m.run.warmup_secs,
+        m.run.users,
+        results::display_path(&run_dir)
+    );
+    install_ctrl_c();
+    let started = Instant::now();
+    let progress = Progress::new(chosen.len(), m.planned_secs_per_config());
+    for (n, (index, counts)) in chosen.iter().enumerate() {
+        if CANCELLED.load(Ordering::SeqCst) {
+            break;
+        }
+        progress.start_config(n, &counts.long());
+        let mut res = ConfigResult {
+            index: *index,
+            counts: *counts,
+            sizing: serde_json::Value::Null,
+            seeded_products: 0,
+            repeats: vec![],
+            floor: vec![],
+            product_vs_pgbench: None,
+            errors: vec![],
+            started_at: results::now_rfc3339(),
+            secs_taken: 0.0,
+        };
+        let t = Instant::now();
+        if let Err(e) = run_config(&m, &mut res, &run_dir, &progress).await {
+            eprintln!("bench: [config {}] {}: {e:#}", n + 1, counts.label());
+            res.errors.push(format!("{e:#}"));
+        }
+        res.secs_taken = t.elapsed().as_secs_f64();
+        results::save_config(&run_dir, &res)?;
+        progress.end_config();
+    }
+    meta.finished_at = Some(results::now_rfc3339());
+    results::save_meta(&run_dir, &meta)?;
+    eprintln!("bench: matrix done in {}", fmt_secs(started.elapsed().as_secs_f64()));
+    check_cancelled()?;
+    let (meta, configs) = results::load_run(&run_dir)?;
+    crate::report::write(&meta, &configs, &run_dir, &out)?;
+    Ok(out)
+}
+
+fn line(ops: &[OpStats]) -> String {
+    let n: u64 = ops.iter().map(|o| o.ok).sum();
+    let f: u64 = ops.iter().map(|o| o.failures).sum();
+    let class = |reads: bool| {
+        let (t, k) = ops
+            .iter()
+            .filter(|o| crate::ops::Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads))
+            .fold((0.0, 0u64), |(t, k), o| (t + o.mean_ms.unwrap_or(0.0) * o.ok as f64, k + o.ok));
+        if k == 0 {
+            "–".to_string()
+        } else {
+            format!("{:.2} ms", t / k as f64)
+        }
+    };
+    format!("{n} ok, {f} failed; mean read {}, mean write {}", class(true), class(false))
+}
+
+async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, progress: &Progress) -> Result<()> {
+    let counts = res.counts;
+    let topology = topology_for(m, counts)?;
+    let topo_dir = run_dir.join("topology");
+    progress.step(&format!("starting {} (infra)", counts.long()));
+    let mut running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
+    let sizing = running.sizing();
+    res.sizing = serde_json::to_value(sizing)?;
+    let nginx = running.nginx_urls();
+    let pgpools = running.pgpool_endpoints();
+    let admin = running.topology().web.admin_token.clone();
+    let client = api::client()?;
+    api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
+    check_cancelled()?;
+
+    let cat = &m.catalogue;
+    let t = Instant::now();
+    let specs = seed_catalogue(cat.products, &crate::plan::categories(cat.categories));
+    let products = api::seed_products(&client, &nginx, &admin, specs, cat.parallel).await.context("seeding")?;
+    res.seeded_products = products.len();
+    progress.step(&format!("seeded {} products in {:.1} s", products.len(), t.elapsed().as_secs_f64()));
+    results::save_config(run_dir, res)?;
+
+    let c = &m.compare;
+    if c.enabled {
+        progress.step("pgbench -i (scratch database through pgpool)");
+        pgbench::init(&pgpools[0]).await?;
+    }
+
+    let journey = Arc::new(m.load.journey(cat.categories));
+    let r = &m.run;
+    for repeat in 1..=r.repeats {
+        check_cancelled()?;
+        let web_pids: Vec<u32> = running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect();
+        let spec = LoadSpec {
+            hosts: nginx.clone(),
+            users: r.users,
+            warmup: Duration::from_secs(r.warmup_secs),
+            secs: Duration::from_secs(r.secs),
+            think: m.load.think(),
+            merchant_think: m.load.merchant_think(),
+            mix: Mix::Shop { shopper_weight: m.load.shopper_weight, merchant_weight: m.load.merchant_weight },
+            journey: journey.clone(),
+            admin_token: admin.clone(),
+            goose_report: Some(run_dir.join(format!("config-{:02}-repeat-{repeat}.goose.json", res.index + 1))),
+            seed: r.seed.wrapping_add(u64::from(repeat)),
+            request_timeout_secs: r.request_timeout_secs,
+        };
+        let phase = format!("repeat {repeat}/{}", r.repeats);
+        let sampler = RssSampler::start(web_pids, Duration::from_millis(500));
+        let out = load::run(&spec, Some(progress.ticker(phase.clone(), 5))).await;
+        let rss = sampler.finish();
+        let out = out?;
+        progress.load_finished((2 + r.warmup_secs + r.secs) as f64);
+        progress.step(&format!("{phase}: {}", line(&out.ops)));
+        res.repeats.push(RepeatResult {
+            repeat,
+            users: r.users,
+            window_secs: out.window_secs,
+            ops: out.ops,
+            goose: out.goose,
+            host_moves: out.host_moves,
+            web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
+        });
+        results::save_config(run_dir, res)?;
+    }
+
+    // The HTTP half of GET product vs pgbench, while the web tier still runs.
+    let mut product_reads = None;
+    let clients = c.clients.min(sizing.num_init_children as usize).max(1);
+    if c.enabled {
+        check_cancelled()?;
+        let spec = LoadSpec {
+            hosts: nginx.clone(),
+            users: clients,
+            warmup: Duration::from_secs(2),
+            secs: Duration::from_secs(c.secs),
+            think: (Duration::ZERO, Duration::ZERO),
+            merchant_think: (Duration::ZERO, Duration::ZERO),
+            mix: Mix::ProductReads { products: Arc::new(products.clone()) },
+            journey: journey.clone(),
+            admin_token: admin.clone(),
+            goose_report: None,
+            seed: r.seed,
+            request_timeout_secs: r.request_timeout_secs,
+        };
+        let out = load::run(&spec, Some(progress.ticker(format!("GET product at c={clients}"), 5))).await?;
+        progress.load_finished((4 + c.secs) as f64);
+        let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
+        progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
+        product_reads = Some(get);
+    }
+
+    // Web tier off: the floor and pgbench get the pgpool children it held.
+    progress.step("stopping nginx and web instances");
+    tokio::task::block_in_place(|| -> Result<()> {
+        for i in 0..counts.nginx {
+            running.stop(Kind::Nginx, i)?;
+        }
+        for i in 0..counts.web {
+            running.stop(Kind::Web, i)?;
+        }
+        Ok(())
+    })?;
+
+    if r.floor {
+        let pool_size = sizing.app_pool_size * counts.web as u32;
+        let mut settings = adapter_postgres::PgSettings::new(pgpools.clone());
+        settings.pool_size = pool_size;
+        let store = adapter_postgres::PgStore::connect(&settings).await.context("storage floor: connecting")?;
+        let shop = domain::Shop::new(
+            store.stores(),
+            Arc::new(domain::ports::SystemClock),
+            &domain::models::ApiToken::from_client(&admin),
+        );
+        let spec = FloorSpec {
+            users: r.users,
+            warmup: Duration::from_secs(r.warmup_secs.min(5)),
+            secs: Duration::from_secs(r.secs),
+            think: m.load.think(),
+            merchant_think: m.load.merchant_think(),
+            shopper_weight: m.load.shopper_weight,
+            merchant_weight: m.load.merchant_weight,
+            journey: journey.clone(),
+            admin_token: admin.clone(),
+            seed: r.seed,
+        };
+        for repeat in 1..=r.repeats {
+            check_cancelled()?;
+            let phase = format!("storage floor {repeat}/{}", r.repeats);
+            let spec = FloorSpec { seed: r.seed.wrapping_add(u64::from(repeat)), ..spec.clone() };
+            let ops = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
+            progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
+            progress.step(&format!("{phase}: {}", line(&ops)));
+            res.floor.push(FloorRun {
+                repeat,
+                tasks: r.users,
+                window_secs: spec.secs.as_secs_f64(),
+                pool_size,
+                endpoints: pgpools.clone(),
+                ops,
+            });
+            results::save_config(run_dir, res)?;
+        }
+        drop(shop);
+        drop(store);
+    }
+
+    if let Some(get) = product_reads {
+        check_cancelled()?;
+        progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
+        let pg = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await?;
+        progress.load_finished(c.secs as f64);
+        let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
+        progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
+        res.product_vs_pgbench = Some(ProductVsPgbench {
+            clients,
+            secs: c.secs,
+            http_rps: get.rps,
+            http_mean_ms: get.mean_ms,
+            http_failures: get.failures,
+            pgbench: pg,
+            ratio,
+        });
+        results::save_config(run_dir, res)?;
+    }
+
+    progress.step("stopping the topology");
+    tokio::task::block_in_place(|| running.down())?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn topologies_take_the_configuration_counts() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml");
+        let m = MatrixFile::load(&path).unwrap();
+        let t = topology_for(&m, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 1 }).unwrap();
+        assert_eq!([Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx].map(|k| t.count(k)), [3, 2, 2, 1]);
+        assert_eq!(t.count(Kind::Prometheus), 0);
+        assert_eq!(t.endpoint(Kind::Nginx, 0), ("127.0.0.1".to_string(), 18300));
+        t.check_local().unwrap();
+    }
+}
