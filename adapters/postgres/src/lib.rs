@@ -9,10 +9,13 @@
 //!   differs per backend, and every statement's row count is the same on every backend.
 //!
 //! Why not tokio-postgres' own multi-host support (`host=a,b` with `load_balance_hosts=random`):
-//! it only chooses where a *new* connection goes (random order, falling back to the next host on
-//! a connect error); a pool of such connections cannot tell which host a connection is on, cannot
-//! take a failed pgpool out of rotation or probe it back, and does not retry an operation whose
-//! session was dropped mid-flight. Per-endpoint pools give all of that plus per-endpoint metrics.
+//! it only orders the hosts a *new* connection tries (shuffled, then one after another, each with
+//! its own connect timeout). Behind one bb8 pool that gives a random, not round-robin, split that
+//! is fixed for the life of the pooled connections; a dead pgpool is tried again by every new
+//! connection (a hung one costs a connect timeout each time); nothing tells which host a
+//! connection is on, so there are no per-endpoint metrics, no taking a failed pgpool out of
+//! rotation, no probing it back, and no retry of an operation whose session pgpool dropped.
+//! One pool per endpoint plus our own health state gives all of that.
 
 mod carts;
 mod catalogue;

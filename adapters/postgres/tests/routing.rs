@@ -143,3 +143,53 @@ async fn health_fails_when_every_endpoint_is_gone() {
     assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}");
     assert!(started.elapsed() < Duration::from_secs(3), "bounded retries, took {:?}", started.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_busy_pool_is_not_taken_for_a_dead_endpoint() {
+    metrics();
+    let base = fresh_database(&test_settings()).await;
+    let settings =
+        PgSettings { endpoints: vec![base.endpoints[0].clone()], pool_size: 1, connect_timeout_ms: 500, ..base };
+    let endpoint = settings.endpoints[0].clone();
+    let store = PgStore::connect(&settings).await.unwrap();
+    store.migrate().await.unwrap();
+    let s = store.stores();
+    let u = user("ann@example.com");
+    s.users.insert(&u, &token()).await.unwrap();
+    let p = product("Tea", "drinks", 1);
+    s.catalogue.insert(&p).await.unwrap();
+
+    // Hold the user's row lock from outside, so a cart change keeps the only pooled connection.
+    let mut outside = sql(&settings).await;
+    let tx = outside.transaction().await.unwrap();
+    tx.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&u.id.as_uuid()]).await.unwrap();
+    let carts = s.carts.clone();
+    let (uid, pid) = (u.id, p.id);
+    let adding = tokio::spawn(async move { carts.add(uid, pid, qty(1)).await });
+    let watcher = sql(&settings).await;
+    wait_until_async("the cart change waits for the lock", || async {
+        // Through pgpool: ask the main node, where the lock wait happens.
+        count(&watcher, "/*NO LOAD BALANCE*/ SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            .await
+            == 1
+    })
+    .await;
+
+    // No connection free: the operation gives up, but the endpoint stays in rotation.
+    let e = s.users.get(u.id).await.unwrap_err();
+    assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}");
+    assert_eq!(store.healthy_endpoints(), vec![endpoint.clone()]);
+    assert_eq!(counter("shop_pg_failovers_total", &endpoint), 0);
+
+    tx.rollback().await.unwrap();
+    assert_eq!(adding.await.unwrap().unwrap().items().len(), 1);
+    assert!(s.users.get(u.id).await.unwrap().is_some());
+}
+
+async fn wait_until_async<F: std::future::Future<Output = bool>>(what: &str, mut ok: impl FnMut() -> F) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ok().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
