@@ -70,6 +70,13 @@ pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
             ("max_connections", r.sizing().max_connections.to_string()),
         ],
     )?;
+    let mut conf = conf;
+    if !t.postgres.settings.is_empty() {
+        conf.push_str("\n# [postgres.settings] of the topology file\n");
+        for (k, v) in &t.postgres.settings {
+            conf.push_str(&format!("{k} = {}\n", psql::literal(v)));
+        }
+    }
     let path = data_dir(r, i).join("postgresql.conf");
     std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
     process::give(&path, r.run_as())

@@ -1,5 +1,6 @@
 //! The topology file: how many instances of each server, on which ports and hosts.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
@@ -55,6 +56,10 @@ pub struct Section {
     /// multi-machine run for the configs, but this launcher only starts processes on 127.0.0.0/8.
     #[serde(default)]
     pub hosts: Vec<String>,
+    /// Extra server settings, `[postgres.settings]` only (lines added to postgresql.conf), e.g.
+    /// `fsync = "off"` for a throwaway test server.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub settings: BTreeMap<String, String>,
 }
 
 impl Section {
@@ -100,7 +105,7 @@ struct PgpoolRaw {
 impl From<PgpoolRaw> for PgpoolSection {
     fn from(r: PgpoolRaw) -> Self {
         PgpoolSection {
-            section: Section { count: r.count, base_port: r.base_port, hosts: r.hosts },
+            section: Section { count: r.count, base_port: r.base_port, hosts: r.hosts, settings: BTreeMap::new() },
             pcp_base_port: r.pcp_base_port,
         }
     }
@@ -149,7 +154,7 @@ struct WebRaw {
 
 impl From<WebRaw> for WebSection {
     fn from(r: WebRaw) -> Self {
-        let section = Section { count: r.count, base_port: r.base_port, hosts: r.hosts };
+        let section = Section { count: r.count, base_port: r.base_port, hosts: r.hosts, settings: BTreeMap::new() };
         WebSection { section, binary: r.binary, admin_token: r.admin_token }
     }
 }
@@ -193,7 +198,7 @@ fn default_scrape() -> String {
 }
 
 fn empty_section(base_port: u16) -> Section {
-    Section { count: 0, base_port, hosts: vec![] }
+    Section { count: 0, base_port, hosts: vec![], settings: BTreeMap::new() }
 }
 
 /// A parsed topology file (see infra/topologies/default.toml).
@@ -311,6 +316,17 @@ impl Topology {
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             bail!("name {:?}: use letters, digits, '-' and '_' (it names the run dir)", self.name);
         }
+        if !self.nginx.settings.is_empty() {
+            bail!("settings are read for [postgres] only");
+        }
+        let bad_key = self
+            .postgres
+            .settings
+            .keys()
+            .find(|k| !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'));
+        if let Some(k) = bad_key {
+            bail!("[postgres.settings]: {k:?} is not a setting name");
+        }
         if self.postgres.count == 0 {
             bail!("[postgres] count must be at least 1");
         }
@@ -403,6 +419,16 @@ mod tests {
         assert_eq!(t.endpoint(Kind::Postgres, 2), ("127.0.0.2".to_string(), 5002));
         let err = t.check_local().unwrap_err().to_string();
         assert!(err.contains("postgres 1 is on host db.example"), "{err}");
+    }
+
+    #[test]
+    fn postgres_settings() {
+        let t = Topology::parse(include_str!("../topologies/test-pg.toml")).unwrap();
+        assert_eq!(t.postgres.settings.get("fsync").map(String::as_str), Some("off"));
+        let bad = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\n[postgres.settings]\n\"a b\" = \"1\"\n";
+        assert!(Topology::parse(bad).unwrap_err().to_string().contains("not a setting name"));
+        let misplaced = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\n[nginx]\nbase_port = 6000\n[nginx.settings]\na = \"1\"\n";
+        assert!(Topology::parse(misplaced).unwrap_err().to_string().contains("[postgres] only"));
     }
 
     #[test]

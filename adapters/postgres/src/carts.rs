@@ -15,7 +15,6 @@ use domain::models::*;
 use domain::ports::{CartRepository, StoreResult};
 use domain::StoreError;
 use std::sync::Arc;
-use tokio_postgres::error::SqlState;
 
 const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
 const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
@@ -85,13 +84,7 @@ async fn change_once(c: &mut Conn, op: Change, user: UserId, product: ProductId)
     let cart = apply(user, &items, product, op)?;
     let qty = cart.items().iter().find(|i| i.product_id == product).map_or(0, |i| i.quantity.get());
     let upsert = prepare_cached(cache, &tx, UPSERT).await?;
-    if let Err(e) = tx.execute(&upsert, &[&u, &p, &(qty as i32)]).await {
-        // The use case checked the product first; it was deleted meanwhile.
-        return Err(match rows::violated(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
-            Some(_) => StoreError::Rejected { field: "product_id".into(), message: "no such product".into() }.into(),
-            None => e.into(),
-        });
-    }
+    tx.execute(&upsert, &[&u, &p, &(qty as i32)]).await?;
     match op {
         // Adding twice would double the quantity: a COMMIT whose outcome is unknown must not be
         // retried.

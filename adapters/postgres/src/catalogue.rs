@@ -79,7 +79,8 @@ impl Catalogue for PgCatalogue {
     }
 
     async fn delete(&self, id: ProductId) -> StoreResult<bool> {
-        // Cart lines naming the product go with it (ON DELETE CASCADE); order lines keep their copy.
+        // Cart lines naming the product stay (checkout refuses them: product_unavailable), as in
+        // every store; order lines keep their copy.
         with_conn!(self.0, "catalogue.delete", |c, _retries| {
             let st = c.prepare(DELETE).await?;
             Ok(c.client.execute(&st, &[&id.as_uuid()]).await? == 1)

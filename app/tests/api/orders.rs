@@ -97,15 +97,28 @@ async fn an_empty_cart_cannot_be_ordered() {
     r.assert_error(403, "forbidden", None);
 }
 
-/// In the PostgreSQL store a withdrawn product leaves every cart with it (ON DELETE CASCADE), so
-/// the checkout orders the rest and never the withdrawn product.
+/// A withdrawn product stays in the carts that hold it (on every store: carts in Redis cannot
+/// cascade); checkout refuses the cart until the line is removed, and never orders the product.
 #[tokio::test]
-async fn a_withdrawn_product_leaves_carts_and_is_never_ordered() {
+async fn a_withdrawn_product_stays_in_carts_and_blocks_checkout_until_removed() {
     let app = spawn_app().await;
     let (user, token, a, b) = filled_cart(&app).await;
     app.delete(&format!("/products/{}", id_of(&a))).admin().send().await.assert_status(204);
-    let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).send().await;
-    assert_eq!(cart.body["items"], json!([{"product_id": id_of(&b), "quantity": 1}]));
+    let cart_path = format!("/users/{user}/cart");
+    let cart = app.get(&cart_path).bearer(&token).send().await.assert_status(200).clone();
+    let mut items =
+        vec![json!({"product_id": id_of(&a), "quantity": 2}), json!({"product_id": id_of(&b), "quantity": 1})];
+    items.sort_by(|x, y| x["product_id"].as_str().cmp(&y["product_id"].as_str()));
+    assert_eq!(cart["items"], json!(items));
+
+    let refused = app.checkout(&user, &token, "k").await;
+    refused.assert_error(409, "product_unavailable", Some("product_id"));
+    assert!(refused.body["message"].as_str().unwrap().contains(id_of(&a)), "{}", refused.text);
+    assert_eq!(app.get(&cart_path).bearer(&token).send().await.body, cart, "a refused checkout changes nothing");
+    let orders = app.get(&format!("/users/{user}/orders")).bearer(&token).send().await;
+    assert!(orders.assert_status(200)["items"].as_array().unwrap().is_empty());
+
+    app.delete(&format!("{cart_path}/items/{}", id_of(&a))).bearer(&token).send().await.assert_status(200);
     let order = app.checkout(&user, &token, "k").await;
     let order = order.assert_status(201);
     assert_eq!(order["total_cents"], 1000);
