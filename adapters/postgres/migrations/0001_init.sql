@@ -37,6 +37,15 @@ CREATE TABLE cart_items (
     PRIMARY KEY (user_id, product_id)
 );
 
+-- The recent adds to carts, by the id the adapter gives each call: a retry of an add whose COMMIT
+-- got no answer finds its id here and does not add twice. Ids are UUID v7 (time-ordered); each
+-- add removes the user's ids older than a bound the application passes.
+CREATE TABLE cart_adds (
+    user_id  uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    add_id   uuid NOT NULL,
+    PRIMARY KEY (user_id, add_id)
+);
+
 -- No foreign key to users: orders are the shop's records and outlive a deleted user.
 CREATE TABLE orders (
     id               uuid PRIMARY KEY,

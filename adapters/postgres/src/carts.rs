@@ -6,6 +6,12 @@
 //! to one cart queue up instead of losing updates or slipping past `Cart::MAX_LINES`, and a
 //! refused change writes nothing. Every statement touches a row count that is the same on every
 //! backend (pgpool-II rolls back a statement whose counts differ).
+//!
+//! Adding is the one change that doubles when repeated, yet the retry loop must be free to repeat
+//! it when a COMMIT got no answer (pgpool lost, session dropped). So each `add` call has an id
+//! (UUID v7, made here) that its transaction records in `cart_adds`; an attempt after the first
+//! looks for the id under the user's lock and, if an earlier attempt committed, returns the cart
+//! without adding again. Ids older than `ADD_IDS_KEPT` are removed by the user's later adds.
 
 use crate::cluster::{with_conn, Cluster, Conn, DbError};
 use crate::conn::prepare_cached;
@@ -15,6 +21,8 @@ use domain::models::*;
 use domain::ports::{CartRepository, StoreResult};
 use domain::StoreError;
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use uuid::Uuid;
 
 const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
 const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
@@ -22,14 +30,33 @@ const UPSERT: &str = "INSERT INTO cart_items (user_id, product_id, quantity) VAL
                       ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity";
 const REMOVE: &str = "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2";
 const CLEAR: &str = "DELETE FROM cart_items WHERE user_id = $1";
+const ADD_SEEN: &str = "SELECT 1 FROM cart_adds WHERE user_id = $1 AND add_id = $2";
+/// Records this add and forgets the user's adds older than the bound `$3`, in one round trip.
+const ADD_RECORD: &str = "WITH expired AS (DELETE FROM cart_adds WHERE user_id = $1 AND add_id < $3) \
+                          INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2)";
+
+/// How long the id of an add is kept: far longer than any retry of it lasts (seconds).
+const ADD_IDS_KEPT: Duration = Duration::from_secs(15 * 60);
 
 pub(crate) struct PgCarts(pub(crate) Arc<Cluster>);
 
 /// How a change computes the line's new quantity from the current one.
 #[derive(Clone, Copy)]
 enum Change {
-    Add(Quantity),
+    /// Adds the quantity; the id tells a retry whether an earlier attempt did already.
+    Add(Quantity, Uuid),
     Set(Quantity),
+}
+
+/// The smallest UUID v7 of the moment `ADD_IDS_KEPT` ago: add ids below it are expired.
+fn expiry_bound(now: SystemTime) -> Uuid {
+    let then = now.checked_sub(ADD_IDS_KEPT).unwrap_or(SystemTime::UNIX_EPOCH);
+    let ms = then.duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let mut bytes = [0u8; 16];
+    bytes[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+    bytes[6] = 0x70;
+    bytes[8] = 0x80;
+    Uuid::from_bytes(bytes)
 }
 
 /// The cart after the change, or why the change is refused.
@@ -42,7 +69,7 @@ fn apply(user: UserId, items: &[CartItem], product: ProductId, change: Change) -
         });
     }
     let next = match change {
-        Change::Add(q) => current.unwrap_or(0) + q.get(),
+        Change::Add(q, _) => current.unwrap_or(0) + q.get(),
         Change::Set(q) => q.get(),
     };
     if next > Quantity::MAX {
@@ -59,18 +86,25 @@ fn apply(user: UserId, items: &[CartItem], product: ProductId, change: Change) -
 impl PgCarts {
     async fn change(&self, op: Change, user: UserId, product: ProductId) -> StoreResult<Cart> {
         match op {
-            Change::Add(_) => {
-                with_conn!(self.0, "carts.add", |c, _retries| change_once(&mut c, op, user, product).await)
+            Change::Add(..) => {
+                with_conn!(self.0, "carts.add", |c, retries| change_once(&mut c, op, user, product, retries).await)
             }
             Change::Set(_) => {
-                with_conn!(self.0, "carts.set", |c, _retries| change_once(&mut c, op, user, product).await)
+                with_conn!(self.0, "carts.set", |c, retries| change_once(&mut c, op, user, product, retries).await)
             }
         }
     }
 }
 
-/// One attempt of `add` or `set`: lock the user's row, read, check, write, commit.
-async fn change_once(c: &mut Conn, op: Change, user: UserId, product: ProductId) -> Result<Cart, DbError> {
+/// One attempt of `add` or `set`: lock the user's row, read, check, write, commit. `retries` > 0
+/// means an earlier attempt may have committed.
+async fn change_once(
+    c: &mut Conn,
+    op: Change,
+    user: UserId,
+    product: ProductId,
+    retries: u32,
+) -> Result<Cart, DbError> {
     let (u, p) = (user.as_uuid(), product.as_uuid());
     let (client, cache) = c.parts();
     let tx = client.transaction().await?;
@@ -79,19 +113,25 @@ async fn change_once(c: &mut Conn, op: Change, user: UserId, product: ProductId)
         return Err(StoreError::Rejected { field: "user_id".into(), message: "no such user".into() }.into());
     }
     let get = prepare_cached(cache, &tx, GET).await?;
+    if let (Change::Add(_, id), true) = (op, retries > 0) {
+        // Under the lock an earlier attempt has either committed or left no trace.
+        let seen = prepare_cached(cache, &tx, ADD_SEEN).await?;
+        if tx.query_opt(&seen, &[&u, &id]).await?.is_some() {
+            let items = tx.query(&get, &[&u]).await?.iter().map(rows::cart_item).collect();
+            return Ok(Cart::new(user, items));
+        }
+    }
     let items: Vec<CartItem> = tx.query(&get, &[&u]).await?.iter().map(rows::cart_item).collect();
     // A refusal returns here; dropping `tx` rolls back, so nothing was written.
     let cart = apply(user, &items, product, op)?;
     let qty = cart.items().iter().find(|i| i.product_id == product).map_or(0, |i| i.quantity.get());
     let upsert = prepare_cached(cache, &tx, UPSERT).await?;
     tx.execute(&upsert, &[&u, &p, &(qty as i32)]).await?;
-    match op {
-        // Adding twice would double the quantity: a COMMIT whose outcome is unknown must not be
-        // retried.
-        Change::Add(_) => tx.commit().await.map_err(DbError::Ambiguous)?,
-        // Setting the same quantity again is harmless.
-        Change::Set(_) => tx.commit().await?,
+    if let Change::Add(_, id) = op {
+        let record = prepare_cached(cache, &tx, ADD_RECORD).await?;
+        tx.execute(&record, &[&u, &id, &expiry_bound(SystemTime::now())]).await?;
     }
+    tx.commit().await?;
     Ok(cart)
 }
 
@@ -105,7 +145,7 @@ impl CartRepository for PgCarts {
     }
 
     async fn add(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
-        self.change(Change::Add(quantity), user, product).await
+        self.change(Change::Add(quantity, Uuid::now_v7()), user, product).await
     }
 
     async fn set(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
@@ -113,9 +153,10 @@ impl CartRepository for PgCarts {
     }
 
     async fn remove(&self, user: UserId, product: ProductId) -> StoreResult<Option<Cart>> {
-        with_conn!(self.0, "carts.remove", |c, _retries| {
+        with_conn!(self.0, "carts.remove", |c, retries| {
             let st = c.prepare(REMOVE).await?;
-            if c.client.execute(&st, &[&user.as_uuid(), &product.as_uuid()]).await? == 0 {
+            // After a failed attempt that may have committed, no line means this call removed it.
+            if c.client.execute(&st, &[&user.as_uuid(), &product.as_uuid()]).await? == 0 && retries == 0 {
                 return Ok(None);
             }
             let st = c.prepare(GET).await?;
@@ -147,9 +188,10 @@ mod tests {
         let user = UserId::from_uuid(Uuid::now_v7());
         let p = ProductId::from_uuid(Uuid::now_v7());
         let q = Quantity::from_trusted;
-        let cart = apply(user, &[item(p, 998)], p, Change::Add(q(1))).unwrap();
+        let id = Uuid::now_v7();
+        let cart = apply(user, &[item(p, 998)], p, Change::Add(q(1), id)).unwrap();
         assert_eq!(cart.items(), &[item(p, 999)]);
-        let e = apply(user, &[item(p, 998)], p, Change::Add(q(2))).unwrap_err();
+        let e = apply(user, &[item(p, 998)], p, Change::Add(q(2), id)).unwrap_err();
         assert!(matches!(e, StoreError::Rejected { ref field, .. } if field == "quantity"), "{e:?}");
         let full: Vec<CartItem> = (0..Cart::MAX_LINES).map(|_| item(ProductId::from_uuid(Uuid::now_v7()), 1)).collect();
         let e = apply(user, &full, p, Change::Set(q(1))).unwrap_err();
@@ -157,5 +199,19 @@ mod tests {
         // A line already in a full cart may still change.
         let existing = full[7].product_id;
         assert_eq!(apply(user, &full, existing, Change::Set(q(5))).unwrap().items().len(), Cart::MAX_LINES);
+    }
+
+    #[test]
+    fn add_ids_expire_after_the_kept_time_only() {
+        let now = SystemTime::now();
+        let bound = expiry_bound(now);
+        assert_eq!(bound.get_version_num(), 7);
+        let (secs, _) = bound.get_timestamp().unwrap().to_unix();
+        let kept = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs() - secs;
+        assert!((ADD_IDS_KEPT.as_secs() - 1..=ADD_IDS_KEPT.as_secs()).contains(&kept), "{kept}");
+        // A fresh id is above the bound (kept), one from before the bound below it (expired).
+        assert!(Uuid::now_v7() > bound);
+        let old = uuid::Timestamp::from_unix(uuid::NoContext, secs - 1, 0);
+        assert!(Uuid::new_v7(old) < bound);
     }
 }

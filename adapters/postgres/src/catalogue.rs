@@ -80,10 +80,11 @@ impl Catalogue for PgCatalogue {
 
     async fn delete(&self, id: ProductId) -> StoreResult<bool> {
         // Cart lines naming the product stay (checkout refuses them: product_unavailable), as in
-        // every store; order lines keep their copy.
-        with_conn!(self.0, "catalogue.delete", |c, _retries| {
+        // every store; order lines keep their copy. After a failed attempt that may have
+        // committed, finding nothing to delete means this call deleted it.
+        with_conn!(self.0, "catalogue.delete", |c, retries| {
             let st = c.prepare(DELETE).await?;
-            Ok(c.client.execute(&st, &[&id.as_uuid()]).await? == 1)
+            Ok(c.client.execute(&st, &[&id.as_uuid()]).await? == 1 || retries > 0)
         })
     }
 

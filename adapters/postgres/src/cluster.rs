@@ -8,8 +8,11 @@
 //! Why retrying writes is safe: every write of this adapter is idempotent (ids and timestamps come
 //! from the application; inserts are `ON CONFLICT DO NOTHING` keyed on the application's id,
 //! updates set absolute values or compare-and-set), so running one again after an ambiguous
-//! failure (connection lost after the server committed) changes nothing twice. The one exception,
-//! adding to a cart line, reports a lost COMMIT as `DbError::Ambiguous` and is not retried then.
+//! failure (connection lost after the server committed) changes nothing twice. Adding to a cart
+//! line, the one change that is not idempotent by nature, records an id per call in the same
+//! transaction, and a retry that finds its id does not add again (see `carts`). So every
+//! operation is retried, also after a lost COMMIT or a timed-out attempt, and losing a pgpool
+//! costs the caller a retry, never an error.
 
 use crate::conn::Manager;
 use crate::selector::{Selector, Tried};
@@ -33,12 +36,6 @@ const BACKOFF_MAX: Duration = Duration::from_millis(150);
 /// because waiting for a row lock that a dropped session held is legitimate for a moment.
 const ATTEMPT_TIMEOUTS: u32 = 5;
 
-/// Operations that must not be repeated once their COMMIT may have been sent: adding to a cart
-/// line twice would double it. Every other operation is idempotent.
-fn replay_safe(op: &str) -> bool {
-    op != "carts.add"
-}
-
 /// Why one attempt of an operation failed.
 #[derive(Debug)]
 pub(crate) enum DbError {
@@ -48,9 +45,6 @@ pub(crate) enum DbError {
     TimedOut,
     /// A driver error; the retry loop decides from its kind.
     Pg(tokio_postgres::Error),
-    /// The COMMIT of a change that must not be applied twice failed: if the connection was lost
-    /// the change may or may not have been committed, so it is not retried.
-    Ambiguous(tokio_postgres::Error),
 }
 
 impl From<tokio_postgres::Error> for DbError {
@@ -230,7 +224,16 @@ impl Cluster {
     }
 
     pub(crate) fn attempts(&self, op: &'static str) -> Attempts<'_> {
-        Attempts { cluster: self, op, n: 0, tried: Tried::default(), current: 0, started: Instant::now(), last: None }
+        Attempts {
+            cluster: self,
+            op,
+            n: 0,
+            ran: 0,
+            tried: Tried::default(),
+            current: 0,
+            started: Instant::now(),
+            last: None,
+        }
     }
 
     pub(crate) fn attempt_timeout(&self) -> Duration {
@@ -293,6 +296,8 @@ pub(crate) struct Attempts<'a> {
     cluster: &'a Cluster,
     op: &'static str,
     n: u32,
+    /// Attempts that got a connection and ran the operation's statements.
+    ran: u32,
     tried: Tried,
     current: usize,
     started: Instant,
@@ -300,9 +305,9 @@ pub(crate) struct Attempts<'a> {
 }
 
 impl Attempts<'_> {
-    /// How many attempts came before the current one (0 on the first).
+    /// How many earlier attempts ran the operation's statements (and so may have committed).
     pub(crate) fn retries(&self) -> u32 {
-        self.n.saturating_sub(1)
+        self.ran.saturating_sub(1)
     }
 
     /// A connection for the next attempt, from the next endpoint that gives one;
@@ -323,7 +328,10 @@ impl Attempts<'_> {
             let ep = &self.cluster.endpoints[i];
             metrics::counter!("shop_pg_endpoint_requests_total", "endpoint" => ep.addr.clone()).increment(1);
             match self.checkout(ep).await {
-                Ok(c) => return Ok(c),
+                Ok(c) => {
+                    self.ran += 1;
+                    return Ok(c);
+                }
                 Err(Checkout::Down(why)) => {
                     self.cluster.endpoint_failed(i, &why);
                     self.last = Some(format!("{}: {why}", ep.addr));
@@ -371,7 +379,6 @@ impl Attempts<'_> {
     /// `None` means try again (the next `conn` picks the endpoint).
     pub(crate) fn settle<T>(&mut self, r: Result<T, DbError>) -> Option<Result<T, StoreError>> {
         let ep = &self.cluster.endpoints[self.current];
-        let safe = replay_safe(self.op);
         match r {
             Ok(v) => Some(Ok(self.finish(v))),
             Err(DbError::Store(e)) => Some(Err(self.finish_err(e))),
@@ -379,11 +386,7 @@ impl Attempts<'_> {
                 let why = format!("no answer within {:?}", self.cluster.attempt_timeout());
                 self.cluster.endpoint_failed(self.current, &why);
                 self.last = Some(format!("{}: {why}", ep.addr));
-                if safe {
-                    return None;
-                }
-                let msg = format!("{}: {why}, outcome unknown", ep.addr);
-                Some(Err(self.finish_err(StoreError::Unavailable(msg))))
+                None
             }
             Err(DbError::Pg(e)) if is_connection_error(&e) => {
                 self.cluster.endpoint_failed(self.current, &describe(&e));
@@ -394,12 +397,7 @@ impl Attempts<'_> {
                 self.last = Some(format!("{}: {}", ep.addr, describe(&e)));
                 None
             }
-            Err(DbError::Ambiguous(e)) if is_connection_error(&e) => {
-                self.cluster.endpoint_failed(self.current, &describe(&e));
-                let msg = format!("{}: connection lost during COMMIT, outcome unknown: {}", ep.addr, describe(&e));
-                Some(Err(self.finish_err(StoreError::Unavailable(msg))))
-            }
-            Err(DbError::Pg(e) | DbError::Ambiguous(e)) => {
+            Err(DbError::Pg(e)) => {
                 let why = describe(&e);
                 tracing::error!(endpoint = %ep.addr, op = self.op, error = %why, "postgres statement failed");
                 Some(Err(self.finish_err(StoreError::Unavailable(format!("{}: {why}", ep.addr)))))

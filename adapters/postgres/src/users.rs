@@ -78,10 +78,11 @@ impl UserRepository for PgUsers {
     }
 
     async fn delete(&self, id: UserId) -> StoreResult<bool> {
-        // Cart lines go with the user (ON DELETE CASCADE); orders stay.
-        with_conn!(self.0, "users.delete", |c, _retries| {
+        // Cart lines go with the user (ON DELETE CASCADE); orders stay. After a failed attempt
+        // that may have committed, finding nothing to delete means this call deleted it.
+        with_conn!(self.0, "users.delete", |c, retries| {
             let st = c.prepare(DELETE).await?;
-            Ok(c.client.execute(&st, &[&id.as_uuid()]).await? == 1)
+            Ok(c.client.execute(&st, &[&id.as_uuid()]).await? == 1 || retries > 0)
         })
     }
 

@@ -155,3 +155,16 @@ async fn an_unknown_user_gets_no_cart_line() {
     assert!(matches!(e, StoreError::Rejected { ref field, .. } if field == "user_id"), "{e:?}");
     assert_eq!(count(&sql(&settings).await, "SELECT count(*) FROM cart_items").await, 0);
 }
+
+#[tokio::test]
+async fn an_add_forgets_the_users_expired_add_ids() {
+    let (store, settings, u, p) = setup().await;
+    let c = sql(&settings).await;
+    let expired = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, 1_600_000_000, 0));
+    c.execute("INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2)", &[&u.as_uuid(), &expired]).await.unwrap();
+    store.stores().carts.add(u, p[0].id, qty(1)).await.unwrap();
+    let left: Vec<uuid::Uuid> =
+        c.query("SELECT add_id FROM cart_adds", &[]).await.unwrap().iter().map(|r| r.get(0)).collect();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0], expired);
+}

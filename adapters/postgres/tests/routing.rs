@@ -7,61 +7,8 @@ mod common;
 use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use common::*;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// A TCP relay from 127.0.0.1:`port` to `target`; `stop` closes the listener and every relayed
-/// connection, like a pgpool that dies.
-struct Relay {
-    accepted: Arc<AtomicUsize>,
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Relay {
-    async fn start(port: u16, target: String) -> Relay {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("relay port");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let (stop, stopped) = watch::channel(false);
-        let count = accepted.clone();
-        let task = tokio::spawn(async move {
-            let mut relays = tokio::task::JoinSet::new();
-            let mut stopped_main = stopped.clone();
-            loop {
-                tokio::select! {
-                    _ = stopped_main.changed() => break,
-                    r = listener.accept() => {
-                        let Ok((mut client, _)) = r else { continue };
-                        count.fetch_add(1, Ordering::SeqCst);
-                        let target = target.clone();
-                        let mut stopped = stopped.clone();
-                        relays.spawn(async move {
-                            let Ok(mut server) = TcpStream::connect(&target).await else { return };
-                            tokio::select! {
-                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                                _ = stopped.changed() => {}
-                            }
-                        });
-                    }
-                }
-            }
-            relays.shutdown().await;
-        });
-        Relay { accepted, stop, task }
-    }
-
-    async fn stop(self) {
-        let _ = self.stop.send(true);
-        self.task.await.unwrap();
-    }
-}
 
 async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -13,7 +13,7 @@ async fn migrate_is_idempotent() {
     store.migrate().await.unwrap();
     let c = sql(&settings).await;
     assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 1);
-    assert_eq!(count(&c, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").await, 6);
+    assert_eq!(count(&c, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").await, 7);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,12 @@ use adapter_postgres::{PgSettings, PgStore};
 use domain::models::*;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 /// A migrated store on a fresh database, with its settings.
@@ -112,4 +117,119 @@ pub fn counter(name: &str, endpoint: &str) -> u64 {
         }
     }
     totals.get(&(name.to_string(), endpoint.to_string())).copied().unwrap_or(0)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The simple-query message tokio-postgres sends to commit a transaction.
+const COMMIT: &[u8] = b"Q\0\0\0\x0bCOMMIT\0";
+
+/// A TCP relay from 127.0.0.1:`port` to `target`, standing in for a pgpool: `stop` closes the
+/// listener and every relayed connection, like a pgpool that dies; `cut_after_next_commit` makes
+/// the next COMMIT reach the server but its answer never reach the client (the connection is
+/// closed instead), like a pgpool that dies while the COMMIT is under way.
+pub struct Relay {
+    pub accepted: Arc<AtomicUsize>,
+    /// COMMITs whose answer was withheld so far.
+    pub cuts: Arc<AtomicUsize>,
+    cut_armed: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    pub async fn start(port: u16, target: String) -> Relay {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.expect("relay port");
+        let (accepted, cuts): (Arc<AtomicUsize>, Arc<AtomicUsize>) = Default::default();
+        let cut_armed: Arc<AtomicBool> = Default::default();
+        let (stop, stopped) = watch::channel(false);
+        let (count, armed, cut_count) = (Arc::clone(&accepted), Arc::clone(&cut_armed), Arc::clone(&cuts));
+        let task = tokio::spawn(async move {
+            let mut relays = tokio::task::JoinSet::new();
+            let mut stopped_main = stopped.clone();
+            loop {
+                tokio::select! {
+                    _ = stopped_main.changed() => break,
+                    r = listener.accept() => {
+                        let Ok((client, _)) = r else { continue };
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let (target, armed, cut_count) = (target.clone(), armed.clone(), cut_count.clone());
+                        let mut stopped = stopped.clone();
+                        relays.spawn(async move {
+                            let Ok(server) = TcpStream::connect(&target).await else { return };
+                            tokio::select! {
+                                _ = relay(client, server, armed, cut_count) => {}
+                                _ = stopped.changed() => {}
+                            }
+                        });
+                    }
+                }
+            }
+            relays.shutdown().await;
+        });
+        Relay { accepted, cuts, cut_armed, stop, task }
+    }
+
+    /// The next COMMIT any relayed connection sends is committed by the server, but the client
+    /// gets a closed connection instead of the answer.
+    pub fn cut_after_next_commit(&self) {
+        self.cut_armed.store(true, Ordering::SeqCst);
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap();
+    }
+}
+
+/// Copies both ways until either side closes, or until a COMMIT is cut.
+async fn relay(client: TcpStream, server: TcpStream, armed: Arc<AtomicBool>, cuts: Arc<AtomicUsize>) {
+    let (mut client_rx, mut client_tx) = client.into_split();
+    let (mut server_rx, mut server_tx) = server.into_split();
+    let cutting = AtomicBool::new(false);
+    let up = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = client_rx.read(&mut buf).await.unwrap_or(0);
+            if n == 0 {
+                return;
+            }
+            let commit = buf[..n].windows(COMMIT.len()).any(|w| w == COMMIT);
+            // Decided before the server sees the COMMIT, so none of its answer gets through.
+            if commit && armed.swap(false, Ordering::SeqCst) {
+                cutting.store(true, Ordering::SeqCst);
+            }
+            if server_tx.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+            if cutting.load(Ordering::SeqCst) {
+                // Give the server time to commit, then close both connections.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                cuts.fetch_add(1, Ordering::SeqCst);
+                return;
+            }
+        }
+    };
+    let down = async {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = server_rx.read(&mut buf).await.unwrap_or(0);
+            if cutting.load(Ordering::SeqCst) {
+                // The answer to the cut COMMIT is dropped; `up` closes both ends.
+                return std::future::pending::<()>().await;
+            }
+            if n == 0 {
+                return;
+            }
+            if client_tx.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        _ = up => {}
+        _ = down => {}
+    }
 }
