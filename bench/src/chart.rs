@@ -184,8 +184,8 @@ where
             chart
                 .draw_series([Text::new(
                     format!("{:.2}", b.mean),
-                    (b.hi.max(b.mean), mid),
-                    (FAMILY, 11).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+                    (b.hi.max(b.mean).max(b.floor.unwrap_or(0.0)) + x_max * 0.006, mid),
+                    (FAMILY, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
                 )])
                 .map_err(err)?;
         }

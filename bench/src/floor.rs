@@ -3,6 +3,7 @@
 //! HTTP, JSON, nginx or actix. Each operation then makes exactly the port calls it makes behind
 //! the API (`Op::port_calls`), so full-stack mean minus floor mean is what the HTTP stack costs.
 
+use crate::cpu::CpuUse;
 use crate::load::Tick;
 use crate::ops::Op;
 use crate::plan::{merchants_among, Action, JourneyConfig, Merchant, Outcome, Person, Shopper};
@@ -26,6 +27,8 @@ pub struct FloorSpec {
     pub journey: Arc<JourneyConfig>,
     pub admin_token: String,
     pub seed: u64,
+    /// Components whose CPU use is measured over the window: name and root pids.
+    pub cpu_groups: Vec<(String, Vec<u32>)>,
 }
 
 /// A short, fixed reason per error kind, like the HTTP status the API would answer.
@@ -131,19 +134,21 @@ pub async fn execute(shop: &Shop, token: Option<&str>, action: &Action) -> Resul
 }
 
 /// Runs the floor for `warmup + secs` and returns the numbers of the last `secs`.
-pub async fn run(shop: Shop, spec: &FloorSpec, tick: Option<Tick>) -> anyhow::Result<Vec<OpStats>> {
+pub async fn run(shop: Shop, spec: &FloorSpec, tick: Option<Tick>) -> anyhow::Result<(Vec<OpStats>, Option<CpuUse>)> {
     let t0 = Instant::now();
     let recorder = Arc::new(Recorder::new(t0 + spec.warmup, spec.secs));
+    let cpu_probe = crate::load::window_cpu(&recorder, spec.cpu_groups.clone());
     let end = recorder.window_end();
     let merchants = merchants_among(spec.users, spec.shopper_weight, spec.merchant_weight);
     let shop = Arc::new(shop);
+    let journey = Arc::new(spec.journey.for_new_run());
     let mut tasks = Vec::with_capacity(spec.users);
     for i in 0..spec.users {
         let seed = spec.seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let (mut person, think) = if i < merchants {
-            (Person::Merchant(Merchant::new(spec.journey.clone(), spec.admin_token.clone(), seed)), spec.merchant_think)
+            (Person::Merchant(Merchant::new(journey.clone(), spec.admin_token.clone(), seed)), spec.merchant_think)
         } else {
-            (Person::Shopper(Shopper::new(spec.journey.clone(), seed)), spec.think)
+            (Person::Shopper(Shopper::new(journey.clone(), seed)), spec.think)
         };
         let (shop, recorder) = (shop.clone(), recorder.clone());
         tasks.push(tokio::spawn(async move {
@@ -183,5 +188,5 @@ pub async fn run(shop: Shop, spec: &FloorSpec, tick: Option<Tick>) -> anyhow::Re
     if let Some(t) = ticker {
         t.abort();
     }
-    Ok(recorder.finish())
+    Ok((recorder.finish(), cpu_probe.await.ok().flatten()))
 }

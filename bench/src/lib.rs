@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod chart;
+pub mod cpu;
 pub mod floor;
 pub mod http;
 pub mod load;

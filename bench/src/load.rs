@@ -11,6 +11,7 @@
 //! shows up as fewer requests rather than as long times (coordinated omission); Goose's
 //! mitigation is left off, and throughput is reported beside every mean.
 
+use crate::cpu::{self, CpuUse};
 use crate::http::{self, HttpRequest, Method};
 use crate::ops::Op;
 use crate::plan::{JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
@@ -52,6 +53,8 @@ pub struct LoadSpec {
     pub goose_report: Option<PathBuf>,
     pub seed: u64,
     pub request_timeout_secs: u64,
+    /// Components whose CPU use is measured over the window: name and root pids.
+    pub cpu_groups: Vec<(String, Vec<u32>)>,
 }
 
 /// Goose's own totals for the run (after its user launch), to cross-check ours.
@@ -70,6 +73,7 @@ pub struct LoadResult {
     pub goose: GooseTotals,
     /// How often a user moved to another nginx after a failed connection.
     pub host_moves: u64,
+    pub cpu: Option<CpuUse>,
 }
 
 /// Called about once a second while the load runs: seconds since start, total seconds,
@@ -237,7 +241,7 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(t0 + launch + spec.warmup, spec.secs),
         hosts: spec.hosts.iter().map(|h| h.trim_end_matches('/').to_string() + "/").collect(),
-        journey: spec.journey.clone(),
+        journey: Arc::new(spec.journey.for_new_run()),
         admin_token: spec.admin_token.clone(),
         seed: spec.seed,
         products,
@@ -304,6 +308,7 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
             }
         })
     });
+    let cpu_probe = window_cpu(&ctx.recorder, spec.cpu_groups.clone());
     let metrics = attack.execute().await.context("goose load test");
     if let Some(t) = ticker {
         t.abort();
@@ -328,5 +333,20 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
         window_secs: spec.secs.as_secs_f64(),
         goose,
         host_moves: ctx.host_moves.load(Ordering::Relaxed),
+        cpu: cpu_probe.await.ok().flatten(),
+    })
+}
+
+/// Measures the groups' CPU use over the recorder's window, in the background.
+pub fn window_cpu(recorder: &Recorder, groups: Vec<(String, Vec<u32>)>) -> tokio::task::JoinHandle<Option<CpuUse>> {
+    let (from, until) = (recorder.window_start(), recorder.window_end());
+    tokio::spawn(async move {
+        if groups.is_empty() {
+            return None;
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(from)).await;
+        let a = cpu::snapshot(&groups);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+        Some(cpu::between(&a, &cpu::snapshot(&groups)))
     })
 }

@@ -62,7 +62,7 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         products: usize,
         /// Shopper think time in ms, min,max.
-        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [0, 0])]
+        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [20, 80])]
         think_ms: Vec<u64>,
         #[arg(long, default_value_t = 15)]
         shopper_weight: usize,
@@ -192,6 +192,7 @@ async fn main() -> Result<()> {
                 goose_report: None,
                 seed,
                 request_timeout_secs: 10,
+                cpu_groups: vec![("load client".into(), vec![std::process::id()])],
             };
             let tick: load::Tick = Arc::new(|elapsed, total, (ok, failed)| {
                 let whole = elapsed.floor() as u64;
@@ -205,6 +206,9 @@ async fn main() -> Result<()> {
                 "goose's own count (from user launch): {} requests, {} failed; users moved nginx: {}",
                 out.goose.requests, out.goose.failures, out.host_moves
             );
+            if let Some(cpu) = &out.cpu {
+                eprintln!("cores used in the window: {}", cpu.one_line());
+            }
             if let Some(path) = json {
                 std::fs::write(&path, serde_json::to_string_pretty(&out.ops)?)
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -235,8 +239,9 @@ async fn main() -> Result<()> {
                 journey: Arc::new(params.journey(CatalogueParams::default().categories)),
                 admin_token: admin.into(),
                 seed,
+                cpu_groups: vec![],
             };
-            let ops = floor::run(shop, &spec, None).await?;
+            let (ops, _) = floor::run(shop, &spec, None).await?;
             print_table(&ops, secs as f64);
         }
     }

@@ -71,7 +71,7 @@ impl Default for LoadParams {
         LoadParams {
             shopper_weight: 15,
             merchant_weight: 1,
-            think_ms: [0, 0],
+            think_ms: [20, 80],
             merchant_think_ms: [50, 200],
             list_pages: [j.list_pages.0, j.list_pages.1],
             views_per_page: [j.views_per_page.0, j.views_per_page.1],
@@ -91,6 +91,7 @@ impl LoadParams {
             views_per_page: (self.views_per_page[0], self.views_per_page[1]),
             cart_changes: (self.cart_changes[0], self.cart_changes[1]),
             pay_percent: self.pay_percent,
+            email_tag: "bench".into(),
         }
     }
     pub fn think(&self) -> (Duration, Duration) {

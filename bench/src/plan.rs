@@ -121,6 +121,9 @@ pub struct JourneyConfig {
     pub cart_changes: (u32, u32),
     /// Percent of orders paid right after checkout.
     pub pay_percent: u32,
+    /// Part of every shopper's email, so that runs against the same database never reuse one
+    /// (plans are reproducible from their seed; emails must still be unique).
+    pub email_tag: String,
 }
 
 impl Default for JourneyConfig {
@@ -132,7 +135,15 @@ impl Default for JourneyConfig {
             views_per_page: (1, 3),
             cart_changes: (4, 10),
             pay_percent: 50,
+            email_tag: "t".into(),
         }
+    }
+}
+
+impl JourneyConfig {
+    /// The same journey with a fresh random email tag (one per load or floor run).
+    pub fn for_new_run(&self) -> JourneyConfig {
+        JourneyConfig { email_tag: format!("{:08x}", rand::random::<u32>()), ..self.clone() }
     }
 }
 
@@ -290,7 +301,7 @@ impl Shopper {
                 (Step::SignUp, _) => {
                     let id = self.random_uuid().simple().to_string();
                     return Action::SignUp {
-                        email: format!("shopper-{id}@bench.example"),
+                        email: format!("shopper-{}-{id}@bench.example", self.cfg.email_tag),
                         name: format!("Shopper {}", &id[..8]),
                     };
                 }

@@ -11,6 +11,9 @@ use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// Cores used by foreign processes above which the reading warns that the run was disturbed.
+const OTHER_LOAD_WARNING: f64 = 0.25;
+
 fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2}"))
 }
@@ -105,6 +108,13 @@ pub fn reading(s: &Summary) -> Vec<String> {
                 c.label
             ));
         }
+    }
+    let others: Vec<f64> = cs.iter().filter_map(|c| c.cpu.as_ref()?.others()).collect();
+    if let Some(worst) = others.iter().copied().reduce(f64::max).filter(|w| *w > OTHER_LOAD_WARNING) {
+        out.push(format!(
+            "Caution: processes outside the topology and the load client used up to {worst:.2} cores during the timed \
+             runs (other work on the machine); the numbers are disturbed by it and should be measured again on a quiet machine."
+        ));
     }
     out.push(format!(
         "Every server and the load generator share this machine's {} cores: adding an instance adds processes that compete \
@@ -249,6 +259,9 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
             "- Goose's own count (from user launch, warm-up included): {} requests, {} failed.",
             c.goose_requests, c.goose_failures
         );
+        if let Some(cpu) = &c.cpu {
+            let _ = writeln!(md, "- Cores used during the timed runs (of {}): {}.", s.machine.cores, cpu.one_line());
+        }
         if let Some(p) = &c.get_product_vs_pgbench {
             let _ = writeln!(
                 md,
@@ -260,6 +273,11 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
                 p.pgbench.tps,
                 p.ratio
             );
+            for (what, cpu) in [("the HTTP product GETs", &p.http_cpu), ("pgbench -S", &p.pgbench_cpu)] {
+                if let Some(cpu) = cpu {
+                    let _ = writeln!(md, "  - Cores used during {what}: {}.", cpu.one_line());
+                }
+            }
         }
         for e in &c.errors {
             let _ = writeln!(md, "- **Error:** {e}");
@@ -311,6 +329,21 @@ mod tests {
         assert!(postgres.contains("within the spread") || postgres.contains("outside the spread"), "{postgres}");
         assert!(lines.iter().any(|l| l.starts_with("Fastest reads: pg2 pool2 web2 nginx2")));
         assert!(lines.iter().any(|l| l.contains("share this machine's 2 cores")));
+        // The fixtures' machine was 1.9 cores busy, the components used about 1.4.
+        let caution = lines.iter().find(|l| l.starts_with("Caution")).expect("a warning about foreign load");
+        assert!(caution.contains("up to 0.50 cores"), "{caution}");
+    }
+
+    #[test]
+    fn a_quiet_machine_gets_no_caution() {
+        let mut configs = fixtures::two_configs();
+        for c in &mut configs {
+            for r in &mut c.repeats {
+                r.cpu.as_mut().unwrap().machine_busy = Some(1.4);
+            }
+        }
+        let lines = reading(&build(&fixtures::meta(), &configs, "x"));
+        assert!(!lines.iter().any(|l| l.starts_with("Caution")), "{lines:?}");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Raw results as saved in the run dir (outside git): `meta.json` plus one `config-NN.json` per
 //! configuration, rewritten after every phase so an interrupted matrix keeps what it measured.
 
+use crate::cpu::CpuUse;
 use crate::load::GooseTotals;
 use crate::machine::Machine;
 use crate::matrix::{Counts, MatrixFile};
@@ -36,6 +37,9 @@ pub struct RepeatResult {
     pub host_moves: u64,
     /// Peak VmRSS of each web instance during the run, KiB.
     pub web_rss_kib: Vec<u64>,
+    /// Cores each component used during the window.
+    #[serde(default)]
+    pub cpu: Option<CpuUse>,
 }
 
 /// One timed storage-floor run.
@@ -48,6 +52,8 @@ pub struct FloorRun {
     pub pool_size: u32,
     pub endpoints: Vec<String>,
     pub ops: Vec<OpStats>,
+    #[serde(default)]
+    pub cpu: Option<CpuUse>,
 }
 
 /// GET /products/{id} through the full stack against pgbench -S, same concurrency.
@@ -62,6 +68,10 @@ pub struct ProductVsPgbench {
     pub pgbench: PgbenchRun,
     /// http_rps / pgbench tps.
     pub ratio: f64,
+    #[serde(default)]
+    pub http_cpu: Option<CpuUse>,
+    #[serde(default)]
+    pub pgbench_cpu: Option<CpuUse>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -119,7 +129,12 @@ pub fn load_run(dir: &Path) -> Result<(RunMeta, Vec<ConfigResult>)> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
-            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("config-") && n.ends_with(".json"))
+            // config-NN.json only (Goose's own reports lie beside them)
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.strip_prefix("config-")
+                    .and_then(|r| r.strip_suffix(".json"))
+                    .is_some_and(|num| !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()))
+            })
         })
         .collect();
     entries.sort();
@@ -134,4 +149,27 @@ pub fn load_run(dir: &Path) -> Result<(RunMeta, Vec<ConfigResult>)> {
 pub fn display_path(p: &Path) -> String {
     let rel = std::env::current_dir().ok().and_then(|cwd| p.strip_prefix(cwd).ok().map(Path::to_path_buf));
     rel.unwrap_or_else(|| p.to_path_buf()).display().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::summary::tests as fixtures;
+
+    #[test]
+    fn a_run_dir_reads_back_its_configurations_in_order_and_nothing_else() {
+        let dir = std::env::temp_dir().join(format!("bench-results-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        save_meta(&dir, &fixtures::meta()).unwrap();
+        let configs = fixtures::two_configs();
+        for c in configs.iter().rev() {
+            save_config(&dir, c).unwrap();
+        }
+        std::fs::write(dir.join("goose-config-01-repeat-1.json"), "{\"not\": \"ours\"}").unwrap();
+        std::fs::write(dir.join("config-01-repeat-1.goose.json"), "{}").unwrap();
+        let (meta, back) = load_run(&dir).unwrap();
+        assert_eq!(meta, fixtures::meta());
+        assert_eq!(back, configs);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -145,11 +145,27 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     }
     meta.finished_at = Some(results::now_rfc3339());
     results::save_meta(&run_dir, &meta)?;
+    // The last topology's data (hundreds of MB) is only worth keeping when something failed.
+    let (_, saved) = results::load_run(&run_dir)?;
+    if !CANCELLED.load(Ordering::SeqCst) && saved.iter().all(|c| c.errors.is_empty()) {
+        let _ = std::fs::remove_dir_all(run_dir.join("topology"));
+    }
     eprintln!("bench: matrix done in {}", fmt_secs(started.elapsed().as_secs_f64()));
     check_cancelled()?;
     let (meta, configs) = results::load_run(&run_dir)?;
     crate::report::write(&meta, &configs, &run_dir, &out)?;
     Ok(out)
+}
+
+/// The components whose CPU use is measured: each kind's instances, and this process (Goose,
+/// the floor's tasks, and pgbench, which runs as its child).
+fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
+    let mut groups: Vec<(String, Vec<u32>)> = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx]
+        .into_iter()
+        .map(|k| (k.name().to_string(), running.processes().iter().filter(|p| p.kind == k).map(|p| p.pid).collect()))
+        .collect();
+    groups.push(("load client".into(), vec![std::process::id()]));
+    groups
 }
 
 fn line(ops: &[OpStats]) -> String {
@@ -200,6 +216,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
 
     let journey = Arc::new(m.load.journey(cat.categories));
     let r = &m.run;
+    let mut groups = cpu_groups(&running);
     for repeat in 1..=r.repeats {
         check_cancelled()?;
         let web_pids: Vec<u32> = running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect();
@@ -213,9 +230,10 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             mix: Mix::Shop { shopper_weight: m.load.shopper_weight, merchant_weight: m.load.merchant_weight },
             journey: journey.clone(),
             admin_token: admin.clone(),
-            goose_report: Some(run_dir.join(format!("config-{:02}-repeat-{repeat}.goose.json", res.index + 1))),
+            goose_report: Some(run_dir.join(format!("goose-config-{:02}-repeat-{repeat}.json", res.index + 1))),
             seed: r.seed.wrapping_add(u64::from(repeat)),
             request_timeout_secs: r.request_timeout_secs,
+            cpu_groups: groups.clone(),
         };
         let phase = format!("repeat {repeat}/{}", r.repeats);
         let sampler = RssSampler::start(web_pids, Duration::from_millis(500));
@@ -232,6 +250,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             goose: out.goose,
             host_moves: out.host_moves,
             web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
+            cpu: out.cpu,
         });
         results::save_config(run_dir, res)?;
     }
@@ -254,12 +273,13 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             goose_report: None,
             seed: r.seed,
             request_timeout_secs: r.request_timeout_secs,
+            cpu_groups: groups.clone(),
         };
         let out = load::run(&spec, Some(progress.ticker(format!("GET product at c={clients}"), 5))).await?;
         progress.load_finished((4 + c.secs) as f64);
         let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
         progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
-        product_reads = Some(get);
+        product_reads = Some((get, out.cpu));
     }
 
     // Web tier off: the floor and pgbench get the pgpool children it held.
@@ -273,6 +293,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
         }
         Ok(())
     })?;
+    groups.retain(|(name, _)| name != "nginx" && name != "web");
 
     if r.floor {
         let pool_size = sizing.app_pool_size * counts.web as u32;
@@ -295,12 +316,13 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             journey: journey.clone(),
             admin_token: admin.clone(),
             seed: r.seed,
+            cpu_groups: groups.clone(),
         };
         for repeat in 1..=r.repeats {
             check_cancelled()?;
             let phase = format!("storage floor {repeat}/{}", r.repeats);
             let spec = FloorSpec { seed: r.seed.wrapping_add(u64::from(repeat)), ..spec.clone() };
-            let ops = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
+            let (ops, cpu) = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
             progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
             progress.step(&format!("{phase}: {}", line(&ops)));
             res.floor.push(FloorRun {
@@ -310,6 +332,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
                 pool_size,
                 endpoints: pgpools.clone(),
                 ops,
+                cpu,
             });
             results::save_config(run_dir, res)?;
         }
@@ -317,10 +340,12 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
         drop(store);
     }
 
-    if let Some(get) = product_reads {
+    if let Some((get, http_cpu)) = product_reads {
         check_cancelled()?;
         progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
+        let before = crate::cpu::snapshot(&groups);
         let pg = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await?;
+        let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
         progress.load_finished(c.secs as f64);
         let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
         progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
@@ -332,6 +357,8 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             http_failures: get.failures,
             pgbench: pg,
             ratio,
+            http_cpu,
+            pgbench_cpu,
         });
         results::save_config(run_dir, res)?;
     }

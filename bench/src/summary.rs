@@ -1,6 +1,7 @@
 //! `docs/results/<stage>/summary.json`: per configuration and operation, the numbers over all
 //! repeats, the GET-product-vs-pgbench ratio, and the targets with whether each was reached.
 
+use crate::cpu::CpuUse;
 use crate::machine::Machine;
 use crate::ops::Op;
 use crate::results::{ConfigResult, ProductVsPgbench, RunMeta};
@@ -74,6 +75,8 @@ pub struct ConfigSummary {
     pub goose_failures: u64,
     /// Users that moved to another nginx after a failed connection.
     pub host_moves: u64,
+    /// Cores each component used during the timed runs (mean over repeats).
+    pub cpu: Option<CpuUse>,
     pub get_product_vs_pgbench: Option<ProductVsPgbench>,
     pub errors: Vec<String>,
 }
@@ -130,6 +133,21 @@ fn class_summary(c: &ConfigResult, reads: bool) -> ClassSummary {
     }
 }
 
+/// Component by component, the mean of several measurements.
+pub fn mean_cpu<'a>(uses: impl Iterator<Item = &'a CpuUse>) -> Option<CpuUse> {
+    let uses: Vec<&CpuUse> = uses.collect();
+    if uses.is_empty() {
+        return None;
+    }
+    let mut cores = std::collections::BTreeMap::new();
+    for u in &uses {
+        for (g, c) in &u.cores {
+            *cores.entry(g.clone()).or_insert(0.0) += c / uses.len() as f64;
+        }
+    }
+    Some(CpuUse { cores, machine_busy: mean(&uses.iter().filter_map(|u| u.machine_busy).collect::<Vec<_>>()) })
+}
+
 fn config_summary(c: &ConfigResult) -> ConfigSummary {
     let operations: Vec<OpSummary> = Op::ALL
         .iter()
@@ -166,6 +184,7 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         goose_requests: c.repeats.iter().map(|r| r.goose.requests).sum(),
         goose_failures: c.repeats.iter().map(|r| r.goose.failures).sum(),
         host_moves: c.repeats.iter().map(|r| r.host_moves).sum(),
+        cpu: mean_cpu(c.repeats.iter().filter_map(|r| r.cpu.as_ref())),
         get_product_vs_pgbench: c.product_vs_pgbench.clone(),
         errors: c.errors.clone(),
     }
@@ -335,6 +354,10 @@ pub(crate) mod tests {
             goose: GooseTotals { requests: 14, failures: 0, duration_secs: 2, users: 16 },
             host_moves: 0,
             web_rss_kib: vec![20_000 + jitter as u64, 30_000],
+            cpu: Some(CpuUse {
+                cores: [("web".to_string(), 0.5 + f64::from(jitter) / 1000.0), ("postgres".to_string(), 0.8)].into(),
+                machine_busy: Some(1.9),
+            }),
         };
         ConfigResult {
             index,
@@ -349,6 +372,7 @@ pub(crate) mod tests {
                 pool_size: 8,
                 endpoints: vec!["127.0.0.1:19820".into()],
                 ops: vec![op("GET /products/{product_id}", &[500; 5], 0), op("POST /users", &[1000; 5], 0)],
+                cpu: None,
             }],
             product_vs_pgbench: Some(ProductVsPgbench {
                 clients: 8,
@@ -365,6 +389,8 @@ pub(crate) mod tests {
                     command: "pgbench -S".into(),
                 },
                 ratio: 0.3,
+                http_cpu: None,
+                pgbench_cpu: None,
             }),
             errors: vec![],
             started_at: "2026-01-01T00:00:00Z".into(),
@@ -415,6 +441,9 @@ pub(crate) mod tests {
         assert!((c.http_overhead_ms.unwrap() - (1.6 * 20.0 + 3.1 * 4.0) / 24.0).abs() < 1e-9);
         assert_eq!(c.web_rss_peak_mib.len(), 2);
         assert!((c.web_rss_peak_mib[0] - 20_200.0 / 1024.0).abs() < 1e-9);
+        let cpu = c.cpu.as_ref().unwrap();
+        assert!((cpu.cores["web"] - 0.6).abs() < 1e-9, "mean of 0.5 and 0.7: {cpu:?}");
+        assert_eq!(cpu.machine_busy, Some(1.9));
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! Where the cores went during a measured window: CPU time of each component (a process and all
+//! its descendants: PostgreSQL backends, pgpool children, nginx workers) from /proc, so a
+//! report can say which process the machine's few cores served.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+/// Linux reports process times in USER_HZ ticks, 100 per second on every architecture Debian
+/// ships (the kernel ABI fixes it, whatever CONFIG_HZ is).
+const TICKS_PER_SEC: f64 = 100.0;
+
+/// `(ppid, ticks)` from a `/proc/<pid>/stat` line, where ticks are the process's own user and
+/// system time plus that of its children already waited for (utime + stime + cutime + cstime):
+/// a short-lived child (pgbench, a PostgreSQL backend that quit) still counts for its parent.
+pub fn parse_stat(line: &str) -> Option<(u32, u64)> {
+    // The command name may hold spaces and parentheses: fields start after the last ')'.
+    let rest = &line[line.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // f[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
+    let ppid = f.get(1)?.parse().ok()?;
+    let mut ticks = 0u64;
+    for i in 11..=14 {
+        ticks += f.get(i)?.parse::<i64>().ok()?.max(0) as u64;
+    }
+    Some((ppid, ticks))
+}
+
+/// Busy and total ticks of the whole machine from the `cpu` line of /proc/stat.
+pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
+    Some((total - idle, total))
+}
+
+fn processes() -> HashMap<u32, (u32, u64)> {
+    let mut out = HashMap::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if let Some(v) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat) {
+            out.insert(pid, v);
+        }
+    }
+    out
+}
+
+/// Ticks of each group: every process whose ancestry reaches one of the group's root pids.
+pub fn group_ticks(procs: &HashMap<u32, (u32, u64)>, groups: &[(String, Vec<u32>)]) -> BTreeMap<String, u64> {
+    let mut out: BTreeMap<String, u64> = groups.iter().map(|(g, _)| (g.clone(), 0)).collect();
+    for (&pid, &(_, ticks)) in procs {
+        let mut p = pid;
+        // Bounded walk up the tree (cycles cannot happen in /proc, but a racing snapshot could).
+        for _ in 0..64 {
+            if let Some((g, _)) = groups.iter().find(|(_, roots)| roots.contains(&p)) {
+                *out.get_mut(g).expect("group") += ticks;
+                break;
+            }
+            match procs.get(&p) {
+                Some(&(ppid, _)) if ppid > 1 && ppid != p => p = ppid,
+                _ => break,
+            }
+        }
+    }
+    out
+}
+
+pub struct Snapshot {
+    at: Instant,
+    groups: BTreeMap<String, u64>,
+    machine: Option<(u64, u64)>,
+}
+
+pub fn snapshot(groups: &[(String, Vec<u32>)]) -> Snapshot {
+    Snapshot {
+        at: Instant::now(),
+        groups: group_ticks(&processes(), groups),
+        machine: parse_proc_stat(&std::fs::read_to_string("/proc/stat").unwrap_or_default()),
+    }
+}
+
+/// Cores each component used on average between two snapshots, plus the machine's busy cores.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CpuUse {
+    pub cores: BTreeMap<String, f64>,
+    /// All processes of the machine together.
+    pub machine_busy: Option<f64>,
+}
+
+pub fn between(a: &Snapshot, b: &Snapshot) -> CpuUse {
+    let secs = (b.at - a.at).as_secs_f64().max(1e-3);
+    let cores = b
+        .groups
+        .iter()
+        .map(|(g, t)| (g.clone(), t.saturating_sub(*a.groups.get(g).unwrap_or(&0)) as f64 / TICKS_PER_SEC / secs))
+        .collect();
+    let machine_busy = match (a.machine, b.machine) {
+        (Some((busy_a, total_a)), Some((busy_b, total_b))) if total_b > total_a => {
+            let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) as f64;
+            Some((busy_b - busy_a) as f64 / (total_b - total_a) as f64 * cpus)
+        }
+        _ => None,
+    };
+    CpuUse { cores, machine_busy }
+}
+
+impl CpuUse {
+    /// Cores used by processes outside the measured components (other work on the machine).
+    pub fn others(&self) -> Option<f64> {
+        Some((self.machine_busy? - self.cores.values().sum::<f64>()).max(0.0))
+    }
+
+    pub fn one_line(&self) -> String {
+        let mut parts: Vec<String> = self.cores.iter().map(|(g, c)| format!("{g} {c:.2}")).collect();
+        if let Some(o) = self.others() {
+            parts.push(format!("other processes {o:.2}"));
+        }
+        parts.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_lines_with_odd_names() {
+        let line =
+            "4242 (pgpool: wait (for) conn) S 4200 4200 4200 0 -1 4194560 100 0 0 0 350 120 30 5 20 0 1 0 1000 0";
+        assert_eq!(parse_stat(line), Some((4200, 505)));
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn machine_busy_ticks() {
+        let stat = "cpu  100 5 50 800 45 0 0 0 0 0\ncpu0 50 2 25 400 20 0 0 0 0 0\n";
+        assert_eq!(parse_proc_stat(stat), Some((155, 1000)));
+    }
+
+    #[test]
+    fn groups_take_their_descendants() {
+        // 10: postmaster with backends 11, 12 (12 forked 13); 20: nginx master with worker 21.
+        let procs: HashMap<u32, (u32, u64)> =
+            [(10, (1, 5)), (11, (10, 7)), (12, (10, 1)), (13, (12, 2)), (20, (1, 1)), (21, (20, 9)), (30, (1, 100))]
+                .into_iter()
+                .collect();
+        let groups =
+            vec![("postgres".to_string(), vec![10]), ("nginx".to_string(), vec![20]), ("web".into(), vec![99])];
+        let t = group_ticks(&procs, &groups);
+        assert_eq!(t["postgres"], 15);
+        assert_eq!(t["nginx"], 10);
+        assert_eq!(t["web"], 0, "a group whose process is gone uses nothing");
+    }
+
+    #[test]
+    fn this_process_uses_cpu_when_it_spins() {
+        let groups = vec![("me".to_string(), vec![std::process::id()])];
+        let a = snapshot(&groups);
+        let t = Instant::now();
+        let mut x = 0u64;
+        while t.elapsed().as_millis() < 300 {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        let use_ = between(&a, &snapshot(&groups));
+        assert!(use_.cores["me"] > 0.5, "{use_:?}");
+        assert!(use_.machine_busy.unwrap() > 0.5);
+        assert!(use_.one_line().starts_with("me "), "{}", use_.one_line());
+    }
+}
