@@ -135,7 +135,8 @@ where
     root.fill(&WHITE).map_err(err)?;
     let n_series = data.series.len().max(1);
     let n_groups = data.groups.len().max(1);
-    let x_max = (data.max_value() * 1.15).max(0.1);
+    // Room on the right for the value labels and the legend.
+    let x_max = (data.max_value() * 1.4).max(0.1);
     // y: one unit per group, drawn top-down; each series takes 0.8 / n of a group.
     let mut chart = ChartBuilder::on(root)
         .caption(&data.title, (FAMILY, 15).into_font())

@@ -70,6 +70,9 @@ pub struct ProductVsPgbench {
     pub ratio: f64,
     #[serde(default)]
     pub http_cpu: Option<CpuUse>,
+    /// Peak VmRSS of each web instance during the product GETs, KiB.
+    #[serde(default)]
+    pub web_rss_kib: Vec<u64>,
     #[serde(default)]
     pub pgbench_cpu: Option<CpuUse>,
 }

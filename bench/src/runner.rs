@@ -168,6 +168,10 @@ fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
     groups
 }
 
+fn web_pids(running: &infra::Running) -> Vec<u32> {
+    running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect()
+}
+
 fn line(ops: &[OpStats]) -> String {
     let n: u64 = ops.iter().map(|o| o.ok).sum();
     let f: u64 = ops.iter().map(|o| o.failures).sum();
@@ -219,7 +223,6 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
     let mut groups = cpu_groups(&running);
     for repeat in 1..=r.repeats {
         check_cancelled()?;
-        let web_pids: Vec<u32> = running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect();
         let spec = LoadSpec {
             hosts: nginx.clone(),
             users: r.users,
@@ -236,7 +239,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             cpu_groups: groups.clone(),
         };
         let phase = format!("repeat {repeat}/{}", r.repeats);
-        let sampler = RssSampler::start(web_pids, Duration::from_millis(500));
+        let sampler = RssSampler::start(web_pids(&running), Duration::from_millis(500));
         let out = load::run(&spec, Some(progress.ticker(phase.clone(), 5))).await;
         let rss = sampler.finish();
         let out = out?;
@@ -275,11 +278,14 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             request_timeout_secs: r.request_timeout_secs,
             cpu_groups: groups.clone(),
         };
-        let out = load::run(&spec, Some(progress.ticker(format!("GET product at c={clients}"), 5))).await?;
+        let sampler = RssSampler::start(web_pids(&running), Duration::from_millis(500));
+        let out = load::run(&spec, Some(progress.ticker(format!("GET product at c={clients}"), 5))).await;
+        let rss: Vec<u64> = sampler.finish().into_iter().map(|(_, kib)| kib).collect();
+        let out = out?;
         progress.load_finished((4 + c.secs) as f64);
         let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
         progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
-        product_reads = Some((get, out.cpu));
+        product_reads = Some((get, out.cpu, rss));
     }
 
     // Web tier off: the floor and pgbench get the pgpool children it held.
@@ -340,7 +346,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
         drop(store);
     }
 
-    if let Some((get, http_cpu)) = product_reads {
+    if let Some((get, http_cpu, web_rss_kib)) = product_reads {
         check_cancelled()?;
         progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
         let before = crate::cpu::snapshot(&groups);
@@ -358,6 +364,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
             pgbench: pg,
             ratio,
             http_cpu,
+            web_rss_kib,
             pgbench_cpu,
         });
         results::save_config(run_dir, res)?;
