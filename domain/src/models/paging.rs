@@ -21,7 +21,7 @@ impl PageRequest {
             Some(_) => return Err(ValidationError::new("limit", format!("must be between 1 and {}", Self::MAX_LIMIT))),
         };
         let after = after
-            .map(|a| Uuid::parse_str(a).map_err(|_| ValidationError::new("after", "must be a UUID")))
+            .map(|a| super::ids::parse_uuid(a).ok_or_else(|| ValidationError::new("after", "must be a UUID")))
             .transpose()?;
         Ok(Self { limit, after })
     }
