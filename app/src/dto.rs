@@ -4,6 +4,7 @@
 
 use domain::models::*;
 use domain::ValidationError;
+use serde::de::{self, Unexpected, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use uuid::Uuid;
 
@@ -11,6 +12,54 @@ use uuid::Uuid;
 /// (it would otherwise silently mean "keep" too).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
+}
+
+/// A JSON integer that fits in 64 bits (money, quantities). A fraction or an exponent is refused
+/// even when the value is whole: a client sending dollars as `10.0` must not have it taken as ten
+/// cents. `-0` is the integer zero, but serde_json reads it as the float -0.0 (and cannot tell it
+/// from `-0.0`), so negative zero is taken as 0.
+fn integer<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    struct Integer;
+    impl Visitor<'_> for Integer {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &"an integer of at most 64 bits"))
+        }
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            if v == 0.0 && v.is_sign_negative() {
+                Ok(0)
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+    }
+    d.deserialize_i64(Integer)
+}
+
+fn present_integer<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    integer(d).map(Some)
+}
+
+/// A UUID in its documented spelling: 36 characters with hyphens, any case. The other spellings
+/// the uuid crate reads (simple, braced, URN) are refused, as they are in paths.
+fn uuid_text<'de, D: Deserializer<'de>>(d: D) -> Result<Uuid, D::Error> {
+    struct Text;
+    impl Visitor<'_> for Text {
+        type Value = Uuid;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a UUID like 0190b3c4-7d2a-7f00-8000-000000000001")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Uuid, E> {
+            domain::models::ids::parse_uuid(v).ok_or_else(|| E::invalid_value(Unexpected::Str(v), &self))
+        }
+    }
+    d.deserialize_str(Text)
 }
 
 // ---- requests ----
@@ -52,6 +101,7 @@ pub struct CreateProduct {
     pub name: String,
     pub description: String,
     pub category: String,
+    #[serde(deserialize_with = "integer")]
     pub price_cents: i64,
 }
 
@@ -75,7 +125,7 @@ pub struct UpdateProduct {
     pub description: Option<String>,
     #[serde(default, deserialize_with = "present")]
     pub category: Option<String>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "present_integer")]
     pub price_cents: Option<i64>,
 }
 
@@ -93,7 +143,9 @@ impl UpdateProduct {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub struct AddCartItem {
+    #[serde(deserialize_with = "uuid_text")]
     pub product_id: Uuid,
+    #[serde(deserialize_with = "integer")]
     pub quantity: i64,
 }
 
@@ -106,6 +158,7 @@ impl AddCartItem {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, expecting = "a JSON object")]
 pub struct SetCartItem {
+    #[serde(deserialize_with = "integer")]
     pub quantity: i64,
 }
 

@@ -101,8 +101,10 @@ async fn read_body(req: &HttpRequest, mut payload: Payload) -> Result<Bytes, Api
 
 /// Parses JSON so that errors name the field path, e.g. `price_cents` or `items.2.quantity`.
 /// Every request body is an object: serde would also accept a struct as an array of its
-/// fields in order (`["a@b.org", "Ann"]`), which the API does not offer.
+/// fields in order (`["a@b.org", "Ann"]`), which the API does not offer. One leading UTF-8 byte
+/// order mark is skipped (RFC 8259 §8.1 allows it; some Windows clients send one).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let body = body.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(body);
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(ApiError::bad_request(None, "the body must be a JSON object"));
     }
@@ -180,11 +182,48 @@ impl<T: DeserializeOwned> FromRequest for Query<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    require_utf8_query(query)?;
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = dotted(e.path());
         field_error(&path, e.into_inner().to_string())
     })
+}
+
+/// Percent-escapes must decode to UTF-8: `form_urlencoded` would quietly turn `%FF` into U+FFFD,
+/// and a filter or id would then be judged on text the client never sent.
+fn require_utf8_query(query: &str) -> Result<(), ApiError> {
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if std::str::from_utf8(&percent_decoded(name)).is_err() || std::str::from_utf8(&percent_decoded(value)).is_err()
+        {
+            let name = String::from_utf8_lossy(&percent_decoded(name)).into_owned();
+            return Err(ApiError::bad_request(Some(name), "must be percent-encoded UTF-8"));
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of a query component, `%XX` decoded as `form_urlencoded` does (a `%` not followed
+/// by two hex digits stays as it is).
+fn percent_decoded(s: &str) -> Vec<u8> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// A path parameter that is an id; its name in the route pattern is the one in the error.
@@ -239,9 +278,14 @@ impl FromRequest for Bearer {
 }
 
 fn bearer_token(req: &HttpRequest) -> Result<ApiToken, ApiError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+    let mut values = req.headers().get_all(header::AUTHORIZATION);
+    let Some(value) = values.next() else {
         return Err(ApiError::unauthenticated("a bearer token is required (Authorization: Bearer <token>)"));
     };
+    // Two credentials are ambiguous: a proxy may have checked the one this code would not use.
+    if values.next().is_some() {
+        return Err(ApiError::unauthenticated("send one Authorization header").with_field("Authorization"));
+    }
     let token = value
         .to_str()
         .ok()
@@ -267,12 +311,17 @@ impl FromRequest for IdempotencyKeyHeader {
     type Future = Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let key = match req.headers().get(IdempotencyKey::FIELD) {
-            None => Err(ApiError::bad_request(
+        let mut values = req.headers().get_all(IdempotencyKey::FIELD);
+        let key = match (values.next(), values.next()) {
+            (None, _) => Err(ApiError::bad_request(
                 Some(IdempotencyKey::FIELD.into()),
                 "the Idempotency-Key header is required: any 1 to 100 visible ASCII characters, the same on a retry",
             )),
-            Some(v) => IdempotencyKey::parse(&String::from_utf8_lossy(v.as_bytes()))
+            // Which of two keys would a retry repeat? Refused rather than guessed.
+            (Some(_), Some(_)) => {
+                Err(ApiError::bad_request(Some(IdempotencyKey::FIELD.into()), "send one Idempotency-Key header"))
+            }
+            (Some(v), None) => IdempotencyKey::parse(&String::from_utf8_lossy(v.as_bytes()))
                 .map(IdempotencyKeyHeader)
                 .map_err(ApiError::bad_parameter),
         };
@@ -344,6 +393,24 @@ mod tests {
     struct Paging {
         limit: Option<i64>,
         after: Option<String>,
+    }
+
+    #[test]
+    fn a_byte_order_mark_before_the_body_is_skipped_once() {
+        let ok: Paging = parse_json(b"\xEF\xBB\xBF{\"limit\": 5}").unwrap();
+        assert_eq!(ok.limit, Some(5));
+        assert!(parse_json::<Paging>(b"\xEF\xBB\xBF\xEF\xBB\xBF{}").is_err());
+        assert!(parse_json::<Paging>(b" \xEF\xBB\xBF{}").is_err());
+    }
+
+    #[test]
+    fn query_text_must_decode_to_utf8() {
+        assert_eq!(percent_decoded("a%C3%A9+%2"), b"a\xC3\xA9+%2");
+        let e = parse_query::<Paging>("after=%FF%FE").unwrap_err();
+        assert_eq!((e.status, e.field.as_deref()), (StatusCode::BAD_REQUEST, Some("after")));
+        assert_eq!(parse_query::<Paging>("limit=1&x%FF=1").unwrap_err().field.as_deref(), Some("x\u{FFFD}"));
+        let q: Paging = parse_query("after=caf%C3%A9&limit=2").unwrap();
+        assert_eq!(q.after.as_deref(), Some("café"));
     }
 
     #[test]
