@@ -4,6 +4,7 @@
 mod carts;
 mod health;
 mod helpers;
+mod hostile;
 mod http;
 mod openapi;
 mod orders;
