@@ -153,7 +153,7 @@ pub async fn run(shop: Shop, spec: &FloorSpec, tick: Option<Tick>) -> anyhow::Re
         let (shop, recorder) = (shop.clone(), recorder.clone());
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-            while Instant::now() < end {
+            while Instant::now() < end && !crate::cancel::is_cancelled() {
                 let action = person.next_action();
                 let op: Op = action.op();
                 let token = person.token().map(str::to_owned);

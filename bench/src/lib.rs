@@ -3,6 +3,7 @@
 //! The binary `shopbench-bench` (src/main.rs) is the command-line face of this library.
 
 pub mod api;
+pub mod cancel;
 pub mod chart;
 pub mod cpu;
 pub mod floor;

@@ -314,7 +314,7 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
         t.abort();
     }
     let metrics = metrics?;
-    if goose::is_killswitch_triggered() {
+    if crate::cancel::is_cancelled() {
         anyhow::bail!("the load test was interrupted");
     }
     anyhow::ensure!(

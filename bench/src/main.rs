@@ -164,7 +164,7 @@ async fn main() -> Result<()> {
             json,
             seed,
         } => {
-            runner::install_ctrl_c();
+            bench::cancel::install_ctrl_c();
             let client = api::client()?;
             api::wait_ready(&client, &host, Duration::from_secs(10)).await?;
             let cat = CatalogueParams::default();

@@ -7,6 +7,7 @@
 //! them gone the floor gets as many connections as the web tier had and pgbench its clients.
 
 use crate::api;
+use crate::cancel;
 use crate::floor::{self, FloorSpec};
 use crate::load::{self, LoadSpec, Mix};
 use crate::machine::{Machine, RssSampler};
@@ -19,29 +20,11 @@ use crate::stats::OpStats;
 use anyhow::{bail, Context, Result};
 use infra::Kind;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-static CANCELLED: AtomicBool = AtomicBool::new(false);
-
-/// Ctrl-C stops the running load (Goose's killswitch) and the matrix after the current step; the
-/// topology is then stopped. A second Ctrl-C exits at once.
-pub fn install_ctrl_c() {
-    tokio::spawn(async {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            CANCELLED.store(true, Ordering::SeqCst);
-            goose::trigger_killswitch("Ctrl-C");
-            eprintln!("bench: interrupted; stopping after the current step (Ctrl-C again to exit at once)");
-            if tokio::signal::ctrl_c().await.is_ok() {
-                std::process::exit(130);
-            }
-        }
-    });
-}
-
 fn check_cancelled() -> Result<()> {
-    if CANCELLED.load(Ordering::SeqCst) {
+    if cancel::is_cancelled() {
         bail!("interrupted");
     }
     Ok(())
@@ -114,11 +97,11 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
         m.run.users,
         results::display_path(&run_dir)
     );
-    install_ctrl_c();
+    cancel::install_ctrl_c();
     let started = Instant::now();
     let progress = Progress::new(chosen.len(), m.planned_secs_per_config());
     for (n, (index, counts)) in chosen.iter().enumerate() {
-        if CANCELLED.load(Ordering::SeqCst) {
+        if cancel::is_cancelled() {
             break;
         }
         progress.start_config(n, &counts.long());
@@ -147,10 +130,15 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     results::save_meta(&run_dir, &meta)?;
     // The last topology's data (hundreds of MB) is only worth keeping when something failed.
     let (_, saved) = results::load_run(&run_dir)?;
-    if !CANCELLED.load(Ordering::SeqCst) && saved.iter().all(|c| c.errors.is_empty()) {
+    if !cancel::is_cancelled() && saved.iter().all(|c| c.errors.is_empty()) {
         let _ = std::fs::remove_dir_all(run_dir.join("topology"));
     }
-    eprintln!("bench: matrix done in {}", fmt_secs(started.elapsed().as_secs_f64()));
+    let how = if cancel::is_cancelled() { "interrupted after" } else { "done in" };
+    eprintln!(
+        "bench: matrix {how} {}; raw results in {}",
+        fmt_secs(started.elapsed().as_secs_f64()),
+        results::display_path(&run_dir)
+    );
     check_cancelled()?;
     let (meta, configs) = results::load_run(&run_dir)?;
     crate::report::write(&meta, &configs, &run_dir, &out)?;
