@@ -200,10 +200,17 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
     progress.step(&format!("seeded {} products in {:.1} s", products.len(), t.elapsed().as_secs_f64()));
     results::save_config(run_dir, res)?;
 
+    // The comparison with pgbench is one number among many: if pgbench cannot run, say so and
+    // measure the rest.
     let c = &m.compare;
-    if c.enabled {
+    let mut compare = c.enabled;
+    if compare {
         progress.step("pgbench -i (scratch database through pgpool)");
-        pgbench::init(&pgpools[0]).await?;
+        if let Err(e) = pgbench::init(&pgpools[0]).await {
+            progress.step(&format!("pgbench -i failed, no comparison in this configuration: {e:#}"));
+            res.errors.push(format!("pgbench -i: {e:#}"));
+            compare = false;
+        }
     }
 
     let journey = Arc::new(m.load.journey(cat.categories));
@@ -249,7 +256,7 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
     // The HTTP half of GET product vs pgbench, while the web tier still runs.
     let mut product_reads = None;
     let clients = c.clients.min(sizing.num_init_children as usize).max(1);
-    if c.enabled {
+    if compare {
         check_cancelled()?;
         let spec = LoadSpec {
             hosts: nginx.clone(),
@@ -338,23 +345,30 @@ async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, prog
         check_cancelled()?;
         progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
         let before = crate::cpu::snapshot(&groups);
-        let pg = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await?;
-        let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
-        progress.load_finished(c.secs as f64);
-        let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
-        progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
-        res.product_vs_pgbench = Some(ProductVsPgbench {
-            clients,
-            secs: c.secs,
-            http_rps: get.rps,
-            http_mean_ms: get.mean_ms,
-            http_failures: get.failures,
-            pgbench: pg,
-            ratio,
-            http_cpu,
-            web_rss_kib,
-            pgbench_cpu,
-        });
+        match pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await {
+            Ok(pg) => {
+                let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
+                progress.load_finished(c.secs as f64);
+                let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
+                progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
+                res.product_vs_pgbench = Some(ProductVsPgbench {
+                    clients,
+                    secs: c.secs,
+                    http_rps: get.rps,
+                    http_mean_ms: get.mean_ms,
+                    http_failures: get.failures,
+                    pgbench: pg,
+                    ratio,
+                    http_cpu,
+                    web_rss_kib,
+                    pgbench_cpu,
+                });
+            }
+            Err(e) => {
+                progress.step(&format!("pgbench -S failed: {e:#}"));
+                res.errors.push(format!("pgbench -S: {e:#}"));
+            }
+        }
         results::save_config(run_dir, res)?;
     }
 
