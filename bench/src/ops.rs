@@ -113,6 +113,22 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_documents_every_mapping() {
+        let readme = include_str!("../README.md");
+        for op in Op::ALL {
+            let row = format!("| `{}` | {} |", op.name(), op.port_calls());
+            assert!(readme.contains(&row), "bench/README.md lacks or differs on: {row}");
+        }
+    }
+
+    #[test]
+    fn enum_order_matches_all() {
+        for (i, op) in Op::ALL.iter().enumerate() {
+            assert_eq!(*op as usize, i, "the recorder indexes by discriminant");
+        }
+    }
+
+    #[test]
     fn reads_come_first_and_are_gets() {
         let reads: Vec<_> = Op::ALL.iter().filter(|o| o.is_read()).collect();
         assert_eq!(reads.len(), 5);
