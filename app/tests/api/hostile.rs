@@ -809,3 +809,30 @@ async fn oversize_bodies_are_refused_without_reading_them() {
     assert_eq!(before, (all_users(&app).await, state_of(&app, &ann).await));
     app.get("/health").send().await.assert_status(200);
 }
+
+/// Requests that are not well-formed HTTP never reach the application: actix-http answers them
+/// itself, with a bare status and no JSON body (it has no hook for one). They are 4xx, and the
+/// service goes on serving.
+#[tokio::test]
+async fn requests_that_are_not_http_get_a_4xx_from_the_http_layer() {
+    let app = spawn_app().await;
+    let cases: [(&[u8], u16); 6] = [
+        (b"GET /health HTTP/1.1\r\nHost: x\r\nX-Note: a\0b\r\n\r\n", 400),
+        (b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400),
+        (b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400),
+        (b"POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}", 400),
+        (b"HELLO\r\n\r\n", 400),
+        (&[b"GET /health HTTP/1.1\r\nHost: x\r\nX-Pad: ".as_slice(), &vec![b'a'; 200_000], b"\r\n\r\n"].concat(), 431),
+    ];
+    for (request, status) in cases {
+        let (got, body, _) = raw_http(&app, request).await;
+        assert_eq!(
+            (got, body),
+            (status, Value::Null),
+            "{}",
+            String::from_utf8_lossy(&request[..40.min(request.len())])
+        );
+    }
+    app.get("/health").send().await.assert_status(200);
+    assert_eq!(all_users(&app).await, json!([]));
+}
