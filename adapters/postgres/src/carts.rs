@@ -32,8 +32,11 @@ const REMOVE: &str = "DELETE FROM cart_items WHERE user_id = $1 AND product_id =
 const CLEAR: &str = "DELETE FROM cart_items WHERE user_id = $1";
 const ADD_SEEN: &str = "SELECT 1 FROM cart_adds WHERE user_id = $1 AND add_id = $2";
 /// Records this add and forgets the user's adds older than the bound `$3`, in one round trip.
+/// ON CONFLICT DO NOTHING: the id is never there on the main node (just checked under the lock),
+/// but a node that diverged may have it (see `orders::find_on_main`); its row count then differs
+/// and pgpool-II detaches it, where a unique violation on it alone would only end the session.
 const ADD_RECORD: &str = "WITH expired AS (DELETE FROM cart_adds WHERE user_id = $1 AND add_id < $3) \
-                          INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2)";
+                          INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
 /// How long the id of an add is kept: far longer than any retry of it lasts (seconds).
 const ADD_IDS_KEPT: Duration = Duration::from_secs(15 * 60);
@@ -114,7 +117,8 @@ async fn change_once(
     }
     let get = prepare_cached(cache, &tx, GET).await?;
     if let (Change::Add(_, id), true) = (op, retries > 0) {
-        // Under the lock an earlier attempt has either committed or left no trace.
+        // Under the lock an earlier attempt has either committed or left no trace. After the
+        // locking read pgpool-II reads from the main node only (see `orders::find_on_main`).
         let seen = prepare_cached(cache, &tx, ADD_SEEN).await?;
         if tx.query_opt(&seen, &[&u, &id]).await?.is_some() {
             let items = tx.query(&get, &[&u]).await?.iter().map(rows::cart_item).collect();

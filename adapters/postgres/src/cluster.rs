@@ -31,6 +31,12 @@ const PROBE_EVERY: Duration = Duration::from_millis(500);
 /// sessions ~100-150 ms after a backend failover.
 const BACKOFF_STEP: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_millis(150);
+/// An operation keeps retrying failed attempts for at least this long (and at least once per
+/// endpoint, plus two): a pgpool failing over (a backend lost, or a node detached because it
+/// answered differently) drops every session and refuses new ones for 0.1-0.5 s, and with one
+/// pgpool dead the attempts that go to it are used up at once. Past the window an operation
+/// answers `Unavailable` after its attempt count.
+const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// An attempt (all statements of one try of an operation) that takes longer than this many
 /// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Generous,
 /// because waiting for a row lock that a dropped session held is legitimate for a moment.
@@ -68,8 +74,11 @@ pub(crate) fn is_connection_error(e: &tokio_postgres::Error) -> bool {
         let c = code.code();
         // 08: connection exception; 57P01-03: admin/crash shutdown, cannot connect now;
         // XX000: what pgpool-II sends when it drops sessions during a backend failover
-        // ("unable to read message kind").
-        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "XX000");
+        // ("unable to read message kind"); XX001: pgpool-II saw the nodes change different
+        // numbers of rows (a node diverged) and, with failover_if_affected_tuples_mismatch,
+        // detaches that node and drops every session; the retry runs without it (and may repeat
+        // the write: every write here is safe to repeat).
+        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "XX000" | "XX001");
     }
     if e.as_db_error().is_some() {
         return false;
@@ -217,7 +226,8 @@ impl Cluster {
         Ok(Self {
             selector: Selector::new(endpoints.len()),
             // Every endpoint once, plus two more tries for a pgpool that is reconnecting after
-            // a backend failover (it drops all sessions, then accepts new ones ~150 ms later).
+            // a backend failover (it drops all sessions, then accepts new ones ~150 ms later);
+            // more within `RETRY_WINDOW`.
             max_attempts: endpoints.len() as u32 + 2,
             endpoints,
         })
@@ -314,7 +324,7 @@ impl Attempts<'_> {
     /// `Unavailable` once the attempts are used up.
     pub(crate) async fn conn(&mut self) -> Result<Conn, StoreError> {
         loop {
-            if self.n >= self.cluster.max_attempts {
+            if self.n >= self.cluster.max_attempts && self.started.elapsed() >= RETRY_WINDOW {
                 let why = self.last.take().unwrap_or_else(|| "no endpoint answered".into());
                 return Err(self.finish_err(StoreError::Unavailable(why)));
             }

@@ -1,7 +1,7 @@
 //! `OrderRepository` on PostgreSQL.
 
 use crate::cluster::{with_conn, Cluster, Conn, DbError};
-use crate::conn::prepare_cached;
+use crate::conn::{prepare_cached, Cache};
 use crate::rows;
 use async_trait::async_trait;
 use domain::models::*;
@@ -9,6 +9,7 @@ use domain::ports::{OrderRepository, Placed, StoreResult};
 use domain::StoreError;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
+use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
 const INSERT: &str = "INSERT INTO orders (id, user_id, idempotency_key, status, created_at, updated_at) \
@@ -32,11 +33,32 @@ macro_rules! select_orders {
 }
 const GET: &str = select_orders!("orders o", "o.id = $1");
 const BY_KEY: &str = select_orders!("orders o", "o.user_id = $1 AND o.idempotency_key = $2");
+/// A row lock that takes nothing from anyone (only a key change or delete of the user waits), to
+/// make pgpool-II read from the main node for the rest of the transaction (see `find_on_main`).
+const SHARE_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE";
 const LIST: &str =
     select_orders!("(SELECT * FROM orders WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) o", "true");
 const SET_STATUS: &str = "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
 
 pub(crate) struct PgOrders(pub(crate) Arc<Cluster>);
+
+/// Reads that decide whether an order was already placed (a replayed key, a retried insert) are
+/// made on pgpool-II's main node, never on a load-balanced one. A pgpool killed between its COMMIT
+/// on the other nodes and on the main node (it commits there last) leaves the order on the other
+/// nodes only; a read from one of those would acknowledge an order the main node does not have,
+/// and that the resync of the diverged node (from the main node) then removes. pgpool reads from
+/// the main node inside a transaction that has written or locked: the main node says "no order",
+/// the insert runs, the nodes report different row counts, and pgpool detaches the diverged node
+/// (`failover_if_affected_tuples_mismatch`); the retry stores the order on the main node.
+async fn find_on_main(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result<Option<Order>, DbError> {
+    let (client, cache) = c.parts();
+    let tx = client.transaction().await?;
+    let share = prepare_cached(cache, &tx, SHARE_USER).await?;
+    tx.query_opt(&share, &[&user.as_uuid()]).await?;
+    let found = query_orders(&tx, cache, BY_KEY, &[&user.as_uuid(), &key.as_str()]).await?;
+    tx.commit().await?;
+    Ok(found)
+}
 
 /// One attempt of `insert`. `retries` > 0 means an earlier attempt may have committed.
 async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed, DbError> {
@@ -63,13 +85,15 @@ async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed
         tx.commit().await?;
         return Ok(Placed::Created);
     }
-    drop(tx);
-    let existing = match query_orders(c, BY_KEY, &[&order.user_id.as_uuid(), &order.idempotency_key.as_str()]).await? {
+    // Still in the transaction that wrote: these reads go to the main node (see `find_on_main`).
+    let (user, key) = (order.user_id.as_uuid(), order.idempotency_key.as_str());
+    let existing = match query_orders(&tx, cache, BY_KEY, &[&user, &key]).await? {
         Some(o) => o,
-        None => query_orders(c, GET, &[&order.id.as_uuid()])
+        None => query_orders(&tx, cache, GET, &[&order.id.as_uuid()])
             .await?
             .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id)))?,
     };
+    tx.rollback().await?;
     // Our own earlier attempt committed before its connection was lost: it is this call's write.
     if retries > 0 && existing.id == order.id {
         return Ok(Placed::Created);
@@ -77,14 +101,15 @@ async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed
     Ok(Placed::Existing(existing))
 }
 
-/// The first order of a `select_orders!` query.
+/// The first order of a `select_orders!` query, through a client or a transaction.
 async fn query_orders(
-    c: &mut Conn,
+    client: &impl GenericClient,
+    cache: &mut Cache,
     sql: &'static str,
     params: &[&(dyn ToSql + Sync)],
 ) -> Result<Option<Order>, DbError> {
-    let st = c.prepare(sql).await?;
-    let rows = c.client.query(&st, params).await?;
+    let st = prepare_cached(cache, client, sql).await?;
+    let rows = client.query(&st, params).await?;
     Ok(rows::orders(&rows)?.into_iter().next())
 }
 
@@ -98,16 +123,14 @@ impl OrderRepository for PgOrders {
     }
 
     async fn get(&self, id: OrderId) -> StoreResult<Option<Order>> {
-        with_conn!(self.0, "orders.get", |c, _retries| query_orders(&mut c, GET, &[&id.as_uuid()]).await)
+        with_conn!(self.0, "orders.get", |c, _retries| {
+            let (client, cache) = c.parts();
+            query_orders(&*client, cache, GET, &[&id.as_uuid()]).await
+        })
     }
 
     async fn find_by_key(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<Option<Order>> {
-        with_conn!(self.0, "orders.find_by_key", |c, _retries| query_orders(
-            &mut c,
-            BY_KEY,
-            &[&user.as_uuid(), &key.as_str()]
-        )
-        .await)
+        with_conn!(self.0, "orders.find_by_key", |c, _retries| find_on_main(&mut c, user, key).await)
     }
 
     async fn list_for_user(&self, user: UserId, page: PageRequest) -> StoreResult<Vec<Order>> {

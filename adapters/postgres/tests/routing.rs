@@ -88,7 +88,8 @@ async fn health_fails_when_every_endpoint_is_gone() {
     let started = Instant::now();
     let e = store.health().check().await.unwrap_err();
     assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "bounded retries, took {:?}", started.elapsed());
+    // Bounded: the 2 s retry window and a few attempts, not the 5 s attempt timeout per try.
+    assert!(started.elapsed() < Duration::from_secs(6), "bounded retries, took {:?}", started.elapsed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
