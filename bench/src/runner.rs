@@ -118,9 +118,13 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
             secs_taken: 0.0,
         };
         let t = Instant::now();
-        if let Err(e) = run_config(&m, &mut res, &run_dir, &progress).await {
+        let mut logs = Vec::new();
+        if let Err(e) = run_config(&m, &mut res, &run_dir, &progress, &mut logs).await {
             eprintln!("bench: [config {}] {}: {e:#}", n + 1, counts.label());
             res.errors.push(format!("{e:#}"));
+        }
+        if !res.errors.is_empty() {
+            keep_logs(&run_dir, *index, &logs);
         }
         res.secs_taken = t.elapsed().as_secs_f64();
         results::save_config(&run_dir, &res)?;
@@ -177,12 +181,32 @@ fn line(ops: &[OpStats]) -> String {
     format!("{n} ok, {f} failed; mean read {}, mean write {}", class(true), class(false))
 }
 
-async fn run_config(m: &MatrixFile, res: &mut ConfigResult, run_dir: &Path, progress: &Progress) -> Result<()> {
+/// Copies the servers' logs of a configuration that had errors beside its results (the next
+/// configuration's topology reuses the directory).
+fn keep_logs(run_dir: &Path, index: usize, logs: &[(String, PathBuf)]) {
+    let dir = run_dir.join(format!("logs-config-{:02}", index + 1));
+    for (name, path) in logs {
+        if std::fs::create_dir_all(&dir).and_then(|_| std::fs::copy(path, dir.join(format!("{name}.log")))).is_ok() {
+            continue;
+        }
+        eprintln!("bench: could not keep {}", path.display());
+    }
+    eprintln!("bench: server logs of the failed configuration kept in {}", results::display_path(&dir));
+}
+
+async fn run_config(
+    m: &MatrixFile,
+    res: &mut ConfigResult,
+    run_dir: &Path,
+    progress: &Progress,
+    logs: &mut Vec<(String, PathBuf)>,
+) -> Result<()> {
     let counts = res.counts;
     let topology = topology_for(m, counts)?;
     let topo_dir = run_dir.join("topology");
     progress.step(&format!("starting {} (infra)", counts.long()));
     let mut running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
+    logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), p.log.clone())));
     let sizing = running.sizing();
     res.sizing = serde_json::to_value(sizing)?;
     let nginx = running.nginx_urls();
