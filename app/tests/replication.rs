@@ -403,15 +403,50 @@ fn fits(expected: &CartModel, found: &BTreeMap<String, u64>) -> bool {
     inside && found.keys().all(|p| expected.contains_key(p))
 }
 
-/// Problems with the acknowledged writes on one backend (empty: all there, as acknowledged).
-fn audit(backend: &str, rows: &BackendRows, ledgers: &[Ledger]) -> Vec<String> {
-    let mut problems = Vec::new();
+/// What the backends hold that the shoppers' ledgers contradict.
+#[derive(Default)]
+struct Audit {
+    /// Acknowledged writes missing or different (users, orders and their lines, payments, carts).
+    lost: Vec<String>,
+    /// Orders stored more than once for one user and idempotency key.
+    duplicates: Vec<String>,
+    /// Orders with a key the shopper never sent.
+    unasked: Vec<String>,
+}
+
+impl Audit {
+    fn json(&self) -> Value {
+        let first: Vec<&String> = self.lost.iter().chain(&self.duplicates).chain(&self.unasked).take(10).collect();
+        json!({
+            "acknowledged_writes_lost": self.lost.len(),
+            "duplicate_orders": self.duplicates.len(),
+            "orders_never_asked_for": self.unasked.len(),
+            "first_problems": first,
+        })
+    }
+
+    #[track_caller]
+    fn assert_clean(&self) {
+        assert!(self.lost.is_empty() && self.duplicates.is_empty() && self.unasked.is_empty(), "{}", self.json());
+    }
+}
+
+/// Looks for every acknowledged write on each backend in `backends`, read directly.
+async fn audit(backends: &[String], ledgers: &[Ledger]) -> Audit {
+    let mut a = Audit::default();
+    for b in backends {
+        audit_backend(&mut a, b, &read_backend(b).await, ledgers);
+    }
+    a
+}
+
+fn audit_backend(a: &mut Audit, backend: &str, rows: &BackendRows, ledgers: &[Ledger]) {
     let mut ours = BTreeSet::new();
     for l in ledgers {
         for (id, email) in &l.users {
             ours.insert(id.clone());
             if rows.users.get(id) != Some(email) {
-                problems.push(format!("{backend}: acknowledged user {id} <{email}> is {:?}", rows.users.get(id)));
+                a.lost.push(format!("{backend}: acknowledged user {id} <{email}> is {:?}", rows.users.get(id)));
             }
         }
         for o in &l.orders {
@@ -419,34 +454,32 @@ fn audit(backend: &str, rows: &BackendRows, ledgers: &[Ledger]) -> Vec<String> {
                 Some((user, key, status)) if *user == o.user && *key == o.key => {
                     let lines = rows.lines.get(&o.id).cloned().unwrap_or_default();
                     if !fits(&o.expected, &lines) {
-                        problems
+                        a.lost
                             .push(format!("{backend}: order {} has lines {lines:?}, cart was {:?}", o.id, o.expected));
                     }
                     if l.paid.contains(&o.id) && status != "paid" {
-                        problems.push(format!("{backend}: order {} was paid, is {status}", o.id));
+                        a.lost.push(format!("{backend}: order {} was paid, is {status}", o.id));
                     }
                 }
-                other => problems.push(format!("{backend}: acknowledged order {} ({}) is {other:?}", o.id, o.key)),
+                other => a.lost.push(format!("{backend}: acknowledged order {} ({}) is {other:?}", o.id, o.key)),
             }
         }
         for (user, expected) in &l.carts {
             let found = rows.carts.get(user).cloned().unwrap_or_default();
             if !fits(expected, &found) {
-                problems.push(format!("{backend}: cart of {user} is {found:?}, shopper knows {expected:?}"));
+                a.lost.push(format!("{backend}: cart of {user} is {found:?}, shopper knows {expected:?}"));
             }
         }
     }
-    // Orders nobody asked for, or asked for once and stored twice.
     let keys: BTreeSet<&(String, String)> = ledgers.iter().flat_map(|l| &l.keys).collect();
     for (id, (user, key, _)) in &rows.orders {
         if ours.contains(user) && !keys.contains(&(user.clone(), key.clone())) {
-            problems.push(format!("{backend}: order {id} with key {key} was never asked for"));
+            a.unasked.push(format!("{backend}: order {id} with key {key} was never asked for"));
         }
     }
     for d in &rows.duplicates {
-        problems.push(format!("{backend}: orders stored twice: {d:?}"));
+        a.duplicates.push(format!("{backend}: orders stored twice: {d:?}"));
     }
-    problems
 }
 
 /// Counts of acknowledged writes, for the report.
@@ -456,21 +489,6 @@ fn acknowledged(ledgers: &[Ledger]) -> Value {
     let paid: usize = ledgers.iter().map(|l| l.paid.len()).sum();
     let writes = ledgers.iter().flat_map(|l| &l.requests).filter(|r| r.ok()).count();
     json!({"writes": writes, "users": users, "orders": orders, "payments": paid})
-}
-
-/// Looks for every acknowledged write on each backend in `backends`; panics with the list of
-/// what is missing or wrong.
-async fn assert_all_there(backends: &[String], ledgers: &[Ledger]) {
-    let mut problems = Vec::new();
-    for b in backends {
-        problems.extend(audit(b, &read_backend(b).await, ledgers));
-    }
-    assert!(
-        problems.is_empty(),
-        "{} problems, first ones:\n{}",
-        problems.len(),
-        problems[..problems.len().min(20)].join("\n")
-    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -663,8 +681,10 @@ async fn a_pgpool_loss_is_invisible_to_clients() {
     report["acknowledged"] = acknowledged(&steady);
     report["consistency"] = json!(consistency.to_string());
     report["endpoint_metrics"] = endpoint_metrics(&http, &pgpools).await;
+    let found = audit(&backends, &steady).await;
+    report["audit"] = found.json();
     save("steady", &report);
-    assert_all_there(&backends, &steady).await;
+    found.assert_clean();
     assert!(consistency.is_identical(), "{consistency}");
     assert!(steady.iter().all(|l| l.requests.iter().all(|r| r.ok())), "no error without a fault");
 
@@ -703,25 +723,30 @@ async fn a_pgpool_loss_is_invisible_to_clients() {
     report["pool_nodes_after"] = nodes;
     report["consistency_after_fault"] = json!(consistency.to_string());
     report["backends_diverged"] = json!(!consistency.is_identical());
+    let in_service_audit = audit(&in_service, &ledgers).await;
+    report["audit"] = in_service_audit.json();
+    report["audited_backends"] = json!(in_service);
     let repair = if consistency.is_identical() && in_service.len() == backends.len() {
         None
     } else {
         let rejoin = blocking(|| running.rejoin_backend(1)).expect("rejoin backend 1");
         let again = blocking(|| running.check_consistency()).expect("check");
+        let after_repair = audit(&backends, &ledgers).await;
         report["repair"] = json!({
             "procedure": "Running::rejoin_backend(1), infra/README.md",
             "rejoin_total_ms": rejoin.total.as_millis() as u64,
             "consistency_after": again.to_string(),
+            "audit_after": after_repair.json(),
         });
-        Some(again)
+        Some((again, after_repair))
     };
     save("pgpool-loss", &report);
 
     assert!(in_service.contains(&backends[0]), "the main node stays in service: {}", report["pool_nodes_after"]);
-    assert_all_there(&in_service, &ledgers).await;
-    if let Some(again) = repair {
+    in_service_audit.assert_clean();
+    if let Some((again, after_repair)) = repair {
         assert!(again.is_identical(), "{again}");
-        assert_all_there(&backends, &ledgers).await;
+        after_repair.assert_clean();
     }
     assert_only_unavailable(&ledgers);
     assert!(served_after > 50, "the app kept serving: {served_after} answers after the kill");
@@ -775,8 +800,10 @@ async fn backend_loss_and_rejoin(victim: usize, base_port: u16, prefix: &str) {
     // must be there.
     let survivors = infra::check::check(&[split(&backends[survivor])]);
     loss["consistency_of_survivors"] = json!(survivors.to_string());
+    let on_survivor = audit(&backends[survivor..=survivor], &during_loss).await;
+    loss["audit"] = on_survivor.json();
     save(&format!("{prefix}backend-loss"), &loss);
-    assert_all_there(&backends[survivor..=survivor], &during_loss).await;
+    on_survivor.assert_clean();
     assert!(survivors.is_identical(), "{survivors}");
     assert_only_unavailable(&during_loss);
 
@@ -804,10 +831,12 @@ async fn backend_loss_and_rejoin(victim: usize, base_port: u16, prefix: &str) {
     back["consistency"] = json!(consistency.to_string());
     back["pool_nodes_after"] = pool_nodes(&running);
     back["endpoint_metrics"] = endpoint_metrics(&http, &pgpools).await;
+    let everything: Vec<Ledger> = during_loss.into_iter().chain(during_rejoin).collect();
+    let on_both = audit(&backends, &everything).await;
+    back["audit"] = on_both.json();
     save(&format!("{prefix}rejoin"), &back);
 
-    let everything: Vec<Ledger> = during_loss.into_iter().chain(during_rejoin).collect();
-    assert_all_there(&backends, &everything).await;
+    on_both.assert_clean();
     assert!(consistency.is_identical(), "{consistency}");
     assert_only_unavailable(&everything);
     assert!(written_after > 20, "writes go on after the rejoin: {written_after}");
