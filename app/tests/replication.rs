@@ -695,6 +695,7 @@ async fn a_pgpool_loss_is_invisible_to_clients() {
     let before = endpoint_metrics(&http, &pgpools).await;
     let fault = http.ms();
     blocking(|| running.kill(Kind::Pgpool, 0, infra::signal::SIGKILL)).expect("kill pgpool 0");
+    let killed = http.ms();
     tokio::time::sleep(Duration::from_secs(5)).await;
     let until = http.ms();
     let ledgers = stream.finish().await;
@@ -716,6 +717,8 @@ async fn a_pgpool_loss_is_invisible_to_clients() {
     let mut report = measure(&ledgers, fault, until, steady_from);
     report["scenario"] = json!("pgpool-loss");
     report["fault"] = json!(format!("SIGKILL pgpool 0 ({}) and all its children", pgpools[0]));
+    report["fault_injected_in_ms"] = json!((killed - fault).round());
+    report["phase_after_fault_ms"] = json!((until - fault).round());
     report["shoppers"] = json!(SHOPPERS);
     report["acknowledged"] = acknowledged(&ledgers);
     report["answered_after_fault"] = json!(served_after);
@@ -786,12 +789,15 @@ async fn backend_loss_and_rejoin(victim: usize, base_port: u16, prefix: &str) {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let fault = http.ms();
     blocking(|| running.kill(Kind::Postgres, victim, infra::signal::SIGKILL)).expect("kill the backend");
+    let killed = http.ms();
     tokio::time::sleep(Duration::from_secs(4)).await;
     let until = http.ms();
     let during_loss = stream.finish().await;
     let mut loss = measure(&during_loss, fault, until, steady_from);
     loss["scenario"] = json!(format!("{prefix}backend-loss"));
     loss["fault"] = json!(format!("SIGKILL backend {victim} ({}) and all its processes", backends[victim]));
+    loss["fault_injected_in_ms"] = json!((killed - fault).round());
+    loss["phase_after_fault_ms"] = json!((until - fault).round());
     loss["shoppers"] = json!(SHOPPERS);
     loss["acknowledged"] = acknowledged(&during_loss);
     loss["pool_nodes_after_loss"] = pool_nodes(&running);
