@@ -16,6 +16,9 @@
 //! connection is on, so there are no per-endpoint metrics, no taking a failed pgpool out of
 //! rotation, no probing it back, and no retry of an operation whose session pgpool dropped.
 //! One pool per endpoint plus our own health state gives all of that.
+//!
+//! docs/replication.md has the whole design, what is retried and why that is safe, and the
+//! failovers measured with app/tests/replication.rs.
 
 mod carts;
 mod catalogue;
