@@ -160,6 +160,38 @@ fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
     groups
 }
 
+/// Backends that some pgpool no longer uses (detached by a failover), described.
+fn detached_backends(running: &infra::Running) -> Vec<String> {
+    let t = running.topology();
+    (0..t.count(Kind::Pgpool))
+        .flat_map(|i| {
+            let (host, port) = t.endpoint(Kind::Pgpool, i);
+            match infra::pool_nodes(&host, port) {
+                Ok(nodes) => nodes
+                    .into_iter()
+                    .filter(|n| n.status != "up" && n.status != "waiting")
+                    .map(|n| format!("pgpool {i} sees backend {} ({}:{}) {}", n.node_id, n.host, n.port, n.status))
+                    .collect(),
+                Err(e) => vec![format!("pgpool {i} does not answer: {e:#}")],
+            }
+        })
+        .collect()
+}
+
+/// Fails when a backend was detached during `phase`: from then on the topology has fewer
+/// backends than the configuration says, so neither this phase nor the next are its numbers.
+fn check_backends(running: &infra::Running, phase: &str) -> Result<()> {
+    let gone = tokio::task::block_in_place(|| detached_backends(running));
+    if !gone.is_empty() {
+        bail!(
+            "after {phase}: {}; a failover happened during the run (pgpool's health check under load?), so this \
+             phase and the rest of the configuration were not measured",
+            gone.join("; ")
+        );
+    }
+    Ok(())
+}
+
 fn web_pids(running: &infra::Running) -> Vec<u32> {
     running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect()
 }
@@ -274,6 +306,10 @@ async fn run_config(
             web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
             cpu: out.cpu,
         });
+        if let Err(e) = check_backends(&running, &phase) {
+            res.repeats.pop();
+            return Err(e);
+        }
         results::save_config(run_dir, res)?;
     }
 
@@ -304,6 +340,7 @@ async fn run_config(
         progress.load_finished((4 + c.secs) as f64);
         let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
         progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
+        check_backends(&running, "the product GETs")?;
         product_reads = Some((get, out.cpu, rss));
     }
 
@@ -350,6 +387,12 @@ async fn run_config(
             let (ops, cpu) = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
             progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
             progress.step(&format!("{phase}: {}", line(&ops)));
+            let failover = check_backends(&running, &phase);
+            if failover.is_err() {
+                drop(shop);
+                drop(store);
+                return failover;
+            }
             res.floor.push(FloorRun {
                 repeat,
                 tasks: r.users,
@@ -369,10 +412,16 @@ async fn run_config(
         check_cancelled()?;
         progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
         let before = crate::cpu::snapshot(&groups);
-        match pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await {
+        let run = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await;
+        let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
+        progress.load_finished(c.secs as f64);
+        // A failover ends pgbench's sessions and pgbench then fails: name the cause first.
+        let outcome = match check_backends(&running, "pgbench -S") {
+            Err(failover) => Err(failover),
+            Ok(()) => run.context("pgbench -S"),
+        };
+        match outcome {
             Ok(pg) => {
-                let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
-                progress.load_finished(c.secs as f64);
                 let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
                 progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
                 res.product_vs_pgbench = Some(ProductVsPgbench {
@@ -389,8 +438,9 @@ async fn run_config(
                 });
             }
             Err(e) => {
-                progress.step(&format!("pgbench -S failed: {e:#}"));
-                res.errors.push(format!("pgbench -S: {e:#}"));
+                let e = format!("{e:#}");
+                progress.step(&e);
+                res.errors.push(e);
             }
         }
         results::save_config(run_dir, res)?;
