@@ -102,11 +102,18 @@ pub fn reading(s: &Summary) -> Vec<String> {
     }
     for c in cs {
         if let (Some(o), Some(full), Some(floor)) = (c.http_overhead_ms, c.reads.mean_ms, c.reads.floor_mean_ms) {
-            out.push(format!(
-                "{}: the HTTP stack (nginx, actix-web, JSON, one more network hop) added {o:.2} ms per request of the mix \
-                 over the storage floor; a read took {full:.2} ms in full and {floor:.2} ms at the floor.",
-                c.label
-            ));
+            let added = if o > 0.0 {
+                format!(
+                    "the HTTP stack (nginx, actix-web, JSON, one more network hop) added {o:.2} ms per request of the \
+                     mix over the storage floor"
+                )
+            } else {
+                format!(
+                    "the full stack was not slower than the storage floor ({o:.2} ms per request of the mix): the \
+                     HTTP stack's cost is below what this run resolves"
+                )
+            };
+            out.push(format!("{}: {added}; a read took {full:.2} ms in full and {floor:.2} ms at the floor.", c.label));
         }
     }
     let others: Vec<f64> = cs.iter().filter_map(|c| c.cpu.as_ref()?.others()).collect();
@@ -347,6 +354,18 @@ mod tests {
         // The fixtures' machine was 1.9 cores busy, the components used about 1.4.
         let caution = lines.iter().find(|l| l.starts_with("Caution")).expect("a warning about foreign load");
         assert!(caution.contains("up to 0.50 cores"), "{caution}");
+    }
+
+    #[test]
+    fn a_floor_slower_than_the_full_stack_is_not_called_an_overhead() {
+        let mut configs = fixtures::two_configs();
+        configs[0].floor[0].ops =
+            vec![fixtures::op("GET /products/{product_id}", &[3000; 5], 0), fixtures::op("POST /users", &[5000; 5], 0)];
+        let lines = reading(&build(&fixtures::meta(), &configs, "x"));
+        let first = lines.iter().find(|l| l.starts_with("pg1 pool1 web1 nginx1: ")).unwrap();
+        assert!(first.contains("was not slower than the storage floor (-0.90 ms"), "{first}");
+        let second = lines.iter().find(|l| l.starts_with("pg2 pool2 web2 nginx2: ")).unwrap();
+        assert!(second.contains("the HTTP stack (nginx, actix-web, JSON, one more network hop) added"), "{second}");
     }
 
     #[test]

@@ -53,10 +53,15 @@ pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
     infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the matrix file")
 }
 
+/// The commit the binaries were presumably built from, marked when tracked files had changes.
 fn git_commit(root: &Path) -> Option<String> {
-    let out =
-        std::process::Command::new("git").arg("-C").arg(root).args(["rev-parse", "--short", "HEAD"]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
 }
 
 /// Runs the matrix, writes the report; returns the results folder.
