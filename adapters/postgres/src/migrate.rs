@@ -42,9 +42,11 @@ async fn migrate_once(c: &mut Conn) -> Result<Vec<(i32, &'static str)>, DbError>
     let exists: bool = client.query_one(EXISTS, &[]).await?.get(0);
     if !exists {
         if let Err(e) = client.batch_execute(CREATE_TABLE).await {
-            // Another instance created it meanwhile.
-            let raced =
-                matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::DUPLICATE_TABLE);
+            // Another instance created it meanwhile. The loser of the race may trip over the
+            // table's row type in pg_type first (42710 duplicate_object, seen in CI).
+            let raced = matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION
+                || *c == SqlState::DUPLICATE_TABLE
+                || *c == SqlState::DUPLICATE_OBJECT);
             if !raced {
                 return Err(e.into());
             }
