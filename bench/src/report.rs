@@ -48,6 +48,11 @@ fn change(what: &str, a: &ClassSummary, b: &ClassSummary) -> Option<String> {
     Some(format!("{what} {x:.2} → {y:.2} ms ({}; {:.0} → {:.0} req/s), {}", pct(x, y), a.rps, b.rps, confidence(a, b)))
 }
 
+/// The change of reads and of writes from `a` to `b`, where both have a mean.
+fn read_write_changes(a: &ConfigSummary, b: &ConfigSummary) -> Vec<String> {
+    [change("reads", &a.reads, &b.reads), change("writes", &a.writes, &b.writes)].into_iter().flatten().collect()
+}
+
 /// Sentences about what the instance counts did, generated from the numbers.
 pub fn reading(s: &Summary) -> Vec<String> {
     let cs = &s.configurations;
@@ -63,10 +68,7 @@ pub fn reading(s: &Summary) -> Vec<String> {
         else {
             continue;
         };
-        let parts: Vec<String> = [change("reads", &a.reads, &b.reads), change("writes", &a.writes, &b.writes)]
-            .into_iter()
-            .flatten()
-            .collect();
+        let parts = read_write_changes(a, b);
         if !parts.is_empty() {
             out.push(format!(
                 "{kind} {from} → {to} ({} → {}, other counts equal): {}.",
@@ -80,10 +82,7 @@ pub fn reading(s: &Summary) -> Vec<String> {
     if out.is_empty() && cs.len() > 1 {
         let a = &cs[0];
         for b in &cs[1..] {
-            let parts: Vec<String> = [change("reads", &a.reads, &b.reads), change("writes", &a.writes, &b.writes)]
-                .into_iter()
-                .flatten()
-                .collect();
+            let parts = read_write_changes(a, b);
             if !parts.is_empty() {
                 out.push(format!(
                     "{} → {} (several counts changed at once, so the effect cannot be given to one of them): {}.",
