@@ -1,0 +1,1 @@
+//! The CartRepository contract (filled by the Redis stage).

@@ -1,0 +1,1 @@
+//! The Catalogue contract (filled by the Cassandra stage).

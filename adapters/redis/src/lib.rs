@@ -1,0 +1,1 @@
+//! Carts in Redis (issue #5).
