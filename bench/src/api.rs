@@ -31,6 +31,19 @@ pub async fn wait_ready(client: &reqwest::Client, urls: &[String], timeout: Dura
 }
 
 #[derive(Deserialize)]
+struct Ready {
+    stores: std::collections::BTreeMap<String, String>,
+}
+
+/// The stores a service names in `GET /health/ready`, sorted.
+pub async fn ready_stores(client: &reqwest::Client, url: &str) -> Result<Vec<String>> {
+    let ready = format!("{}/health/ready", url.trim_end_matches('/'));
+    let resp = client.get(&ready).send().await.with_context(|| format!("GET {ready}"))?;
+    let body: Ready = resp.json().await.with_context(|| format!("GET {ready}: no stores in the answer"))?;
+    Ok(body.stores.into_keys().collect())
+}
+
+#[derive(Deserialize)]
 struct WithId {
     id: Uuid,
 }

@@ -30,6 +30,9 @@ pub struct ChartData {
     pub groups: Vec<String>,
     /// One series per configuration: its label and a bar per group (`None`: no successful request).
     pub series: Vec<(String, Vec<Option<Bar>>)>,
+    /// Series come in pairs (a measurement and its storage floor): one colour per pair, the
+    /// second of each pair in a lighter shade.
+    pub paired: bool,
 }
 
 impl ChartData {
@@ -78,6 +81,21 @@ pub fn chart_data(summary: &Summary, reads: bool) -> ChartData {
         ),
         groups,
         series,
+        paired: false,
+    }
+}
+
+/// The colour of series `s`: its own, or its pair's (lighter for the second of a pair).
+fn series_color(s: usize, paired: bool) -> RGBAColor {
+    if !paired {
+        return Palette99::pick(s).to_rgba();
+    }
+    let RGBAColor(r, g, b, a) = Palette99::pick(s / 2).to_rgba();
+    if s.is_multiple_of(2) {
+        RGBAColor(r, g, b, a)
+    } else {
+        let light = |c: u8| c + (255 - c) / 2;
+        RGBAColor(light(r), light(g), light(b), a)
     }
 }
 
@@ -135,8 +153,9 @@ where
     root.fill(&WHITE).map_err(err)?;
     let n_series = data.series.len().max(1);
     let n_groups = data.groups.len().max(1);
-    // Room on the right for the value labels and the legend.
-    let x_max = (data.max_value() * 1.4).max(0.1);
+    // Room on the right for the value labels and the legend (taller for the paired series).
+    let headroom = if data.paired { 1.7 } else { 1.4 };
+    let x_max = (data.max_value() * headroom).max(0.1);
     // y: one unit per group, drawn top-down; each series takes 0.8 / n of a group.
     let mut chart = ChartBuilder::on(root)
         .caption(&data.title, (FAMILY, 15).into_font())
@@ -157,7 +176,7 @@ where
 
     let band = 0.8 / n_series as f64;
     for (s, (label, bars)) in data.series.iter().enumerate() {
-        let color = Palette99::pick(s).to_rgba();
+        let color = series_color(s, data.paired);
         let rects = bars.iter().enumerate().filter_map(|(g, b)| {
             let b = b.as_ref()?;
             let top = g as f64 + 0.1 + s as f64 * band;

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod cancel;
 pub mod chart;
+pub mod compare;
 pub mod cpu;
 pub mod floor;
 pub mod http;

@@ -44,6 +44,20 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compare the stages (carts: PostgreSQL vs Redis; catalogue: PostgreSQL vs Cassandra) from
+    /// their summary.json files: charts, tables and a reading.
+    Compare {
+        /// A stage's results folder (with summary.json); two or three, e.g.
+        /// --from docs/results/pg --from docs/results/redis --from docs/results/cassandra.
+        #[arg(long, required = true)]
+        from: Vec<PathBuf>,
+        #[arg(long, default_value = "docs/results/compare")]
+        out: PathBuf,
+        /// The PostgreSQL/pgpool/web/nginx counts to compare at, e.g. "pg2 pool2 web2 nginx2"
+        /// [default: the largest the stages share].
+        #[arg(long)]
+        base: Option<String>,
+    },
     /// One Goose run against a running stack (e.g. `cargo run -p app`), printed as a table.
     Load {
         /// Base URL(s) of the API, comma-separated; users are spread round-robin over them.
@@ -149,6 +163,10 @@ async fn main() -> Result<()> {
                 eprintln!("target {}: {} -> {:?}", t.id, t.measured, t.reached);
             }
             eprintln!("bench: report written to {}", results::display_path(&out.join("README.md")));
+        }
+        Command::Compare { from, out, base } => {
+            bench::compare::write(&from, &out, base.as_deref(), &command_line())?;
+            eprintln!("bench: comparison written to {}", results::display_path(&out.join("README.md")));
         }
         Command::Load {
             host,

@@ -6,10 +6,50 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::time::Duration;
 
+/// The storage stages: which stores the shop runs on (the app's build features).
+pub const STAGES: [&str; 3] = ["pg", "redis", "cassandra"];
+
+/// The stage this bench binary's storage floor can build: the app's wiring is compiled with the
+/// same stage feature (`cargo build -p bench --features stage-redis`).
+pub const BUILT_STAGE: &str = if cfg!(feature = "stage-cassandra") {
+    "cassandra"
+} else if cfg!(feature = "stage-redis") {
+    "redis"
+} else {
+    "pg"
+};
+
+/// The web binary of a stage, relative to the repository root: `scripts/run` builds the app with
+/// the stage's feature and copies `target/release/shopbench` here.
+pub fn web_binary(stage: &str) -> String {
+    format!("target/release/shopbench-{stage}")
+}
+
+/// The cargo features that build a stage (none for pg, whose feature is the default).
+pub fn stage_features(stage: &str) -> String {
+    if stage == "pg" {
+        String::new()
+    } else {
+        format!(" --features stage-{stage}")
+    }
+}
+
+/// The stores a stage's service names in `GET /health/ready` (sorted): a web binary of another
+/// stage is caught before it is measured.
+pub fn stage_stores(stage: &str) -> &'static [&'static str] {
+    match stage {
+        "pg" => &["postgres"],
+        "redis" => &["postgres", "redis"],
+        _ => &["cassandra", "postgres", "redis"],
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatrixFile {
-    /// Names the results folder: docs/results/<stage>/ and run/bench/<stage>/.
+    /// The storage stage ("pg", "redis" or "cassandra"); it names the web binary
+    /// (target/release/shopbench-<stage>) and the results folders: docs/results/<stage>/ and
+    /// run/bench/<stage>/.
     pub stage: String,
     #[serde(default)]
     pub description: String,
@@ -136,23 +176,59 @@ impl Default for CompareParams {
     }
 }
 
-/// Instance counts of one configuration.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// Instance counts of one configuration. `redis` (1 master + replicas) and `cassandra` (nodes)
+/// are 0 in the stages that do not use those stores, and then left out of files and labels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Counts {
     pub postgres: usize,
     pub pgpool: usize,
     pub web: usize,
     pub nginx: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redis: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cassandra: usize,
 }
 
 impl Counts {
-    /// Short label for charts and tables, e.g. "pg2 pool2 web2 nginx2".
+    /// Short label for charts and tables, e.g. "pg2 pool2 web2 nginx2" or
+    /// "pg2 pool2 web2 nginx2 redis3 cas3".
     pub fn label(&self) -> String {
+        let mut l = self.base_label();
+        if self.redis > 0 {
+            l += &format!(" redis{}", self.redis);
+        }
+        if self.cassandra > 0 {
+            l += &format!(" cas{}", self.cassandra);
+        }
+        l
+    }
+    fn base_label(&self) -> String {
         format!("pg{} pool{} web{} nginx{}", self.postgres, self.pgpool, self.web, self.nginx)
     }
     pub fn long(&self) -> String {
-        format!("postgres={} pgpool={} web={} nginx={}", self.postgres, self.pgpool, self.web, self.nginx)
+        let mut l = format!("postgres={} pgpool={} web={} nginx={}", self.postgres, self.pgpool, self.web, self.nginx);
+        if self.redis > 0 {
+            l += &format!(" redis={}", self.redis);
+        }
+        if self.cassandra > 0 {
+            l += &format!(" cassandra={}", self.cassandra);
+        }
+        l
+    }
+    /// The counts every stage has (PostgreSQL, pgpool, web, nginx): configurations of different
+    /// stages with the same base are compared with each other.
+    pub fn base(&self) -> Counts {
+        Counts { redis: 0, cassandra: 0, ..*self }
+    }
+    /// The total of instances (the largest configuration is the default of a comparison).
+    pub fn instances(&self) -> usize {
+        self.postgres + self.pgpool + self.web + self.nginx + self.redis + self.cassandra
     }
     /// The one count in which two configurations differ, if exactly one differs.
     pub fn single_difference(&self, other: &Counts) -> Option<(&'static str, usize, usize)> {
@@ -161,6 +237,8 @@ impl Counts {
             ("pgpool", self.pgpool, other.pgpool),
             ("web", self.web, other.web),
             ("nginx", self.nginx, other.nginx),
+            ("redis", self.redis, other.redis),
+            ("cassandra", self.cassandra, other.cassandra),
         ];
         let mut diffs = pairs.into_iter().filter(|(_, a, b)| a != b);
         match (diffs.next(), diffs.next()) {
@@ -183,8 +261,8 @@ impl MatrixFile {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.stage.is_empty() || !self.stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            bail!("stage {:?}: letters, digits, '-' and '_' only (it names folders)", self.stage);
+        if !STAGES.contains(&self.stage.as_str()) {
+            bail!("stage {:?}: one of {}", self.stage, STAGES.join(", "));
         }
         if self.configs.is_empty() {
             bail!("no [[config]]: nothing to run");
@@ -192,6 +270,21 @@ impl MatrixFile {
         for c in &self.configs {
             if c.postgres == 0 || c.pgpool == 0 || c.web == 0 || c.nginx == 0 {
                 bail!("config {}: every count must be at least 1", c.long());
+            }
+            // Each stage's stores, no more: a count the stage does not use would start servers
+            // nothing talks to.
+            let (redis, cassandra) = match self.stage.as_str() {
+                "pg" => (false, false),
+                "redis" => (true, false),
+                _ => (true, true),
+            };
+            for (name, n, used) in [("redis", c.redis, redis), ("cassandra", c.cassandra, cassandra)] {
+                if used && n == 0 {
+                    bail!("config {}: stage {} needs {name} = 1 or more", c.long(), self.stage);
+                }
+                if !used && n > 0 {
+                    bail!("config {}: stage {} does not use {name}; leave it out", c.long(), self.stage);
+                }
             }
         }
         let r = &self.run;
@@ -248,7 +341,7 @@ nginx = 1
         let m = MatrixFile::parse(MINIMAL).unwrap();
         assert_eq!(m.run, RunParams::default());
         assert_eq!(m.run.users, 16);
-        assert_eq!(m.configs, vec![Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1 }]);
+        assert_eq!(m.configs, vec![Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() }]);
         assert_eq!(m.load.journey(3).categories, vec!["category-00", "category-01", "category-02"]);
         assert_eq!(m.planned_secs_per_config(), 3 * 72 + 3 * 65 + 24);
     }
@@ -264,11 +357,43 @@ nginx = 1
     }
 
     #[test]
+    fn stages_take_their_own_store_counts_only() {
+        let redis = MINIMAL.replace("stage = \"pg\"", "stage = \"redis\"");
+        let err = format!("{:#}", MatrixFile::parse(&redis).unwrap_err());
+        assert!(err.contains("stage redis needs redis = 1 or more"), "{err}");
+        let m = MatrixFile::parse(&redis.replace("nginx = 1", "nginx = 1\nredis = 3")).unwrap();
+        assert_eq!((m.configs[0].redis, m.configs[0].cassandra), (3, 0));
+        let stray = MINIMAL.replace("nginx = 1", "nginx = 1\ncassandra = 3");
+        let err = format!("{:#}", MatrixFile::parse(&stray).unwrap_err());
+        assert!(err.contains("stage pg does not use cassandra"), "{err}");
+        let unknown = MINIMAL.replace("stage = \"pg\"", "stage = \"mongo\"");
+        assert!(format!("{:#}", MatrixFile::parse(&unknown).unwrap_err()).contains("one of pg, redis, cassandra"));
+    }
+
+    #[test]
+    fn labels_name_the_store_counts_a_stage_uses() {
+        let c = Counts { postgres: 2, pgpool: 2, web: 2, nginx: 1, redis: 3, cassandra: 0 };
+        assert_eq!(c.label(), "pg2 pool2 web2 nginx1 redis3");
+        assert_eq!(c.long(), "postgres=2 pgpool=2 web=2 nginx=1 redis=3");
+        assert_eq!(Counts { cassandra: 3, ..c }.label(), "pg2 pool2 web2 nginx1 redis3 cas3");
+        assert_eq!(c.base().label(), "pg2 pool2 web2 nginx1");
+        assert_eq!(c.single_difference(&Counts { redis: 2, ..c }), Some(("redis", 3, 2)));
+        // Files of the PostgreSQL stage keep their shape.
+        let json = serde_json::to_value(c.base()).unwrap();
+        assert_eq!(json, serde_json::json!({"postgres": 2, "pgpool": 2, "web": 2, "nginx": 1}));
+    }
+
+    #[test]
     fn the_shipped_matrix_files_parse() {
-        for f in ["matrix/pg.toml", "matrix/quick.toml"] {
+        for (f, stage) in [
+            ("matrix/pg.toml", "pg"),
+            ("matrix/quick.toml", "pg"),
+            ("matrix/redis.toml", "redis"),
+            ("matrix/cassandra.toml", "cassandra"),
+        ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             let m = MatrixFile::load(&path).unwrap();
-            assert_eq!(m.stage, "pg", "{f}");
+            assert_eq!(m.stage, stage, "{f}");
         }
         let quick = MatrixFile::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml")).unwrap();
         assert_eq!(quick.configs.len(), 2);
@@ -277,7 +402,7 @@ nginx = 1
 
     #[test]
     fn single_differences_are_found() {
-        let a = Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1 };
+        let a = Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() };
         let b = Counts { postgres: 2, ..a };
         assert_eq!(a.single_difference(&b), Some(("postgres", 1, 2)));
         assert_eq!(a.single_difference(&a), None);

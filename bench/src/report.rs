@@ -2,7 +2,6 @@
 //! configuration and a reading generated from the numbers, and the charts beside it.
 
 use crate::chart;
-use crate::matrix::Counts;
 use crate::ops::Op;
 use crate::results::{ConfigResult, RunMeta};
 use crate::stats::Spread;
@@ -23,10 +22,6 @@ fn pct(from: f64, to: f64) -> String {
         return "n/a".into();
     }
     format!("{:+.0}%", (to - from) / from * 100.0)
-}
-
-fn counts(c: &ConfigSummary) -> Counts {
-    Counts { postgres: c.postgres, pgpool: c.pgpool, web: c.web, nginx: c.nginx }
 }
 
 /// How sure a difference between two classes is, in words.
@@ -64,7 +59,7 @@ pub fn reading(s: &Summary) -> Vec<String> {
     // differs from it in exactly that count.
     for (j, b) in cs.iter().enumerate() {
         let Some((a, (kind, from, to))) =
-            cs[..j].iter().rev().find_map(|a| Some((a, counts(a).single_difference(&counts(b))?)))
+            cs[..j].iter().rev().find_map(|a| Some((a, a.counts().single_difference(&b.counts())?)))
         else {
             continue;
         };
@@ -145,6 +140,21 @@ fn reached(r: Option<bool>) -> &'static str {
     }
 }
 
+/// What the storage floor of a stage runs on (the app's wiring, with the web tier's settings).
+pub fn floor_stores(stage: &str) -> &'static str {
+    match stage {
+        "pg" => "the PostgreSQL adapter through the same pgpool endpoints",
+        "redis" => {
+            "the stage's stores, wired by the app's own code with the web tier's settings: PostgreSQL through the same \
+             pgpool endpoints, the carts on Redis through the same Sentinels"
+        }
+        _ => {
+            "the stage's stores, wired by the app's own code with the web tier's settings: PostgreSQL through the same \
+             pgpool endpoints, the carts on Redis through the same Sentinels, the catalogue on the same Cassandra nodes"
+        }
+    }
+}
+
 pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
     let mut md = String::new();
     let m = &s.method;
@@ -176,9 +186,9 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
          - Catalogue seeded through the API: {} products in {} categories, on a fresh topology per configuration.\n\
          - Time of a request: {}. Goose is a closed-loop client (coordinated omission): a stall shows up as fewer \
          requests, so read the times together with req/s.\n\
-         - Storage floor: the same plans, as many tasks as users, calling the use cases straight on the PostgreSQL \
-         adapter through the same pgpool endpoints with as many connections as the whole web tier (web instances \
-         stopped meanwhile). Full-stack mean minus floor mean is what nginx, actix-web and JSON cost.\n\
+         - Storage floor: the same plans, as many tasks as users, calling the use cases straight on {} with as \
+         many connections as the whole web tier (web instances stopped meanwhile). Full-stack mean minus floor mean \
+         is what nginx, actix-web and JSON cost.\n\
          - GET product vs pgbench: product GETs over HTTP by c users without think time, against \
          `pgbench -S -c c -j 2 -n` through the first pgpool (scratch database `pgbench`, scale 1), in the same topology.\n",
         m.users,
@@ -191,7 +201,8 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         m.repeats,
         m.products,
         m.categories,
-        m.timing
+        m.timing,
+        floor_stores(&s.stage)
     );
 
     let _ = writeln!(md, "## Targets\n\n| target | measured | reached |\n|---|---|---|");
@@ -212,11 +223,7 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
 
     let _ = writeln!(md, "## Per configuration\n");
     for c in &s.configurations {
-        let _ = writeln!(
-            md,
-            "### {} (postgres={}, pgpool={}, web={}, nginx={})\n",
-            c.label, c.postgres, c.pgpool, c.web, c.nginx
-        );
+        let _ = writeln!(md, "### {} ({})\n", c.label, c.counts().long().replace(' ', ", "));
         let _ = writeln!(
             md,
             "| operation | mean ms | spread ms | p50 ms | p95 ms | p99 ms | req/s | requests | failures | floor mean ms | HTTP overhead ms |\n\
@@ -337,12 +344,18 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::matrix::Counts;
     use crate::summary::{build, tests as fixtures};
 
     #[test]
     fn the_reading_attributes_single_count_changes_and_is_careful() {
         let mut configs = fixtures::two_configs();
-        configs.push(fixtures::config(2, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 2 }, 1, 12));
+        configs.push(fixtures::config(
+            2,
+            Counts { postgres: 3, pgpool: 2, web: 2, nginx: 2, ..Counts::default() },
+            1,
+            12,
+        ));
         let s = build(&fixtures::meta(), &configs, "x");
         let lines = reading(&s);
         let postgres = lines.iter().find(|l| l.starts_with("postgres 2 → 3")).expect("a one-count step");

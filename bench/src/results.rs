@@ -51,6 +51,9 @@ pub struct FloorRun {
     /// Connections per pgpool endpoint (the whole web tier's, so both sides have as many).
     pub pool_size: u32,
     pub endpoints: Vec<String>,
+    /// The store settings the floor ran with (`SHOPBENCH__KEY=value`, the web tier's).
+    #[serde(default)]
+    pub settings: Vec<String>,
     pub ops: Vec<OpStats>,
     #[serde(default)]
     pub cpu: Option<CpuUse>,

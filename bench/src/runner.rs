@@ -11,7 +11,7 @@ use crate::cancel;
 use crate::floor::{self, FloorSpec};
 use crate::load::{self, LoadSpec, Mix};
 use crate::machine::{Machine, RssSampler};
-use crate::matrix::{Counts, MatrixFile};
+use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile, BUILT_STAGE};
 use crate::pgbench;
 use crate::plan::seed_catalogue;
 use crate::progress::{fmt_secs, Progress};
@@ -39,18 +39,67 @@ pub struct MatrixOptions {
     pub command: String,
 }
 
-/// The infra topology of one configuration: the file's `[topology]` with its counts.
+fn set_count(table: &mut toml::Table, section: &str, n: usize) -> Result<()> {
+    let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(t) = entry else { bail!("[topology.{section}] must be a table") };
+    t.insert("count".into(), toml::Value::Integer(n as i64));
+    Ok(())
+}
+
+/// The infra topology of one configuration: the file's `[topology]` with its counts, the stores
+/// the configuration does not use left out, and the stage's web binary unless the file names one.
 pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
     let mut table = m.topology.clone();
     for (section, n) in [("postgres", c.postgres), ("pgpool", c.pgpool), ("web", c.web), ("nginx", c.nginx)] {
-        let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(t) = entry else { bail!("[topology.{section}] must be a table") };
-        t.insert("count".into(), toml::Value::Integer(n as i64));
+        set_count(&mut table, section, n)?;
+    }
+    // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
+    for (sections, n) in [(&["redis", "sentinel"][..], c.redis), (&["cassandra"][..], c.cassandra)] {
+        if n == 0 {
+            for s in sections {
+                table.remove(*s);
+            }
+        } else {
+            set_count(&mut table, sections[0], n)?;
+        }
+    }
+    if let Some(toml::Value::Table(web)) = table.get_mut("web") {
+        web.entry("binary").or_insert_with(|| toml::Value::String(web_binary(&m.stage)));
     }
     if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
         p.insert("count".into(), toml::Value::Integer(0));
     }
     infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the matrix file")
+}
+
+/// Refuses a matrix this bench cannot run before anything starts: the stage's web binary must
+/// exist, and the storage floor needs a bench built with the stage's feature (it builds the
+/// stores with the app's own wiring, compiled per stage).
+pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
+    let first = m.configs.first().copied().unwrap_or_default();
+    let binary = topology_for(m, first)?.web.binary;
+    let path = if binary.is_absolute() { binary.clone() } else { infra::repo_root().join(&binary) };
+    let file = results::display_path(file);
+    if !path.is_file() {
+        bail!(
+            "the web binary {} of stage {} is missing: `scripts/run --file {file}` builds it \
+             (cargo build --release -p app{} && cp target/release/shopbench {})",
+            binary.display(),
+            m.stage,
+            stage_features(&m.stage),
+            binary.display()
+        );
+    }
+    if m.run.floor && m.stage != BUILT_STAGE {
+        bail!(
+            "this shopbench-bench was built for stage {BUILT_STAGE}, but the storage floor of stage {} needs the \
+             app's wiring of that stage: `scripts/run --file {file}` builds it (cargo build --release -p bench{}), \
+             or set [run] floor = false",
+            m.stage,
+            stage_features(&m.stage)
+        );
+    }
+    Ok(())
 }
 
 /// The commit the binaries were presumably built from, marked when tracked files had changes.
@@ -67,6 +116,7 @@ fn git_commit(root: &Path) -> Option<String> {
 /// Runs the matrix, writes the report; returns the results folder.
 pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     let m = MatrixFile::load(&opts.file)?;
+    check_binaries(&m, &opts.file)?;
     let root = infra::repo_root();
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
     let run_dir = opts.run_dir.clone().unwrap_or_else(|| root.join("run/bench").join(&m.stage).join(stamp));
@@ -157,8 +207,9 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
 /// The components whose CPU use is measured: each kind's instances, and this process (Goose,
 /// the floor's tasks, and pgbench, which runs as its child).
 fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
-    let mut groups: Vec<(String, Vec<u32>)> = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx]
+    let mut groups: Vec<(String, Vec<u32>)> = Kind::ALL
         .into_iter()
+        .filter(|k| *k != Kind::Prometheus && running.topology().count(*k) > 0)
         .map(|k| (k.name().to_string(), running.processes().iter().filter(|p| p.kind == k).map(|p| p.pid).collect()))
         .collect();
     groups.push(("load client".into(), vec![std::process::id()]));
@@ -231,6 +282,41 @@ fn keep_logs(run_dir: &Path, index: usize, logs: &[(String, PathBuf)]) {
     eprintln!("bench: server logs of the failed configuration kept in {}", results::display_path(&dir));
 }
 
+/// The store settings of web instance 0 (its `SHOPBENCH__*` environment, as infra gave it, without
+/// the HTTP ones, the admin token and the log filter), with the pools sized for the whole web tier:
+/// the floor then reaches the same stores the same way, with as many connections as the tier had.
+fn floor_env(running: &infra::Running, app_pool_size: u32, web: usize) -> Result<Vec<(String, String)>> {
+    let pid = web_pids(running).first().copied().context("no web instance to take the store settings from")?;
+    let raw = std::fs::read(format!("/proc/{pid}/environ"))
+        .with_context(|| format!("reading web 0's environment (pid {pid})"))?;
+    Ok(store_settings(&String::from_utf8_lossy(&raw), app_pool_size, web))
+}
+
+/// `environ`: NUL-separated `KEY=value` pairs.
+pub fn store_settings(environ: &str, app_pool_size: u32, web: usize) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = environ
+        .split('\0')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| {
+            k.starts_with("SHOPBENCH__")
+                && !k.starts_with("SHOPBENCH__HTTP__")
+                && !["SHOPBENCH__ADMIN_TOKEN", "SHOPBENCH__LOG"].contains(k)
+        })
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.retain(|(k, _)| k != "SHOPBENCH__POSTGRES__POOL_SIZE");
+    env.push(("SHOPBENCH__POSTGRES__POOL_SIZE".into(), (app_pool_size * web as u32).to_string()));
+    for (k, v) in env.iter_mut() {
+        if k.ends_with("__POOL_SIZE") && k != "SHOPBENCH__POSTGRES__POOL_SIZE" {
+            if let Ok(n) = v.parse::<usize>() {
+                *v = (n * web).to_string();
+            }
+        }
+    }
+    env.sort();
+    env
+}
+
 async fn run_config(
     m: &MatrixFile,
     res: &mut ConfigResult,
@@ -251,6 +337,19 @@ async fn run_config(
     let admin = running.topology().web.admin_token.clone();
     let client = api::client()?;
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
+    let stores = api::ready_stores(&client, &nginx[0]).await?;
+    let want = stage_stores(&m.stage);
+    if stores != want {
+        bail!(
+            "the web instances run on the stores [{}], stage {} on [{}]: {} is not a build of this stage \
+             (cargo build --release -p app{})",
+            stores.join(", "),
+            m.stage,
+            want.join(", "),
+            running.topology().web.binary.display(),
+            stage_features(&m.stage)
+        );
+    }
     check_cancelled()?;
 
     let cat = &m.catalogue;
@@ -349,6 +448,9 @@ async fn run_config(
         product_reads = Some((get, out.cpu, rss));
     }
 
+    // The floor runs on the web tier's own store settings, read before the tier stops.
+    let floor_env = if r.floor { Some(floor_env(&running, sizing.app_pool_size, counts.web)?) } else { None };
+
     // Web tier off: the floor and pgbench get the pgpool children it held.
     progress.step("stopping nginx and web instances");
     tokio::task::block_in_place(|| -> Result<()> {
@@ -362,13 +464,12 @@ async fn run_config(
     })?;
     groups.retain(|(name, _)| name != "nginx" && name != "web");
 
-    if r.floor {
+    if let Some(env) = floor_env {
         let pool_size = sizing.app_pool_size * counts.web as u32;
-        let mut settings = adapter_postgres::PgSettings::new(pgpools.clone());
-        settings.pool_size = pool_size;
-        let store = adapter_postgres::PgStore::connect(&settings).await.context("storage floor: connecting")?;
+        let settings = app::Settings::from_sources(None, Some(env.clone())).context("storage floor: settings")?;
+        let wiring = app::wiring::wire(&settings).await.context("storage floor: wiring the stores")?;
         let shop = domain::Shop::new(
-            store.stores(),
+            wiring.stores,
             Arc::new(domain::ports::SystemClock),
             &domain::models::ApiToken::from_client(&admin),
         );
@@ -392,26 +493,20 @@ async fn run_config(
             let (ops, cpu) = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
             progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
             progress.step(&format!("{phase}: {}", line(&ops)));
-            let failover = check_backends(&running, &phase);
-            if failover.is_err() {
-                drop(shop);
-                drop(store);
-                return failover;
-            }
+            check_backends(&running, &phase)?;
             res.floor.push(FloorRun {
                 repeat,
                 tasks: r.users,
                 window_secs: spec.secs.as_secs_f64(),
                 pool_size,
                 endpoints: pgpools.clone(),
+                settings: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
                 ops,
                 cpu,
             });
             results::save_config(run_dir, res)?;
         }
-        drop(shop);
-        drop(store);
-    }
+    } // The store pools close here, with the last handle on them: pgbench gets the pgpool children.
 
     if let Some((get, http_cpu, web_rss_kib)) = product_reads {
         check_cancelled()?;
@@ -464,7 +559,7 @@ mod tests {
     fn topologies_take_the_configuration_counts() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml");
         let m = MatrixFile::load(&path).unwrap();
-        let t = topology_for(&m, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 1 }).unwrap();
+        let t = topology_for(&m, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 1, ..Counts::default() }).unwrap();
         assert_eq!([Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx].map(|k| t.count(k)), [3, 2, 2, 1]);
         assert_eq!(t.count(Kind::Prometheus), 0);
         assert_eq!(t.endpoint(Kind::Nginx, 0), ("127.0.0.1".to_string(), 18300));

@@ -42,6 +42,23 @@ pub struct Method {
     pub timing: String,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+impl ConfigSummary {
+    pub fn counts(&self) -> crate::matrix::Counts {
+        crate::matrix::Counts {
+            postgres: self.postgres,
+            pgpool: self.pgpool,
+            web: self.web,
+            nginx: self.nginx,
+            redis: self.redis,
+            cassandra: self.cassandra,
+        }
+    }
+}
+
 /// Reads or writes of a configuration taken together: the time of the average request of the
 /// class (total time over request count), per repeat, then averaged.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -59,6 +76,11 @@ pub struct ConfigSummary {
     pub pgpool: usize,
     pub web: usize,
     pub nginx: usize,
+    /// Redis instances (1 master + replicas) and Cassandra nodes, in the stages that use them.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redis: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cassandra: usize,
     pub repeats: usize,
     pub operations: Vec<OpSummary>,
     pub reads: ClassSummary,
@@ -176,6 +198,8 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         pgpool: c.counts.pgpool,
         web: c.counts.web,
         nginx: c.counts.nginx,
+        redis: c.counts.redis,
+        cassandra: c.counts.cassandra,
         repeats: c.repeats.len(),
         reads: class_summary(c, true),
         writes: class_summary(c, false),
@@ -374,6 +398,7 @@ pub(crate) mod tests {
                 window_secs: 1.0,
                 pool_size: 8,
                 endpoints: vec!["127.0.0.1:19820".into()],
+                settings: vec![],
                 ops: vec![op("GET /products/{product_id}", &[500; 5], 0), op("POST /users", &[1000; 5], 0)],
                 cpu: None,
             }],
@@ -404,8 +429,8 @@ pub(crate) mod tests {
 
     pub fn two_configs() -> Vec<ConfigResult> {
         vec![
-            config(0, Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1 }, 2, 4),
-            config(1, Counts { postgres: 2, pgpool: 2, web: 2, nginx: 2 }, 1, 8),
+            config(0, Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() }, 2, 4),
+            config(1, Counts { postgres: 2, pgpool: 2, web: 2, nginx: 2, ..Counts::default() }, 1, 8),
         ]
     }
 
