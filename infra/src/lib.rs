@@ -1,6 +1,7 @@
 //! Starts, checks and stops the servers of a shopbench topology on loopback: PostgreSQL 15
-//! backends under pgpool-II native replication, pgpool-II instances, web instances, nginx and
-//! Prometheus. Synchronous (std::process); used by the `shopbench-infra` CLI, tests and the bench.
+//! backends under pgpool-II native replication, pgpool-II instances, Redis with its replicas and
+//! Sentinels, web instances, nginx and Prometheus. Synchronous (std::process); used by the
+//! `shopbench-infra` CLI, tests and the bench.
 //!
 //! ```no_run
 //! let topology = infra::Topology::from_file("infra/topologies/default.toml".as_ref())?;
@@ -16,6 +17,7 @@ mod pgpool;
 mod postgres;
 mod process;
 pub mod psql;
+pub mod redis;
 mod rejoin;
 mod render;
 mod rundir;

@@ -10,9 +10,10 @@ const USAGE: &str = "\
 usage: shopbench-infra <command> [options]
 
 commands:
-  up        start the topology: PostgreSQL, pgpool-II, database shop, web, nginx, Prometheus
+  up        start the topology: PostgreSQL, pgpool-II, database shop, Redis, Sentinel, web,
+            nginx, Prometheus
   down      stop everything of the run dir, in reverse order
-  status    which processes are up; each pgpool's view of each backend
+  status    which processes are up; each pgpool's view of each backend; Redis roles
   check     compare every table on every backend (exit 0 only when identical)
   rejoin    --backend I: resync a failed backend from a live one and attach it on every pgpool
   install   install the Debian packages (runs scripts/install)
@@ -21,7 +22,8 @@ options:
   --topology FILE     topology file (default infra/topologies/default.toml)
   --run-dir DIR       run dir (default run/<topology name> at the repository root)
   --postgres N --pgpool M --web K --nginx J --prometheus 0|1   override the file's counts (up)
-  --only db           only PostgreSQL and pgpool-II (up)
+  --redis N --sentinel S   Redis instances (1 master + N-1 replicas) and sentinels (up)
+  --only db           only the stores: PostgreSQL, pgpool-II, Redis, Sentinel (up)
   --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
   --backend I         the backend to rejoin";
 
@@ -51,6 +53,8 @@ fn parse_args() -> Result<Args> {
             "--run-dir" => args.run_dir = Some(value()?.into()),
             "--postgres" => args.overrides.postgres = Some(count(value()?)?),
             "--pgpool" => args.overrides.pgpool = Some(count(value()?)?),
+            "--redis" => args.overrides.redis = Some(count(value()?)?),
+            "--sentinel" => args.overrides.sentinel = Some(count(value()?)?),
             "--web" => args.overrides.web = Some(count(value()?)?),
             "--nginx" => args.overrides.nginx = Some(count(value()?)?),
             "--prometheus" => args.overrides.prometheus = Some(count(value()?)?),
@@ -120,13 +124,26 @@ fn run(args: Args) -> Result<bool> {
 fn print_endpoints(r: &Running) {
     let t = r.topology();
     println!("run dir:   {}", r.run_dir().display());
-    println!("backends:  {}", r.backend_endpoints().join(" "));
+    if t.count(Kind::Postgres) > 0 {
+        println!("backends:  {}", r.backend_endpoints().join(" "));
+    }
     if t.count(Kind::Pgpool) > 0 {
         println!("pgpools:   {}", r.pgpool_endpoints().join(" "));
         println!(
             "app env:   SHOPBENCH__POSTGRES__ENDPOINTS={} SHOPBENCH__POSTGRES__POOL_SIZE={}",
             r.pgpool_endpoints().join(","),
             r.app_pool_size()
+        );
+    }
+    if t.count(Kind::Redis) > 0 {
+        println!("redis:     {} (master: the first)", r.redis_endpoints().join(" "));
+    }
+    if t.count(Kind::Sentinel) > 0 {
+        println!("sentinels: {}", r.sentinel_endpoints().join(" "));
+        println!(
+            "app env:   SHOPBENCH__REDIS__SENTINELS={} SHOPBENCH__REDIS__MASTER_NAME={}",
+            r.sentinel_endpoints().join(","),
+            r.redis_master_name()
         );
     }
     if t.count(Kind::Web) > 0 {

@@ -13,7 +13,7 @@ use crate::sizing::Sizing;
 use crate::state::{Proc, State, STATE_FILE};
 use crate::tools::tool;
 use crate::topology::{Kind, Topology};
-use crate::{check, pgpool, postgres, rundir, web};
+use crate::{check, pgpool, postgres, redis, rundir, web};
 
 /// A running topology. Dropping it stops every process it started (so a panicking test leaves
 /// nothing behind); [`Running::leave_running`] hands the processes over to a later `down`.
@@ -46,7 +46,10 @@ impl Topology {
             }
         }
         let sizing = Sizing::derive(&self);
-        eprintln!("up: topology {:?} in {}\n{}", self.name, dir.display(), sizing.explain(&self));
+        // The sizing is PostgreSQL's and pgpool's: nothing to say for a topology of other stores.
+        let explain =
+            if self.count(Kind::Postgres) > 0 { format!("\n{}", sizing.explain(&self)) } else { String::new() };
+        eprintln!("up: topology {:?} in {}{explain}", self.name, dir.display());
         let state = State { topology: self, sizing, run_as, socket_root, web_binary, processes: vec![] };
         state.save(&dir)?;
         let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
@@ -58,9 +61,18 @@ impl Topology {
 }
 
 fn check_tools(t: &Topology) -> Result<()> {
-    let mut needed = vec!["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"];
+    let mut needed = vec![];
+    if t.count(Kind::Postgres) > 0 {
+        needed.extend(["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"]);
+    }
     if t.count(Kind::Pgpool) > 0 {
         needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node"]);
+    }
+    if t.count(Kind::Redis) > 0 {
+        needed.push("redis-server");
+    }
+    if t.count(Kind::Sentinel) > 0 {
+        needed.push("redis-sentinel");
     }
     if t.count(Kind::Nginx) > 0 {
         needed.push("nginx");
@@ -78,12 +90,14 @@ impl Running {
     fn start_all(&mut self) -> Result<()> {
         let t = self.state.topology.clone();
         let step = |what: &str, since: Instant| eprintln!("up: {what} ready in {:.1?}", since.elapsed());
-        let since = Instant::now();
-        postgres::init_all(self)?;
-        for i in 0..t.count(Kind::Postgres) {
-            postgres::start(self, i)?;
+        if t.count(Kind::Postgres) > 0 {
+            let since = Instant::now();
+            postgres::init_all(self)?;
+            for i in 0..t.count(Kind::Postgres) {
+                postgres::start(self, i)?;
+            }
+            step(&format!("{} postgres", t.count(Kind::Postgres)), since);
         }
-        step(&format!("{} postgres", t.count(Kind::Postgres)), since);
         if t.count(Kind::Pgpool) > 0 {
             let since = Instant::now();
             pgpool::write_pcp_credentials(self)?;
@@ -92,7 +106,14 @@ impl Running {
             }
             step(&format!("{} pgpool", t.count(Kind::Pgpool)), since);
         }
-        postgres::create_shop_database(self)?;
+        if t.count(Kind::Postgres) > 0 {
+            postgres::create_shop_database(self)?;
+        }
+        if t.count(Kind::Redis) > 0 {
+            let since = Instant::now();
+            redis::start_all(self)?;
+            step(&format!("{} redis, {} sentinel", t.count(Kind::Redis), t.count(Kind::Sentinel)), since);
+        }
         let since = Instant::now();
         for i in 0..t.count(Kind::Web) {
             web::start_web(self, i)?;
@@ -245,7 +266,7 @@ impl Running {
                 (i, pgpool::pool_nodes(&host, port).map_err(|e| format!("{e:#}")))
             })
             .collect();
-        Status { processes, pgpools }
+        Status { processes, pgpools, redis: redis::status_lines(self) }
     }
 
     /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs
@@ -317,6 +338,8 @@ fn stop_signal(kind: Kind) -> (i32, Duration) {
         // The shutdown checkpoint fsyncs every file: ~25 s after a test suite made 10k files.
         Kind::Postgres => (libc::SIGINT, Duration::from_secs(90)),
         Kind::Pgpool => (libc::SIGINT, Duration::from_secs(10)),
+        // Without persistence a Redis instance exits at once.
+        Kind::Redis | Kind::Sentinel => (libc::SIGTERM, Duration::from_secs(10)),
         Kind::Web | Kind::Prometheus => (libc::SIGTERM, Duration::from_secs(10)),
         Kind::Nginx => (libc::SIGTERM, Duration::from_secs(5)),
     }
@@ -336,6 +359,8 @@ pub struct Status {
     pub processes: Vec<ProcStatus>,
     /// For each pgpool: its view of the backends, or why it could not be asked.
     pub pgpools: Vec<(usize, Result<Vec<pgpool::NodeView>, String>)>,
+    /// For each Redis instance its role, for each sentinel the master it names.
+    pub redis: Vec<String>,
 }
 
 impl Status {
@@ -361,6 +386,9 @@ impl fmt::Display for Status {
                 }
                 Err(e) => writeln!(f, "pgpool {i} does not answer: {e}")?,
             }
+        }
+        for line in &self.redis {
+            writeln!(f, "{line}")?;
         }
         Ok(())
     }

@@ -32,6 +32,8 @@ fn package_of(tool: &str) -> &'static str {
         "psql" | "pg_isready" | "pg_basebackup" => "postgresql-client-15",
         "nginx" => "nginx",
         "prometheus" => "prometheus",
+        "redis-server" => "redis-server",
+        "redis-sentinel" => "redis-sentinel",
         t if t.starts_with("pcp_") || t.starts_with("pg") => "pgpool2",
         _ => "see scripts/install",
     }

@@ -7,24 +7,31 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::redis::SentinelSection;
+
 /// Server kinds, in start order (`down` stops them in reverse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
     Postgres,
     Pgpool,
+    Redis,
+    Sentinel,
     Web,
     Nginx,
     Prometheus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx, Kind::Prometheus];
+    pub const ALL: [Kind; 7] =
+        [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Web, Kind::Nginx, Kind::Prometheus];
 
     pub fn name(self) -> &'static str {
         match self {
             Kind::Postgres => "postgres",
             Kind::Pgpool => "pgpool",
+            Kind::Redis => "redis",
+            Kind::Sentinel => "sentinel",
             Kind::Web => "web",
             Kind::Nginx => "nginx",
             Kind::Prometheus => "prometheus",
@@ -35,7 +42,7 @@ impl Kind {
         Kind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .with_context(|| format!("unknown kind {s:?} (one of postgres, pgpool, web, nginx, prometheus)"))
+            .with_context(|| format!("unknown kind {s:?} (one of {})", Kind::ALL.map(Kind::name).join(", ")))
     }
 }
 
@@ -206,9 +213,16 @@ fn empty_section(base_port: u16) -> Section {
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     pub name: String,
+    /// Absent (count 0) for a topology of other stores only, e.g. scripts/test's Redis set.
+    #[serde(default = "no_postgres")]
     pub postgres: Section,
     #[serde(default = "no_pgpool")]
     pub pgpool: PgpoolSection,
+    /// Instance 0 starts as the master, the others as its read-only replicas.
+    #[serde(default = "no_redis")]
+    pub redis: Section,
+    #[serde(default = "SentinelSection::none")]
+    pub sentinel: SentinelSection,
     #[serde(default = "no_web")]
     pub web: WebSection,
     #[serde(default = "no_nginx")]
@@ -217,6 +231,12 @@ pub struct Topology {
     pub prometheus: Option<PrometheusSection>,
 }
 
+fn no_postgres() -> Section {
+    empty_section(15432)
+}
+fn no_redis() -> Section {
+    empty_section(16379)
+}
 fn no_pgpool() -> PgpoolSection {
     PgpoolSection { section: empty_section(19999), pcp_base_port: None }
 }
@@ -232,10 +252,13 @@ fn no_nginx() -> Section {
 pub struct Overrides {
     pub postgres: Option<usize>,
     pub pgpool: Option<usize>,
+    /// Redis instances (1 master + replicas); `Some(0)` also drops the sentinels unless given.
+    pub redis: Option<usize>,
+    pub sentinel: Option<usize>,
     pub web: Option<usize>,
     pub nginx: Option<usize>,
     pub prometheus: Option<usize>,
-    /// Only the database tier: PostgreSQL and pgpool-II.
+    /// Only the stores: PostgreSQL, pgpool-II, Redis and its sentinels.
     pub only_db: bool,
     pub web_binary: Option<PathBuf>,
 }
@@ -258,6 +281,15 @@ impl Topology {
         }
         if let Some(n) = o.pgpool {
             self.pgpool.section.count = n;
+        }
+        if let Some(n) = o.redis {
+            self.redis.count = n;
+            if n == 0 && o.sentinel.is_none() {
+                self.sentinel.section.count = 0;
+            }
+        }
+        if let Some(n) = o.sentinel {
+            self.sentinel.section.count = n;
         }
         if let Some(n) = o.web {
             self.web.section.count = n;
@@ -292,6 +324,8 @@ impl Topology {
         match kind {
             Kind::Postgres => self.postgres.count,
             Kind::Pgpool => self.pgpool.section.count,
+            Kind::Redis => self.redis.count,
+            Kind::Sentinel => self.sentinel.section.count,
             Kind::Web => self.web.section.count,
             Kind::Nginx => self.nginx.count,
             Kind::Prometheus => self.prometheus.as_ref().map_or(0, |p| p.count),
@@ -303,6 +337,8 @@ impl Topology {
         match kind {
             Kind::Postgres => (self.postgres.host(i), self.postgres.port(i)),
             Kind::Pgpool => (self.pgpool.section.host(i), self.pgpool.section.port(i)),
+            Kind::Redis => (self.redis.host(i), self.redis.port(i)),
+            Kind::Sentinel => (self.sentinel.section.host(i), self.sentinel.section.port(i)),
             Kind::Web => (self.web.section.host(i), self.web.section.port(i)),
             Kind::Nginx => (self.nginx.host(i), self.nginx.port(i)),
             Kind::Prometheus => {
@@ -316,7 +352,7 @@ impl Topology {
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             bail!("name {:?}: use letters, digits, '-' and '_' (it names the run dir)", self.name);
         }
-        if !self.nginx.settings.is_empty() {
+        if !self.nginx.settings.is_empty() || !self.redis.settings.is_empty() {
             bail!("settings are read for [postgres] only");
         }
         let bad_key = self
@@ -327,9 +363,13 @@ impl Topology {
         if let Some(k) = bad_key {
             bail!("[postgres.settings]: {k:?} is not a setting name");
         }
-        if self.postgres.count == 0 {
-            bail!("[postgres] count must be at least 1");
+        if Kind::ALL.iter().all(|k| self.count(*k) == 0) {
+            bail!("the topology starts nothing: every count is 0");
         }
+        if self.pgpool.section.count > 0 && self.postgres.count == 0 {
+            bail!("pgpool-II needs at least one [postgres] backend");
+        }
+        crate::redis::validate(self)?;
         if self.pgpool.section.count > 0 && self.postgres.count > 128 {
             bail!("pgpool-II supports at most 128 backends");
         }

@@ -64,6 +64,11 @@ pub(crate) fn start_web(r: &mut Running, i: usize) -> Result<()> {
         .env("SHOPBENCH__POSTGRES__ENDPOINTS", r.pgpool_endpoints().join(","))
         .env("SHOPBENCH__POSTGRES__POOL_SIZE", r.app_pool_size().to_string())
         .env("SHOPBENCH__ADMIN_TOKEN", &t.web.admin_token);
+    if t.count(Kind::Redis) > 0 {
+        // The app finds the master (and the replicas) through the sentinels.
+        cmd.env("SHOPBENCH__REDIS__SENTINELS", r.sentinel_endpoints().join(","))
+            .env("SHOPBENCH__REDIS__MASTER_NAME", r.redis_master_name());
+    }
     let child = process::spawn(cmd, &format!("web {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
