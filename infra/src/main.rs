@@ -16,6 +16,7 @@ commands:
   status    which processes are up; each pgpool's view of each backend; Redis roles
   check     compare every table on every backend (exit 0 only when identical)
   rejoin    --backend I: resync a failed backend from a live one and attach it on every pgpool
+  restart   --kind K --index I: start a killed instance again (a backend: the rejoin)
   install   install the Debian packages (runs scripts/install)
 
 options:
@@ -25,7 +26,8 @@ options:
   --redis N --sentinel S   Redis instances (1 master + N-1 replicas) and sentinels (up)
   --only db           only the stores: PostgreSQL, pgpool-II, Redis, Sentinel (up)
   --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
-  --backend I         the backend to rejoin";
+  --backend I         the backend to rejoin
+  --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)";
 
 struct Args {
     command: String,
@@ -33,6 +35,8 @@ struct Args {
     run_dir: Option<PathBuf>,
     overrides: Overrides,
     backend: Option<usize>,
+    kind: Option<Kind>,
+    index: Option<usize>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -44,6 +48,8 @@ fn parse_args() -> Result<Args> {
         run_dir: None,
         overrides: Overrides::default(),
         backend: None,
+        kind: None,
+        index: None,
     };
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -60,6 +66,8 @@ fn parse_args() -> Result<Args> {
             "--prometheus" => args.overrides.prometheus = Some(count(value()?)?),
             "--web-binary" => args.overrides.web_binary = Some(value()?.into()),
             "--backend" => args.backend = Some(count(value()?)?),
+            "--kind" => args.kind = Some(Kind::parse(&value()?)?),
+            "--index" => args.index = Some(count(value()?)?),
             "--only" => match value()?.as_str() {
                 "db" => args.overrides.only_db = true,
                 other => bail!("--only {other}: only `--only db` exists"),
@@ -116,6 +124,13 @@ fn run(args: Args) -> Result<bool> {
             let report = running.check_consistency()?;
             println!("{report}");
             Ok(report.is_identical())
+        }
+        "restart" => {
+            let kind = args.kind.context("restart needs --kind K")?;
+            let index = args.index.context("restart needs --index I")?;
+            let r = Running::open(&run_dir)?.restart(kind, index)?;
+            println!("restarted {kind} {index} in {:.1?}", r.took);
+            Ok(true)
         }
         other => bail!("unknown command {other}\n{USAGE}"),
     }
