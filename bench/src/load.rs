@@ -14,7 +14,7 @@
 use crate::cpu::{self, CpuUse};
 use crate::http::{self, HttpRequest, Method};
 use crate::ops::Op;
-use crate::plan::{JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
+use crate::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
 use crate::recorder::Recorder;
 use crate::stats::OpStats;
 use anyhow::{Context, Result};
@@ -80,6 +80,32 @@ pub struct LoadResult {
 /// measured (ok, failed) requests.
 pub type Tick = Arc<dyn Fn(f64, f64, (u64, u64)) + Send + Sync>;
 
+/// One finished request, as an [`Observer`] sees it (warm-up included).
+pub struct Finished<'a> {
+    /// The Goose user that sent it (each user sends one request at a time).
+    pub user: usize,
+    pub action: &'a Action,
+    /// The base URL it went to.
+    pub host: &'a str,
+    pub started: Instant,
+    pub ended: Instant,
+    /// The HTTP status; `None` when no answer came.
+    pub status: Option<u16>,
+    /// The answer's body (of an error answer too); empty without an answer.
+    pub body: &'a [u8],
+    /// Without an answer: what the HTTP client said.
+    pub transport_error: Option<&'a str>,
+    /// What the answer meant to the plan, or why the request failed.
+    pub outcome: &'a Result<Outcome, String>,
+}
+
+/// Sees every request of a run, e.g. the faults command's timeline of what clients saw.
+pub trait Observer: Send + Sync {
+    /// `action` is about to be sent by `user`.
+    fn sent(&self, user: usize, action: &Action, at: Instant);
+    fn finished(&self, request: &Finished<'_>);
+}
+
 struct Ctx {
     recorder: Recorder,
     hosts: Vec<String>,
@@ -88,6 +114,7 @@ struct Ctx {
     seed: u64,
     products: Arc<Vec<Uuid>>,
     host_moves: AtomicU64,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 /// A user's state between transactions (Goose session data must be `Clone`).
@@ -139,6 +166,8 @@ struct SendError {
     reason: String,
     /// The nginx could not be reached: move to the next one.
     move_host: bool,
+    /// The HTTP client's own words, for observers.
+    detail: String,
 }
 
 async fn one_request(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
@@ -150,19 +179,39 @@ async fn one_request(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
     let req = http::request_of(&action);
     let token = st.person.token().map(str::to_owned);
     let started = Instant::now();
+    if let Some(o) = &ctx.observer {
+        o.sent(user.weighted_users_index, &action, started);
+    }
     let sent = send(user, &req, op, token.as_deref()).await;
     let elapsed = started.elapsed();
-    let outcome = match sent {
-        Ok((status, body)) => http::outcome_of(&action, req.expect, status, &body),
-        Err(e) => {
-            if e.move_host && ctx.hosts.len() > 1 {
-                st.host = (st.host + 1) % ctx.hosts.len();
-                user.set_base_url(&ctx.hosts[st.host])?;
-                ctx.host_moves.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(e.reason)
-        }
+    let outcome = match &sent {
+        Ok((status, body)) => http::outcome_of(&action, req.expect, *status, body),
+        Err(e) => Err(e.reason.clone()),
     };
+    if let Some(o) = &ctx.observer {
+        let (status, body, transport_error) = match &sent {
+            Ok((status, body)) => (Some(*status), body.as_slice(), None),
+            Err(e) => (None, &[][..], Some(e.detail.as_str())),
+        };
+        o.finished(&Finished {
+            user: user.weighted_users_index,
+            action: &action,
+            host: &ctx.hosts[st.host],
+            started,
+            ended: started + elapsed,
+            status,
+            body,
+            transport_error,
+            outcome: &outcome,
+        });
+    }
+    if let Err(e) = &sent {
+        if e.move_host && ctx.hosts.len() > 1 {
+            st.host = (st.host + 1) % ctx.hosts.len();
+            user.set_base_url(&ctx.hosts[st.host])?;
+            ctx.host_moves.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     // Reasons are kept short and fixed ("status 503", "bad body", "timeout"), so they group.
     let recorded = outcome.as_ref().map(|_| ()).map_err(|r| r.split(':').next().unwrap_or(r).to_string());
     ctx.recorder.record(op, elapsed, recorded);
@@ -184,8 +233,9 @@ async fn send(
         Method::Patch => GooseMethod::Patch,
         Method::Delete => GooseMethod::Delete,
     };
-    let fail = |reason: &str, move_host| SendError { reason: reason.to_string(), move_host };
-    let mut rb = user.get_request_builder(&method, &req.path).map_err(|_| fail("bad request", false))?;
+    let fail = |reason: &str, move_host, detail: String| SendError { reason: reason.to_string(), move_host, detail };
+    let mut rb =
+        user.get_request_builder(&method, &req.path).map_err(|e| fail("bad request", false, format!("{e:?}")))?;
     if let Some(t) = token {
         rb = rb.bearer_auth(t);
     }
@@ -197,17 +247,32 @@ async fn send(
     }
     let request =
         GooseRequest::builder().method(method).path(req.path.as_str()).name(op.name()).set_request_builder(rb).build();
-    let goose = user.request(request).await.map_err(|_| fail("canceled", false))?;
+    let goose = user.request(request).await.map_err(|e| fail("canceled", false, format!("{e:?}")))?;
     match goose.response {
         Ok(resp) => {
             let status = resp.status().as_u16();
-            let body = resp.bytes().await.map_err(|e| fail(if e.is_timeout() { "timeout" } else { "body" }, true))?;
+            let body = resp
+                .bytes()
+                .await
+                .map_err(|e| fail(if e.is_timeout() { "timeout" } else { "body" }, true, error_chain(&e)))?;
             Ok((status, body.to_vec()))
         }
-        Err(e) if e.is_timeout() => Err(fail("timeout", true)),
-        Err(e) if e.is_connect() => Err(fail("connect", true)),
-        Err(_) => Err(fail("request", true)),
+        Err(e) if e.is_timeout() => Err(fail("timeout", true, error_chain(&e))),
+        Err(e) if e.is_connect() => Err(fail("connect", true, error_chain(&e))),
+        Err(e) => Err(fail("request", true, error_chain(&e))),
     }
+}
+
+/// An error with its sources ("error sending request: ...: connection refused").
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 fn scenario(
@@ -226,6 +291,15 @@ fn scenario(
 
 /// Runs one Goose attack of `warmup + secs` and returns the numbers of the last `secs`.
 pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
+    run_observed(spec, tick, None).await
+}
+
+/// [`run`], with every request also shown to `observer`.
+pub async fn run_observed(
+    spec: &LoadSpec,
+    tick: Option<Tick>,
+    observer: Option<Arc<dyn Observer>>,
+) -> Result<LoadResult> {
     anyhow::ensure!(!spec.hosts.is_empty(), "no host to load");
     anyhow::ensure!(spec.users > 0, "at least one user");
     let products = match &spec.mix {
@@ -246,6 +320,7 @@ pub async fn run(spec: &LoadSpec, tick: Option<Tick>) -> Result<LoadResult> {
         seed: spec.seed,
         products,
         host_moves: AtomicU64::new(0),
+        observer,
     });
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?;
     match &spec.mix {

@@ -199,6 +199,9 @@ enum Step {
 /// Ids remembered from list pages; old ones fall out.
 const SEEN_MAX: usize = 200;
 
+/// Times one checkout (one idempotency key) is sent before the shopper gives up on it.
+const CHECKOUT_TRIES: u32 = 3;
+
 #[derive(Clone)]
 pub struct Shopper {
     cfg: Arc<JourneyConfig>,
@@ -213,6 +216,9 @@ pub struct Shopper {
     /// The order placed in this session and not paid yet.
     unpaid: Option<Uuid>,
     sessions: u64,
+    /// The idempotency key of a checkout that failed and how often it was sent: a client that
+    /// got no answer sends the same key again (the order may exist), never a new one.
+    checkout: Option<(String, u32)>,
 }
 
 impl Shopper {
@@ -228,6 +234,7 @@ impl Shopper {
             orders: Vec::new(),
             unpaid: None,
             sessions: 0,
+            checkout: None,
         }
     }
 
@@ -246,6 +253,7 @@ impl Shopper {
         self.cart.clear();
         self.orders.clear();
         self.unpaid = None;
+        self.checkout = None;
         self.listing = None;
         let mut steps = vec![Step::SignUp];
         for _ in 0..self.range(self.cfg.list_pages) {
@@ -339,10 +347,15 @@ impl Shopper {
                 },
                 Step::ViewCart => return Action::GetCart { user },
                 Step::Checkout => {
+                    if let Some((key, sent)) = &mut self.checkout {
+                        *sent += 1;
+                        return Action::Checkout { user, key: key.clone() };
+                    }
                     if self.cart.is_empty() {
                         return self.add(user, Step::Checkout);
                     }
                     let key = format!("checkout-{}", self.random_uuid().simple());
+                    self.checkout = Some((key.clone(), 1));
                     return Action::Checkout { user, key };
                 }
                 Step::ListOrders => return Action::ListOrders { user },
@@ -397,6 +410,7 @@ impl Shopper {
             }
             Outcome::Cart { items } => self.cart = items,
             Outcome::Ordered { order } => {
+                self.checkout = None;
                 self.orders.insert(0, order);
                 self.unpaid = Some(order);
                 self.cart.clear();
@@ -412,7 +426,13 @@ impl Shopper {
                 Op::SignUp => self.steps.clear(),
                 // The cart (or the order) may or may not have changed: read it back before the
                 // next change, as a person would reload the page.
-                Op::AddItem | Op::SetQuantity | Op::RemoveItem | Op::Checkout => {
+                Op::AddItem | Op::SetQuantity | Op::RemoveItem => self.steps.push_front(Step::ViewCart),
+                // Then the same key again, a few times at most.
+                Op::Checkout => {
+                    match &self.checkout {
+                        Some((_, sent)) if *sent < CHECKOUT_TRIES => self.steps.push_front(Step::Checkout),
+                        _ => self.checkout = None,
+                    }
                     self.steps.push_front(Step::ViewCart);
                 }
                 Op::PayOrder => self.unpaid = None,
@@ -656,6 +676,35 @@ mod tests {
         s.apply(Op::SignUp, Outcome::SignedUp { user: Uuid::from_u128(1), token: "t".into() });
         s.apply(Op::AddItem, Outcome::Failed);
         assert_eq!(s.next_action().op(), Op::GetCart);
+    }
+
+    #[test]
+    fn a_failed_checkout_is_sent_again_with_the_same_key() {
+        let mut s = Shopper::new(Arc::new(JourneyConfig::default()), 5);
+        s.next_action();
+        s.apply(Op::SignUp, Outcome::SignedUp { user: Uuid::from_u128(1), token: "t".into() });
+        s.apply(Op::ListProducts, Outcome::Page { ids: vec![Uuid::from_u128(7)], next: None });
+        s.apply(Op::AddItem, Outcome::Cart { items: vec![(Uuid::from_u128(7), 1)] });
+        s.steps = [Step::Checkout, Step::ListOrders].into();
+        let Action::Checkout { key, .. } = s.next_action() else { panic!("a checkout") };
+        let mut keys = vec![];
+        for _ in 1..CHECKOUT_TRIES {
+            s.apply(Op::Checkout, Outcome::Failed);
+            assert_eq!(s.next_action().op(), Op::GetCart, "the cart is read back first");
+            match s.next_action() {
+                Action::Checkout { key: again, .. } => keys.push(again),
+                other => panic!("expected the checkout again, got {other:?}"),
+            }
+        }
+        assert!(keys.iter().all(|k| *k == key), "{key} then {keys:?}");
+        s.apply(Op::Checkout, Outcome::Failed);
+        assert_eq!(s.next_action().op(), Op::GetCart);
+        assert_eq!(s.next_action().op(), Op::ListOrders, "given up after {CHECKOUT_TRIES} tries");
+        s.steps = [Step::Checkout].into();
+        let Action::Checkout { key: next, .. } = s.next_action() else { panic!("a checkout") };
+        assert_ne!(next, key, "a new checkout has a new key");
+        s.apply(Op::Checkout, Outcome::Ordered { order: Uuid::from_u128(9) });
+        assert_eq!(s.checkout, None);
     }
 
     #[test]
