@@ -1,1 +1,120 @@
-//! The catalogue in Cassandra (issue #6).
+//! The product catalogue in a Cassandra ring, on the scylla driver.
+//!
+//! * One driver `Session` for the whole ring: it learns every node from `system.peers`, keeps a
+//!   connection pool per node, routes each statement token-aware to a replica of its partition
+//!   (round-robin among them) and moves on to the next node when one is down.
+//! * The default execution profile sets QUORUM for reads and writes (SERIAL for the Paxos phase
+//!   of conditional writes): with replication factor 3 every read sees every acknowledged write,
+//!   and one node may be down without an error.
+//! * Two tables shaped for the API's queries: `products` by id (get, update, delete, and the
+//!   whole catalogue in token order) and `products_by_category` (one partition per category,
+//!   ids ascending: a category's pages are a single-partition slice). docs/cassandra.md has the
+//!   data model, the consistency argument and the measured failover.
+//! * Every statement is prepared once at connect time; the schema is created here, idempotently,
+//!   and the driver waits for schema agreement after each change.
+
+mod catalogue;
+mod schema;
+mod settings;
+pub mod testing;
+
+pub use settings::CassandraSettings;
+
+use async_trait::async_trait;
+use domain::ports::{Catalogue, HealthCheck, StoreResult};
+use domain::StoreError;
+use scylla::client::execution_profile::ExecutionProfile;
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::{Consistency, SerialConsistency};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// The Cassandra adapter. Cheap to clone.
+#[derive(Clone)]
+pub struct CassandraStore {
+    inner: Arc<catalogue::Inner>,
+}
+
+impl CassandraStore {
+    /// Connects to the ring (succeeds when some node of `settings.nodes` answers), creates the
+    /// keyspace and tables if they are missing, waits for schema agreement and prepares every
+    /// statement.
+    pub async fn connect(settings: &CassandraSettings) -> anyhow::Result<CassandraStore> {
+        settings.check()?;
+        let profile = ExecutionProfile::builder()
+            .consistency(Consistency::Quorum)
+            .serial_consistency(Some(SerialConsistency::Serial))
+            .request_timeout(Some(settings.request_timeout()))
+            .build();
+        let session: Session = SessionBuilder::new()
+            .known_nodes(&settings.nodes)
+            .connection_timeout(settings.connect_timeout())
+            .default_execution_profile_handle(profile.into_handle())
+            .build()
+            .await
+            .map_err(|e| anyhow::anyhow!("no cassandra node answers ({}): {e}", settings.nodes.join(", ")))?;
+        schema::ensure(&session, settings).await?;
+        let statements = catalogue::Statements::prepare(&session, &settings.keyspace).await?;
+        let inner = catalogue::Inner { session, st: statements, keyspace: settings.keyspace.clone() };
+        Ok(CassandraStore { inner: Arc::new(inner) })
+    }
+
+    /// The catalogue port.
+    pub fn catalogue(&self) -> Arc<dyn Catalogue> {
+        Arc::new(catalogue::CassandraCatalogue(self.inner.clone()))
+    }
+
+    /// Readiness: a QUORUM read of the catalogue succeeds.
+    pub fn health(&self) -> Arc<dyn HealthCheck> {
+        Arc::new(CassandraHealth(self.inner.clone()))
+    }
+
+    /// The driver session (tests look at the ring through it and pin statements to one node).
+    pub fn session(&self) -> &Session {
+        &self.inner.session
+    }
+
+    pub fn keyspace(&self) -> &str {
+        &self.inner.keyspace
+    }
+}
+
+struct CassandraHealth(Arc<catalogue::Inner>);
+
+#[async_trait]
+impl HealthCheck for CassandraHealth {
+    fn name(&self) -> &str {
+        "cassandra"
+    }
+
+    async fn check(&self) -> StoreResult<()> {
+        let probe = uuid::Uuid::nil();
+        timed("health", async { self.0.execute(&self.0.st.get, (probe,)).await.map(drop) }).await
+    }
+}
+
+/// Records `shop_store_seconds{store="cassandra",op}` for one port call, failures included.
+pub(crate) async fn timed<T>(op: &'static str, f: impl std::future::Future<Output = StoreResult<T>>) -> StoreResult<T> {
+    let started = Instant::now();
+    let r = f.await;
+    metrics::histogram!("shop_store_seconds", "store" => "cassandra", "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = &r {
+        tracing::warn!(op, error = %e, "cassandra request failed");
+    }
+    r
+}
+
+pub(crate) fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("cassandra {what}: {e}"))
+}
+
+pub(crate) async fn prepare(session: &Session, cql: String, idempotent: bool) -> anyhow::Result<PreparedStatement> {
+    let mut st = session.prepare(cql.as_str()).await.map_err(|e| anyhow::anyhow!("preparing {cql:?}: {e}"))?;
+    // The driver retries only idempotent statements on another node after a failure that may
+    // have reached the server; the conditional writes are retried by the catalogue itself.
+    st.set_is_idempotent(idempotent);
+    Ok(st)
+}

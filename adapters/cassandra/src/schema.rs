@@ -1,0 +1,75 @@
+//! The keyspace and tables, created if missing. Safe when several web instances start at once:
+//! `IF NOT EXISTS` everywhere, and each table gets a fixed id derived from its name, so two
+//! instances creating it concurrently on different coordinators create the same table (with
+//! random ids they could create two tables of one name, which Cassandra cannot reconcile).
+
+use crate::CassandraSettings;
+use scylla::client::session::Session;
+use uuid::Uuid;
+
+pub(crate) const PRODUCTS: &str = "products";
+pub(crate) const BY_CATEGORY: &str = "products_by_category";
+
+/// The columns every product query returns, in this order.
+pub(crate) const COLUMNS: &str = "id, name, description, category, price_cents, created_at, updated_at";
+
+fn table_id(keyspace: &str, table: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("shopbench/{keyspace}.{table}").as_bytes())
+}
+
+pub(crate) async fn ensure(session: &Session, s: &CassandraSettings) -> anyhow::Result<()> {
+    let ks = &s.keyspace;
+    let rf = s.replication_factor;
+    let statements = [
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {ks} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {rf}}}"
+        ),
+        // By id: get, update, delete; the whole catalogue is read in token order from here.
+        // `prev_category`: the category the product last left (see catalogue.rs).
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.{PRODUCTS} (id uuid PRIMARY KEY, name text, description text, \
+             category text, price_cents bigint, created_at timestamp, updated_at timestamp, prev_category text) \
+             WITH ID = '{}'",
+            table_id(ks, PRODUCTS)
+        ),
+        // By category: one partition per category, ids ascending, so a page is one slice of one
+        // partition. A copy of each product's fields, kept in step by the catalogue's writes.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {ks}.{BY_CATEGORY} (category text, id uuid, name text, description text, \
+             price_cents bigint, created_at timestamp, updated_at timestamp, PRIMARY KEY ((category), id)) \
+             WITH CLUSTERING ORDER BY (id ASC) AND ID = '{}'",
+            table_id(ks, BY_CATEGORY)
+        ),
+    ];
+    for cql in statements {
+        // The driver waits for schema agreement after each schema change it sends.
+        session.query_unpaged(cql.as_str(), ()).await.map_err(|e| anyhow::anyhow!("{cql}: {e}"))?;
+    }
+    session.await_schema_agreement().await.map_err(|e| anyhow::anyhow!("cassandra schema agreement: {e}"))?;
+    if let Some(existing) = replication_factor(session, ks).await? {
+        if existing != rf {
+            tracing::warn!(keyspace = %ks, existing, configured = rf, "keyspace exists with another replication factor; keeping it");
+        }
+    }
+    Ok(())
+}
+
+async fn replication_factor(session: &Session, ks: &str) -> anyhow::Result<Option<u32>> {
+    let rows = session
+        .query_unpaged("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", (ks,))
+        .await?
+        .into_rows_result()?;
+    let Some((replication,)) = rows.maybe_first_row::<(std::collections::HashMap<String, String>,)>()? else {
+        return Ok(None);
+    };
+    Ok(replication.get("replication_factor").and_then(|v| v.parse().ok()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn table_ids_are_fixed_per_keyspace_and_table() {
+        assert_eq!(super::table_id("shop", "products"), super::table_id("shop", "products"));
+        assert_ne!(super::table_id("shop", "products"), super::table_id("shop2", "products"));
+    }
+}

@@ -1,0 +1,55 @@
+//! Catalogue against a real Cassandra ring (SHOPBENCH_TEST_CASSANDRA, started by scripts/test):
+//! the shared catalogue contract (adapters/contract), then what only this adapter promises.
+
+use adapter_cassandra::testing::{fresh_keyspace, test_settings};
+use adapter_cassandra::{CassandraSettings, CassandraStore};
+use domain::ports::Catalogue;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A catalogue in a keyspace of its own.
+async fn fresh() -> Arc<dyn Catalogue> {
+    CassandraStore::connect(&fresh_keyspace(&test_settings())).await.expect("connect").catalogue()
+}
+
+adapter_contract::catalogue_contract!(fresh);
+
+#[tokio::test]
+async fn the_keyspace_is_replicated_to_every_node_and_ready() {
+    let settings = fresh_keyspace(&test_settings());
+    let store = CassandraStore::connect(&settings).await.unwrap();
+    let rows = store
+        .session()
+        .query_unpaged("SELECT replication FROM system_schema.keyspaces WHERE keyspace_name = ?", (store.keyspace(),))
+        .await
+        .unwrap()
+        .into_rows_result()
+        .unwrap();
+    let (replication,) = rows.single_row::<(HashMap<String, String>,)>().unwrap();
+    assert_eq!(
+        replication.get("replication_factor").map(String::as_str),
+        Some(settings.replication_factor.to_string().as_str())
+    );
+    let health = store.health();
+    assert_eq!(health.name(), "cassandra");
+    health.check().await.unwrap();
+}
+
+#[tokio::test]
+async fn instances_creating_the_schema_at_once_share_it() {
+    let settings = fresh_keyspace(&test_settings());
+    let (a, b) = tokio::join!(CassandraStore::connect(&settings), CassandraStore::connect(&settings));
+    let (a, b) = (a.unwrap().catalogue(), b.unwrap().catalogue());
+    let p = adapter_contract::catalogue::product("Shared", "both", 10);
+    a.insert(&p).await.unwrap();
+    assert_eq!(b.get(p.id).await.unwrap(), Some(p.clone()));
+    b.insert(&p).await.unwrap();
+    assert_eq!(adapter_contract::catalogue::walk(&*a, Some(&p.category), 10).await, vec![p]);
+}
+
+#[tokio::test]
+async fn no_answering_node_is_a_clear_error() {
+    let settings = CassandraSettings { connect_timeout_ms: 500, ..CassandraSettings::new(vec!["127.0.0.1:1".into()]) };
+    let err = CassandraStore::connect(&settings).await.err().expect("nothing listens on port 1").to_string();
+    assert!(err.contains("no cassandra node answers (127.0.0.1:1)"), "{err}");
+}
