@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -462,6 +462,82 @@ fn wait_sentinel(r: &Running, i: usize, master: &str) -> Result<()> {
         },
     )
     .with_context(|| process::tail(&p.log, 15))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restarting (the faults command's `Running::restart`)
+
+/// Starts a killed or stopped Redis instance or sentinel again on the same port. A Redis
+/// instance comes back as a replica of the current master, as the sentinels name it; if they
+/// still name the instance itself (it died less than `down_after_ms` ago), this waits for their
+/// failover first: an empty instance restarted as the master would wipe its replicas at their
+/// next sync. It is ready when its link to the master is up. Without sentinels the layout of
+/// `up` holds (instance 0 the master), and an instance with no live peer restarts as an empty
+/// master. A sentinel restarts from its rewritten config and is ready when it sees the master,
+/// its replicas and the other sentinels.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
+    if let Some(p) = r.state.find(kind, i) {
+        if p.alive() {
+            bail!("{} (pid {}) is still running: kill or stop it first", p.label(), p.pid);
+        }
+    }
+    if let Some(mut child) = r.children.remove(&(kind, i)) {
+        let _ = child.try_wait(); // reap it if it died as our child
+    }
+    let t0 = Instant::now();
+    match kind {
+        Kind::Redis => {
+            if i >= r.topology().redis.count {
+                bail!("redis {i} is not part of this topology");
+            }
+            let master = master_for_restart(r, i)?;
+            start_redis(r, i, master.as_deref())?;
+            let role = master.map(|m| format!("a replica of {m}")).unwrap_or_else(|| "an empty master".into());
+            eprintln!("restart: redis {i} is back as {role} in {:.1?}", t0.elapsed());
+        }
+        Kind::Sentinel => {
+            if i >= r.topology().sentinel.section.count {
+                bail!("sentinel {i} is not part of this topology");
+            }
+            let master = agreed_master(r).or_else(|_| master_by_role(r))?;
+            spawn_sentinel(r, i, &master)?;
+            wait_sentinel(r, i, &master)?;
+            eprintln!("restart: sentinel {i} is back (master {master}) in {:.1?}", t0.elapsed());
+        }
+        other => bail!("redis::restart does not start {other}"),
+    }
+    Ok(())
+}
+
+/// The master a restarted instance i must follow (None: it starts as the master).
+fn master_for_restart(r: &Running, i: usize) -> Result<Option<String>> {
+    let t = r.topology();
+    let me = t.redis.addr(i);
+    let peers_alive = r.processes().iter().any(|p| p.kind == Kind::Redis && p.index != i && p.alive());
+    if !peers_alive {
+        eprintln!("restart: no other redis instance is up: redis {i} restarts as an empty master");
+        return Ok(None);
+    }
+    if t.count(Kind::Sentinel) == 0 {
+        return Ok(if i == 0 { None } else { Some(t.redis.addr(0)) });
+    }
+    if !r.processes().iter().any(|p| p.kind == Kind::Sentinel && p.alive()) {
+        return master_by_role(r).map(Some);
+    }
+    let s = &t.sentinel;
+    let budget = Duration::from_millis(s.down_after_ms + s.failover_timeout_ms) + Duration::from_secs(10);
+    let deadline = Instant::now() + budget;
+    loop {
+        let last = match agreed_master(r) {
+            Ok(m) if m != me => return Ok(Some(m)),
+            Ok(_) => "the sentinels still name it the master (no failover yet)".to_string(),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!("cannot restart redis {i} as a replica after {budget:?}: {last}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

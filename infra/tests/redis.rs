@@ -1,5 +1,5 @@
 //! Redis with replicas and Sentinel on real servers (ports 15620-15699): replication, read-only
-//! replicas, a promotion after the master is killed, and `down` leaving nothing.
+//! replicas, a promotion after the master is killed, restarts, and `down` leaving nothing.
 
 mod common;
 
@@ -106,6 +106,24 @@ fn replicas_follow_the_master_and_sentinels_promote_one_when_it_dies() {
         Ok(get(&other, "cart:3")?.as_deref() == Some("plums"))
     });
 
+    // The killed master comes back as a replica of the new one, with all the data.
+    let t0 = Instant::now();
+    running.restart(Kind::Redis, 0).expect("restart redis 0");
+    eprintln!("restart: redis 0 replica of {promoted} and synced in {:.1?}", t0.elapsed());
+    assert!(follows(&redis[0], &promoted).unwrap(), "restart returned before redis 0 followed {promoted}");
+    assert_eq!(get(&redis[0], "cart:1").unwrap().as_deref(), Some("apples"));
+    assert_eq!(get(&redis[0], "cart:3").unwrap().as_deref(), Some("plums"));
+    assert!(matches!(set(&redis[0], "cart:4", "figs"), Reply::Error(e) if e.starts_with("READONLY")));
+    assert_eq!(running.redis_master().unwrap(), promoted, "the restart did not move the master");
+
+    // A killed sentinel comes back from its rewritten config, naming the new master.
+    running.kill(Kind::Sentinel, 1, signal::SIGKILL).unwrap();
+    running.restart(Kind::Sentinel, 1).expect("restart sentinel 1");
+    let name = running.redis_master_name().to_string();
+    assert_eq!(infra::redis::master_addr("127.0.0.1:15631", &name).unwrap(), promoted);
+    let err = running.restart(Kind::Sentinel, 1).unwrap_err().to_string();
+    assert!(err.contains("kill or stop it"), "a running instance is not restarted: {err}");
+
     // down stops every process of the run, by pid, and frees every port.
     let procs = running.processes().to_vec();
     assert_eq!(procs.len(), 6);
@@ -114,4 +132,26 @@ fn replicas_follow_the_master_and_sentinels_promote_one_when_it_dies() {
     for port in (15620..15623).chain(15630..15633) {
         TcpListener::bind(("127.0.0.1", port)).unwrap_or_else(|e| panic!("port {port} still taken: {e}"));
     }
+}
+
+#[test]
+fn without_sentinels_a_restarted_replica_follows_instance_0() {
+    let dir = TempRunDir::new("redis-plain");
+    let t = topology("name = \"itest-redis-plain\"\n[redis]\ncount = 2\nbase_port = 15640\n");
+    let mut running = t.up(&dir.0).expect("up");
+    let redis = running.redis_endpoints();
+    assert_eq!(running.redis_master().unwrap(), redis[0]);
+    assert_eq!(set(&redis[0], "k", "v1"), Reply::Status("OK".into()));
+    wait_for("k on the replica", Duration::from_secs(5), || Ok(get(&redis[1], "k")?.as_deref() == Some("v1")));
+
+    running.kill(Kind::Redis, 1, signal::SIGKILL).unwrap();
+    // Written while the replica is down: it must come with the resync.
+    assert_eq!(set(&redis[0], "k", "v2"), Reply::Status("OK".into()));
+    running.restart(Kind::Redis, 1).expect("restart redis 1");
+    assert!(follows(&redis[1], &redis[0]).unwrap());
+    assert_eq!(get(&redis[1], "k").unwrap().as_deref(), Some("v2"));
+
+    let procs = running.processes().to_vec();
+    drop(running);
+    assert!(any_alive(&procs).is_empty(), "Drop left {:?}", any_alive(&procs));
 }
