@@ -17,6 +17,7 @@ pub mod pgbench;
 pub mod plan;
 pub mod progress;
 pub mod recorder;
+pub mod redisbench;
 pub mod report;
 pub mod results;
 pub mod runner;

@@ -292,6 +292,18 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
                 }
             }
         }
+        if let Some(r) = &c.redis_benchmark {
+            let _ = writeln!(
+                md,
+                "- redis-benchmark GET at c={} on the {} {}: {:.0} req/s (mean {} ms), the Redis node's own limit beside \
+                 pgbench's.",
+                r.clients,
+                r.role,
+                r.endpoint,
+                r.rps,
+                ms(r.mean_ms)
+            );
+        }
         for e in &c.errors {
             let _ = writeln!(md, "- **Error:** {e}");
         }

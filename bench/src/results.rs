@@ -94,6 +94,9 @@ pub struct ConfigResult {
     pub floor: Vec<FloorRun>,
     #[serde(default)]
     pub product_vs_pgbench: Option<ProductVsPgbench>,
+    /// `redis-benchmark -t get` on a Redis node at the same concurrency (stages with Redis).
+    #[serde(default)]
+    pub redis_benchmark: Option<crate::redisbench::RedisBenchRun>,
     /// Phases that failed (the configuration's other numbers are still kept).
     #[serde(default)]
     pub errors: Vec<String>,

@@ -15,6 +15,7 @@ use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile
 use crate::pgbench;
 use crate::plan::seed_catalogue;
 use crate::progress::{fmt_secs, Progress};
+use crate::redisbench;
 use crate::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
 use crate::stats::OpStats;
 use anyhow::{bail, Context, Result};
@@ -168,6 +169,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
             repeats: vec![],
             floor: vec![],
             product_vs_pgbench: None,
+            redis_benchmark: None,
             errors: vec![],
             started_at: results::now_rfc3339(),
             secs_taken: 0.0,
@@ -539,6 +541,28 @@ async fn run_config(
             }
             Err(e) => {
                 let e = format!("{e:#}");
+                progress.step(&e);
+                res.errors.push(e);
+            }
+        }
+        results::save_config(run_dir, res)?;
+    }
+
+    // Beside pgbench -S, what one Redis node gives a GET at the same concurrency (a replica,
+    // where the cart reads go); a failure costs only this number.
+    if c.enabled && counts.redis > 0 {
+        check_cancelled()?;
+        let i = usize::from(counts.redis > 1);
+        let (host, port) = running.topology().endpoint(Kind::Redis, i);
+        let role = if i == 0 { "master" } else { "replica" };
+        progress.step(&format!("redis-benchmark -t get -c {clients} on {role} {host}:{port}"));
+        match redisbench::get(&format!("{host}:{port}"), role, clients, 40_000 * c.secs.max(1)).await {
+            Ok(run) => {
+                progress.step(&format!("redis-benchmark GET: {:.0} req/s", run.rps));
+                res.redis_benchmark = Some(run);
+            }
+            Err(e) => {
+                let e = format!("redis-benchmark: {e:#}");
                 progress.step(&e);
                 res.errors.push(e);
             }

@@ -100,6 +100,9 @@ pub struct ConfigSummary {
     /// Cores each component used during the timed runs (mean over repeats).
     pub cpu: Option<CpuUse>,
     pub get_product_vs_pgbench: Option<ProductVsPgbench>,
+    /// `redis-benchmark -t get` on a Redis node at the product GETs' concurrency.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_benchmark: Option<crate::redisbench::RedisBenchRun>,
     pub errors: Vec<String>,
 }
 
@@ -213,6 +216,7 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         host_moves: c.repeats.iter().map(|r| r.host_moves).sum(),
         cpu: mean_cpu(c.repeats.iter().filter_map(|r| r.cpu.as_ref())),
         get_product_vs_pgbench: c.product_vs_pgbench.clone(),
+        redis_benchmark: c.redis_benchmark.clone(),
         errors: c.errors.clone(),
     }
 }
@@ -421,6 +425,7 @@ pub(crate) mod tests {
                 web_rss_kib: vec![25_000, 40_000],
                 pgbench_cpu: None,
             }),
+            redis_benchmark: None,
             errors: vec![],
             started_at: "2026-01-01T00:00:00Z".into(),
             secs_taken: 60.0,
