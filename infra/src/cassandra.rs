@@ -1,0 +1,632 @@
+//! Cassandra 5.0 nodes: the jars from Maven Central (Debian has no Cassandra package), run on the
+//! machine's Java 17, one JVM per node on its own loopback address (127.0.0.1, .2, .3: the same
+//! CQL and storage ports on each, as the scylla driver expects one CQL port for the whole ring).
+//!
+//! A fast, small ring: every node is a seed, `num_tokens: 1` with evenly spaced tokens and no
+//! bootstrap (a fresh ring has no data to stream), gossip not waited on; heap from the topology.
+//! Readiness covers the whole ring: every node answers CQL, knows every other node, all agree on
+//! the schema, and a CL=ALL read through each node succeeds (each sees every replica up).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::cql::{self, Consistency};
+use crate::process;
+use crate::rundir;
+use crate::running::Running;
+use crate::state::Proc;
+use crate::topology::{Kind, Topology};
+use crate::web::repo_root;
+
+/// The cassandra-all release fetched from Maven Central.
+pub const VERSION: &str = "5.0.8";
+/// Time for the whole ring to become ready (JVM start, gossip, schema) on a busy 2-core machine.
+const RING_TIMEOUT: Duration = Duration::from_secs(300);
+/// The keyspace of the CL=ALL readiness probe (replication factor = node count).
+const PROBE_KEYSPACE: &str = "shopbench_ring";
+
+/// `[cassandra]`: `count` nodes, node i on `hosts[i]`; the same ports on every host, except JMX
+/// (it listens on 127.0.0.1 only): node i's is `jmx_base_port + i`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CassandraSection {
+    #[serde(default)]
+    pub count: usize,
+    #[serde(default = "default_hosts")]
+    pub hosts: Vec<String>,
+    #[serde(default = "default_native_port")]
+    pub native_port: u16,
+    #[serde(default = "default_storage_port")]
+    pub storage_port: u16,
+    #[serde(default = "default_jmx_base_port")]
+    pub jmx_base_port: u16,
+    /// Heap of each node (-Xms = -Xmx).
+    #[serde(default = "default_heap_mb")]
+    pub heap_mb: u32,
+}
+
+fn default_hosts() -> Vec<String> {
+    ["127.0.0.1", "127.0.0.2", "127.0.0.3"].map(String::from).to_vec()
+}
+fn default_native_port() -> u16 {
+    9042
+}
+fn default_storage_port() -> u16 {
+    7000
+}
+fn default_jmx_base_port() -> u16 {
+    7199
+}
+fn default_heap_mb() -> u32 {
+    1024
+}
+
+impl CassandraSection {
+    pub fn none() -> Self {
+        CassandraSection {
+            count: 0,
+            hosts: default_hosts(),
+            native_port: default_native_port(),
+            storage_port: default_storage_port(),
+            jmx_base_port: default_jmx_base_port(),
+            heap_mb: default_heap_mb(),
+        }
+    }
+
+    pub fn host(&self, i: usize) -> String {
+        self.hosts.get(i).cloned().unwrap_or_else(|| format!("127.0.0.{}", i + 1))
+    }
+
+    pub fn jmx_port(&self, i: usize) -> u16 {
+        self.jmx_base_port + i as u16
+    }
+
+    /// The replication factor a keyspace on this ring can have: 3, or fewer nodes.
+    pub fn replication_factor(&self) -> u32 {
+        self.count.clamp(1, 3) as u32
+    }
+
+    /// Every port of node i besides CQL: (host, port, what).
+    pub fn other_ports(&self, i: usize) -> [(String, u16, String); 2] {
+        [
+            (self.host(i), self.storage_port, format!("cassandra {i} (storage)")),
+            ("127.0.0.1".to_string(), self.jmx_port(i), format!("cassandra {i} (jmx)")),
+        ]
+    }
+}
+
+pub(crate) fn validate(t: &Topology) -> Result<()> {
+    let c = &t.cassandra;
+    if c.count == 0 {
+        return Ok(());
+    }
+    if c.count > c.hosts.len() {
+        bail!("[cassandra] count {} needs as many hosts (one node per address), {} given", c.count, c.hosts.len());
+    }
+    let mut hosts = c.hosts[..c.count].to_vec();
+    hosts.sort();
+    hosts.dedup();
+    if hosts.len() < c.count {
+        bail!("[cassandra] hosts must differ (nodes share the ports, not the address)");
+    }
+    if c.heap_mb < 256 {
+        bail!("[cassandra] heap_mb {} is too small for a node (at least 256)", c.heap_mb);
+    }
+    if c.jmx_base_port as usize + c.count > u16::MAX as usize {
+        bail!("[cassandra] jmx_base_port out of range");
+    }
+    Ok(())
+}
+
+/// Node i's token: the ring split evenly (Murmur3 tokens span -2^63 .. 2^63-1).
+fn initial_token(i: usize, n: usize) -> i64 {
+    let span: i128 = 1 << 64;
+    (i64::MIN as i128 + span / n as i128 * i as i128) as i64
+}
+
+/// The directory of the fetched jars (git-ignored), one per version.
+pub fn cache_dir() -> PathBuf {
+    repo_root().join(".cache/cassandra").join(VERSION)
+}
+
+/// The jars of cassandra-all and its runtime dependencies, fetched with Maven once; later calls
+/// (and concurrent ones, which wait) reuse them.
+pub fn ensure_jars() -> Result<PathBuf> {
+    let dir = cache_dir();
+    let lib = dir.join("lib");
+    let done = dir.join("complete");
+    if done.exists() {
+        return Ok(lib);
+    }
+    let parent = dir.parent().context("cache dir has no parent")?;
+    std::fs::create_dir_all(parent)?;
+    let lock = parent.join(format!("{VERSION}.lock"));
+    let deadline = Instant::now() + Duration::from_secs(20 * 60);
+    while std::fs::create_dir(&lock).is_err() {
+        if done.exists() {
+            return Ok(lib);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "waited 20 min for another download of the Cassandra jars ({} exists; remove it if stale)",
+                lock.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let result = download(&dir);
+    let _ = std::fs::remove_dir(&lock);
+    result.map(|()| lib)
+}
+
+fn download(dir: &Path) -> Result<()> {
+    if dir.join("complete").exists() {
+        return Ok(());
+    }
+    let mvn = which("mvn").context("mvn not found (Debian package maven): run scripts/install")?;
+    let t0 = Instant::now();
+    eprintln!(
+        "cassandra: fetching org.apache.cassandra:cassandra-all:{VERSION} and its runtime dependencies with Maven \
+         into {} (once; later runs reuse them)",
+        dir.display()
+    );
+    let tmp = dir.parent().context("cache dir has no parent")?.join(format!("{VERSION}.tmp-{}", std::process::id()));
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp)?;
+    }
+    std::fs::create_dir_all(&tmp)?;
+    std::fs::write(tmp.join("pom.xml"), POM.replace("{version}", VERSION))?;
+    let mut cmd = Command::new(mvn);
+    cmd.current_dir(&tmp).args([
+        "-B",
+        "--no-transfer-progress",
+        "-f",
+        "pom.xml",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        "-DoutputDirectory=lib",
+    ]);
+    let out = process::run_with_timeout(cmd, Duration::from_secs(20 * 60))?;
+    if !out.status.success() {
+        let log = String::from_utf8_lossy(&out.stdout);
+        let tail: Vec<&str> = log.lines().rev().take(25).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!(
+            "downloading cassandra-all {VERSION} with Maven failed ({}): is Maven Central reachable?\n    | {}",
+            out.status,
+            tail.join("\n    | ")
+        );
+    }
+    let jars = std::fs::read_dir(tmp.join("lib"))?.count();
+    if jars < 10 || jamm(&tmp.join("lib")).is_err() {
+        bail!("Maven fetched only {jars} jars into {} (no jamm agent): not a usable Cassandra", tmp.display());
+    }
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    std::fs::rename(&tmp, dir)?;
+    std::fs::write(dir.join("complete"), format!("{jars} jars\n"))?;
+    eprintln!("cassandra: {jars} jars fetched in {:.1?}", t0.elapsed());
+    Ok(())
+}
+
+const POM: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
+<!-- Written by shopbench-infra to fetch Cassandra's jars (dependency:copy-dependencies). -->
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>shopbench</groupId>
+  <artifactId>cassandra-jars</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency>
+      <groupId>org.apache.cassandra</groupId>
+      <artifactId>cassandra-all</artifactId>
+      <version>{version}</version>
+    </dependency>
+  </dependencies>
+</project>
+"#;
+
+fn which(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+/// The jamm agent (Cassandra measures object sizes with it; the JVM must load it at start).
+fn jamm(lib: &Path) -> Result<PathBuf> {
+    std::fs::read_dir(lib)?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("jamm-") && n.ends_with(".jar")))
+        .with_context(|| format!("no jamm-*.jar in {}", lib.display()))
+}
+
+/// The Java 17 `java`: `SHOPBENCH_JAVA17` if set, else Debian's or any JDK 17 under /usr/lib/jvm.
+/// Cassandra 5.0 runs on Java 11 or 17 only; the default `java` may be newer.
+pub fn java17() -> Result<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("SHOPBENCH_JAVA17") {
+        candidates.push(p.into());
+    }
+    candidates.push("/usr/lib/jvm/java-17-openjdk-amd64/bin/java".into());
+    if let Ok(entries) = std::fs::read_dir("/usr/lib/jvm") {
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.contains("17")))
+            .collect();
+        dirs.sort();
+        candidates.extend(dirs.into_iter().map(|d| d.join("bin/java")));
+    }
+    for java in candidates {
+        if !java.is_file() {
+            continue;
+        }
+        let mut cmd = Command::new(&java);
+        cmd.arg("-version");
+        if let Ok(out) = process::run_with_timeout(cmd, Duration::from_secs(20)) {
+            let text = String::from_utf8_lossy(&out.stderr);
+            if text.contains("version \"17") {
+                return Ok(java);
+            }
+        }
+    }
+    bail!(
+        "no Java 17 found (Cassandra {VERSION} runs on Java 11 or 17; JDK 18 and later break it): install \
+         openjdk-17-jre-headless (scripts/install) or set SHOPBENCH_JAVA17 to a Java 17 `java`"
+    )
+}
+
+/// Node i's directory layout.
+struct NodeDirs {
+    root: PathBuf,
+    conf: PathBuf,
+}
+
+fn node_dirs(r: &Running, i: usize) -> Result<NodeDirs> {
+    let root = r.instance_dir(Kind::Cassandra, i);
+    for sub in ["", "conf", "data", "commitlog", "saved_caches", "hints", "logs"] {
+        rundir::instance_dir(&root.join(sub), None)?;
+    }
+    Ok(NodeDirs { conf: root.join("conf"), root })
+}
+
+fn write_config(r: &Running, i: usize, d: &NodeDirs) -> Result<()> {
+    let t = r.topology();
+    let c = &t.cassandra;
+    let seeds: Vec<String> = (0..c.count).map(|n| format!("{}:{}", c.host(n), c.storage_port)).collect();
+    let root = d.root.display();
+    let yaml = format!(
+        "# Written by shopbench-infra for cassandra {i} of topology {name:?}.\n\
+         cluster_name: 'shopbench {name}'\n\
+         num_tokens: 1\n\
+         initial_token: {token}\n\
+         auto_bootstrap: false\n\
+         partitioner: org.apache.cassandra.dht.Murmur3Partitioner\n\
+         endpoint_snitch: SimpleSnitch\n\
+         seed_provider:\n  - class_name: org.apache.cassandra.locator.SimpleSeedProvider\n    parameters:\n      - seeds: \"{seeds}\"\n\
+         listen_address: {host}\n\
+         rpc_address: {host}\n\
+         storage_port: {storage}\n\
+         native_transport_port: {native}\n\
+         start_native_transport: true\n\
+         data_file_directories:\n  - {root}/data\n\
+         commitlog_directory: {root}/commitlog\n\
+         saved_caches_directory: {root}/saved_caches\n\
+         hints_directory: {root}/hints\n\
+         commitlog_sync: periodic\n\
+         commitlog_sync_period: 10000ms\n\
+         hinted_handoff_enabled: true\n\
+         max_hint_window: 3h\n\
+         concurrent_compactors: 1\n\
+         auto_snapshot: false\n",
+        name = t.name,
+        token = initial_token(i, c.count),
+        seeds = seeds.join(","),
+        host = c.host(i),
+        storage = c.storage_port,
+        native = c.native_port,
+    );
+    std::fs::write(d.conf.join("cassandra.yaml"), yaml)?;
+    std::fs::write(d.conf.join("logback.xml"), LOGBACK)?;
+    Ok(())
+}
+
+// Everything to stdout, which the launcher appends to the node's log file.
+const LOGBACK: &str = r#"<configuration scan="false">
+  <appender name="STDOUT" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder><pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{0}: %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="STDOUT"/></root>
+</configuration>
+"#;
+
+/// The JVM flags Cassandra needs on Java 17 (its own jvm17-server.options and cassandra-env.sh,
+/// reduced to what a node here needs).
+fn jvm_args(r: &Running, i: usize, d: &NodeDirs, lib: &Path) -> Result<Vec<String>> {
+    let c = &r.topology().cassandra;
+    let mut a: Vec<String> = vec![
+        format!("-Xms{}m", c.heap_mb),
+        format!("-Xmx{}m", c.heap_mb),
+        "-Xss256k".into(),
+        "-XX:+UseG1GC".into(),
+        "-XX:+ParallelRefProcEnabled".into(),
+        "-XX:MaxGCPauseMillis=300".into(),
+        "-XX:+PerfDisableSharedMem".into(),
+        "-XX:+ExitOnOutOfMemoryError".into(),
+        "-Djava.net.preferIPv4Stack=true".into(),
+        "-Djdk.attach.allowAttachSelf=true".into(),
+        "-Dio.netty.tryReflectionSetAccessible=true".into(),
+    ];
+    for m in [
+        "java.base/jdk.internal.misc",
+        "java.management.rmi/com.sun.jmx.remote.internal.rmi",
+        "java.rmi/sun.rmi.registry",
+        "java.rmi/sun.rmi.server",
+        "java.sql/java.sql",
+        "java.base/java.lang.ref",
+        "jdk.unsupported/sun.misc",
+    ] {
+        a.push(format!("--add-exports={m}=ALL-UNNAMED"));
+    }
+    for m in [
+        "java.base/java.lang.module",
+        "java.base/jdk.internal.loader",
+        "java.base/jdk.internal.ref",
+        "java.base/jdk.internal.reflect",
+        "java.base/jdk.internal.math",
+        "java.base/jdk.internal.module",
+        "java.base/jdk.internal.util.jar",
+        "jdk.management/com.sun.management.internal",
+        "java.base/sun.nio.ch",
+        "java.base/java.io",
+        "java.base/java.lang.reflect",
+        "java.base/java.lang",
+        "java.base/java.util",
+    ] {
+        a.push(format!("--add-opens={m}=ALL-UNNAMED"));
+    }
+    let root = d.root.display();
+    a.extend([
+        format!("-javaagent:{}", jamm(lib)?.display()),
+        format!("-Dcassandra.config=file://{}/cassandra.yaml", d.conf.display()),
+        format!("-Dlogback.configurationFile={}/logback.xml", d.conf.display()),
+        format!("-Dcassandra.logdir={root}/logs"),
+        format!("-Dcassandra.storagedir={root}"),
+        format!("-Dcassandra.jmx.local.port={}", c.jmx_port(i)),
+        "-Dcassandra-foreground=yes".into(),
+        // A fresh ring of seeds has nothing to wait for.
+        "-Dcassandra.skip_wait_for_gossip_to_settle=0".into(),
+        "-Dcassandra.ring_delay_ms=5000".into(),
+        "-cp".into(),
+        format!("{}:{}/*", d.conf.display(), lib.display()),
+        "org.apache.cassandra.service.CassandraDaemon".into(),
+    ]);
+    Ok(a)
+}
+
+/// Starts the JVM of node i (not waiting for it).
+fn spawn_node(r: &mut Running, i: usize, java: &Path, lib: &Path) -> Result<Proc> {
+    let c = r.topology().cassandra.clone();
+    let host = c.host(i);
+    process::ensure_port_free(&host, c.native_port, &format!("cassandra {i}"))?;
+    for (h, p, what) in c.other_ports(i) {
+        process::ensure_port_free(&h, p, &what)?;
+    }
+    let d = node_dirs(r, i)?;
+    write_config(r, i, &d)?;
+    let log = d.root.join("cassandra.log");
+    // The JVM runs as ourselves: it needs no privileges and reads the jars from the cache.
+    let mut cmd = process::server_command(java, &log, None)?;
+    cmd.args(jvm_args(r, i, &d, lib)?).current_dir(&d.root);
+    let child = process::spawn(cmd, &format!("cassandra {i}"))?;
+    let pid = child.id();
+    let start_time = process::start_time(pid).unwrap_or(0);
+    let proc = Proc {
+        kind: Kind::Cassandra,
+        index: i,
+        pid,
+        start_time,
+        host,
+        port: c.native_port,
+        pcp_port: None,
+        dir: d.root,
+        log,
+    };
+    r.record(proc.clone(), child)?;
+    Ok(proc)
+}
+
+/// Starts every node at once and waits for the whole ring; prints how long it took.
+pub(crate) fn start_all(r: &mut Running) -> Result<()> {
+    let t0 = Instant::now();
+    let lib = ensure_jars()?;
+    let java = java17()?;
+    let fetched = t0.elapsed();
+    let n = r.topology().cassandra.count;
+    let mut procs = Vec::new();
+    for i in 0..n {
+        procs.push(spawn_node(r, i, &java, &lib)?);
+    }
+    let t1 = Instant::now();
+    wait_ring(&procs, RING_TIMEOUT)?;
+    eprintln!(
+        "up: cassandra ring of {n} node(s) ready in {:.1?} (JVMs started to ring ready; jars and java check {:.1?})",
+        t1.elapsed(),
+        fetched
+    );
+    Ok(())
+}
+
+/// Starts node `index` again after it was killed, with its data, config and ports, and waits
+/// until it serves and the whole ring sees it up.
+pub(crate) fn restart(r: &mut Running, index: usize) -> Result<()> {
+    let lib = ensure_jars()?;
+    let java = java17()?;
+    let p = spawn_node(r, index, &java, &lib)?;
+    let procs: Vec<Proc> = r.processes().iter().filter(|q| q.kind == Kind::Cassandra).cloned().collect();
+    let dead: Vec<String> = procs.iter().filter(|q| !q.alive()).map(|q| q.label()).collect();
+    if !dead.is_empty() {
+        bail!("restarted {} but {} not running: the ring cannot become whole", p.label(), dead.join(", "));
+    }
+    wait_ring(&procs, RING_TIMEOUT)
+}
+
+fn probe(p: &Proc, cql: &str, cl: Consistency) -> Result<Vec<Vec<cql::Cell>>> {
+    cql::query(&p.host, p.port, cql, cl, Duration::from_secs(10))
+}
+
+/// Waits until every node answers CQL, knows all the others, agrees on the schema and serves a
+/// CL=ALL read; a node that dies meanwhile fails it at once, with the tail of its log.
+fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
+    let deadline = Instant::now() + timeout;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let n = procs.len();
+    let dead = || procs.iter().find(|p| !p.alive());
+    let with_log = |p: &Proc, e: anyhow::Error| e.context(process::tail(&p.log, 30));
+    for p in procs {
+        process::wait_until(
+            &format!("{} on {}", p.label(), p.addr()),
+            left(),
+            || !p.alive(),
+            || probe(p, "SELECT release_version FROM system.local", Consistency::One).map(|_| true),
+        )
+        .map_err(|e| with_log(p, e))?;
+    }
+    // Every node lists the others as peers and all report one schema version.
+    let peers_known = || -> Result<bool> {
+        let mut versions = Vec::new();
+        for p in procs {
+            let peers = probe(p, "SELECT peer, schema_version FROM system.peers", Consistency::One)?;
+            let known: Vec<String> = peers.iter().filter_map(|row| cql::inet(&row[0])).collect();
+            let missing: Vec<&Proc> = procs.iter().filter(|q| q.index != p.index && !known.contains(&q.host)).collect();
+            if !missing.is_empty() {
+                bail!(
+                    "{} does not know {} yet",
+                    p.label(),
+                    missing.iter().map(|q| q.label()).collect::<Vec<_>>().join(", ")
+                );
+            }
+            versions.extend(peers.iter().map(|row| row[1].clone()));
+            versions.extend(
+                probe(p, "SELECT schema_version FROM system.local", Consistency::One)?
+                    .into_iter()
+                    .map(|r| r[0].clone()),
+            );
+        }
+        versions.sort();
+        versions.dedup();
+        if versions.len() != 1 {
+            bail!("schema versions differ across the ring");
+        }
+        Ok(true)
+    };
+    process::wait_until(&format!("cassandra ring of {n}"), left(), || dead().is_some(), peers_known).map_err(|e| {
+        match dead() {
+            Some(p) => with_log(p, e),
+            None => e,
+        }
+    })?;
+    // A keyspace replicated to every node, read at CL=ALL through each node: each coordinator
+    // sees every replica up.
+    let first = &procs[0];
+    let ddl = [
+        format!(
+            "CREATE KEYSPACE IF NOT EXISTS {PROBE_KEYSPACE} WITH replication = \
+             {{'class': 'SimpleStrategy', 'replication_factor': {n}}}"
+        ),
+        format!("CREATE TABLE IF NOT EXISTS {PROBE_KEYSPACE}.probe (k int PRIMARY KEY, v int)"),
+    ];
+    for stmt in &ddl {
+        process::wait_until(
+            "the ring's probe keyspace",
+            left(),
+            || !first.alive(),
+            || probe(first, stmt, Consistency::One).map(|_| true),
+        )?;
+    }
+    process::wait_until(
+        &format!("CL=ALL reads through all {n} nodes"),
+        left(),
+        || dead().is_some(),
+        || {
+            peers_known()?;
+            for p in procs {
+                probe(p, &format!("SELECT v FROM {PROBE_KEYSPACE}.probe WHERE k = 0"), Consistency::All)
+                    .with_context(|| format!("CL=ALL through {}", p.label()))?;
+            }
+            Ok(true)
+        },
+    )
+    .map_err(|e| match dead() {
+        Some(p) => with_log(p, e),
+        None => e,
+    })
+}
+
+impl Running {
+    /// `host:port` of every Cassandra node (what the app's SHOPBENCH__CASSANDRA__NODES lists).
+    pub fn cassandra_nodes(&self) -> Vec<String> {
+        let c = &self.topology().cassandra;
+        (0..c.count).map(|i| format!("{}:{}", c.host(i), c.native_port)).collect()
+    }
+
+    /// The replication factor the app's keyspace gets on this ring (3, or fewer nodes).
+    pub fn cassandra_replication_factor(&self) -> u32 {
+        self.topology().cassandra.replication_factor()
+    }
+
+    /// Starts Cassandra node `index` again after a kill (same data, config and ports) and waits
+    /// until the whole ring serves; returns how long that took.
+    pub fn restart_cassandra(&mut self, index: usize) -> Result<Duration> {
+        let t0 = Instant::now();
+        let p = self.proc(Kind::Cassandra, index)?.clone();
+        if p.alive() {
+            bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);
+        }
+        restart(self, index)?;
+        Ok(t0.elapsed())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_split_the_ring_evenly() {
+        assert_eq!(initial_token(0, 1), i64::MIN);
+        assert_eq!(initial_token(0, 3), i64::MIN);
+        assert_eq!(initial_token(1, 3), -3074457345618258603);
+        assert_eq!(initial_token(2, 3), 3074457345618258602);
+        assert_eq!(initial_token(1, 2), 0);
+    }
+
+    #[test]
+    fn the_section_needs_one_address_per_node() {
+        let base = "name = \"x\"\n[cassandra]\n";
+        let t = Topology::parse(&format!("{base}count = 3\n")).unwrap();
+        assert_eq!(t.count(Kind::Cassandra), 3);
+        assert_eq!(t.endpoint(Kind::Cassandra, 2), ("127.0.0.3".to_string(), 9042));
+        assert_eq!(t.cassandra.jmx_port(2), 7201);
+        assert_eq!(t.cassandra.replication_factor(), 3);
+        let err = Topology::parse(&format!("{base}count = 2\nhosts = [\"127.0.0.1\", \"127.0.0.1\"]\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("hosts must differ"), "{err:#}");
+        let err = Topology::parse(&format!("{base}count = 4\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("needs as many hosts"), "{err:#}");
+        let err = Topology::parse(&format!("{base}count = 1\nheap_mb = 64\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("too small"), "{err:#}");
+    }
+
+    #[test]
+    fn java_17_is_found_or_named_in_the_error() {
+        match java17() {
+            Ok(java) => assert!(java.is_file()),
+            Err(e) => assert!(e.to_string().contains("openjdk-17-jre-headless"), "{e}"),
+        }
+    }
+}
