@@ -7,6 +7,7 @@ pub mod cancel;
 pub mod chart;
 pub mod compare;
 pub mod cpu;
+pub mod faults;
 pub mod floor;
 pub mod http;
 pub mod load;

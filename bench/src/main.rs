@@ -91,6 +91,19 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// SIGKILL and restart one instance of each kind under the shopaholic load, check every
+    /// acknowledged order, the carts and the backends; write faults.json and faults.md.
+    Faults {
+        /// The faults file, e.g. bench/faults/pg.toml.
+        #[arg(long)]
+        file: PathBuf,
+        /// Where faults.json and faults.md go [default: docs/results].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the topology runs [default: run/faults/<stage>].
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+    },
     /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
     Floor {
         /// pgpool (or PostgreSQL) endpoints, host:port, comma-separated.
@@ -231,6 +244,9 @@ async fn main() -> Result<()> {
                 std::fs::write(&path, serde_json::to_string_pretty(&out.ops)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
+        }
+        Command::Faults { file, out, run_dir } => {
+            bench::faults::command(&file, out, run_dir, command_line()).await?;
         }
         Command::Floor { endpoints, dbname, pool_size, users, secs, warmup, seed } => {
             anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");

@@ -1,0 +1,231 @@
+//! The faults file (bench/faults/<stage>.toml): the topology, the load, the schedule of each
+//! fault and the instances to kill.
+
+use crate::matrix::{CatalogueParams, LoadParams};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultsFile {
+    /// The storage stage ("pg", "redis", "cassandra"): its rows in docs/results/faults.json.
+    pub stage: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub run: FaultRun,
+    #[serde(default)]
+    pub load: LoadParams,
+    #[serde(default)]
+    pub catalogue: CatalogueParams,
+    /// An infra topology with its counts. Without `[topology.web] binary` the web instances run
+    /// target/release/shopbench-<stage> (scripts/faults builds it). Prometheus is not started.
+    pub topology: toml::Table,
+    #[serde(rename = "fault")]
+    pub faults: Vec<FaultSpec>,
+}
+
+/// The schedule of one fault: a fresh Goose run per fault, so that the data checks after it
+/// run with no write in flight.
+///
+/// ```text
+/// |launch 1 s|warmup|before |kill|down |restart (its budget)|after |
+///                   baseline     errors, recovery      errors, recovery
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultRun {
+    /// Concurrent Goose users.
+    pub users: usize,
+    /// Users sign up and fill their first carts; not looked at.
+    pub warmup_secs: u64,
+    /// Steady load before the kill: the baseline (errors there are reported apart).
+    pub before_secs: u64,
+    /// From the kill to the start of the restart.
+    pub down_secs: u64,
+    /// Load after the restart's budget (each fault's `restart_budget_secs`).
+    pub after_secs: u64,
+    pub request_timeout_secs: u64,
+    pub seed: u64,
+}
+
+impl Default for FaultRun {
+    fn default() -> Self {
+        FaultRun {
+            users: 16,
+            warmup_secs: 3,
+            before_secs: 4,
+            down_secs: 5,
+            after_secs: 6,
+            request_timeout_secs: 10,
+            seed: 7,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaultSpec {
+    /// The instance to SIGKILL and restart: "<kind> <index>" (e.g. "postgres 1", "pgpool 0"), or
+    /// "<kind> <role>" where the instance is found by its role at kill time (e.g. "redis master",
+    /// see `stage::instance_with_role`).
+    pub target: String,
+    /// Seconds of load planned for the restart (a backend's rejoin takes a few); a longer restart
+    /// shortens the `after` phase.
+    #[serde(default = "default_budget")]
+    pub restart_budget_secs: u64,
+    /// Shown beside the fault in the table (e.g. "pgpool's main node").
+    #[serde(default)]
+    pub note: String,
+}
+
+fn default_budget() -> u64 {
+    5
+}
+
+/// A parsed target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    Instance { kind: infra::Kind, index: usize },
+    Role { kind: infra::Kind, role: String },
+}
+
+impl FaultSpec {
+    pub fn parse_target(&self) -> Result<Target> {
+        let mut words = self.target.split_whitespace();
+        let (Some(kind), Some(which), None) = (words.next(), words.next(), words.next()) else {
+            bail!("target {:?}: write \"<kind> <index>\" or \"<kind> <role>\"", self.target)
+        };
+        let kind = infra::Kind::parse(kind).with_context(|| format!("target {:?}", self.target))?;
+        Ok(match which.parse::<usize>() {
+            Ok(index) => Target::Instance { kind, index },
+            Err(_) => Target::Role { kind, role: which.to_string() },
+        })
+    }
+}
+
+impl FaultRun {
+    /// Seconds from the load's start to the kill (Goose launches every user in its first second).
+    pub fn kill_at(&self) -> Duration {
+        Duration::from_secs(1 + self.warmup_secs + self.before_secs)
+    }
+
+    /// The load's measured length for a fault (after the warm-up).
+    pub fn load_secs(&self, fault: &FaultSpec) -> Duration {
+        Duration::from_secs(self.before_secs + self.down_secs + fault.restart_budget_secs + self.after_secs)
+    }
+}
+
+impl FaultsFile {
+    pub fn parse(text: &str) -> Result<FaultsFile> {
+        let f: FaultsFile = toml::from_str(text).context("invalid faults file")?;
+        f.validate()?;
+        Ok(f)
+    }
+
+    pub fn load(path: &Path) -> Result<FaultsFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        FaultsFile::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.stage.is_empty() || !self.stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bail!("stage {:?}: a short name such as pg, redis, cassandra", self.stage);
+        }
+        if self.faults.is_empty() {
+            bail!("no [[fault]]: nothing to run");
+        }
+        let r = &self.run;
+        if r.users == 0 || r.before_secs == 0 || r.down_secs == 0 || r.after_secs == 0 {
+            bail!("[run]: users, before_secs, down_secs and after_secs must be at least 1");
+        }
+        let topology = self.topology()?;
+        for f in &self.faults {
+            let target = f.parse_target()?;
+            if let Target::Instance { kind, index } = target {
+                if index >= topology.count(kind) {
+                    bail!("target {:?}: the topology has {} {kind} instance(s)", f.target, topology.count(kind));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The infra topology: the file's, with the stage's web binary unless it names one, and no
+    /// Prometheus (the bench reads its own numbers).
+    pub fn topology(&self) -> Result<infra::Topology> {
+        let mut table = self.topology.clone();
+        if let Some(toml::Value::Table(web)) = table.get_mut("web") {
+            if !web.contains_key("binary") {
+                web.insert("binary".into(), toml::Value::String(format!("target/release/shopbench-{}", self.stage)));
+            }
+        }
+        if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
+            p.insert("count".into(), toml::Value::Integer(0));
+        }
+        infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the faults file")
+    }
+
+    /// The planned time of the whole run: the loads and the checks after each (a guess), without
+    /// starting the topology.
+    pub fn planned_secs(&self) -> u64 {
+        self.faults
+            .iter()
+            .map(|f| self.run.kill_at().as_secs() - self.run.before_secs + self.run.load_secs(f).as_secs() + 5)
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pg_faults_file_parses_with_one_fault_per_kind() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/pg.toml");
+        let f = FaultsFile::load(&path).unwrap();
+        assert_eq!(f.stage, "pg");
+        let kinds: Vec<infra::Kind> = f
+            .faults
+            .iter()
+            .map(|s| match s.parse_target().unwrap() {
+                Target::Instance { kind, .. } | Target::Role { kind, .. } => kind,
+            })
+            .collect();
+        for k in [infra::Kind::Postgres, infra::Kind::Pgpool, infra::Kind::Web, infra::Kind::Nginx] {
+            assert!(kinds.contains(&k), "no {k} fault");
+        }
+        let t = f.topology().unwrap();
+        t.check_local().unwrap();
+        assert_eq!(t.web.binary, Path::new("target/release/shopbench-pg"));
+        for k in [infra::Kind::Postgres, infra::Kind::Pgpool, infra::Kind::Web, infra::Kind::Nginx] {
+            assert_eq!(t.count(k), 2, "{k}");
+            for i in 0..2 {
+                let port = t.endpoint(k, i).1;
+                assert!(
+                    (17200..17500).contains(&port),
+                    "{k} {i} on {port}: the faults command's ports are 17200-17499"
+                );
+            }
+        }
+        assert!(f.planned_secs() < 5 * 60, "{} s", f.planned_secs());
+    }
+
+    #[test]
+    fn targets_name_an_instance_or_a_role() {
+        let spec = |t: &str| FaultSpec { target: t.into(), restart_budget_secs: 5, note: String::new() };
+        assert_eq!(spec("pgpool 1").parse_target().unwrap(), Target::Instance { kind: infra::Kind::Pgpool, index: 1 });
+        assert_eq!(
+            spec("web primary").parse_target().unwrap(),
+            Target::Role { kind: infra::Kind::Web, role: "primary".into() }
+        );
+        assert!(spec("pgpool").parse_target().is_err());
+        assert!(spec("toaster 1").parse_target().is_err());
+        let text = "stage = \"pg\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
+                    [[fault]]\ntarget = \"postgres 1\"\n";
+        let err = format!("{:#}", FaultsFile::parse(text).unwrap_err());
+        assert!(err.contains("has 1 postgres instance"), "{err}");
+    }
+}

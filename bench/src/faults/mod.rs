@@ -1,0 +1,456 @@
+//! `shopbench-bench faults` (issue #7): the shopaholic load against a full topology while one
+//! instance of each kind in turn is SIGKILLed and restarted, with what the clients saw and the
+//! data checks after each fault.
+//!
+//! Per fault (bench/faults/<stage>.toml says which and how long), a fresh Goose run of the same
+//! plans as the matrix, with every request also kept on a [`timeline::Timeline`]:
+//! steady load, SIGKILL of the instance (`infra::Running::kill`), load on the survivors, the
+//! restart (`infra::Running::restart`: a backend is rejoined), load again. Then, with no write
+//! in flight: the consistency check of the PostgreSQL backends (a difference is reported, then
+//! repaired by a rejoin so the next fault starts clean), every acknowledged order looked up on
+//! every backend directly, and every cart the clients know read from the stage's cart store.
+//! The rows go to docs/results/faults.json (rows of other stages kept) and faults.md.
+
+pub mod analysis;
+pub mod audit;
+pub mod file;
+pub mod stage;
+pub mod table;
+pub mod timeline;
+
+pub use file::{FaultSpec, FaultsFile, Target};
+pub use table::FaultRow;
+
+use crate::api;
+use crate::cancel;
+use crate::load::{self, LoadSpec, Mix, Observer, Tick};
+use crate::machine::Machine;
+use crate::plan::{categories, seed_catalogue};
+use crate::progress::fmt_secs;
+use analysis::Span;
+use anyhow::{bail, Context, Result};
+use infra::{Kind, Running, Topology};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use timeline::Timeline;
+
+pub struct Options {
+    pub file: FaultsFile,
+    /// Where faults.json and faults.md go (docs/results).
+    pub out: PathBuf,
+    /// The topology's run dir (run/faults/<stage>).
+    pub run_dir: PathBuf,
+    /// The command line, for the report.
+    pub command: String,
+}
+
+type Shared = Arc<Mutex<Running>>;
+
+/// Runs infra work (blocking) on the running topology without stalling the load.
+async fn with_running<T: Send + 'static>(
+    running: &Shared,
+    f: impl FnOnce(&mut Running) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let running = running.clone();
+    tokio::task::spawn_blocking(move || f(&mut running.lock().unwrap_or_else(|e| e.into_inner()))).await?
+}
+
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// The commit the binaries were presumably built from, marked when tracked files had changes.
+fn git_commit() -> Option<String> {
+    let root = infra::repo_root();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").arg("-C").arg(&root).args(args).output().ok()?;
+        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"])?;
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
+}
+
+/// Every process up and every pgpool seeing every backend up: the state each fault starts from.
+fn healthy(running: &Running) -> Result<()> {
+    let status = running.status();
+    let mut wrong: Vec<String> =
+        status.processes.iter().filter(|p| !p.up).map(|p| format!("{} {} is down", p.kind, p.index)).collect();
+    for (i, view) in &status.pgpools {
+        match view {
+            Ok(nodes) => wrong.extend(
+                nodes
+                    .iter()
+                    .filter(|n| n.status != "up")
+                    .map(|n| format!("pgpool {i} sees backend {} {}", n.node_id, n.status)),
+            ),
+            Err(e) => wrong.push(format!("pgpool {i} does not answer: {e}")),
+        }
+    }
+    if !wrong.is_empty() {
+        bail!("the topology is not whole: {}", wrong.join("; "));
+    }
+    Ok(())
+}
+
+fn split(addr: &str) -> Result<(String, u16)> {
+    let (h, p) = addr.rsplit_once(':').with_context(|| format!("{addr}: not host:port"))?;
+    Ok((h.to_string(), p.parse()?))
+}
+
+/// Which instance a target means now.
+fn resolve(target: &Target, topology: &Topology) -> Result<(Kind, usize)> {
+    match target {
+        Target::Instance { kind, index } => Ok((*kind, *index)),
+        Target::Role { kind, role } => Ok((*kind, stage::instance_with_role(topology, *kind, role)?)),
+    }
+}
+
+/// What the schedule did, on the timeline's clock.
+struct Events {
+    instance: String,
+    killed_at: f64,
+    restart_at: f64,
+    restarted: Result<(f64, infra::RestartReport), String>,
+}
+
+async fn schedule(
+    spec: &FaultSpec,
+    f: &FaultsFile,
+    running: &Shared,
+    timeline: &Timeline,
+    t0: Instant,
+    label: &str,
+) -> Result<Events> {
+    tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + f.run.kill_at())).await;
+    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
+    let target = spec.parse_target()?;
+    let (kind, index) = tokio::task::spawn_blocking(move || resolve(&target, &topology)).await??;
+    let proc = {
+        let r = running.lock().unwrap_or_else(|e| e.into_inner());
+        let found = r.processes().iter().find(|p| p.kind == kind && p.index == index).cloned();
+        found
+    }
+    .with_context(|| format!("no {kind} {index} in the topology"))?;
+    let instance = format!("{kind} {index} on {}", proc.addr());
+    let killed_at = timeline.now();
+    with_running(running, move |r| r.kill(kind, index, infra::signal::SIGKILL)).await?;
+    eprintln!(
+        "faults: {label}: SIGKILL {instance} (pid {}) at {killed_at:.1} s; it was gone {:.2} s later",
+        proc.pid,
+        timeline.now() - killed_at
+    );
+    tokio::time::sleep(Duration::from_secs(f.run.down_secs)).await;
+    let restart_at = timeline.now();
+    eprintln!("faults: {label}: restarting {kind} {index} at {restart_at:.1} s");
+    let restarted = with_running(running, move |r| r.restart(kind, index)).await;
+    let restarted = match restarted {
+        Ok(report) => {
+            let at = timeline.now();
+            eprintln!("faults: {label}: {kind} {index} back at {at:.1} s (restart took {:.1?})", report.took);
+            Ok((at, report))
+        }
+        Err(e) => {
+            eprintln!("faults: {label}: restarting {kind} {index} FAILED: {e:#}");
+            Err(format!("{e:#}"))
+        }
+    };
+    Ok(Events { instance, killed_at, restart_at, restarted })
+}
+
+/// One fault: its load with the kill and restart, then the checks.
+async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String], admin: &str) -> Result<FaultRow> {
+    let spec = &f.faults[n];
+    let r = &f.run;
+    let label = format!("[{}/{}] {}", n + 1, f.faults.len(), spec.target);
+    let load_spec = LoadSpec {
+        hosts: nginx.to_vec(),
+        users: r.users,
+        warmup: Duration::from_secs(r.warmup_secs),
+        secs: r.load_secs(spec),
+        think: f.load.think(),
+        merchant_think: f.load.merchant_think(),
+        mix: Mix::Shop { shopper_weight: f.load.shopper_weight, merchant_weight: f.load.merchant_weight },
+        journey: Arc::new(f.load.journey(f.catalogue.categories)),
+        admin_token: admin.to_string(),
+        goose_report: None,
+        seed: r.seed.wrapping_add(n as u64),
+        request_timeout_secs: r.request_timeout_secs,
+        cpu_groups: vec![],
+    };
+    let t0 = Instant::now();
+    let timeline = Arc::new(Timeline::new(t0));
+    let total = 1 + r.warmup_secs + load_spec.secs.as_secs();
+    eprintln!(
+        "faults: {label}: {total} s of load ({} users), SIGKILL at {} s, restart {} s later",
+        r.users,
+        r.kill_at().as_secs(),
+        r.down_secs
+    );
+    let tick: Tick = {
+        let timeline = timeline.clone();
+        let label = label.clone();
+        Arc::new(move |elapsed, total, _| {
+            let whole = elapsed.floor() as u64;
+            if whole > 0 && whole.is_multiple_of(5) {
+                let (ok, failed) = timeline.counts();
+                eprintln!("faults: {label}: {whole}/{total:.0} s, {ok} requests ok, {failed} failed");
+            }
+        })
+    };
+    let observer: Arc<dyn Observer> = timeline.clone();
+    let (out, events) = tokio::join!(
+        load::run_observed(&load_spec, Some(tick), Some(observer)),
+        schedule(spec, f, running, &timeline, t0, &label)
+    );
+    let load_end = timeline.now();
+    out.with_context(|| format!("the load of fault {label}"))?;
+    let events = events.with_context(|| format!("fault {label}"))?;
+    let seen = timeline.finish();
+    // Let answers the clients no longer wait for finish on the servers.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let mut problems = Vec::new();
+    let (restarted_at, restart) = match &events.restarted {
+        Ok((at, report)) => (Some(*at), Some(report.clone())),
+        Err(e) => {
+            problems.push(format!("the restart failed: {e}"));
+            (None, None)
+        }
+    };
+    if restarted_at.is_some_and(|at| at > load_end) {
+        problems.push(format!("the restart ended after the load ({load_end:.1} s): its recovery was not seen"));
+    }
+    let reqs = &seen.requests;
+    let steady = Span { from: 1.0 + r.warmup_secs as f64, to: events.killed_at };
+    let down = Span { from: events.killed_at, to: events.restart_at };
+    let after = Span { from: events.restart_at, to: load_end };
+    let from_kill = Span { from: events.killed_at, to: f64::INFINITY };
+    let mut error_reasons = analysis::reasons(reqs, steady, "before");
+    error_reasons.extend(analysis::reasons(reqs, down, "kill"));
+    error_reasons.extend(analysis::reasons(reqs, after, "restart"));
+    let writes = |r: &&timeline::Req| !r.op.is_read();
+    let reads = |r: &&timeline::Req| r.op.is_read();
+
+    // The data checks, with no write in flight.
+    eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", seen.orders.len());
+    let stage_name = f.stage.clone();
+    let acked = seen.orders.clone();
+    let (consistency, repaired, orders) = with_running(running, move |r| {
+        let report = r.check_consistency()?;
+        let mut repaired = None;
+        if let Some(d) = &report.difference {
+            let b = d.backend();
+            eprintln!("faults: backends differ ({report}); rejoining postgres {b} so the next fault starts clean");
+            r.rejoin_backend(b).with_context(|| format!("repairing postgres {b}"))?;
+            let again = r.check_consistency()?;
+            repaired = Some(format!("postgres {b} rejoined after the check; then {again}"));
+        }
+        let backends: Vec<(String, u16)> = r.backend_endpoints().iter().map(|a| split(a)).collect::<Result<_>>()?;
+        let orders = audit::orders(&backends, &acked)?;
+        Ok((report, repaired, orders))
+    })
+    .await?;
+    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
+    let (cart_store, carts) = match stage::cart_store(&stage_name, &topology).await? {
+        Some(store) => (Some(store.name.clone()), Some(audit::carts(store.carts.as_ref(), &seen.known_carts).await?)),
+        None => (None, None),
+    };
+    let carts = carts.unwrap_or_default();
+    problems.extend(orders.lost.iter().cloned());
+    problems.extend(orders.duplicated.iter().cloned());
+    problems.extend(carts.lost.iter().cloned());
+    problems.extend(seen.cart_contradictions.iter().cloned());
+    if !consistency.is_identical() {
+        problems.push(format!("after the load: {consistency}"));
+    }
+
+    let row = FaultRow {
+        fault: format!("SIGKILL {}, restart", spec.target),
+        stage: f.stage.clone(),
+        target: spec.target.clone(),
+        instance: events.instance.clone(),
+        note: spec.note.clone(),
+        client_errors: analysis::failures(reqs, from_kill).len() as u64,
+        errors_after_restart: analysis::failures(reqs, Span { from: events.restart_at, to: f64::INFINITY }).len()
+            as u64,
+        errors_before_fault: analysis::failures(reqs, steady).len() as u64,
+        error_reasons,
+        recovery_s: analysis::recovery(reqs, down, steady).map(round),
+        restart_s: restart.as_ref().map(|x| round(x.took.as_secs_f64())),
+        restart_recovery_s: match restarted_at {
+            Some(at) if at <= load_end => analysis::recovery(reqs, after, steady).map(round),
+            _ => None,
+        },
+        writes_paused_s: restart.as_ref().and_then(|x| x.writes_paused).map(|d| round(d.as_secs_f64())),
+        longest_write_pause_s: [
+            round(analysis::longest_pause(reqs, down, writes)),
+            round(analysis::longest_pause(reqs, after, writes)),
+        ],
+        longest_read_pause_s: [
+            round(analysis::longest_pause(reqs, down, reads)),
+            round(analysis::longest_pause(reqs, after, reads)),
+        ],
+        slowest_request_s: round(analysis::slowest(reqs, from_kill).map_or(0.0, |s| s.0)),
+        requests_ok: reqs.iter().filter(|r| r.ok()).count() as u64,
+        requests_failed: reqs.iter().filter(|r| !r.ok()).count() as u64,
+        acked_orders: orders.acked,
+        lost_orders: orders.lost.len(),
+        duplicated_orders: orders.duplicated.len(),
+        cart_store,
+        carts_checked: carts.checked,
+        lost_cart_changes: carts.lost.len(),
+        cart_contradictions: seen.cart_contradictions.len(),
+        backends_identical: consistency.is_identical(),
+        consistency: consistency.to_string(),
+        repaired,
+        problems,
+        finished_at: crate::results::now_rfc3339(),
+        git_commit: git_commit(),
+    };
+    Ok(row)
+}
+
+fn summary(r: &FaultRow) -> String {
+    let s = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} s"));
+    let reasons: Vec<String> =
+        r.error_reasons.iter().map(|e| format!("{} x {} ({})", e.count, e.reason, e.op)).collect();
+    format!(
+        "{} errors{}; recovery {}, restart took {} then {}; {} acked orders, {} lost, {} duplicated; \
+         carts {} checked, {} lost, {} contradicted; {}",
+        r.client_errors,
+        if reasons.is_empty() { String::new() } else { format!(" [{}]", reasons.join(", ")) },
+        s(r.recovery_s),
+        s(r.restart_s),
+        s(r.restart_recovery_s),
+        r.acked_orders,
+        r.lost_orders,
+        r.duplicated_orders,
+        r.carts_checked,
+        r.lost_cart_changes,
+        r.cart_contradictions,
+        r.consistency
+    )
+}
+
+/// The paragraph above the table: how the rows were made.
+fn how(f: &FaultsFile, topology: &Topology, command: &str) -> String {
+    let counts: Vec<String> =
+        Kind::ALL.iter().filter(|k| topology.count(**k) > 0).map(|k| format!("{} {k}", topology.count(*k))).collect();
+    let r = &f.run;
+    format!(
+        "Stage `{}` ran as `{command}` on {}. Topology: {} on loopback. Per fault, a fresh run of the \
+         shopaholic load (the matrix's plans; {} users, think {}-{} ms) through both nginx: {} s warm-up, {} s \
+         steady, SIGKILL of the instance's process group, {} s on the survivors, restart (`infra::Running::restart`; \
+         a backend is resynced by the rejoin, which holds writes meanwhile), then {}+ s more. A failed checkout is \
+         sent again with the same Idempotency-Key. **Errors seen**: requests that failed from the kill to the end \
+         of the load, with their reasons. **Recovery**: from the kill (and from the start of the restart) until \
+         the affected class of operations (reads, writes) succeeded again: a class is affected when a request \
+         failed or its successes paused for more than max(0.25 s, twice its longest pause before the kill); \
+         0 s means neither happened. **Data check**, after the load: every acknowledged order (201 or 200 \
+         replay) looked up on every backend directly (lost: missing or under another key; duplicated: a key \
+         with two orders); every cart whose last acknowledged state the client knows, read from the cart store \
+         (lost), and answers that contradicted an earlier acknowledged cart change (contradicted); the \
+         consistency check of the backends (a difference is repaired by a rejoin before the next fault).",
+        f.stage,
+        Machine::describe().one_line(),
+        counts.join(", "),
+        r.users,
+        f.load.think_ms[0],
+        f.load.think_ms[1],
+        r.warmup_secs,
+        r.before_secs,
+        r.down_secs,
+        r.after_secs,
+    )
+}
+
+/// Starts the topology, runs every fault, writes faults.json and faults.md, stops everything.
+/// Fails (after writing what was measured) when an acknowledged write was lost, an order
+/// duplicated or a restart failed.
+pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
+    let f = &opts.file;
+    let topology = f.topology()?;
+    let started = Instant::now();
+    eprintln!(
+        "faults: stage {}: {} fault(s), about {} of load and checks after the start; topology in {}",
+        f.stage,
+        f.faults.len(),
+        fmt_secs(f.planned_secs() as f64),
+        crate::results::display_path(&opts.run_dir)
+    );
+    let how = how(f, &topology, &opts.command);
+    let run_dir = opts.run_dir.clone();
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let running = tokio::task::spawn_blocking(move || topology.up(run_dir)).await??;
+    let nginx = running.nginx_urls();
+    let admin = running.topology().web.admin_token.clone();
+    anyhow::ensure!(!nginx.is_empty(), "the faults topology needs nginx (and web) instances");
+    let running: Shared = Arc::new(Mutex::new(running));
+
+    let client = api::client()?;
+    api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
+    let specs = seed_catalogue(f.catalogue.products, &categories(f.catalogue.categories));
+    let t = Instant::now();
+    let ids = api::seed_products(&client, &nginx, &admin, specs, f.catalogue.parallel).await.context("seeding")?;
+    eprintln!("faults: seeded {} products in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
+
+    let mut rows: Vec<FaultRow> = Vec::new();
+    let mut stopped = None;
+    for n in 0..f.faults.len() {
+        if cancel::is_cancelled() {
+            bail!("interrupted");
+        }
+        if let Err(e) = with_running(&running, |r| healthy(r)).await {
+            stopped = Some(format!("before fault {}: {e:#}", n + 1));
+            break;
+        }
+        let row = run_fault(f, n, &running, &nginx, &admin).await?;
+        eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
+        rows.push(row);
+    }
+    if let Some(why) = &stopped {
+        eprintln!("faults: stopped: {why}");
+        if let Some(last) = rows.last_mut() {
+            last.problems.push(format!("the remaining faults were not run: {why}"));
+        }
+    }
+    let running = Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("the topology is still shared"))?;
+    let running = running.into_inner().unwrap_or_else(|e| e.into_inner());
+    tokio::task::spawn_blocking(move || running.down()).await??;
+
+    table::write(&opts.out, &f.stage, rows.clone(), &how)?;
+    eprintln!(
+        "faults: done in {}; {} and {} written",
+        fmt_secs(started.elapsed().as_secs_f64()),
+        crate::results::display_path(&opts.out.join("faults.json")),
+        crate::results::display_path(&opts.out.join("faults.md"))
+    );
+    let bad: Vec<&FaultRow> = rows
+        .iter()
+        .filter(|r| {
+            r.lost_orders + r.duplicated_orders + r.lost_cart_changes + r.cart_contradictions > 0
+                || r.restart_s.is_none()
+        })
+        .collect();
+    if let Some(why) = stopped {
+        bail!("not every fault was run: {why}");
+    }
+    if !bad.is_empty() {
+        let names: Vec<&str> = bad.iter().map(|r| r.target.as_str()).collect();
+        bail!("acknowledged data lost or duplicated, or a restart failed, in: {} (see faults.md)", names.join(", "));
+    }
+    Ok(rows)
+}
+
+/// The command: reads the file, runs, prints where the results are.
+pub async fn command(file: &Path, out: Option<PathBuf>, run_dir: Option<PathBuf>, command: String) -> Result<()> {
+    let file = FaultsFile::load(file)?;
+    let root = infra::repo_root();
+    let out = out.unwrap_or_else(|| root.join("docs/results"));
+    let run_dir = run_dir.unwrap_or_else(|| root.join("run/faults").join(&file.stage));
+    cancel::install_ctrl_c();
+    run(Options { file, out, run_dir, command }).await?;
+    Ok(())
+}

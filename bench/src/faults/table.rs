@@ -1,0 +1,327 @@
+//! The results: docs/results/faults.json (one row per fault; a run replaces the rows of its own
+//! stage and keeps the others) and docs/results/faults.md, drawn from all rows.
+
+use super::analysis::ErrorReason;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt::Write as _;
+use std::path::Path;
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FaultRow {
+    /// What was done, e.g. "SIGKILL pgpool 0, restart".
+    pub fault: String,
+    pub stage: String,
+    /// The instance, as the faults file names it ("pgpool 0", "redis master").
+    pub target: String,
+    /// The instance it meant at the kill, and its address.
+    pub instance: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
+    /// Requests that failed from the kill to the end of the load (the restart included).
+    pub client_errors: u64,
+    /// Of those, after the restart began.
+    pub errors_after_restart: u64,
+    /// Failed requests in the steady load before the kill (should be 0).
+    pub errors_before_fault: u64,
+    pub error_reasons: Vec<ErrorReason>,
+    /// From the kill until the affected operations succeeded again (bench/src/faults/analysis.rs);
+    /// `None`: they had not before the restart began.
+    pub recovery_s: Option<f64>,
+    /// How long the restart took (a backend: the whole rejoin); `None` if it failed.
+    pub restart_s: Option<f64>,
+    /// From the start of the restart until the affected operations succeeded again.
+    pub restart_recovery_s: Option<f64>,
+    /// A backend's rejoin holds writes (table locks) this long.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writes_paused_s: Option<f64>,
+    /// The longest time without a successful write, from the kill to the restart / after it.
+    pub longest_write_pause_s: [f64; 2],
+    pub longest_read_pause_s: [f64; 2],
+    /// The slowest request from the kill on, seconds.
+    pub slowest_request_s: f64,
+    pub requests_ok: u64,
+    pub requests_failed: u64,
+    pub acked_orders: usize,
+    pub lost_orders: usize,
+    pub duplicated_orders: usize,
+    /// Where the cart check read (None: not checked in this stage's build).
+    pub cart_store: Option<String>,
+    pub carts_checked: usize,
+    /// Known carts that differ from their last acknowledged state at the end.
+    pub lost_cart_changes: usize,
+    /// Answers that contradicted an earlier acknowledged cart change during the load.
+    pub cart_contradictions: usize,
+    pub backends_identical: bool,
+    /// The consistency check's words.
+    pub consistency: String,
+    /// What was done to make the backends identical again, if anything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repaired: Option<String>,
+    /// Details of anything wrong: lost or duplicated orders, carts, a failed restart.
+    pub problems: Vec<String>,
+    pub finished_at: String,
+    #[serde(default)]
+    pub git_commit: Option<String>,
+}
+
+impl FaultRow {
+    /// Every data check passed and the instance came back.
+    pub fn data_ok(&self) -> bool {
+        self.lost_orders == 0
+            && self.duplicated_orders == 0
+            && self.lost_cart_changes == 0
+            && self.cart_contradictions == 0
+            && self.backends_identical
+            && self.restart_s.is_some()
+    }
+}
+
+/// The rows in `path`, none if it does not exist.
+pub fn load(path: &Path) -> Result<Vec<FaultRow>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// `old` with the rows of `stage` replaced by `new` (in place of the first old one, or at the
+/// end), the other stages' rows kept as they were.
+pub fn merge(old: Vec<FaultRow>, stage: &str, new: Vec<FaultRow>) -> Vec<FaultRow> {
+    let at = old.iter().position(|r| r.stage == stage);
+    let mut rows: Vec<FaultRow> = old.into_iter().filter(|r| r.stage != stage).collect();
+    let at = at.unwrap_or(rows.len()).min(rows.len());
+    rows.splice(at..at, new);
+    rows
+}
+
+/// Writes faults.json (merged) and faults.md (from every row) into `out`.
+pub fn write(out: &Path, stage: &str, new: Vec<FaultRow>, how: &str) -> Result<Vec<FaultRow>> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let json = out.join("faults.json");
+    let rows = merge(load(&json)?, stage, new);
+    std::fs::write(&json, serde_json::to_string_pretty(&rows)? + "\n")
+        .with_context(|| format!("writing {}", json.display()))?;
+    std::fs::write(out.join("faults.md"), markdown(&rows, how)).context("writing faults.md")?;
+    Ok(rows)
+}
+
+fn secs(v: Option<f64>) -> String {
+    match v {
+        Some(s) if s < 0.01 => "0 s".into(),
+        Some(s) => format!("{s:.2} s"),
+        None => "not within the phase".into(),
+    }
+}
+
+/// The reasons a client-visible error happens, for the faults and errors understood so far.
+pub fn explain(target: &str, e: &ErrorReason) -> Option<&'static str> {
+    let kind = target.split_whitespace().next().unwrap_or("");
+    let method = e.op.split_whitespace().next().unwrap_or("");
+    match kind {
+        "web" if e.reason.starts_with("502") && (method == "POST" || method == "PATCH") => Some(
+            "the request was in flight on the killed web instance; nginx resends only requests it may repeat \
+             (GET, PUT, DELETE, and checkout with its Idempotency-Key), because a POST or PATCH that reached an \
+             instance may have been applied. The client must decide: retry or read back.",
+        ),
+        "nginx"
+            if e.reason.starts_with("connect") || e.reason.starts_with("request") || e.reason.starts_with("body") =>
+        {
+            Some(
+                "the client's connection to the killed nginx failed (refused, or reset mid-request); the load client \
+                 moves to the other nginx with its next request, as a client with two addresses would.",
+            )
+        }
+        "postgres" if e.reason.starts_with("504") => Some(
+            "the rejoin held writes (table locks on the live backend while it was copied) for longer than nginx's \
+             proxy_read_timeout (5 s): nginx gave up on the request while it waited. It was not acknowledged; it \
+             may still have been applied once the locks went (a checkout is then found by its key on the retry).",
+        ),
+        "postgres" if e.reason == "503 unavailable" => Some(
+            "the rejoin held writes longer than the service waits for its store (an attempt is abandoned after 5 s, \
+             and the pooled connections were all busy with waiting writes): the service answered 503 unavailable; \
+             the operation was not acknowledged and the client is told to retry.",
+        ),
+        _ if e.reason == "503 unavailable" => Some(
+            "the service's store retries (2 s window, docs/replication.md) ran out: the operation was not applied \
+             or its outcome is unknown, and the client is told to retry.",
+        ),
+        _ => None,
+    }
+}
+
+/// faults.md: the table, then the reasons for every client-visible error.
+pub fn markdown(rows: &[FaultRow], how: &str) -> String {
+    let mut md = String::new();
+    md.push_str("# Faults under load\n\n");
+    md.push_str(
+        "Generated by `shopbench-bench faults` (`scripts/faults`): do not edit; the rows are also in \
+         [faults.json](faults.json). Each stage's run replaces its own rows.\n\n",
+    );
+    md.push_str(how);
+    md.push_str("\n\n| stage | fault | errors seen | recovery | data check |\n|---|---|---|---|---|\n");
+    for r in rows {
+        let mut fault = format!("{} ({})", r.fault, r.instance);
+        if !r.note.is_empty() {
+            fault.push_str(&format!(": {}", r.note));
+        }
+        let errors = if r.client_errors == 0 {
+            "0".to_string()
+        } else {
+            let top: Vec<String> =
+                r.error_reasons.iter().take(3).map(|e| format!("{} x {}", e.count, e.reason)).collect();
+            let more = if r.error_reasons.len() > 3 { ", ..." } else { "" };
+            format!("{} ({}{more})", r.client_errors, top.join(", "))
+        };
+        let mut recovery = format!("kill: {}", secs(r.recovery_s));
+        match r.restart_s {
+            Some(took) => {
+                recovery.push_str(&format!("; restart took {took:.1} s"));
+                if let Some(p) = r.writes_paused_s {
+                    recovery.push_str(&format!(" (writes held {p:.1} s)"));
+                }
+                recovery.push_str(&format!(", then {}", secs(r.restart_recovery_s)));
+            }
+            None => recovery.push_str("; restart FAILED"),
+        }
+        let carts = match &r.cart_store {
+            Some(_) => format!(
+                "{} carts: {} lost, {} contradicted",
+                r.carts_checked, r.lost_cart_changes, r.cart_contradictions
+            ),
+            None => "carts not checked".into(),
+        };
+        let backends =
+            if r.backends_identical { "backends identical".to_string() } else { "backends DIFFERENT".into() };
+        let repaired = r.repaired.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
+        let data = format!(
+            "{} acked orders: {} lost, {} duplicated; {carts}; {backends}{repaired}",
+            r.acked_orders, r.lost_orders, r.duplicated_orders
+        );
+        let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.stage);
+    }
+    md.push_str("\n## Reasons for the client-visible errors\n\n");
+    let with_errors: Vec<&FaultRow> = rows.iter().filter(|r| !r.error_reasons.is_empty()).collect();
+    if with_errors.is_empty() {
+        md.push_str("No client saw an error.\n");
+    }
+    for r in with_errors {
+        let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+        for e in &r.error_reasons {
+            let why = explain(&r.target, e).unwrap_or("not explained yet: see the servers' logs of the run.");
+            let _ = writeln!(md, "- {} x `{}` {}, {}: {why}", e.count, e.op, e.reason, phase_words(&e.phase));
+        }
+        md.push('\n');
+    }
+    let problems: Vec<&FaultRow> = rows.iter().filter(|r| !r.problems.is_empty()).collect();
+    if !problems.is_empty() {
+        md.push_str("## Problems found by the checks\n\n");
+        for r in problems {
+            let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+            for p in r.problems.iter().take(10) {
+                let _ = writeln!(md, "- {p}");
+            }
+            if r.problems.len() > 10 {
+                let _ = writeln!(md, "- ... {} more in faults.json", r.problems.len() - 10);
+            }
+            md.push('\n');
+        }
+    }
+    let mut runs: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| (r.stage.clone(), r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
+        .collect();
+    runs.dedup_by(|a, b| a.0 == b.0);
+    md.push_str("## Runs\n\n");
+    for (stage, at, commit) in runs {
+        let _ = writeln!(md, "- {stage}: finished {at}, commit {commit}");
+    }
+    md
+}
+
+fn phase_words(phase: &str) -> &'static str {
+    match phase {
+        "kill" => "after the kill",
+        "restart" => "during or after the restart",
+        _ => "before the fault",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(stage: &str, fault: &str) -> FaultRow {
+        FaultRow {
+            fault: format!("SIGKILL {fault}, restart"),
+            stage: stage.into(),
+            target: fault.into(),
+            instance: format!("{fault} (127.0.0.1:17200)"),
+            note: String::new(),
+            client_errors: 0,
+            errors_after_restart: 0,
+            errors_before_fault: 0,
+            error_reasons: vec![],
+            recovery_s: Some(0.0),
+            restart_s: Some(1.0),
+            restart_recovery_s: Some(0.0),
+            writes_paused_s: None,
+            longest_write_pause_s: [0.05, 0.05],
+            longest_read_pause_s: [0.05, 0.05],
+            slowest_request_s: 0.1,
+            requests_ok: 100,
+            requests_failed: 0,
+            acked_orders: 5,
+            lost_orders: 0,
+            duplicated_orders: 0,
+            cart_store: Some("postgres 0".into()),
+            carts_checked: 4,
+            lost_cart_changes: 0,
+            cart_contradictions: 0,
+            backends_identical: true,
+            consistency: "identical".into(),
+            repaired: None,
+            problems: vec![],
+            finished_at: "2026-11-26T09:00:00Z".into(),
+            git_commit: Some("abc".into()),
+        }
+    }
+
+    #[test]
+    fn a_run_replaces_only_its_own_stage() {
+        let old = vec![row("pg", "pgpool 0"), row("pg", "web 0"), row("redis", "redis master")];
+        let merged = merge(old.clone(), "pg", vec![row("pg", "nginx 0")]);
+        let names: Vec<(&str, &str)> = merged.iter().map(|r| (r.stage.as_str(), r.target.as_str())).collect();
+        assert_eq!(names, [("pg", "nginx 0"), ("redis", "redis master")]);
+        let merged = merge(old, "cassandra", vec![row("cassandra", "cassandra 1")]);
+        assert_eq!(merged.len(), 4);
+        assert_eq!(merged[3].stage, "cassandra");
+    }
+
+    #[test]
+    fn the_table_shows_errors_with_their_reasons_and_the_checks() {
+        let mut web = row("pg", "web 0");
+        web.client_errors = 3;
+        web.error_reasons = vec![ErrorReason {
+            phase: "kill".into(),
+            op: "POST /users/{user_id}/cart/items".into(),
+            reason: "502 Bad Gateway".into(),
+            count: 3,
+        }];
+        let mut pg = row("pg", "postgres 1");
+        pg.writes_paused_s = Some(3.4);
+        pg.lost_orders = 1;
+        pg.problems = vec!["order x is not on postgres 1".into()];
+        let md = markdown(&[web.clone(), pg], "How it was run.");
+        assert!(
+            md.contains("| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway) |"),
+            "{md}"
+        );
+        assert!(md.contains("writes held 3.4 s"), "{md}");
+        assert!(md.contains("5 acked orders: 1 lost, 0 duplicated"), "{md}");
+        assert!(md.contains("nginx resends only requests it may repeat"), "{md}");
+        assert!(md.contains("order x is not on postgres 1"), "{md}");
+        assert!(web.data_ok());
+    }
+}

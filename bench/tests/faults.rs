@@ -1,0 +1,117 @@
+//! The faults command on real servers, one fault: 2 PostgreSQL backends, 2 pgpools, a web
+//! instance (this build's `shopbench` binary) and an nginx on 127.0.0.1:17250-17279; the
+//! shopaholic load runs while backend 1 is SIGKILLed and rejoined. Every order the clients saw
+//! acknowledged must be on both backends exactly once, every cart they know must be as they were
+//! told, the backends identical, and the rows written beside another stage's row, which stays.
+//! About a minute; every server is stopped by the command (and by the topology's Drop on a panic).
+
+use bench::faults::{self, FaultRow, FaultsFile};
+use std::path::PathBuf;
+
+/// The app binary of this build (target/<profile>/shopbench): `cargo test --workspace`
+/// (scripts/test) builds it; `cargo build -p app` does too.
+fn app_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
+    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
+    bin
+}
+
+fn file() -> FaultsFile {
+    FaultsFile::parse(&format!(
+        r#"
+stage = "pg"
+[run]
+users = 8
+warmup_secs = 2
+before_secs = 3
+down_secs = 3
+after_secs = 3
+seed = 3
+[catalogue]
+products = 40
+categories = 4
+[topology]
+name = "faults-test"
+[topology.postgres]
+count = 2
+base_port = 17250
+[topology.pgpool]
+count = 2
+base_port = 17255
+pcp_base_port = 17260
+[topology.web]
+count = 1
+base_port = 17265
+binary = "{}"
+[topology.nginx]
+count = 1
+base_port = 17270
+[[fault]]
+target = "postgres 1"
+restart_budget_secs = 10
+"#,
+        app_binary().display()
+    ))
+    .expect("the test's faults file")
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("kept for reading: {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() {
+    let dir = TempDir(std::env::temp_dir().join(format!("shopbench-bench-faults-{}", std::process::id())));
+    let _ = std::fs::remove_dir_all(&dir.0);
+    let out = dir.0.join("results");
+    std::fs::create_dir_all(&out).unwrap();
+    // A row of a later stage that this run must keep.
+    let redis = FaultRow {
+        fault: "SIGKILL redis master, restart".into(),
+        stage: "redis".into(),
+        target: "redis master".into(),
+        ..FaultRow::default()
+    };
+    std::fs::write(out.join("faults.json"), serde_json::to_string(&vec![redis.clone()]).unwrap()).unwrap();
+
+    let opts =
+        faults::Options { file: file(), out: out.clone(), run_dir: dir.0.join("run"), command: "the test".into() };
+    let rows = faults::run(opts).await.expect("the faults run");
+
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    eprintln!("{}", serde_json::to_string_pretty(r).unwrap());
+    assert!(r.instance.starts_with("postgres 1 on 127.0.0.1:17251"), "{}", r.instance);
+    assert!(r.requests_ok > 200, "the load ran: {} requests ok", r.requests_ok);
+    assert!(r.acked_orders > 0, "orders were acknowledged: {r:?}");
+    assert_eq!((r.lost_orders, r.duplicated_orders), (0, 0), "{:?}", r.problems);
+    assert!(r.carts_checked > 0 && r.cart_store.is_some(), "carts were checked: {r:?}");
+    assert_eq!((r.lost_cart_changes, r.cart_contradictions), (0, 0), "{:?}", r.problems);
+    assert!(r.backends_identical && r.repaired.is_none(), "{}", r.consistency);
+    assert!(r.restart_s.is_some() && r.writes_paused_s.is_some(), "the rejoin ran: {r:?}");
+    assert_eq!(r.errors_before_fault, 0, "{:?}", r.error_reasons);
+    // The rejoin holds writes while it copies the live backend: the clients' writes pause.
+    assert!(r.longest_write_pause_s[1] >= r.writes_paused_s.unwrap() * 0.5, "{r:?}");
+
+    let saved: Vec<FaultRow> =
+        serde_json::from_str(&std::fs::read_to_string(out.join("faults.json")).unwrap()).unwrap();
+    assert_eq!(saved.len(), 2);
+    assert_eq!(saved[0], redis, "the other stage's row is kept");
+    assert_eq!(&saved[1], r);
+    let md = std::fs::read_to_string(out.join("faults.md")).unwrap();
+    assert!(md.contains("| pg | SIGKILL postgres 1, restart (postgres 1 on 127.0.0.1:17251)"), "{md}");
+    assert!(md.contains("| redis | SIGKILL redis master, restart"), "{md}");
+
+    for port in [17250, 17251, 17255, 17256, 17265, 17270] {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "something still listens on {port}");
+    }
+}
