@@ -12,7 +12,9 @@
 //! # Ok::<(), anyhow::Error>(())
 //! ```
 
+pub mod cassandra;
 pub mod check;
+mod cql;
 mod pgpool;
 mod postgres;
 mod process;

@@ -24,6 +24,7 @@ options:
   --run-dir DIR       run dir (default run/<topology name> at the repository root)
   --postgres N --pgpool M --web K --nginx J --prometheus 0|1   override the file's counts (up)
   --redis N --sentinel S   Redis instances (1 master + N-1 replicas) and sentinels (up)
+  --cassandra N       Cassandra nodes (1..3; the ring's jars are fetched with Maven once) (up)
   --only db           only the stores: PostgreSQL, pgpool-II, Redis, Sentinel (up)
   --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
   --backend I         the backend to rejoin
@@ -61,6 +62,7 @@ fn parse_args() -> Result<Args> {
             "--pgpool" => args.overrides.pgpool = Some(count(value()?)?),
             "--redis" => args.overrides.redis = Some(count(value()?)?),
             "--sentinel" => args.overrides.sentinel = Some(count(value()?)?),
+            "--cassandra" => args.overrides.cassandra = Some(count(value()?)?),
             "--web" => args.overrides.web = Some(count(value()?)?),
             "--nginx" => args.overrides.nginx = Some(count(value()?)?),
             "--prometheus" => args.overrides.prometheus = Some(count(value()?)?),
@@ -159,6 +161,14 @@ fn print_endpoints(r: &Running) {
             "app env:   SHOPBENCH__REDIS__SENTINELS={} SHOPBENCH__REDIS__MASTER_NAME={}",
             r.sentinel_endpoints().join(","),
             r.redis_master_name()
+        );
+    }
+    if t.count(Kind::Cassandra) > 0 {
+        println!("cassandra: {}", r.cassandra_nodes().join(" "));
+        println!(
+            "app env:   SHOPBENCH__CASSANDRA__NODES={} SHOPBENCH__CASSANDRA__REPLICATION_FACTOR={}",
+            r.cassandra_nodes().join(","),
+            r.cassandra_replication_factor()
         );
     }
     if t.count(Kind::Web) > 0 {

@@ -13,7 +13,7 @@ use crate::sizing::Sizing;
 use crate::state::{Proc, State, STATE_FILE};
 use crate::tools::tool;
 use crate::topology::{Kind, Topology};
-use crate::{check, pgpool, postgres, redis, rundir, web};
+use crate::{cassandra, check, pgpool, postgres, redis, rundir, web};
 
 /// A running topology. Dropping it stops every process it started (so a panicking test leaves
 /// nothing behind); [`Running::leave_running`] hands the processes over to a later `down`.
@@ -42,6 +42,11 @@ impl Topology {
                 process::ensure_port_free(&host, port, &format!("{kind} {i}"))?;
                 if kind == Kind::Pgpool {
                     process::ensure_port_free(&host, self.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
+                }
+                if kind == Kind::Cassandra {
+                    for (h, p, what) in self.cassandra.other_ports(i) {
+                        process::ensure_port_free(&h, p, &what)?;
+                    }
                 }
             }
         }
@@ -73,6 +78,9 @@ fn check_tools(t: &Topology) -> Result<()> {
     }
     if t.count(Kind::Sentinel) > 0 {
         needed.push("redis-sentinel");
+    }
+    if t.count(Kind::Cassandra) > 0 {
+        cassandra::java17()?;
     }
     if t.count(Kind::Nginx) > 0 {
         needed.push("nginx");
@@ -113,6 +121,11 @@ impl Running {
             let since = Instant::now();
             redis::start_all(self)?;
             step(&format!("{} redis, {} sentinel", t.count(Kind::Redis), t.count(Kind::Sentinel)), since);
+        }
+        if t.count(Kind::Cassandra) > 0 {
+            let since = Instant::now();
+            cassandra::start_all(self)?;
+            step(&format!("{} cassandra", t.count(Kind::Cassandra)), since);
         }
         let since = Instant::now();
         for i in 0..t.count(Kind::Web) {
@@ -340,6 +353,8 @@ fn stop_signal(kind: Kind) -> (i32, Duration) {
         Kind::Pgpool => (libc::SIGINT, Duration::from_secs(10)),
         // Without persistence a Redis instance exits at once.
         Kind::Redis | Kind::Sentinel => (libc::SIGTERM, Duration::from_secs(10)),
+        // SIGTERM drains the node (flushes memtables): a few seconds.
+        Kind::Cassandra => (libc::SIGTERM, Duration::from_secs(30)),
         Kind::Web | Kind::Prometheus => (libc::SIGTERM, Duration::from_secs(10)),
         Kind::Nginx => (libc::SIGTERM, Duration::from_secs(5)),
     }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+pub use crate::cassandra::CassandraSection;
 pub use crate::redis::SentinelSection;
 
 /// Server kinds, in start order (`down` stops them in reverse).
@@ -17,14 +18,23 @@ pub enum Kind {
     Pgpool,
     Redis,
     Sentinel,
+    Cassandra,
     Web,
     Nginx,
     Prometheus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 7] =
-        [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Web, Kind::Nginx, Kind::Prometheus];
+    pub const ALL: [Kind; 8] = [
+        Kind::Postgres,
+        Kind::Pgpool,
+        Kind::Redis,
+        Kind::Sentinel,
+        Kind::Cassandra,
+        Kind::Web,
+        Kind::Nginx,
+        Kind::Prometheus,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -32,6 +42,7 @@ impl Kind {
             Kind::Pgpool => "pgpool",
             Kind::Redis => "redis",
             Kind::Sentinel => "sentinel",
+            Kind::Cassandra => "cassandra",
             Kind::Web => "web",
             Kind::Nginx => "nginx",
             Kind::Prometheus => "prometheus",
@@ -223,6 +234,9 @@ pub struct Topology {
     pub redis: Section,
     #[serde(default = "SentinelSection::none")]
     pub sentinel: SentinelSection,
+    /// The catalogue's ring: node i on `hosts[i]`, the same ports on every node.
+    #[serde(default = "CassandraSection::none")]
+    pub cassandra: CassandraSection,
     #[serde(default = "no_web")]
     pub web: WebSection,
     #[serde(default = "no_nginx")]
@@ -255,6 +269,7 @@ pub struct Overrides {
     /// Redis instances (1 master + replicas); `Some(0)` also drops the sentinels unless given.
     pub redis: Option<usize>,
     pub sentinel: Option<usize>,
+    pub cassandra: Option<usize>,
     pub web: Option<usize>,
     pub nginx: Option<usize>,
     pub prometheus: Option<usize>,
@@ -291,6 +306,9 @@ impl Topology {
         if let Some(n) = o.sentinel {
             self.sentinel.section.count = n;
         }
+        if let Some(n) = o.cassandra {
+            self.cassandra.count = n;
+        }
         if let Some(n) = o.web {
             self.web.section.count = n;
         }
@@ -326,6 +344,7 @@ impl Topology {
             Kind::Pgpool => self.pgpool.section.count,
             Kind::Redis => self.redis.count,
             Kind::Sentinel => self.sentinel.section.count,
+            Kind::Cassandra => self.cassandra.count,
             Kind::Web => self.web.section.count,
             Kind::Nginx => self.nginx.count,
             Kind::Prometheus => self.prometheus.as_ref().map_or(0, |p| p.count),
@@ -339,6 +358,7 @@ impl Topology {
             Kind::Pgpool => (self.pgpool.section.host(i), self.pgpool.section.port(i)),
             Kind::Redis => (self.redis.host(i), self.redis.port(i)),
             Kind::Sentinel => (self.sentinel.section.host(i), self.sentinel.section.port(i)),
+            Kind::Cassandra => (self.cassandra.host(i), self.cassandra.native_port),
             Kind::Web => (self.web.section.host(i), self.web.section.port(i)),
             Kind::Nginx => (self.nginx.host(i), self.nginx.port(i)),
             Kind::Prometheus => {
@@ -370,6 +390,7 @@ impl Topology {
             bail!("pgpool-II needs at least one [postgres] backend");
         }
         crate::redis::validate(self)?;
+        crate::cassandra::validate(self)?;
         if self.pgpool.section.count > 0 && self.postgres.count > 128 {
             bail!("pgpool-II supports at most 128 backends");
         }
@@ -392,6 +413,9 @@ impl Topology {
                 ports.push((host.clone(), port, format!("{kind} {i}")));
                 if kind == Kind::Pgpool {
                     ports.push((host, self.pgpool.pcp_port(i), format!("pgpool {i} (pcp)")));
+                }
+                if kind == Kind::Cassandra {
+                    ports.extend(self.cassandra.other_ports(i));
                 }
             }
         }

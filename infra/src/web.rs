@@ -69,6 +69,11 @@ pub(crate) fn start_web(r: &mut Running, i: usize) -> Result<()> {
         cmd.env("SHOPBENCH__REDIS__SENTINELS", r.sentinel_endpoints().join(","))
             .env("SHOPBENCH__REDIS__MASTER_NAME", r.redis_master_name());
     }
+    if t.count(Kind::Cassandra) > 0 {
+        // The driver finds the rest of the ring from any of them; a 1-node ring needs RF 1.
+        cmd.env("SHOPBENCH__CASSANDRA__NODES", r.cassandra_nodes().join(","))
+            .env("SHOPBENCH__CASSANDRA__REPLICATION_FACTOR", r.cassandra_replication_factor().to_string());
+    }
     let child = process::spawn(cmd, &format!("web {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
