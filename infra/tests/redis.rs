@@ -124,6 +124,21 @@ fn replicas_follow_the_master_and_sentinels_promote_one_when_it_dies() {
     let err = running.restart(Kind::Sentinel, 1).unwrap_err().to_string();
     assert!(err.contains("kill or stop it"), "a running instance is not restarted: {err}");
 
+    // A master restarted at once after its death waits for the sentinels' failover and comes
+    // back as a replica: started first as an empty master, it would wipe the data.
+    let index = running.redis_master_index().unwrap();
+    running.kill(Kind::Redis, index, signal::SIGKILL).unwrap();
+    let t0 = Instant::now();
+    running.restart(Kind::Redis, index).expect("restart the killed master at once");
+    let second = running.redis_master().unwrap();
+    eprintln!("restart at once: {} back as a replica of {second} in {:.1?}", redis[index], t0.elapsed());
+    assert_ne!(second, redis[index]);
+    assert!(follows(&redis[index], &second).unwrap());
+    for key in ["cart:1", "cart:3"] {
+        assert!(get(&second, key).unwrap().is_some(), "{key} lost in the second failover");
+        assert!(get(&redis[index], key).unwrap().is_some(), "{key} missing on the restarted instance");
+    }
+
     // down stops every process of the run, by pid, and frees every port.
     let procs = running.processes().to_vec();
     assert_eq!(procs.len(), 6);
