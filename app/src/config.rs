@@ -1,9 +1,17 @@
 //! Settings, layered zero-to-production style: defaults in the structs, then an optional YAML
 //! file named by `SHOPBENCH_CONFIG`, then `SHOPBENCH__*` environment variables (`__` separates
-//! levels, e.g. `SHOPBENCH__HTTP__PORT=0`, `SHOPBENCH__POSTGRES__ENDPOINTS=h1:5432,h2:5432`).
+//! levels, e.g. `SHOPBENCH__HTTP__PORT=0`, `SHOPBENCH__POSTGRES__ENDPOINTS=h1:5432,h2:5432`,
+//! `SHOPBENCH__REDIS__SENTINELS=127.0.0.1:26379,127.0.0.1:26380`).
 
 use adapter_postgres::PgSettings;
 use serde::Deserialize;
+
+/// The `redis` section: the adapter's settings in a build with the stage-redis feature; in other
+/// builds it is only noticed, and `wiring` refuses to start with it (it would be ignored).
+#[cfg(feature = "stage-redis")]
+pub type RedisSection = adapter_redis::RedisSettings;
+#[cfg(not(feature = "stage-redis"))]
+pub type RedisSection = serde::de::IgnoredAny;
 
 /// The admin token used when none is configured; fine on a laptop, logged as a warning.
 pub const DEV_ADMIN_TOKEN: &str = "admin-dev-token";
@@ -19,6 +27,9 @@ pub struct Settings {
     /// Absent: the in-memory store (nothing survives a restart).
     #[serde(default)]
     pub postgres: Option<PgSettings>,
+    /// Where the carts live in a stage-redis build (required there, with `postgres`).
+    #[serde(default)]
+    pub redis: Option<RedisSection>,
     /// A `RUST_LOG`-style filter.
     #[serde(default = "default_log")]
     pub log: String,
@@ -52,7 +63,13 @@ impl Default for HttpSettings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { http: HttpSettings::default(), admin_token: default_admin_token(), postgres: None, log: default_log() }
+        Self {
+            http: HttpSettings::default(),
+            admin_token: default_admin_token(),
+            postgres: None,
+            redis: None,
+            log: default_log(),
+        }
     }
 }
 
@@ -93,7 +110,7 @@ impl Settings {
         }
         // Values stay text (no `try_parsing`): the deserializer converts numbers where a field is
         // numeric, and a token like "1e5" or "true" is not mangled. A comma-separated
-        // `postgres.endpoints` is split by `PgSettings` itself.
+        // `postgres.endpoints` (`redis.sentinels`) is split by `PgSettings` (`RedisSettings`).
         let mut environment = config::Environment::with_prefix("SHOPBENCH").prefix_separator("__").separator("__");
         if let Some(vars) = env {
             environment = environment.source(Some(vars.into_iter().collect()));
@@ -181,6 +198,33 @@ mod tests {
         assert_eq!((s.http.port, s.http.workers, s.log.as_str()), (9001, 4, "debug"));
         let pg = s.postgres.unwrap();
         assert_eq!((pg.endpoints, pg.dbname), (vec!["10.0.0.1:5432".to_string()], "bench".to_string()));
+    }
+
+    #[test]
+    fn a_redis_section_from_the_environment_is_noticed_in_every_build() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert!(s.redis.is_none());
+        let s = Settings::from_sources(None, env(&[("SHOPBENCH__REDIS__SENTINELS", "127.0.0.1:26379")])).unwrap();
+        assert!(s.redis.is_some());
+    }
+
+    #[cfg(feature = "stage-redis")]
+    #[test]
+    fn the_redis_section_takes_a_comma_separated_sentinel_list_and_defaults() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("SHOPBENCH__REDIS__SENTINELS", "127.0.0.1:26379, 127.0.0.1:26380"),
+                ("SHOPBENCH__REDIS__MASTER_NAME", "shop2"),
+                ("SHOPBENCH__REDIS__POOL_SIZE", "3"),
+            ]),
+        )
+        .unwrap();
+        let r = s.redis.unwrap();
+        assert_eq!(r.sentinels, vec!["127.0.0.1:26379", "127.0.0.1:26380"]);
+        assert_eq!((r.master_name.as_str(), r.pool_size, r.key_prefix.as_str()), ("shop2", 3, ""));
+        let typo = Settings::from_sources(None, env(&[("SHOPBENCH__REDIS__SENTINAL", "a:1")])).unwrap_err();
+        assert!(typo.to_string().contains("sentinal"), "{typo}");
     }
 
     #[test]

@@ -1,1 +1,217 @@
-//! The CartRepository contract (filled by the Redis stage).
+//! The CartRepository contract: what every cart adapter must do, whatever its store.
+//!
+//! Each case takes the carts of a store of its own (a fresh database, a fresh key prefix, ...)
+//! and a [`CartFixture`] naming users the store knows, and panics on a breach. An adapter's test
+//! file runs every case against its real server with [`cart_contract!`](crate::cart_contract):
+//!
+//! ```ignore
+//! async fn fresh() -> (std::sync::Arc<dyn domain::ports::CartRepository>, adapter_contract::carts::CartFixture) {
+//!     /* carts on an empty store, and two users it knows */
+//! }
+//! adapter_contract::cart_contract!(fresh);
+//! ```
+//!
+//! Cart stores do not check the catalogue (the use case does, before it calls them), so the
+//! cases make up product ids.
+
+use domain::models::*;
+use domain::ports::CartRepository;
+use domain::StoreError;
+use futures_util::future::join_all;
+use uuid::Uuid;
+
+/// Every case, as one `#[tokio::test]` each: `cart_contract!(fresh)` where `fresh` is an async fn
+/// returning (something that derefs to a `dyn CartRepository` on an empty store, a `CartFixture`).
+#[macro_export]
+macro_rules! cart_contract {
+    ($fresh:path) => {
+        $crate::cart_contract!(@cases $fresh;
+            an_unknown_cart_is_empty,
+            add_set_remove_clear,
+            a_quantity_above_the_maximum_is_refused_and_changes_nothing,
+            a_line_beyond_the_maximum_count_is_refused_and_changes_nothing,
+            removing_an_absent_line_reports_it_and_changes_nothing,
+            carts_of_different_users_are_separate,
+            a_cleared_cart_takes_new_lines,
+            concurrent_adds_lose_no_update,
+            concurrent_new_lines_never_pass_the_line_limit,
+            concurrent_changes_to_many_carts_stay_apart
+        );
+    };
+    (@cases $fresh:path; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $case() {
+                let (carts, fixture) = $fresh().await;
+                $crate::carts::$case(&*carts, &fixture).await;
+            }
+        )*
+    };
+}
+
+/// Users the store knows (a store that checks users, like PostgreSQL's, must have them), with
+/// empty carts.
+#[derive(Debug, Clone)]
+pub struct CartFixture {
+    pub users: [UserId; 2],
+}
+
+/// A made-up product id, ascending with each call (UUID v7).
+pub fn product_id() -> ProductId {
+    ProductId::from_uuid(Uuid::now_v7())
+}
+
+/// `n` product ids in ascending order.
+pub fn product_ids(n: usize) -> Vec<ProductId> {
+    let mut ids: Vec<ProductId> = (0..n).map(|_| product_id()).collect();
+    ids.sort();
+    ids
+}
+
+pub fn qty(n: u32) -> Quantity {
+    Quantity::from_trusted(n)
+}
+
+/// The cart's lines as (product, quantity), in the cart's order (ascending product id).
+pub fn lines(cart: &Cart) -> Vec<(ProductId, u32)> {
+    cart.items().iter().map(|i| (i.product_id, i.quantity.get())).collect()
+}
+
+#[track_caller]
+fn assert_rejected(e: StoreError, field: &str) {
+    assert!(
+        matches!(e, StoreError::Rejected { field: ref f, .. } if f == field),
+        "expected Rejected({field}), got {e:?}"
+    );
+}
+
+pub async fn an_unknown_cart_is_empty(carts: &dyn CartRepository, f: &CartFixture) {
+    let cart = carts.get(f.users[0]).await.unwrap();
+    assert!(cart.is_empty());
+    assert_eq!(cart.user_id, f.users[0]);
+}
+
+pub async fn add_set_remove_clear(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(3);
+    assert_eq!(lines(&carts.add(u, p[1], qty(2)).await.unwrap()), vec![(p[1], 2)]);
+    assert_eq!(lines(&carts.add(u, p[1], qty(3)).await.unwrap()), vec![(p[1], 5)]);
+    assert_eq!(lines(&carts.add(u, p[0], qty(1)).await.unwrap()), vec![(p[0], 1), (p[1], 5)]);
+    assert_eq!(lines(&carts.set(u, p[1], qty(7)).await.unwrap()), vec![(p[0], 1), (p[1], 7)]);
+    assert_eq!(lines(&carts.set(u, p[2], qty(4)).await.unwrap()), vec![(p[0], 1), (p[1], 7), (p[2], 4)]);
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[0], 1), (p[1], 7), (p[2], 4)]);
+
+    assert_eq!(lines(&carts.remove(u, p[1]).await.unwrap().unwrap()), vec![(p[0], 1), (p[2], 4)]);
+    assert_eq!(carts.remove(u, p[1]).await.unwrap(), None);
+    carts.clear(u).await.unwrap();
+    carts.clear(u).await.unwrap();
+    let cart = carts.get(u).await.unwrap();
+    assert!(cart.is_empty());
+    assert_eq!(cart.user_id, u);
+}
+
+pub async fn a_quantity_above_the_maximum_is_refused_and_changes_nothing(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_id();
+    carts.add(u, p, qty(Quantity::MAX - 1)).await.unwrap();
+    assert_rejected(carts.add(u, p, qty(2)).await.unwrap_err(), "quantity");
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, Quantity::MAX - 1)]);
+    assert_eq!(lines(&carts.add(u, p, qty(1)).await.unwrap()), vec![(p, Quantity::MAX)]);
+    assert_eq!(lines(&carts.set(u, p, qty(Quantity::MAX)).await.unwrap()), vec![(p, Quantity::MAX)]);
+    assert_rejected(carts.add(u, p, qty(1)).await.unwrap_err(), "quantity");
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, Quantity::MAX)]);
+}
+
+pub async fn a_line_beyond_the_maximum_count_is_refused_and_changes_nothing(
+    carts: &dyn CartRepository,
+    f: &CartFixture,
+) {
+    let u = f.users[0];
+    let ids = product_ids(Cart::MAX_LINES);
+    for &p in &ids {
+        carts.add(u, p, qty(1)).await.unwrap();
+    }
+    let extra = product_id();
+    assert_rejected(carts.add(u, extra, qty(1)).await.unwrap_err(), "product_id");
+    assert_rejected(carts.set(u, extra, qty(1)).await.unwrap_err(), "product_id");
+    let cart = carts.get(u).await.unwrap();
+    assert_eq!(cart.items().len(), Cart::MAX_LINES);
+    assert!(cart.items().iter().all(|i| i.product_id != extra));
+    // Lines already there still change, and a freed line can be taken.
+    assert_eq!(lines(&carts.add(u, ids[5], qty(1)).await.unwrap())[5], (ids[5], 2));
+    assert_eq!(carts.set(u, ids[6], qty(9)).await.unwrap().items().len(), Cart::MAX_LINES);
+    carts.remove(u, ids[0]).await.unwrap().unwrap();
+    assert_eq!(carts.add(u, extra, qty(1)).await.unwrap().items().len(), Cart::MAX_LINES);
+}
+
+pub async fn removing_an_absent_line_reports_it_and_changes_nothing(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    assert_eq!(carts.remove(u, p[0]).await.unwrap(), None, "empty cart");
+    carts.add(u, p[1], qty(3)).await.unwrap();
+    assert_eq!(carts.remove(u, p[0]).await.unwrap(), None, "other line");
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[1], 3)]);
+}
+
+pub async fn carts_of_different_users_are_separate(carts: &dyn CartRepository, f: &CartFixture) {
+    let [a, b] = f.users;
+    let p = product_ids(2);
+    carts.add(a, p[0], qty(1)).await.unwrap();
+    carts.add(b, p[0], qty(5)).await.unwrap();
+    carts.add(b, p[1], qty(2)).await.unwrap();
+    assert_eq!(lines(&carts.get(a).await.unwrap()), vec![(p[0], 1)]);
+    assert_eq!(lines(&carts.get(b).await.unwrap()), vec![(p[0], 5), (p[1], 2)]);
+    carts.clear(b).await.unwrap();
+    assert_eq!(lines(&carts.get(a).await.unwrap()), vec![(p[0], 1)]);
+    assert!(carts.get(b).await.unwrap().is_empty());
+    assert_eq!(carts.remove(a, p[1]).await.unwrap(), None, "b's line is not a's");
+}
+
+pub async fn a_cleared_cart_takes_new_lines(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(4)).await.unwrap();
+    carts.clear(u).await.unwrap();
+    assert_eq!(lines(&carts.add(u, p[0], qty(1)).await.unwrap()), vec![(p[0], 1)], "the old quantity is gone");
+    assert_eq!(lines(&carts.set(u, p[1], qty(2)).await.unwrap()), vec![(p[0], 1), (p[1], 2)]);
+}
+
+pub async fn concurrent_adds_lose_no_update(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    let adds = (0..40).map(|i| carts.add(u, p[i % 2], qty(3)));
+    for r in join_all(adds).await {
+        r.unwrap();
+    }
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[0], 60), (p[1], 60)]);
+}
+
+pub async fn concurrent_new_lines_never_pass_the_line_limit(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let ids = product_ids(Cart::MAX_LINES + 20);
+    let adds = ids.iter().map(|&p| carts.add(u, p, qty(1)));
+    let mut refused = 0;
+    for r in join_all(adds).await {
+        match r {
+            Ok(_) => {}
+            Err(StoreError::Rejected { field, .. }) if field == "product_id" => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(refused, 20);
+    assert_eq!(carts.get(u).await.unwrap().items().len(), Cart::MAX_LINES);
+}
+
+pub async fn concurrent_changes_to_many_carts_stay_apart(carts: &dyn CartRepository, f: &CartFixture) {
+    let [a, b] = f.users;
+    let p = &product_ids(4);
+    let changes = (0..24).map(|i| async move {
+        let user = if i % 2 == 0 { a } else { b };
+        carts.add(user, p[i % 4], qty(1)).await.map(|_| ())
+    });
+    for r in join_all(changes).await {
+        r.unwrap();
+    }
+    assert_eq!(lines(&carts.get(a).await.unwrap()), vec![(p[0], 6), (p[2], 6)]);
+    assert_eq!(lines(&carts.get(b).await.unwrap()), vec![(p[1], 6), (p[3], 6)]);
+}

@@ -131,3 +131,40 @@ async fn a_cart_belongs_to_its_user() {
     app.get(&nobody).admin().send().await.assert_error(404, "not_found", None);
     app.get("/users/me/cart").bearer(&ann_token).send().await.assert_error(400, "bad_request", Some("user_id"));
 }
+
+/// A stage-redis build keeps the carts in Redis: none reach PostgreSQL's `cart_items`, checkout
+/// still turns the Redis cart into a PostgreSQL order and empties the cart, and a replayed
+/// checkout returns the same order.
+#[cfg(feature = "stage-redis")]
+#[tokio::test]
+async fn carts_live_in_redis_in_a_stage_redis_build() {
+    let app = spawn_app().await;
+    let (user, token) = app.user().await;
+    let tea = app.product("Tea", "drinks", 300).await;
+    app.add_to_cart(&user, &token, id_of(&tea), 2).await;
+
+    let (host, port) = app.db.endpoints[0].rsplit_once(':').unwrap();
+    let (pg, conn) = tokio_postgres::Config::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .user("postgres")
+        .dbname(&app.db.dbname)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let count = |sql: &'static str| {
+        let pg = &pg;
+        async move { pg.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(count("SELECT count(*) FROM cart_items").await, 0, "the cart is not in postgres");
+    let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).send().await;
+    assert_eq!(cart.assert_status(200)["items"], json!([{"product_id": id_of(&tea), "quantity": 2}]));
+
+    let order = app.checkout(&user, &token, "redis-1").await;
+    assert_eq!(order.assert_status(201)["total_cents"], 600);
+    assert_eq!(count("SELECT count(*) FROM orders").await, 1);
+    let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).send().await;
+    assert_eq!(cart.assert_status(200)["items"], json!([]), "checkout emptied the Redis cart");
+    assert_eq!(app.checkout(&user, &token, "redis-1").await.assert_status(200)["id"], order.body["id"], "a replay");
+}

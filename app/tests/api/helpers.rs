@@ -1,4 +1,6 @@
-//! `spawn_app` starts the real application on a free port against a fresh PostgreSQL database.
+//! `spawn_app` starts the real application on a free port against a fresh PostgreSQL database
+//! (and, built with the stage-redis feature, with the carts in the test Redis set under a fresh
+//! key prefix).
 //! Every response a test receives is checked against docs/openapi.yaml on the way: a documented
 //! route answering with an undocumented status, or a body that does not fit the documented
 //! schema, fails the test that made the request.
@@ -37,6 +39,11 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     settings.http.workers = 1;
     settings.admin_token = ADMIN_TOKEN.into();
     settings.postgres = Some(db.clone());
+    #[cfg(feature = "stage-redis")]
+    {
+        let redis = adapter_redis::testing::fresh_prefix(&adapter_redis::testing::test_settings());
+        settings.redis = Some(redis);
+    }
     tune(&mut settings);
     let application = Application::build(settings).await.expect("the application builds");
     let port = application.port();
@@ -214,6 +221,15 @@ impl TestApp {
 
     pub async fn checkout(&self, user: &str, token: &str, key: &str) -> Resp {
         self.post(&format!("/users/{user}/orders")).bearer(token).header("Idempotency-Key", key).send().await
+    }
+}
+
+/// The stores `/health/ready` reports, all with `state`: the build's stage decides which.
+pub fn stores_all(state: &str) -> Value {
+    if cfg!(feature = "stage-redis") {
+        json!({"postgres": state, "redis": state})
+    } else {
+        json!({"postgres": state})
     }
 }
 
