@@ -99,3 +99,22 @@ async fn without_postgres_the_app_runs_on_the_memory_store() {
     let listed: serde_json::Value = listed.json().await.unwrap();
     assert_eq!(listed["items"][0]["email"], "mem@example.com", "the default admin token works");
 }
+
+/// A build must not quietly measure other stores than its stage's: a stage-redis build without
+/// `redis`, or another build with it, refuses to start and says why.
+#[tokio::test]
+async fn a_build_refuses_the_stores_of_another_stage() {
+    let db = adapter_postgres::testing::fresh_database(&adapter_postgres::testing::test_settings()).await;
+    let mut settings = app::Settings::default();
+    settings.http.port = 0;
+    settings.postgres = Some(db);
+    #[cfg(feature = "stage-redis")]
+    let expected = "this build has feature stage-redis: configure redis too";
+    #[cfg(not(feature = "stage-redis"))]
+    let expected = {
+        settings.redis = Some(serde::de::IgnoredAny);
+        "redis is configured but this build lacks the stage-redis feature"
+    };
+    let err = app::Application::build(settings).await.err().expect("the build refuses to start").to_string();
+    assert!(err.contains(expected), "{err}");
+}
