@@ -8,7 +8,11 @@
 //!   and it is read from again once it answers (SIGCONT).
 //! * `a_master_kill_loses_no_acknowledged_change`: shoppers change their carts while the master is
 //!   SIGKILLed; Sentinel promotes a replica, writes resume on it, and every acknowledged change is
-//!   in the final state (each shopper's cart equals the model built from its acknowledged changes).
+//!   in the final state (each shopper's cart equals the model built from its acknowledged changes);
+//!   the old master, restarted, comes back as a replica with the new master's data and is read from.
+//! * `a_slow_replica_is_never_read_so_users_see_their_own_changes`: a replica that replicates
+//!   800 ms late (through a delaying relay) answers reads with old carts; the adapter never reads
+//!   from it, and every user reads back their own change at once.
 //!
 //! Correctness is asserted; times are measured and printed, never asserted. Numbers also go to
 //! run/results/redis-<test>.json (git-ignored). The tests take turns (a lock).
@@ -390,6 +394,25 @@ async fn a_master_kill_loses_no_acknowledged_change() {
         assert_eq!(lines, model.len(), "on the new master itself");
         checked += 1;
     }
+    // The old master comes back (infra restarts it as a replica of the new one): it takes the
+    // new master's data, nothing of its own, and reads use it again.
+    let restarted = Instant::now();
+    set.running().restart(Kind::Redis, 0).expect("restart the old master");
+    let old_readable = wait_for("the old master is read from as a replica", Duration::from_secs(20), || {
+        store.readable_replicas().contains(&old_master)
+    })
+    .await;
+    let rejoined_after = restarted.elapsed();
+    for (u, model) in &models {
+        let Some(model) = model else { continue };
+        let key = format!("failover:{u}");
+        let raw = infra::redis::command(&old_master, &["HGETALL", &key]).unwrap();
+        let infra::redis::Reply::Array(Some(items)) = raw else { panic!("{raw:?}") };
+        let lines = items.chunks(2).filter(|kv| !kv[0].as_str().unwrap().starts_with("op:")).count();
+        assert_eq!(lines, model.len(), "the returned old master holds the new master's carts");
+    }
+    println!("old master back in the read set {old_readable:?} after it answered ({rejoined_after:?} after the restart call)");
+
     let mut acks = std::mem::take(&mut *acks.lock().unwrap());
     acks.sort_by_key(|a| a.at);
     let errors = write_errors.load(Ordering::Relaxed);
@@ -409,6 +432,7 @@ async fn a_master_kill_loses_no_acknowledged_change() {
         "read_errors": read_errors.load(Ordering::Relaxed),
         "slowest_read_ms": slowest_read.load(Ordering::Relaxed),
         "old_master": old_master,
+        "old_master_back_in_read_set_after_restart_ms": rejoined_after.as_millis() as u64,
         "new_master": new_master,
     });
     write_results("master-kill", &results);
