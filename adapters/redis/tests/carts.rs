@@ -86,17 +86,21 @@ async fn a_cart_is_one_hash_per_user_under_the_prefix() {
     assert_eq!(found, expected);
 }
 
-/// Every read right after the user's own change shows it, though reads go to the replicas and
-/// replication is asynchronous (the write waited for them: docs/redis.md).
+/// Every read right after the user's own change shows it, from this app instance or another,
+/// though reads go to the replicas and replication is asynchronous (the write waited for them:
+/// docs/redis.md).
 #[tokio::test]
 async fn a_user_reads_their_own_change_at_once() {
-    let (store, _) = store().await;
+    let (store, settings) = store().await;
     let carts = store.carts();
+    // Another app instance on the same Redis set reads the change at once too.
+    let other = RedisStore::connect(&settings).await.unwrap().carts();
     let (u, p) = (new_user(), product_id());
     for i in 1..=300u32 {
         let q = i % Quantity::MAX + 1;
         carts.set(u, p, qty(q)).await.unwrap();
         assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, q)], "read {i} after its write");
+        assert_eq!(lines(&other.get(u).await.unwrap()), vec![(p, q)], "read {i} through another instance");
     }
     assert!(!store.readable_replicas().is_empty(), "the reads went to replicas");
 }
