@@ -167,4 +167,11 @@ async fn carts_live_in_redis_in_a_stage_redis_build() {
     let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).send().await;
     assert_eq!(cart.assert_status(200)["items"], json!([]), "checkout emptied the Redis cart");
     assert_eq!(app.checkout(&user, &token, "redis-1").await.assert_status(200)["id"], order.body["id"], "a replay");
+
+    // The adapter's metrics reach /metrics: where reads went, store timings by operation.
+    let metrics = app.get("/metrics").send().await;
+    assert!(metrics.text.contains("shop_redis_reads_total{"), "{}", metrics.text);
+    assert!(metrics.text.lines().any(|l| l.starts_with("shop_store_seconds_bucket{")
+        && l.contains(r#"store="redis""#)
+        && l.contains(r#"op="carts.add""#)));
 }
