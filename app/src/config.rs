@@ -1,7 +1,8 @@
 //! Settings, layered zero-to-production style: defaults in the structs, then an optional YAML
 //! file named by `SHOPBENCH_CONFIG`, then `SHOPBENCH__*` environment variables (`__` separates
 //! levels, e.g. `SHOPBENCH__HTTP__PORT=0`, `SHOPBENCH__POSTGRES__ENDPOINTS=h1:5432,h2:5432`,
-//! `SHOPBENCH__REDIS__SENTINELS=127.0.0.1:26379,127.0.0.1:26380`).
+//! `SHOPBENCH__REDIS__SENTINELS=127.0.0.1:26379,127.0.0.1:26380`,
+//! `SHOPBENCH__CASSANDRA__NODES=127.0.0.1:9042,127.0.0.2:9042,127.0.0.3:9042`).
 
 use adapter_postgres::PgSettings;
 use serde::Deserialize;
@@ -12,6 +13,13 @@ use serde::Deserialize;
 pub type RedisSection = adapter_redis::RedisSettings;
 #[cfg(not(feature = "stage-redis"))]
 pub type RedisSection = serde::de::IgnoredAny;
+
+/// The `cassandra` section, likewise: the adapter's settings in a stage-cassandra build, only
+/// noticed (and refused by `wiring`) in other builds.
+#[cfg(feature = "stage-cassandra")]
+pub type CassandraSection = adapter_cassandra::CassandraSettings;
+#[cfg(not(feature = "stage-cassandra"))]
+pub type CassandraSection = serde::de::IgnoredAny;
 
 /// The admin token used when none is configured; fine on a laptop, logged as a warning.
 pub const DEV_ADMIN_TOKEN: &str = "admin-dev-token";
@@ -30,6 +38,10 @@ pub struct Settings {
     /// Where the carts live in a stage-redis build (required there, with `postgres`).
     #[serde(default)]
     pub redis: Option<RedisSection>,
+    /// Where the catalogue lives in a stage-cassandra build (required there, with `postgres` and
+    /// `redis`): `nodes`, `keyspace` ("shop"), `replication_factor` (3; QUORUM reads and writes).
+    #[serde(default)]
+    pub cassandra: Option<CassandraSection>,
     /// A `RUST_LOG`-style filter.
     #[serde(default = "default_log")]
     pub log: String,
@@ -68,6 +80,7 @@ impl Default for Settings {
             admin_token: default_admin_token(),
             postgres: None,
             redis: None,
+            cassandra: None,
             log: default_log(),
         }
     }
@@ -131,6 +144,10 @@ impl Settings {
         if let Some(pg) = &self.postgres {
             anyhow::ensure!(!pg.endpoints.is_empty(), "postgres.endpoints must name at least one host:port");
             anyhow::ensure!(pg.pool_size >= 1, "postgres.pool_size must be at least 1");
+        }
+        #[cfg(feature = "stage-cassandra")]
+        if let Some(c) = &self.cassandra {
+            c.check()?;
         }
         Ok(())
     }
@@ -225,6 +242,34 @@ mod tests {
         assert_eq!((r.master_name.as_str(), r.pool_size, r.key_prefix.as_str()), ("shop2", 3, ""));
         let typo = Settings::from_sources(None, env(&[("SHOPBENCH__REDIS__SENTINAL", "a:1")])).unwrap_err();
         assert!(typo.to_string().contains("sentinal"), "{typo}");
+    }
+
+    #[test]
+    fn a_cassandra_section_from_the_environment_is_noticed_in_every_build() {
+        let s = Settings::from_sources(None, env(&[])).unwrap();
+        assert!(s.cassandra.is_none());
+        let s = Settings::from_sources(None, env(&[("SHOPBENCH__CASSANDRA__NODES", "127.0.0.1:9042")])).unwrap();
+        assert!(s.cassandra.is_some());
+    }
+
+    #[cfg(feature = "stage-cassandra")]
+    #[test]
+    fn the_cassandra_section_takes_a_comma_separated_node_list_and_defaults() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("SHOPBENCH__CASSANDRA__NODES", "127.0.0.1:9042, 127.0.0.2:9042"),
+                ("SHOPBENCH__CASSANDRA__REPLICATION_FACTOR", "1"),
+            ]),
+        )
+        .unwrap();
+        let c = s.cassandra.unwrap();
+        assert_eq!(c.nodes, vec!["127.0.0.1:9042", "127.0.0.2:9042"]);
+        assert_eq!((c.keyspace.as_str(), c.replication_factor), ("shop", 1));
+        let bad = Settings::from_sources(None, env(&[("SHOPBENCH__CASSANDRA__NODES", "127.0.0.1")])).unwrap_err();
+        assert!(bad.to_string().contains("host:port"), "{bad}");
+        let typo = Settings::from_sources(None, env(&[("SHOPBENCH__CASSANDRA__NODE", "a:1")])).unwrap_err();
+        assert!(typo.to_string().contains("node"), "{typo}");
     }
 
     #[test]

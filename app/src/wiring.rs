@@ -3,7 +3,9 @@
 //! * no `postgres`: the in-memory store for everything (zero-setup `cargo run`);
 //! * stage-pg: everything in PostgreSQL;
 //! * stage-redis: carts in Redis, users, catalogue and orders in PostgreSQL; both must be
-//!   configured, or the app refuses to start rather than measure the wrong stores.
+//!   configured, or the app refuses to start rather than measure the wrong stores;
+//! * stage-cassandra: also the catalogue in a Cassandra ring (checkout reads prices there);
+//!   postgres, redis and cassandra must all be configured.
 
 use crate::config::Settings;
 use domain::ports::HealthCheck;
@@ -17,11 +19,13 @@ pub struct Wiring {
 }
 
 pub async fn wire(settings: &Settings) -> anyhow::Result<Wiring> {
-    refuse_unbuilt_stages()?;
     match &settings.postgres {
         None => {
             if settings.redis.is_some() {
                 anyhow::bail!("redis is configured without postgres: the users, catalogue and orders need postgres");
+            }
+            if settings.cassandra.is_some() {
+                anyhow::bail!("cassandra is configured without postgres: the users and orders need postgres");
             }
             tracing::warn!("no postgres configured: using the in-memory store, data is lost on exit");
             let store = adapter_memory::MemoryStore::new();
@@ -29,7 +33,8 @@ pub async fn wire(settings: &Settings) -> anyhow::Result<Wiring> {
         }
         Some(pg) => {
             let wiring = postgres(pg).await?;
-            carts_elsewhere(settings, wiring).await
+            let wiring = carts_elsewhere(settings, wiring).await?;
+            catalogue_elsewhere(settings, wiring).await
         }
     }
 }
@@ -75,10 +80,30 @@ async fn carts_elsewhere(settings: &Settings, wiring: Wiring) -> anyhow::Result<
     Ok(wiring)
 }
 
-/// A build for a later stage must not quietly measure the previous stage's stores.
-fn refuse_unbuilt_stages() -> anyhow::Result<()> {
-    if cfg!(feature = "stage-cassandra") {
-        anyhow::bail!("this build has feature stage-cassandra, whose store wiring is not implemented yet");
+/// stage-cassandra: the catalogue moves to the Cassandra ring (QUORUM reads and writes; see
+/// docs/cassandra.md). Checkout reads the prices from there through the same port.
+#[cfg(feature = "stage-cassandra")]
+async fn catalogue_elsewhere(settings: &Settings, mut wiring: Wiring) -> anyhow::Result<Wiring> {
+    let Some(cassandra) = &settings.cassandra else {
+        anyhow::bail!(
+            "this build has feature stage-cassandra: configure cassandra too (section `cassandra`, e.g. \
+             SHOPBENCH__CASSANDRA__NODES=127.0.0.1:9042,127.0.0.2:9042,127.0.0.3:9042)"
+        );
+    };
+    tracing::info!(nodes = ?cassandra.nodes, keyspace = %cassandra.keyspace, rf = cassandra.replication_factor, "connecting to cassandra");
+    let store = adapter_cassandra::CassandraStore::connect(cassandra).await?;
+    wiring.stores.catalogue = store.catalogue();
+    wiring.health.push(store.health());
+    Ok(wiring)
+}
+
+#[cfg(not(feature = "stage-cassandra"))]
+async fn catalogue_elsewhere(settings: &Settings, wiring: Wiring) -> anyhow::Result<Wiring> {
+    if settings.cassandra.is_some() {
+        anyhow::bail!(
+            "cassandra is configured but this build lacks the stage-cassandra feature (the catalogue would stay in \
+             postgres)"
+        );
     }
-    Ok(())
+    Ok(wiring)
 }

@@ -20,7 +20,8 @@ async fn readiness_reports_every_store() {
 #[tokio::test]
 async fn a_lost_database_gives_503_without_internals() {
     let app = spawn_app().await;
-    let product = app.product("Kettle", "kitchen", 2500).await;
+    // Users live in PostgreSQL in every stage (the catalogue moves to Cassandra in one).
+    let (user, _) = app.user().await;
 
     let base = adapter_postgres::testing::test_settings();
     let (host, port) = base.endpoints[0].rsplit_once(':').unwrap();
@@ -40,7 +41,7 @@ async fn a_lost_database_gives_503_without_internals() {
     stores["postgres"] = json!("unavailable");
     assert_eq!(r.assert_status(503), &json!({"status": "unavailable", "stores": stores}));
 
-    let r = app.get(&format!("/products/{}", id_of(&product))).send().await;
+    let r = app.get(&format!("/users/{user}")).bearer(ADMIN_TOKEN).send().await;
     r.assert_error(503, "unavailable", None);
     assert_eq!(r.header("retry-after"), Some("1"));
     for secret in [app.db.dbname.as_str(), "postgres", "database", "127.0.0.1"] {
@@ -114,6 +115,29 @@ async fn a_build_refuses_the_stores_of_another_stage() {
     let expected = {
         settings.redis = Some(serde::de::IgnoredAny);
         "redis is configured but this build lacks the stage-redis feature"
+    };
+    let err = app::Application::build(settings).await.err().expect("the build refuses to start").to_string();
+    assert!(err.contains(expected), "{err}");
+}
+
+/// Likewise for the catalogue: a stage-cassandra build without `cassandra`, or another build with
+/// it, refuses to start and says why.
+#[tokio::test]
+async fn a_build_refuses_the_catalogue_store_of_another_stage() {
+    let db = adapter_postgres::testing::fresh_database(&adapter_postgres::testing::test_settings()).await;
+    let mut settings = app::Settings::default();
+    settings.http.port = 0;
+    settings.postgres = Some(db);
+    #[cfg(feature = "stage-redis")]
+    {
+        settings.redis = Some(adapter_redis::testing::fresh_prefix(&adapter_redis::testing::test_settings()));
+    }
+    #[cfg(feature = "stage-cassandra")]
+    let expected = "this build has feature stage-cassandra: configure cassandra too";
+    #[cfg(not(feature = "stage-cassandra"))]
+    let expected = {
+        settings.cassandra = Some(serde::de::IgnoredAny);
+        "cassandra is configured but this build lacks the stage-cassandra feature"
     };
     let err = app::Application::build(settings).await.err().expect("the build refuses to start").to_string();
     assert!(err.contains(expected), "{err}");

@@ -1,6 +1,7 @@
 //! `spawn_app` starts the real application on a free port against a fresh PostgreSQL database
 //! (and, built with the stage-redis feature, with the carts in the test Redis set under a fresh
-//! key prefix).
+//! key prefix; built with stage-cassandra, with the catalogue in a fresh keyspace of the test
+//! Cassandra ring).
 //! Every response a test receives is checked against docs/openapi.yaml on the way: a documented
 //! route answering with an undocumented status, or a body that does not fit the documented
 //! schema, fails the test that made the request.
@@ -43,6 +44,11 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     {
         let redis = adapter_redis::testing::fresh_prefix(&adapter_redis::testing::test_settings());
         settings.redis = Some(redis);
+    }
+    #[cfg(feature = "stage-cassandra")]
+    {
+        let cassandra = adapter_cassandra::testing::fresh_keyspace(&adapter_cassandra::testing::test_settings());
+        settings.cassandra = Some(cassandra);
     }
     tune(&mut settings);
     let application = Application::build(settings).await.expect("the application builds");
@@ -226,7 +232,9 @@ impl TestApp {
 
 /// The stores `/health/ready` reports, all with `state`: the build's stage decides which.
 pub fn stores_all(state: &str) -> Value {
-    if cfg!(feature = "stage-redis") {
+    if cfg!(feature = "stage-cassandra") {
+        json!({"postgres": state, "redis": state, "cassandra": state})
+    } else if cfg!(feature = "stage-redis") {
         json!({"postgres": state, "redis": state})
     } else {
         json!({"postgres": state})

@@ -213,3 +213,35 @@ async fn deleting_a_product() {
     app.get("/products/12345").send().await.assert_error(400, "bad_request", Some("product_id"));
     app.delete("/products/12345").admin().send().await.assert_error(400, "bad_request", Some("product_id"));
 }
+
+/// A stage-cassandra build keeps the catalogue in Cassandra: no product reaches PostgreSQL's
+/// `products`, reads and pages come from the ring, and checkout prices the order from it.
+#[cfg(feature = "stage-cassandra")]
+#[tokio::test]
+async fn the_catalogue_lives_in_cassandra_in_a_stage_cassandra_build() {
+    let app = spawn_app().await;
+    let tea = app.product("Tea", "drinks", 300).await;
+    let (host, port) = app.db.endpoints[0].rsplit_once(':').unwrap();
+    let (pg, conn) = tokio_postgres::Config::new()
+        .host(host)
+        .port(port.parse().unwrap())
+        .user("postgres")
+        .dbname(&app.db.dbname)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let in_pg: i64 = pg.query_one("SELECT count(*) FROM products", &[]).await.unwrap().get(0);
+    assert_eq!(in_pg, 0, "the product is not in postgres");
+
+    let got = app.get(&format!("/products/{}", id_of(&tea))).send().await;
+    assert_eq!(got.assert_status(200), &tea);
+    let page = app.get("/products?category=drinks").send().await;
+    assert_eq!(page.assert_status(200)["items"], json!([tea.clone()]));
+
+    let (user, token) = app.user().await;
+    app.add_to_cart(&user, &token, id_of(&tea), 2).await;
+    let order = app.checkout(&user, &token, "cassandra-1").await;
+    assert_eq!(order.assert_status(201)["total_cents"], 600);
+    assert_eq!(order.body["lines"][0]["unit_price_cents"], 300, "the price read from cassandra");
+}
