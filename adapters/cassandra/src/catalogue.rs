@@ -142,7 +142,11 @@ fn now_micros() -> i64 {
 
 impl Inner {
     pub(crate) async fn execute(&self, st: &PreparedStatement, values: impl SerializeRow) -> StoreResult<QueryResult> {
-        self.session.execute_unpaged(st, values).await.map_err(|e| unavailable(st.get_statement(), e))
+        let r = self.session.execute_unpaged(st, values).await.map_err(|e| unavailable(st.get_statement(), e))?;
+        // Which node coordinated it: shows the driver spreading requests over the ring.
+        let node = r.request_coordinator().connection_address().to_string();
+        metrics::counter!("shop_cassandra_requests_total", "node" => node).increment(1);
+        Ok(r)
     }
 
     async fn products(&self, st: &PreparedStatement, values: impl SerializeRow) -> StoreResult<Vec<Product>> {

@@ -53,3 +53,48 @@ async fn no_answering_node_is_a_clear_error() {
     let err = CassandraStore::connect(&settings).await.err().expect("nothing listens on port 1").to_string();
     assert!(err.contains("no cassandra node answers (127.0.0.1:1)"), "{err}");
 }
+
+/// The requests each node coordinated, so far (a snapshot drains the debugging recorder).
+fn coordinated() -> HashMap<String, u64> {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
+    use std::sync::{Mutex, OnceLock};
+    static SNAP: OnceLock<Snapshotter> = OnceLock::new();
+    static TOTALS: OnceLock<Mutex<HashMap<String, u64>>> = OnceLock::new();
+    let snap = SNAP.get_or_init(|| {
+        let recorder = DebuggingRecorder::new();
+        let snap = recorder.snapshotter();
+        recorder.install().expect("the only recorder of this test binary");
+        snap
+    });
+    let mut totals = TOTALS.get_or_init(Default::default).lock().unwrap();
+    for (key, _, _, value) in snap.snapshot().into_vec() {
+        if let (DebugValue::Counter(n), "shop_cassandra_requests_total") = (value, key.key().name()) {
+            for label in key.key().labels().filter(|l| l.key() == "node") {
+                *totals.entry(label.value().to_string()).or_default() += n;
+            }
+        }
+    }
+    totals.clone()
+}
+
+#[tokio::test]
+async fn requests_are_spread_over_every_node() {
+    let before = coordinated();
+    let cat = fresh().await;
+    let products: Vec<_> =
+        (0..30).map(|i| adapter_contract::catalogue::product(&format!("P{i}"), "spread", i)).collect();
+    for p in &products {
+        cat.insert(p).await.unwrap();
+    }
+    for _ in 0..3 {
+        for p in &products {
+            assert!(cat.get(p.id).await.unwrap().is_some());
+        }
+    }
+    let after = coordinated();
+    let nodes = test_settings().nodes;
+    for node in &nodes {
+        let n = after.get(node).copied().unwrap_or(0) - before.get(node).copied().unwrap_or(0);
+        assert!(n >= 10, "{node} coordinated {n} of the ~180 requests: {after:?}");
+    }
+}
