@@ -1,0 +1,119 @@
+//! The matrix files of the three stages: they parse, each configuration becomes the topology
+//! its counts say (with the stores its stage uses and no others), and the runner refuses what it
+//! cannot run before starting anything.
+
+use bench::matrix::{MatrixFile, BUILT_STAGE};
+use bench::runner::{check_binaries, store_settings, topology_for};
+use infra::Kind;
+use std::path::{Path, PathBuf};
+
+fn matrix(name: &str) -> (PathBuf, MatrixFile) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix").join(name);
+    let m = MatrixFile::load(&path).unwrap();
+    (path, m)
+}
+
+#[test]
+fn every_configuration_of_every_stage_becomes_its_topology() {
+    for (file, stage) in
+        [("quick.toml", "pg"), ("pg.toml", "pg"), ("redis.toml", "redis"), ("cassandra.toml", "cassandra")]
+    {
+        let (_, m) = matrix(file);
+        assert_eq!(m.stage, stage);
+        for c in &m.configs {
+            let t = topology_for(&m, *c).unwrap_or_else(|e| panic!("{file} {}: {e:#}", c.label()));
+            let got = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx, Kind::Redis, Kind::Cassandra]
+                .map(|k| t.count(k));
+            assert_eq!(got, [c.postgres, c.pgpool, c.web, c.nginx, c.redis, c.cassandra], "{file} {}", c.label());
+            assert_eq!(t.count(Kind::Sentinel), if c.redis > 0 { 3 } else { 0 }, "{file}: Sentinels come with Redis");
+            assert_eq!(t.count(Kind::Prometheus), 0);
+            assert_eq!(t.web.binary, PathBuf::from(format!("target/release/shopbench-{stage}")));
+            t.check_local().unwrap();
+        }
+    }
+}
+
+#[test]
+fn the_store_counts_vary_and_ports_stay_in_the_bench_range() {
+    let (_, redis) = matrix("redis.toml");
+    let replicas: std::collections::BTreeSet<usize> = redis.configs.iter().map(|c| c.redis).collect();
+    assert_eq!(replicas.into_iter().collect::<Vec<_>>(), [2, 3], "1 master + 1 or 2 replicas");
+    let (_, cas) = matrix("cassandra.toml");
+    let nodes: std::collections::BTreeSet<usize> = cas.configs.iter().map(|c| c.cassandra).collect();
+    assert_eq!(nodes.into_iter().collect::<Vec<_>>(), [1, 3]);
+    let widest = redis.configs.iter().max_by_key(|c| c.redis).unwrap();
+    let t = topology_for(&redis, *widest).unwrap();
+    for kind in [Kind::Redis, Kind::Sentinel, Kind::Postgres, Kind::Pgpool] {
+        for i in 0..t.count(kind) {
+            let (_, port) = t.endpoint(kind, i);
+            assert!((19800..=19999).contains(&port), "{kind} {i} on {port}");
+        }
+    }
+    assert_eq!(t.endpoint(Kind::Redis, 0).1, 19900);
+    assert_eq!(t.endpoint(Kind::Sentinel, 0).1, 19950);
+    // Each file's configurations fit its time budget (12-15 minutes with start-up and the floor).
+    for m in [&redis, &cas] {
+        let load_secs = m.planned_secs_per_config() * m.configs.len() as u64;
+        assert!((300..=720).contains(&load_secs), "{}: {load_secs} s of load", m.stage);
+    }
+}
+
+#[test]
+fn a_web_binary_named_in_the_file_is_kept() {
+    let (_, mut m) = matrix("redis.toml");
+    let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
+    web.insert("binary".into(), toml::Value::String("/opt/shopbench-test".into()));
+    let t = topology_for(&m, m.configs[0]).unwrap();
+    assert_eq!(t.web.binary, PathBuf::from("/opt/shopbench-test"));
+}
+
+#[test]
+fn a_missing_binary_or_a_floor_of_another_build_is_refused_before_anything_starts() {
+    let (path, mut m) = matrix("redis.toml");
+    let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
+    web.insert("binary".into(), toml::Value::String("/nonexistent/shopbench-redis".into()));
+    let err = check_binaries(&m, &path).unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/shopbench-redis of stage redis is missing"), "{err}");
+    assert!(err.contains("cargo build --release -p app --features stage-redis"), "{err}");
+
+    // A binary that exists: only the floor's build is left to check.
+    let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
+    web.insert("binary".into(), toml::Value::String(std::env::current_exe().unwrap().display().to_string()));
+    let verdict = check_binaries(&m, &path);
+    if BUILT_STAGE == "redis" {
+        verdict.unwrap();
+    } else {
+        let err = verdict.unwrap_err().to_string();
+        assert!(err.contains(&format!("built for stage {BUILT_STAGE}")), "{err}");
+        assert!(err.contains("cargo build --release -p bench --features stage-redis"), "{err}");
+    }
+    m.run.floor = false;
+    check_binaries(&m, &path).unwrap();
+}
+
+#[test]
+fn the_floor_takes_the_web_tiers_store_settings_with_pools_for_the_whole_tier() {
+    let environ = [
+        "PATH=/usr/bin",
+        "SHOPBENCH__HTTP__PORT=18200",
+        "SHOPBENCH__POSTGRES__ENDPOINTS=127.0.0.1:19820,127.0.0.1:19821",
+        "SHOPBENCH__POSTGRES__POOL_SIZE=4",
+        "SHOPBENCH__REDIS__SENTINELS=127.0.0.1:19950,127.0.0.1:19951",
+        "SHOPBENCH__REDIS__POOL_SIZE=3",
+        "SHOPBENCH__ADMIN_TOKEN=t",
+        "SHOPBENCH__LOG=debug",
+        "",
+    ]
+    .join("\0");
+    let env = store_settings(&environ, 4, 2);
+    let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    assert_eq!(
+        pairs,
+        [
+            "SHOPBENCH__POSTGRES__ENDPOINTS=127.0.0.1:19820,127.0.0.1:19821",
+            "SHOPBENCH__POSTGRES__POOL_SIZE=8",
+            "SHOPBENCH__REDIS__POOL_SIZE=6",
+            "SHOPBENCH__REDIS__SENTINELS=127.0.0.1:19950,127.0.0.1:19951",
+        ]
+    );
+}
