@@ -379,6 +379,27 @@ pub fn reading(comparisons: &[Comparison], stages: &[StageResults]) -> Vec<Strin
             }
         }
     }
+    // Runs disturbed by other work on the machine, among the compared configurations.
+    let mut disturbed: Vec<String> = Vec::new();
+    for side in comparisons.iter().flat_map(|c| &c.sides) {
+        let config = stages
+            .iter()
+            .filter(|s| s.summary.stage == side.stage)
+            .flat_map(|s| &s.summary.configurations)
+            .find(|c| c.label == side.config);
+        let Some(others) = config.and_then(|c| c.cpu.as_ref()?.others()) else { continue };
+        let line = format!("stage {} {} {others:.2} cores", side.stage, side.config);
+        if others > crate::report::OTHER_LOAD_WARNING && !disturbed.contains(&line) {
+            disturbed.push(line);
+        }
+    }
+    if !disturbed.is_empty() {
+        out.push(format!(
+            "Caution: processes outside the topology and the load client were busy during the timed runs of {}; \
+             those numbers are disturbed and should be measured again on a quiet machine.",
+            disturbed.join(", ")
+        ));
+    }
     let machines: Vec<String> = stages.iter().map(|s| s.summary.machine.one_line()).collect();
     if machines.windows(2).any(|w| w[0] != w[1]) {
         out.push("Caution: the stages ran on different machines; their numbers do not compare.".into());

@@ -11,7 +11,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 /// Cores used by foreign processes above which the reading warns that the run was disturbed.
-const OTHER_LOAD_WARNING: f64 = 0.25;
+pub(crate) const OTHER_LOAD_WARNING: f64 = 0.25;
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2}"))

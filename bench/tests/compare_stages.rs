@@ -229,6 +229,20 @@ fn three_stages_give_both_charts_and_the_catalogue_compares_catalogue_operations
 }
 
 #[test]
+fn a_run_disturbed_by_other_work_is_named() {
+    let mut busy = redis();
+    // 0.2 cores measured in the topology and the client, 1.9 busy on the machine: 1.7 elsewhere.
+    busy["configurations"][2]["cpu"] = json!({"cores": {"web": 0.1, "redis": 0.1}, "machine_busy": 1.9});
+    let (root, dirs) = folders("busy", &[pg(), busy]);
+    let stages = load(&dirs);
+    let lines = compare::reading(&compare::build(&stages, None).unwrap(), &stages);
+    let caution = lines.iter().find(|l| l.starts_with("Caution")).expect("a caution");
+    assert!(caution.contains("stage redis pg2 pool2 web2 nginx2 redis3 1.70 cores"), "{caution}");
+    assert!(!caution.contains("redis2"), "{caution}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
 fn postgres_against_cassandra_alone_says_what_the_cart_side_mixes() {
     let (root, dirs) = folders("pg-cas", &[pg(), cassandra()]);
     let comparisons = compare::build(&load(&dirs), None).unwrap();
