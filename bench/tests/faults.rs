@@ -1,5 +1,5 @@
 //! The faults command on real servers, one fault: 2 PostgreSQL backends, 2 pgpools, a web
-//! instance (this build's `shopbench` binary) and an nginx on 127.0.0.1:17250-17279; the
+//! instance (this build's `shopbench` binary) and an nginx on 127.0.0.1:17270-17294; the
 //! shopaholic load runs while backend 1 is SIGKILLed and rejoined. Every order the clients saw
 //! acknowledged must be on both backends exactly once, every cart they know must be as they were
 //! told, the backends identical, and the rows written beside another stage's row, which stays.
@@ -35,18 +35,18 @@ categories = 4
 name = "faults-test"
 [topology.postgres]
 count = 2
-base_port = 17250
+base_port = 17270
 [topology.pgpool]
 count = 2
-base_port = 17255
-pcp_base_port = 17260
+base_port = 17275
+pcp_base_port = 17280
 [topology.web]
 count = 1
-base_port = 17265
+base_port = 17285
 binary = "{}"
 [topology.nginx]
 count = 1
-base_port = 17270
+base_port = 17290
 [[fault]]
 target = "postgres 1"
 restart_budget_secs = 10
@@ -90,7 +90,7 @@ async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() 
     assert_eq!(rows.len(), 1);
     let r = &rows[0];
     eprintln!("{}", serde_json::to_string_pretty(r).unwrap());
-    assert!(r.instance.starts_with("postgres 1 on 127.0.0.1:17251"), "{}", r.instance);
+    assert!(r.instance.starts_with("postgres 1 on 127.0.0.1:17271"), "{}", r.instance);
     assert!(r.requests_ok > 200, "the load ran: {} requests ok", r.requests_ok);
     assert!(r.acked_orders > 0, "orders were acknowledged: {r:?}");
     assert_eq!((r.lost_orders, r.duplicated_orders), (0, 0), "{:?}", r.problems);
@@ -108,10 +108,10 @@ async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() 
     assert_eq!(saved[0], redis, "the other stage's row is kept");
     assert_eq!(&saved[1], r);
     let md = std::fs::read_to_string(out.join("faults.md")).unwrap();
-    assert!(md.contains("| pg | SIGKILL postgres 1, restart (postgres 1 on 127.0.0.1:17251)"), "{md}");
+    assert!(md.contains("| pg | SIGKILL postgres 1, restart (postgres 1 on 127.0.0.1:17271)"), "{md}");
     assert!(md.contains("| redis | SIGKILL redis master, restart"), "{md}");
 
-    for port in [17250, 17251, 17255, 17256, 17265, 17270] {
+    for port in [17270, 17271, 17275, 17276, 17285, 17290] {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "something still listens on {port}");
     }
 }

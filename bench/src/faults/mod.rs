@@ -107,6 +107,48 @@ fn resolve(target: &Target, topology: &Topology) -> Result<(Kind, usize)> {
     }
 }
 
+/// The nginx error logs and how far they were written: what the proxies logged during a fault
+/// is the evidence behind the 5xx answers they gave.
+fn nginx_logs(running: &Shared) -> Vec<(PathBuf, u64)> {
+    let r = running.lock().unwrap_or_else(|e| e.into_inner());
+    let logs: Vec<(PathBuf, u64)> = r
+        .processes()
+        .iter()
+        .filter(|p| p.kind == Kind::Nginx)
+        .map(|p| {
+            let log = p.dir.join("logs/error.log");
+            let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+            (log, len)
+        })
+        .collect();
+    logs
+}
+
+/// The messages nginx logged after the given offsets, counted ("no live upstreams while
+/// connecting to upstream": 683), most frequent first.
+fn nginx_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for (path, from) in logs {
+        let mut text = String::new();
+        let Ok(mut file) = std::fs::File::open(path) else { continue };
+        if file.seek(SeekFrom::Start(*from)).is_err() || file.read_to_string(&mut text).is_err() {
+            continue;
+        }
+        for line in text.lines() {
+            // "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while ..., client: ..."
+            let Some((_, rest)) = line.split_once("] ") else { continue };
+            let rest = rest.split_once(": ").map_or(rest, |(_, m)| m);
+            let rest = if rest.starts_with('*') { rest.split_once(' ').map_or(rest, |(_, m)| m) } else { rest };
+            let message = rest.split(", client:").next().unwrap_or(rest).trim();
+            *counts.entry(message.to_string()).or_default() += 1;
+        }
+    }
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    v
+}
+
 /// What the schedule did, on the timeline's clock.
 struct Events {
     instance: String,
@@ -179,6 +221,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
         request_timeout_secs: r.request_timeout_secs,
         cpu_groups: vec![],
     };
+    let logs = nginx_logs(running);
     let t0 = Instant::now();
     let timeline = Arc::new(Timeline::new(t0));
     let total = 1 + r.warmup_secs + load_spec.secs.as_secs();
@@ -208,6 +251,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
     out.with_context(|| format!("the load of fault {label}"))?;
     let events = events.with_context(|| format!("fault {label}"))?;
     let seen = timeline.finish();
+    let nginx_errors = nginx_messages(&logs);
     // Let answers the clients no longer wait for finish on the servers.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -254,7 +298,10 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
     .await?;
     let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
     let (cart_store, carts) = match stage::cart_store(&stage_name, &topology).await? {
-        Some(store) => (Some(store.name.clone()), Some(audit::carts(store.carts.as_ref(), &seen.known_carts).await?)),
+        Some(store) => (
+            Some(store.name.clone()),
+            Some(audit::carts(store.carts.as_ref(), &seen.known_carts, &seen.unsettled).await?),
+        ),
         None => (None, None),
     };
     let carts = carts.unwrap_or_default();
@@ -302,6 +349,8 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
         carts_checked: carts.checked,
         lost_cart_changes: carts.lost.len(),
         cart_contradictions: seen.cart_contradictions.len(),
+        late_applied_changes: seen.late_applied + carts.late as u64,
+        nginx_errors,
         backends_identical: consistency.is_identical(),
         consistency: consistency.to_string(),
         repaired,
@@ -391,6 +440,17 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
 
     let client = api::client()?;
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
+    // A web binary of another stage would measure other stores under this stage's name.
+    let stores = api::ready_stores(&client, &nginx[0]).await?;
+    let want = crate::matrix::stage_stores(&f.stage);
+    if stores != want {
+        bail!(
+            "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
+            stores.join(", "),
+            f.stage,
+            want.join(", ")
+        );
+    }
     let specs = seed_catalogue(f.catalogue.products, &categories(f.catalogue.categories));
     let t = Instant::now();
     let ids = api::seed_products(&client, &nginx, &admin, specs, f.catalogue.parallel).await.context("seeding")?;
@@ -453,4 +513,33 @@ pub async fn command(file: &Path, out: Option<PathBuf>, run_dir: Option<PathBuf>
     cancel::install_ctrl_c();
     run(Options { file, out, run_dir, command }).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nginx_messages_are_counted_from_where_the_fault_began() {
+        let dir = std::env::temp_dir().join(format!("shopbench-nginx-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("error.log");
+        let old = "2026/11/26 09:00:00 [error] 1#1: *1 connect() failed (111: Connection refused), client: 127.0.0.1\n";
+        let new = "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while connecting to upstream, \
+                   client: 127.0.0.1, server: , request: \"GET / HTTP/1.1\"\n\
+                   2026/11/26 09:08:42 [error] 2323#2323: *1240 no live upstreams while connecting to upstream, \
+                   client: 127.0.0.1\n\
+                   2026/11/26 09:08:43 [warn] 2323#2323: *1 upstream server temporarily disabled while reading \
+                   response header from upstream, client: 127.0.0.1\n";
+        std::fs::write(&log, format!("{old}{new}")).unwrap();
+        let counted = nginx_messages(&[(log, old.len() as u64)]);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(
+            counted,
+            [
+                ("no live upstreams while connecting to upstream".to_string(), 2),
+                ("upstream server temporarily disabled while reading response header from upstream".to_string(), 1)
+            ]
+        );
+    }
 }

@@ -52,6 +52,14 @@ pub struct FaultRow {
     pub lost_cart_changes: usize,
     /// Answers that contradicted an earlier acknowledged cart change during the load.
     pub cart_contradictions: usize,
+    /// Cart states explained only by a change the client had seen fail (no answer or a 5xx),
+    /// applied after all: not a loss, but a failure that was not one.
+    #[serde(default)]
+    pub late_applied_changes: u64,
+    /// What the nginx instances logged during the fault's load, counted: the proxies' side of
+    /// their 5xx answers ("no live upstreams while connecting to upstream").
+    #[serde(default)]
+    pub nginx_errors: Vec<(String, u64)>,
     pub backends_identical: bool,
     /// The consistency check's words.
     pub consistency: String,
@@ -133,6 +141,13 @@ pub fn explain(target: &str, e: &ErrorReason) -> Option<&'static str> {
                  moves to the other nginx with its next request, as a client with two addresses would.",
             )
         }
+        "postgres" if e.reason.starts_with("502") => Some(
+            "nginx answered at once that it had no web instance left (\"no live upstreams\" in its log): each of its \
+             5 s read timeouts on writes the rejoin held counts as a failed attempt, three within 5 s mark an \
+             instance unavailable for 5 s (max_fails=3 fail_timeout=5s, infra/src/web.rs), and the writes on both \
+             instances waited, so both were marked. Reads, which the rejoin does not hold, failed too. Not \
+             applied: nginx did not pass these requests on.",
+        ),
         "postgres" if e.reason.starts_with("504") => Some(
             "the rejoin held writes (table locks on the live backend while it was copied) for longer than nginx's \
              proxy_read_timeout (5 s): nginx gave up on the request while it waited. It was not acknowledged; it \
@@ -186,10 +201,17 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
             None => recovery.push_str("; restart FAILED"),
         }
         let carts = match &r.cart_store {
-            Some(_) => format!(
-                "{} carts: {} lost, {} contradicted",
-                r.carts_checked, r.lost_cart_changes, r.cart_contradictions
-            ),
+            Some(_) => {
+                let late = if r.late_applied_changes > 0 {
+                    format!(" ({} failed changes applied later)", r.late_applied_changes)
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{} carts: {} lost, {} contradicted{late}",
+                    r.carts_checked, r.lost_cart_changes, r.cart_contradictions
+                )
+            }
             None => "carts not checked".into(),
         };
         let backends =
@@ -211,6 +233,10 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
         for e in &r.error_reasons {
             let why = explain(&r.target, e).unwrap_or("not explained yet: see the servers' logs of the run.");
             let _ = writeln!(md, "- {} x `{}` {}, {}: {why}", e.count, e.op, e.reason, phase_words(&e.phase));
+        }
+        if !r.nginx_errors.is_empty() {
+            let logged: Vec<String> = r.nginx_errors.iter().take(4).map(|(m, n)| format!("{n} x \"{m}\"")).collect();
+            let _ = writeln!(md, "- nginx logged meanwhile: {}", logged.join("; "));
         }
         md.push('\n');
     }
@@ -279,6 +305,8 @@ mod tests {
             carts_checked: 4,
             lost_cart_changes: 0,
             cart_contradictions: 0,
+            late_applied_changes: 0,
+            nginx_errors: vec![],
             backends_identical: true,
             consistency: "identical".into(),
             repaired: None,

@@ -57,6 +57,11 @@ struct Inner {
     carts: HashMap<Uuid, CartView>,
     /// Answers that contradict an earlier acknowledged cart change.
     cart_contradictions: Vec<String>,
+    /// Per shopper: cart changes that failed without a definite answer (a 5xx, or no answer):
+    /// the service may still apply them, later than the failure the client saw.
+    unsettled: HashMap<Uuid, Vec<Action>>,
+    /// Answers that differed from the acknowledged changes only by such failed changes.
+    late: u64,
 }
 
 pub struct Timeline {
@@ -73,6 +78,10 @@ pub struct Seen {
     /// change of unknown outcome after it).
     pub known_carts: BTreeMap<Uuid, Vec<(Uuid, u32)>>,
     pub cart_contradictions: Vec<String>,
+    /// Per shopper: its failed cart changes of unknown outcome (see [`late_effect`]).
+    pub unsettled: BTreeMap<Uuid, Vec<Action>>,
+    /// Cart answers explained by a change the client had seen fail, applied after all.
+    pub late_applied: u64,
 }
 
 impl Timeline {
@@ -124,6 +133,8 @@ impl Timeline {
             orders: std::mem::take(&mut inner.orders),
             known_carts,
             cart_contradictions: std::mem::take(&mut inner.cart_contradictions),
+            unsettled: inner.unsettled.drain().collect(),
+            late_applied: inner.late,
         }
     }
 }
@@ -179,9 +190,46 @@ fn apply_change(before: &Lines, a: &Action) -> Option<Lines> {
     Some(after)
 }
 
-fn show(lines: &Lines) -> String {
-    let parts: Vec<String> = lines.iter().map(|(p, q)| format!("{q}x{}", &p.simple().to_string()[..8])).collect();
+/// Which of the failed changes `unsettled` (applied in their order, before `then`) turn `before`
+/// into `got`: a request the client saw fail may still have been applied (nginx gave up waiting;
+/// the service went on). `None` when no subset explains `got`.
+pub fn late_effect(before: &Lines, unsettled: &[Action], then: Option<&Action>, got: &Lines) -> Option<Vec<usize>> {
+    let n = unsettled.len().min(10);
+    for mask in 1u32..(1 << n) {
+        let mut cart = before.clone();
+        for (i, a) in unsettled.iter().enumerate().take(n) {
+            if mask & (1 << i) != 0 {
+                cart = match a {
+                    Action::Checkout { .. } => Lines::new(),
+                    other => apply_change(&cart, other).unwrap_or(cart),
+                };
+            }
+        }
+        if let Some(a) = then {
+            cart = apply_change(&cart, a).unwrap_or(cart);
+        }
+        if &cart == got {
+            return Some((0..n).filter(|i| mask & (1 << i) != 0).collect());
+        }
+    }
+    None
+}
+
+/// Lines as `[2x…1f3a09bc, ...]`: the end of each product id (UUID v7 ids share their start).
+pub fn show(lines: &Lines) -> String {
+    let parts: Vec<String> = lines
+        .iter()
+        .map(|(p, q)| {
+            let id = p.simple().to_string();
+            format!("{q}x…{}", &id[id.len() - 8..])
+        })
+        .collect();
     format!("[{}]", parts.join(", "))
+}
+
+/// A failure after which the change may still be applied: no answer, or a 5xx.
+fn unsettled_failure(status: Option<u16>) -> bool {
+    status.is_none_or(|s| s >= 500)
 }
 
 impl Observer for Timeline {
@@ -210,6 +258,9 @@ impl Observer for Timeline {
                 inner.carts.insert(*user, view);
             }
             (Action::Checkout { user, .. }, Err(_)) => {
+                if unsettled_failure(f.status) {
+                    inner.unsettled.entry(*user).or_default().push(a.clone());
+                }
                 let was = inner.carts.insert(*user, CartView::Unknown);
                 let empty = f.status == Some(409) && String::from_utf8_lossy(f.body).contains("\"cart_empty\"");
                 if let (true, Some(CartView::Known(lines))) = (empty, was) {
@@ -231,22 +282,37 @@ impl Observer for Timeline {
                 let got: Lines = items.iter().copied().collect();
                 if let Some(CartView::Known(before)) = inner.carts.get(user) {
                     let expected = apply_change(before, a).unwrap_or_else(|| before.clone());
+                    let pending = inner.unsettled.get(user).map(Vec::as_slice).unwrap_or(&[]);
+                    let change = (!matches!(a, Action::GetCart { .. })).then_some(a);
                     if expected != got {
-                        let what = match a {
-                            Action::GetCart { .. } => "reading the cart".to_string(),
-                            other => other.op().to_string(),
-                        };
-                        let line = format!(
-                            "user {user}: after {what} at {end:.2} s the cart is {}, the acknowledged changes make it {}",
-                            show(&got),
-                            show(&expected)
-                        );
-                        inner.cart_contradictions.push(line);
+                        if let Some(applied) = late_effect(before, pending, change, &got) {
+                            inner.late += 1;
+                            let left = inner.unsettled.entry(*user).or_default();
+                            let mut i = 0;
+                            left.retain(|_| {
+                                i += 1;
+                                !applied.contains(&(i - 1))
+                            });
+                        } else {
+                            let what = match a {
+                                Action::GetCart { .. } => "reading the cart".to_string(),
+                                other => other.op().to_string(),
+                            };
+                            let line = format!(
+                                "user {user}: after {what} at {end:.2} s the cart is {}, the acknowledged changes make it {}",
+                                show(&got),
+                                show(&expected)
+                            );
+                            inner.cart_contradictions.push(line);
+                        }
                     }
                 }
                 inner.carts.insert(*user, CartView::Known(got));
             }
             (Action::AddItem { user, .. } | Action::SetQuantity { user, .. } | Action::RemoveItem { user, .. }, _) => {
+                if f.outcome.is_err() && unsettled_failure(f.status) {
+                    inner.unsettled.entry(*user).or_default().push(a.clone());
+                }
                 inner.carts.insert(*user, CartView::Unknown);
             }
             _ => {}
@@ -303,6 +369,36 @@ mod tests {
             "connect: Connection refused"
         );
         assert_eq!(reason(Some(200), b"<html>", None, "bad body: expected value"), "bad body");
+    }
+
+    #[test]
+    fn a_failed_change_applied_later_is_not_a_contradiction() {
+        let tl = Timeline::new(Instant::now());
+        let mut f = Feed { tl: &tl, t: Instant::now() };
+        let (u, p, q) = (id(1), id(10), id(11));
+        let cart = |items: Vec<(Uuid, u32)>| Ok(Outcome::Cart { items });
+        let signed = Ok(Outcome::SignedUp { user: u, token: "t".into() });
+        f.send(0, Action::SignUp { email: "e".into(), name: "n".into() }, Some(201), "", signed);
+        f.send(0, Action::AddItem { user: u, product: p, quantity: 1 }, Some(200), "", cart(vec![(p, 1)]));
+        // nginx gives up on an add (504) that the service applies a moment later; the read in
+        // between still shows the cart without it.
+        let add_q = Action::AddItem { user: u, product: q, quantity: 2 };
+        f.send(0, add_q, Some(504), "<title>504 Gateway Time-out</title>", Err("status 504".into()));
+        f.send(0, Action::GetCart { user: u }, Some(200), "", cart(vec![(p, 1)]));
+        f.send(0, Action::SetQuantity { user: u, product: p, quantity: 3 }, Some(200), "", cart(vec![(p, 3), (q, 2)]));
+        // A 4xx is a definite answer: a removal refused is not waiting anywhere.
+        let remove = Action::RemoveItem { user: u, product: id(12) };
+        f.send(0, remove, Some(404), r#"{"code":"not_found"}"#, Err("status 404".into()));
+        let seen = tl.finish();
+        assert_eq!(seen.late_applied, 1);
+        assert!(seen.cart_contradictions.is_empty(), "{:?}", seen.cart_contradictions);
+        assert_eq!(seen.unsettled.get(&u).map(Vec::len), Some(0), "the late add is settled");
+        let before: Lines = [(p, 3)].into();
+        let pending = [Action::RemoveItem { user: u, product: p }, Action::Checkout { user: u, key: "k".into() }];
+        assert_eq!(late_effect(&before, &pending, None, &Lines::new()), Some(vec![0]));
+        let add = Action::AddItem { user: u, product: q, quantity: 1 };
+        assert_eq!(late_effect(&before, &pending[1..], Some(&add), &[(q, 1)].into()), Some(vec![0]));
+        assert_eq!(late_effect(&before, &pending, None, &[(p, 4)].into()), None);
     }
 
     #[test]
