@@ -240,7 +240,9 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     assert!(!written_while_down.is_empty(), "writes went on while node 2 was down");
     assert_eq!(failures, 0, "requests failed:\n  {}", report.join("\n  "));
     drop(store);
+    let dir = running.run_dir().to_path_buf();
     blocking(move || running.down().expect("ring down")).await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 fn libc_sigkill() -> i32 {
