@@ -3,7 +3,7 @@
 //!
 //! Recovery is measured per class of operations (reads, writes), from the event (the kill, or
 //! the start of the restart): a class is affected when a request of it failed, or when its
-//! successes stopped for longer than `max(0.25 s, 2 x its longest pause before the fault)`; it
+//! successes stopped for longer than `max(1 s, 3 x its longest pause before the fault)`; it
 //! has recovered at the end of its first success that started after its last failure, and not
 //! before the end of its last such pause. The recovery of the event is the latest over the
 //! affected classes (0 when none was affected; `None` when one never recovered in the window).
@@ -12,6 +12,10 @@ use super::timeline::Req;
 use crate::ops::Op;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+
+/// The shortest pause of a class's successes that counts as an outage: a stall of the shared
+/// 2-core machine pauses everything for a few hundred ms now and then.
+pub const PAUSE: f64 = 1.0;
 
 /// A span of the timeline, in seconds.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,7 +79,7 @@ pub fn longest_pause(reqs: &[Req], span: Span, keep: impl Fn(&&Req) -> bool) -> 
 /// doc); `Some(0.0)` when the class was not affected.
 fn class_recovery(reqs: &[Req], span: Span, reads: bool, baseline_pause: f64) -> Option<f64> {
     let keep = class(reads);
-    let threshold = (2.0 * baseline_pause).max(0.25);
+    let threshold = (3.0 * baseline_pause).max(PAUSE);
     let last_failure = failures(reqs, span).into_iter().filter(&keep).map(|r| r.end).reduce(f64::max);
     let mut successes: Vec<&Req> = reqs.iter().filter(|r| r.ok()).filter(&keep).collect();
     successes.sort_by(|a, b| a.end.total_cmp(&b.end));

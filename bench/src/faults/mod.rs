@@ -107,16 +107,16 @@ fn resolve(target: &Target, topology: &Topology) -> Result<(Kind, usize)> {
     }
 }
 
-/// The nginx error logs and how far they were written: what the proxies logged during a fault
-/// is the evidence behind the 5xx answers they gave.
-fn nginx_logs(running: &Shared) -> Vec<(PathBuf, u64)> {
+/// The error logs of `kind` (nginx's error.log, the web instances' log) and how far they were
+/// written: what the servers logged during a fault is the evidence behind the errors clients got.
+fn server_logs(running: &Shared, kind: Kind) -> Vec<(PathBuf, u64)> {
     let r = running.lock().unwrap_or_else(|e| e.into_inner());
     let logs: Vec<(PathBuf, u64)> = r
         .processes()
         .iter()
-        .filter(|p| p.kind == Kind::Nginx)
+        .filter(|p| p.kind == kind)
         .map(|p| {
-            let log = p.dir.join("logs/error.log");
+            let log = if kind == Kind::Nginx { p.dir.join("logs/error.log") } else { p.log.clone() };
             let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
             (log, len)
         })
@@ -124,29 +124,67 @@ fn nginx_logs(running: &Shared) -> Vec<(PathBuf, u64)> {
     logs
 }
 
-/// The messages nginx logged after the given offsets, counted ("no live upstreams while
-/// connecting to upstream": 683), most frequent first.
-fn nginx_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+/// What the web instances said when they answered 503: their "store unavailable" warnings after
+/// the given offsets, counted by cause ("127.0.0.1:17220: no connection within 1s": 1).
+fn web_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+    count_lines(logs, |line| {
+        let plain: String = strip_ansi(line);
+        let (_, cause) = plain.split_once("store unavailable")?;
+        let cause = cause.trim().trim_start_matches("error=").trim_matches('"');
+        Some(cause.to_string())
+    })
+}
+
+/// Terminal colour codes out (the app colours its log lines).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Lines appended to `logs` after their offsets, each turned into a message by `message`
+/// (`None`: not counted), counted, most frequent first.
+fn count_lines(logs: &[(PathBuf, u64)], message: impl Fn(&str) -> Option<String>) -> Vec<(String, u64)> {
     use std::io::{Read, Seek, SeekFrom};
     let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
     for (path, from) in logs {
-        let mut text = String::new();
+        let mut bytes = Vec::new();
         let Ok(mut file) = std::fs::File::open(path) else { continue };
-        if file.seek(SeekFrom::Start(*from)).is_err() || file.read_to_string(&mut text).is_err() {
+        if file.seek(SeekFrom::Start(*from)).is_err() || file.read_to_end(&mut bytes).is_err() {
             continue;
         }
-        for line in text.lines() {
-            // "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while ..., client: ..."
-            let Some((_, rest)) = line.split_once("] ") else { continue };
-            let rest = rest.split_once(": ").map_or(rest, |(_, m)| m);
-            let rest = if rest.starts_with('*') { rest.split_once(' ').map_or(rest, |(_, m)| m) } else { rest };
-            let message = rest.split(", client:").next().unwrap_or(rest).trim();
-            *counts.entry(message.to_string()).or_default() += 1;
+        for line in String::from_utf8_lossy(&bytes).lines() {
+            if let Some(m) = message(line) {
+                *counts.entry(m).or_default() += 1;
+            }
         }
     }
     let mut v: Vec<(String, u64)> = counts.into_iter().collect();
     v.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     v
+}
+
+/// The messages nginx logged after the given offsets, counted ("no live upstreams while
+/// connecting to upstream": 683), most frequent first.
+fn nginx_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+    count_lines(logs, |line| {
+        // "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while ..., client: ..."
+        let (_, rest) = line.split_once("] ")?;
+        let rest = rest.split_once(": ").map_or(rest, |(_, m)| m);
+        let rest = if rest.starts_with('*') { rest.split_once(' ').map_or(rest, |(_, m)| m) } else { rest };
+        Some(rest.split(", client:").next().unwrap_or(rest).trim().to_string())
+    })
 }
 
 /// What the schedule did, on the timeline's clock.
@@ -221,7 +259,8 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
         request_timeout_secs: r.request_timeout_secs,
         cpu_groups: vec![],
     };
-    let logs = nginx_logs(running);
+    let logs = server_logs(running, Kind::Nginx);
+    let web_logs = server_logs(running, Kind::Web);
     let t0 = Instant::now();
     let timeline = Arc::new(Timeline::new(t0));
     let total = 1 + r.warmup_secs + load_spec.secs.as_secs();
@@ -252,6 +291,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
     let events = events.with_context(|| format!("fault {label}"))?;
     let seen = timeline.finish();
     let nginx_errors = nginx_messages(&logs);
+    let web_errors = web_messages(&web_logs);
     // Let answers the clients no longer wait for finish on the servers.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
@@ -351,6 +391,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
         cart_contradictions: seen.cart_contradictions.len(),
         late_applied_changes: seen.late_applied + carts.late as u64,
         nginx_errors,
+        web_errors,
         backends_identical: consistency.is_identical(),
         consistency: consistency.to_string(),
         repaired,
@@ -396,7 +437,7 @@ fn how(f: &FaultsFile, topology: &Topology, command: &str) -> String {
          sent again with the same Idempotency-Key. **Errors seen**: requests that failed from the kill to the end \
          of the load, with their reasons. **Recovery**: from the kill (and from the start of the restart) until \
          the affected class of operations (reads, writes) succeeded again: a class is affected when a request \
-         failed or its successes paused for more than max(0.25 s, twice its longest pause before the kill); \
+         failed or its successes paused for more than max(1 s, three times its longest pause before the kill); \
          0 s means neither happened. **Data check**, after the load: every acknowledged order (201 or 200 \
          replay) looked up on every backend directly (lost: missing or under another key; duplicated: a key \
          with two orders); every cart whose last acknowledged state the client knows, read from the cart store \
@@ -532,8 +573,14 @@ mod tests {
                    2026/11/26 09:08:43 [warn] 2323#2323: *1 upstream server temporarily disabled while reading \
                    response header from upstream, client: 127.0.0.1\n";
         std::fs::write(&log, format!("{old}{new}")).unwrap();
-        let counted = nginx_messages(&[(log, old.len() as u64)]);
+        let counted = nginx_messages(&[(log.clone(), old.len() as u64)]);
+        let web =
+            "\u{1b}[2m2026-11-26T09:29:23.972663Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m app::error: store unavailable \
+                   \u{1b}[3merror\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:17220: no connection within 1s\nINFO other\n";
+        std::fs::write(&log, web).unwrap();
+        let web = web_messages(&[(log, 0)]);
         let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(web, [("127.0.0.1:17220: no connection within 1s".to_string(), 1)]);
         assert_eq!(
             counted,
             [

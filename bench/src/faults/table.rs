@@ -60,6 +60,9 @@ pub struct FaultRow {
     /// their 5xx answers ("no live upstreams while connecting to upstream").
     #[serde(default)]
     pub nginx_errors: Vec<(String, u64)>,
+    /// The web instances' "store unavailable" warnings during the fault's load (their 503s), by cause.
+    #[serde(default)]
+    pub web_errors: Vec<(String, u64)>,
     pub backends_identical: bool,
     /// The consistency check's words.
     pub consistency: String,
@@ -124,41 +127,45 @@ fn secs(v: Option<f64>) -> String {
 }
 
 /// The reasons a client-visible error happens, for the faults and errors understood so far.
-pub fn explain(target: &str, e: &ErrorReason) -> Option<&'static str> {
+pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
     let kind = target.split_whitespace().next().unwrap_or("");
-    let method = e.op.split_whitespace().next().unwrap_or("");
+    let method = op.split_whitespace().next().unwrap_or("");
     match kind {
-        "web" if e.reason.starts_with("502") && (method == "POST" || method == "PATCH") => Some(
+        "web" if reason.starts_with("502") && (method == "POST" || method == "PATCH") => Some(
             "the request was in flight on the killed web instance; nginx resends only requests it may repeat \
              (GET, PUT, DELETE, and checkout with its Idempotency-Key), because a POST or PATCH that reached an \
              instance may have been applied. The client must decide: retry or read back.",
         ),
-        "nginx"
-            if e.reason.starts_with("connect") || e.reason.starts_with("request") || e.reason.starts_with("body") =>
-        {
+        "nginx" if reason.starts_with("connect") || reason.starts_with("request") || reason.starts_with("body") => {
             Some(
                 "the client's connection to the killed nginx failed (refused, or reset mid-request); the load client \
                  moves to the other nginx with its next request, as a client with two addresses would.",
             )
         }
-        "postgres" if e.reason.starts_with("502") => Some(
+        "postgres" if reason.starts_with("502") => Some(
             "nginx answered at once that it had no web instance left (\"no live upstreams\" in its log): each of its \
              5 s read timeouts on writes the rejoin held counts as a failed attempt, three within 5 s mark an \
              instance unavailable for 5 s (max_fails=3 fail_timeout=5s, infra/src/web.rs), and the writes on both \
              instances waited, so both were marked. Reads, which the rejoin does not hold, failed too. Not \
              applied: nginx did not pass these requests on.",
         ),
-        "postgres" if e.reason.starts_with("504") => Some(
+        "postgres" if reason.starts_with("504") => Some(
             "the rejoin held writes (table locks on the live backend while it was copied) for longer than nginx's \
              proxy_read_timeout (5 s): nginx gave up on the request while it waited. It was not acknowledged; it \
              may still have been applied once the locks went (a checkout is then found by its key on the retry).",
         ),
-        "postgres" if e.reason == "503 unavailable" => Some(
-            "the rejoin held writes longer than the service waits for its store (an attempt is abandoned after 5 s, \
-             and the pooled connections were all busy with waiting writes): the service answered 503 unavailable; \
-             the operation was not acknowledged and the client is told to retry.",
+        "postgres" if reason == "503 unavailable" => Some(
+            "the service's store calls failed for longer than its retries last: while the rejoin held writes (an \
+             attempt is abandoned after 5 s, the pooled connections all busy with waiting writes), or when it \
+             attached the node and both pgpools closed every session at once (failback), and no new connection came \
+             within the pool's 1 s wait (see what the web instances logged). Not acknowledged; the client is told to \
+             retry.",
         ),
-        _ if e.reason == "503 unavailable" => Some(
+        "postgres" if reason.starts_with("timeout") => Some(
+            "the load client's own timeout ([run] request_timeout_secs, 10 s): the request waited for writes the \
+             rejoin held longer than that. Its outcome is unknown to the client.",
+        ),
+        _ if reason == "503 unavailable" => Some(
             "the service's store retries (2 s window, docs/replication.md) ran out: the operation was not applied \
              or its outcome is unknown, and the client is told to retry.",
         ),
@@ -184,9 +191,9 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
         let errors = if r.client_errors == 0 {
             "0".to_string()
         } else {
-            let top: Vec<String> =
-                r.error_reasons.iter().take(3).map(|e| format!("{} x {}", e.count, e.reason)).collect();
-            let more = if r.error_reasons.len() > 3 { ", ..." } else { "" };
+            let groups = by_reason(&r.error_reasons);
+            let top: Vec<String> = groups.iter().take(3).map(|g| format!("{} x {}", g.count, g.reason)).collect();
+            let more = if groups.len() > 3 { ", ..." } else { "" };
             format!("{} ({}{more})", r.client_errors, top.join(", "))
         };
         let mut recovery = format!("kill: {}", secs(r.recovery_s));
@@ -230,13 +237,20 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
     }
     for r in with_errors {
         let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
-        for e in &r.error_reasons {
-            let why = explain(&r.target, e).unwrap_or("not explained yet: see the servers' logs of the run.");
-            let _ = writeln!(md, "- {} x `{}` {}, {}: {why}", e.count, e.op, e.reason, phase_words(&e.phase));
+        for g in by_reason(&r.error_reasons) {
+            let why = explain(&r.target, &g.ops[0].0, &g.reason)
+                .unwrap_or("not explained yet: see the servers' logs of the run.");
+            let ops: Vec<String> = g.ops.iter().map(|(op, n)| format!("`{op}` {n}")).collect();
+            let phases = g.phases.iter().map(|p| phase_words(p)).collect::<Vec<_>>().join(" and ");
+            let _ = writeln!(md, "- **{} x {}**, {phases} ({}): {why}", g.count, g.reason, ops.join(", "));
         }
         if !r.nginx_errors.is_empty() {
             let logged: Vec<String> = r.nginx_errors.iter().take(4).map(|(m, n)| format!("{n} x \"{m}\"")).collect();
             let _ = writeln!(md, "- nginx logged meanwhile: {}", logged.join("; "));
+        }
+        if !r.web_errors.is_empty() {
+            let logged: Vec<String> = r.web_errors.iter().take(4).map(|(m, n)| format!("{n} x \"{m}\"")).collect();
+            let _ = writeln!(md, "- the web instances logged \"store unavailable\": {}", logged.join("; "));
         }
         md.push('\n');
     }
@@ -264,6 +278,42 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
         let _ = writeln!(md, "- {stage}: finished {at}, commit {commit}");
     }
     md
+}
+
+/// Failures of one reason, over the operations and phases they happened in.
+struct ReasonGroup {
+    reason: String,
+    count: u64,
+    /// (operation, count), most frequent first.
+    ops: Vec<(String, u64)>,
+    phases: Vec<String>,
+}
+
+fn by_reason(reasons: &[ErrorReason]) -> Vec<ReasonGroup> {
+    let mut groups: Vec<ReasonGroup> = Vec::new();
+    for e in reasons {
+        let at = match groups.iter().position(|g| g.reason == e.reason) {
+            Some(at) => at,
+            None => {
+                groups.push(ReasonGroup { reason: e.reason.clone(), count: 0, ops: vec![], phases: vec![] });
+                groups.len() - 1
+            }
+        };
+        let g = &mut groups[at];
+        g.count += e.count;
+        match g.ops.iter_mut().find(|(op, _)| *op == e.op) {
+            Some((_, n)) => *n += e.count,
+            None => g.ops.push((e.op.clone(), e.count)),
+        }
+        if !g.phases.contains(&e.phase) {
+            g.phases.push(e.phase.clone());
+        }
+    }
+    for g in &mut groups {
+        g.ops.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    }
+    groups.sort_by_key(|g| std::cmp::Reverse(g.count));
+    groups
 }
 
 fn phase_words(phase: &str) -> &'static str {
@@ -307,6 +357,7 @@ mod tests {
             cart_contradictions: 0,
             late_applied_changes: 0,
             nginx_errors: vec![],
+            web_errors: vec![],
             backends_identical: true,
             consistency: "identical".into(),
             repaired: None,
