@@ -562,12 +562,24 @@ impl Running {
     }
 
     /// The current Redis master (`host:port`): the one every live sentinel names, or without
-    /// sentinels the live instance whose INFO says it is a master.
+    /// sentinels the live instance whose INFO says it is a master. Sentinels learn of a
+    /// failover a moment apart (hello messages every 2 s) and its leader closes it only when
+    /// every replica is reconfigured, so an unsettled view is given up to failover-timeout to
+    /// settle before it is an error.
     pub fn redis_master(&self) -> Result<String> {
-        if self.topology().count(Kind::Sentinel) > 0 {
-            agreed_master(self)
-        } else {
-            master_by_role(self)
+        if self.topology().count(Kind::Sentinel) == 0 {
+            return master_by_role(self);
+        }
+        let s = &self.topology().sentinel;
+        let deadline = Instant::now() + Duration::from_millis(s.failover_timeout_ms) + Duration::from_secs(2);
+        loop {
+            match sentinel_agreement(self)? {
+                Agreement::Agreed(m) => return Ok(m),
+                Agreement::Disagree(views) if Instant::now() >= deadline => {
+                    bail!("the sentinels have not settled on a master: {views}")
+                }
+                Agreement::Disagree(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
         }
     }
 
@@ -581,8 +593,14 @@ impl Running {
     }
 }
 
-/// The master all live sentinels name (an error while they disagree, e.g. during a failover).
-fn agreed_master(r: &Running) -> Result<String> {
+/// What the live sentinels say about the master.
+enum Agreement {
+    Agreed(String),
+    /// They name different masters (each sentinel's view), or one is still in a failover.
+    Disagree(String),
+}
+
+fn sentinel_agreement(r: &Running) -> Result<Agreement> {
     let name = &r.topology().sentinel.master_name;
     let views: Vec<(String, Result<String>)> = r
         .processes()
@@ -591,16 +609,40 @@ fn agreed_master(r: &Running) -> Result<String> {
         .map(|p| (p.addr(), master_addr(&p.addr(), name)))
         .collect();
     let answers: Vec<&String> = views.iter().filter_map(|(_, v)| v.as_ref().ok()).collect();
+    // The leader of a failover keeps it open until every replica is reconfigured (up to
+    // failover-timeout) and ignores a second failover meanwhile: not settled until it ends.
+    let in_failover: Vec<String> = r
+        .processes()
+        .iter()
+        .filter(|p| p.kind == Kind::Sentinel && p.alive())
+        .filter(|p| {
+            command(&p.addr(), &["SENTINEL", "MASTER", name])
+                .and_then(|reply| reply.ok()?.into_map())
+                .is_ok_and(|m| m.get("flags").is_some_and(|f| f.contains("failover_in_progress")))
+        })
+        .map(Proc::addr)
+        .collect();
     match answers.first() {
         None => bail!("no sentinel answers"),
-        Some(first) if answers.iter().all(|a| a == first) => Ok((*first).clone()),
+        Some(_) if !in_failover.is_empty() => {
+            Ok(Agreement::Disagree(format!("a failover is still in progress on {}", in_failover.join(", "))))
+        }
+        Some(first) if answers.iter().all(|a| a == first) => Ok(Agreement::Agreed((*first).clone())),
         Some(_) => {
             let all: Vec<String> = views
                 .iter()
                 .map(|(s, v)| format!("{s}: {}", v.as_ref().map(String::as_str).unwrap_or("no answer")))
                 .collect();
-            bail!("the sentinels disagree on the master: {}", all.join(", "))
+            Ok(Agreement::Disagree(all.join(", ")))
         }
+    }
+}
+
+/// The master all live sentinels name (an error while they disagree, e.g. during a failover).
+fn agreed_master(r: &Running) -> Result<String> {
+    match sentinel_agreement(r)? {
+        Agreement::Agreed(m) => Ok(m),
+        Agreement::Disagree(views) => bail!("the sentinels have not settled on a master: {views}"),
     }
 }
 
