@@ -182,35 +182,81 @@ impl FaultsFile {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_pg_faults_file_parses_with_one_fault_per_kind() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/pg.toml");
+    use infra::Kind;
+
+    /// Loads bench/faults/<stage>.toml and checks what every stage's file must hold: a fault for
+    /// each of `kinds`, the stage's web binary, `counts` instances per kind, every port inside
+    /// `ports` (the faults command's range, less the Cassandra test ring's JMX 17199-17201), and
+    /// a run shorter than `max_secs` of load and checks.
+    fn check_file(stage: &str, kinds: &[Kind], counts: &[(Kind, usize)], max_secs: u64) -> FaultsFile {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("faults/{stage}.toml"));
         let f = FaultsFile::load(&path).unwrap();
-        assert_eq!(f.stage, "pg");
-        let kinds: Vec<infra::Kind> = f
+        assert_eq!(f.stage, stage);
+        let targeted: Vec<Kind> = f
             .faults
             .iter()
             .map(|s| match s.parse_target().unwrap() {
                 Target::Instance { kind, .. } | Target::Role { kind, .. } => kind,
             })
             .collect();
-        for k in [infra::Kind::Postgres, infra::Kind::Pgpool, infra::Kind::Web, infra::Kind::Nginx] {
-            assert!(kinds.contains(&k), "no {k} fault");
+        for k in kinds {
+            assert!(targeted.contains(k), "{stage}: no {k} fault");
         }
         let t = f.topology().unwrap();
         t.check_local().unwrap();
-        assert_eq!(t.web.binary, Path::new("target/release/shopbench-pg"));
-        for k in [infra::Kind::Postgres, infra::Kind::Pgpool, infra::Kind::Web, infra::Kind::Nginx] {
-            assert_eq!(t.count(k), 2, "{k}");
-            for i in 0..2 {
-                let port = t.endpoint(k, i).1;
+        assert_eq!(t.web.binary, Path::new(&format!("target/release/shopbench-{stage}")));
+        for (k, n) in counts {
+            assert_eq!(t.count(*k), *n, "{stage}: {k}");
+            for i in 0..*n {
+                let port = t.endpoint(*k, i).1;
                 assert!(
                     (17202..17500).contains(&port),
-                    "{k} {i} on {port}: the faults command's ports are 17200-17499, less the Cassandra test ring's JMX 17199-17201"
+                    "{stage}: {k} {i} on {port}: the faults command's ports are 17200-17499, less the Cassandra \
+                     test ring's JMX 17199-17201"
                 );
             }
         }
-        assert!(f.planned_secs() < 5 * 60, "{} s", f.planned_secs());
+        assert!(f.planned_secs() < max_secs, "{stage}: {} s planned", f.planned_secs());
+        f
+    }
+
+    const PG_TIER: [Kind; 4] = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx];
+
+    #[test]
+    fn the_pg_faults_file_parses_with_one_fault_per_kind() {
+        check_file("pg", &PG_TIER, &PG_TIER.map(|k| (k, 2)), 5 * 60);
+    }
+
+    #[test]
+    fn the_redis_faults_file_kills_the_master_and_a_replica_as_well() {
+        let counts = [PG_TIER.map(|k| (k, 2)).as_slice(), &[(Kind::Redis, 3), (Kind::Sentinel, 3)]].concat();
+        // Started and stopped in well under a minute: the whole run within about 6 minutes.
+        let f = check_file("redis", &[PG_TIER.as_slice(), &[Kind::Redis]].concat(), &counts, 5 * 60);
+        let targets: Vec<&str> = f.faults.iter().map(|s| s.target.as_str()).collect();
+        assert!(targets.contains(&"redis master") && targets.contains(&"redis replica"), "{targets:?}");
+        let t = f.topology().unwrap();
+        assert!(t.redis.port(0) >= 17300 && t.redis.port(2) < 17350, "Redis in 17300-17349");
+        assert!(t.sentinel.section.port(0) >= 17350 && t.sentinel.section.port(2) < 17400, "sentinels in 17350-17399");
+    }
+
+    #[test]
+    fn the_cassandra_faults_file_kills_a_node_of_the_ring_and_the_redis_master() {
+        let counts =
+            [PG_TIER.map(|k| (k, 2)).as_slice(), &[(Kind::Redis, 3), (Kind::Sentinel, 3), (Kind::Cassandra, 3)]]
+                .concat();
+        // The ring starts in about a minute: the whole run within about 8 minutes.
+        let f =
+            check_file("cassandra", &[PG_TIER.as_slice(), &[Kind::Redis, Kind::Cassandra]].concat(), &counts, 6 * 60);
+        let t = f.topology().unwrap();
+        let c = &t.cassandra;
+        assert_eq!((c.native_port, c.storage_port, c.jmx_base_port), (17442, 17400, 17410));
+        for i in 0..3 {
+            for (_, port, what) in c.other_ports(i) {
+                assert!((17400..17500).contains(&port), "{what} on {port}");
+            }
+        }
+        let budget = f.faults.iter().find(|s| s.target.starts_with("cassandra")).unwrap().restart_budget_secs;
+        assert!(budget >= 40, "a node's restart takes 30-40 s: a budget of {budget} s would cut the load short");
     }
 
     #[test]

@@ -88,6 +88,17 @@ fn healthy(running: &Running) -> Result<()> {
             Err(e) => wrong.push(format!("pgpool {i} does not answer: {e}")),
         }
     }
+    if wrong.is_empty() {
+        // A replica resyncing after a failover settles within seconds: give it that long.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            wrong = stage::settled(running);
+            if wrong.is_empty() || Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
     if !wrong.is_empty() {
         bail!("the topology is not whole: {}", wrong.join("; "));
     }
@@ -100,10 +111,10 @@ fn split(addr: &str) -> Result<(String, u16)> {
 }
 
 /// Which instance a target means now.
-fn resolve(target: &Target, topology: &Topology) -> Result<(Kind, usize)> {
+fn resolve(target: &Target, running: &Running) -> Result<(Kind, usize)> {
     match target {
         Target::Instance { kind, index } => Ok((*kind, *index)),
-        Target::Role { kind, role } => Ok((*kind, stage::instance_with_role(topology, *kind, role)?)),
+        Target::Role { kind, role } => Ok((*kind, stage::instance_with_role(running, *kind, role)?)),
     }
 }
 
@@ -204,9 +215,8 @@ async fn schedule(
     label: &str,
 ) -> Result<Events> {
     tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + f.run.kill_at())).await;
-    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
     let target = spec.parse_target()?;
-    let (kind, index) = tokio::task::spawn_blocking(move || resolve(&target, &topology)).await??;
+    let (kind, index) = with_running(running, move |r| resolve(&target, r)).await?;
     let proc = {
         let r = running.lock().unwrap_or_else(|e| e.into_inner());
         let found = r.processes().iter().find(|p| p.kind == kind && p.index == index).cloned();
@@ -380,6 +390,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
             round(analysis::longest_pause(reqs, after, reads)),
         ],
         slowest_request_s: round(analysis::slowest(reqs, from_kill).map_or(0.0, |s| s.0)),
+        slowest_op: analysis::slowest(reqs, from_kill).map(|s| s.1.name().to_string()).unwrap_or_default(),
         requests_ok: reqs.iter().filter(|r| r.ok()).count() as u64,
         requests_failed: reqs.iter().filter(|r| !r.ok()).count() as u64,
         acked_orders: orders.acked,
@@ -398,6 +409,7 @@ async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, nginx: &[String],
         problems,
         finished_at: crate::results::now_rfc3339(),
         git_commit: git_commit(),
+        setup: String::new(),
     };
     Ok(row)
 }
@@ -424,26 +436,15 @@ fn summary(r: &FaultRow) -> String {
     )
 }
 
-/// The paragraph above the table: how the rows were made.
-fn how(f: &FaultsFile, topology: &Topology, command: &str) -> String {
+/// How this stage's rows were made (the machine, the command, the topology, the schedule); the
+/// method common to every stage is [`table::METHOD`].
+fn setup(f: &FaultsFile, topology: &Topology, command: &str) -> String {
     let counts: Vec<String> =
         Kind::ALL.iter().filter(|k| topology.count(**k) > 0).map(|k| format!("{} {k}", topology.count(*k))).collect();
     let r = &f.run;
     format!(
-        "Stage `{}` ran as `{command}` on {}. Topology: {} on loopback. Per fault, a fresh run of the \
-         shopaholic load (the matrix's plans; {} users, think {}-{} ms) through both nginx: {} s warm-up, {} s \
-         steady, SIGKILL of the instance's process group, {} s on the survivors, restart (`infra::Running::restart`; \
-         a backend is resynced by the rejoin, which holds writes meanwhile), then {}+ s more. A failed checkout is \
-         sent again with the same Idempotency-Key. **Errors seen**: requests that failed from the kill to the end \
-         of the load, with their reasons. **Recovery**: from the kill (and from the start of the restart) until \
-         the affected class of operations (reads, writes) succeeded again: a class is affected when a request \
-         failed or its successes paused for more than max(1 s, three times its longest pause before the kill); \
-         0 s means neither happened. **Data check**, after the load: every acknowledged order (201 or 200 \
-         replay) looked up on every backend directly (lost: missing or under another key; duplicated: a key \
-         with two orders); every cart whose last acknowledged state the client knows, read from the cart store \
-         (lost), and answers that contradicted an earlier acknowledged cart change (contradicted); the \
-         consistency check of the backends (a difference is repaired by a rejoin before the next fault).",
-        f.stage,
+        "ran as `{command}` on {}. Topology: {} on loopback. Per fault: {} users (think {}-{} ms), {} s warm-up, \
+         {} s steady, the kill, {} s on the survivors, the restart (its budget: {}), then {}+ s more.",
         Machine::describe().one_line(),
         counts.join(", "),
         r.users,
@@ -452,8 +453,25 @@ fn how(f: &FaultsFile, topology: &Topology, command: &str) -> String {
         r.warmup_secs,
         r.before_secs,
         r.down_secs,
+        budgets(f),
         r.after_secs,
     )
+}
+
+/// The faults' restart budgets, e.g. "8 s for postgres 1 and postgres main; 4 s for the others".
+fn budgets(f: &FaultsFile) -> String {
+    let mut by: Vec<(u64, Vec<&str>)> = Vec::new();
+    for spec in &f.faults {
+        match by.iter_mut().find(|(b, _)| *b == spec.restart_budget_secs) {
+            Some((_, targets)) => targets.push(&spec.target),
+            None => by.push((spec.restart_budget_secs, vec![&spec.target])),
+        }
+    }
+    by.sort_by_key(|(_, targets)| targets.len());
+    let Some((common, _)) = by.pop() else { return String::new() };
+    let mut parts: Vec<String> = by.iter().map(|(b, t)| format!("{b} s for {}", t.join(" and "))).collect();
+    parts.push(if parts.is_empty() { format!("{common} s") } else { format!("{common} s for the others") });
+    parts.join("; ")
 }
 
 /// Starts the topology, runs every fault, writes faults.json and faults.md, stops everything.
@@ -470,7 +488,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         fmt_secs(f.planned_secs() as f64),
         crate::results::display_path(&opts.run_dir)
     );
-    let how = how(f, &topology, &opts.command);
+    let setup = setup(f, &topology, &opts.command);
     let run_dir = opts.run_dir.clone();
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let running = tokio::task::spawn_blocking(move || topology.up(run_dir)).await??;
@@ -521,7 +539,10 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     let running = running.into_inner().unwrap_or_else(|e| e.into_inner());
     tokio::task::spawn_blocking(move || running.down()).await??;
 
-    table::write(&opts.out, &f.stage, rows.clone(), &how)?;
+    for row in &mut rows {
+        row.setup = setup.clone();
+    }
+    table::write(&opts.out, &f.stage, rows.clone())?;
     eprintln!(
         "faults: done in {}; {} and {} written",
         fmt_secs(started.elapsed().as_secs_f64()),

@@ -1,7 +1,7 @@
 //! The results: docs/results/faults.json (one row per fault; a run replaces the rows of its own
 //! stage and keeps the others) and docs/results/faults.md, drawn from all rows.
 
-use super::analysis::ErrorReason;
+use super::analysis::{self, ErrorReason};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -40,6 +40,10 @@ pub struct FaultRow {
     pub longest_read_pause_s: [f64; 2],
     /// The slowest request from the kill on, seconds.
     pub slowest_request_s: f64,
+    /// Its operation: a store that stalls (a Redis failover) shows here even when the other
+    /// operations of its class went on (recovery is per class).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub slowest_op: String,
     pub requests_ok: u64,
     pub requests_failed: u64,
     pub acked_orders: usize,
@@ -74,6 +78,10 @@ pub struct FaultRow {
     pub finished_at: String,
     #[serde(default)]
     pub git_commit: Option<String>,
+    /// How the stage's run was made: command, machine, topology, schedule (the same on every
+    /// row of a run; faults.md shows it once per stage).
+    #[serde(default)]
+    pub setup: String,
 }
 
 impl FaultRow {
@@ -108,13 +116,13 @@ pub fn merge(old: Vec<FaultRow>, stage: &str, new: Vec<FaultRow>) -> Vec<FaultRo
 }
 
 /// Writes faults.json (merged) and faults.md (from every row) into `out`.
-pub fn write(out: &Path, stage: &str, new: Vec<FaultRow>, how: &str) -> Result<Vec<FaultRow>> {
+pub fn write(out: &Path, stage: &str, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("faults.json");
     let rows = merge(load(&json)?, stage, new);
     std::fs::write(&json, serde_json::to_string_pretty(&rows)? + "\n")
         .with_context(|| format!("writing {}", json.display()))?;
-    std::fs::write(out.join("faults.md"), markdown(&rows, how)).context("writing faults.md")?;
+    std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
     Ok(rows)
 }
 
@@ -165,6 +173,39 @@ pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
             "the load client's own timeout ([run] request_timeout_secs, 10 s): the request waited for writes the \
              rejoin held longer than that. Its outcome is unknown to the client.",
         ),
+        "redis" if reason.starts_with("504") => Some(
+            "the cart change waited for Sentinel's failover (the master's death is noticed after \
+             down-after-milliseconds, 3000 ms, then a replica is promoted and the other re-attached: ~4.5 s) longer \
+             than nginx's proxy_read_timeout (5 s), and nginx does not resend a POST (an add) that reached an \
+             instance. The adapter went on with the same change id (up to failover_wait_ms, 20 s), so the change may \
+             have been applied once after the client saw it fail (\"failed changes applied later\"), never twice.",
+        ),
+        "redis" if reason.starts_with("502") => Some(
+            "nginx had no web instance left to pass the request to (\"no live upstreams\" in its log): the 5 s read \
+             timeouts on cart changes that waited for the failover count as failed attempts, and three within 5 s \
+             mark an instance unavailable for 5 s (max_fails=3 fail_timeout=5s). Not passed on, so not applied.",
+        ),
+        "redis" if reason == "503 unavailable" => Some(
+            "the Redis adapter gave up on the operation: no master answered within failover_wait_ms (20 s), or a \
+             change could not get the replica acknowledgement it needs (min_replica_acks) in that window. Not \
+             acknowledged; its outcome is unknown and the client is told to retry.",
+        ),
+        "redis" if reason.starts_with("timeout") => Some(
+            "the load client's own timeout (10 s): the request waited for the failover, and for nginx's resend of \
+             a timed-out PUT or DELETE to the other instance, longer than that. Its outcome is unknown to the \
+             client; a change is applied at most once (its change id).",
+        ),
+        "cassandra" if reason == "503 unavailable" => Some(
+            "a catalogue call failed on every one of the Cassandra adapter's attempts (3, 100 and 200 ms apart), \
+             each bounded by the driver's 5 s request timeout (see what the web instances logged). Not acknowledged; \
+             a merchant's write may still have been applied (its conditional write makes the repeat a no-op).",
+        ),
+        "cassandra" if reason.starts_with("504") || reason.starts_with("timeout") => Some(
+            "a catalogue call in flight at the kill waited out the driver's 5 s request timeout (the killed node's \
+             fault run logged it for whole-catalogue listings, range reads), as long as nginx's proxy_read_timeout: \
+             nginx resends a GET to the other web instance, but not a POST or PATCH, and gives up when the resent \
+             request waits as well. Not acknowledged.",
+        ),
         _ if reason == "503 unavailable" => Some(
             "the service's store retries (2 s window, docs/replication.md) ran out: the operation was not applied \
              or its outcome is unknown, and the client is told to retry.",
@@ -173,16 +214,40 @@ pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
     }
 }
 
+/// How every stage's rows are made (faults.md says it once, above each stage's own setup).
+pub const METHOD: &str = "Per fault, a fresh run of the shopaholic load (the matrix's plans) through both \
+    nginx: warm-up, steady load, SIGKILL of the instance's process group, load on the survivors, restart \
+    (`infra::Running::restart`: a PostgreSQL backend is resynced by the rejoin, which holds writes meanwhile; a \
+    Redis instance comes back as a replica of the master the sentinels name, after their failover if it was the \
+    master; a Cassandra node restarts with its data and is back when the whole ring sees it up), then more load. \
+    A failed checkout is sent again with the same Idempotency-Key. **Errors seen**: requests that failed from \
+    the kill to the end of the load, with their reasons. **Recovery**: from the kill (and from the start of the \
+    restart) until the affected class of operations (reads, writes) succeeded again: a class is affected when a \
+    request failed or its successes paused for more than max(1 s, three times its longest pause before the \
+    kill); 0 s means neither happened. **Data check**, after the load: every acknowledged order (201 or 200 \
+    replay) looked up on every backend directly (lost: missing or under another key; duplicated: a key with two \
+    orders); every cart whose last acknowledged state the client knows, read from the cart store (PostgreSQL \
+    backend 0 directly, or the Redis master and fresh replicas through the sentinels: lost), and answers that \
+    contradicted an earlier acknowledged cart change (contradicted); the consistency check of the backends (a \
+    difference is repaired by a rejoin before the next fault).";
+
 /// faults.md: the table, then the reasons for every client-visible error.
-pub fn markdown(rows: &[FaultRow], how: &str) -> String {
+pub fn markdown(rows: &[FaultRow]) -> String {
     let mut md = String::new();
     md.push_str("# Faults under load\n\n");
     md.push_str(
         "Generated by `shopbench-bench faults` (`scripts/faults`): do not edit; the rows are also in \
          [faults.json](faults.json). Each stage's run replaces its own rows.\n\n",
     );
-    md.push_str(how);
-    md.push_str("\n\n| stage | fault | errors seen | recovery | data check |\n|---|---|---|---|---|\n");
+    md.push_str(METHOD);
+    md.push_str("\n\n");
+    let mut stages: Vec<(&str, &str)> = rows.iter().map(|r| (r.stage.as_str(), r.setup.as_str())).collect();
+    stages.dedup_by(|a, b| a.0 == b.0);
+    for (stage, setup) in stages {
+        let setup = if setup.is_empty() { "(setup not recorded)" } else { setup };
+        let _ = writeln!(md, "- Stage `{stage}` {setup}");
+    }
+    md.push_str("\n| stage | fault | errors seen | recovery | data check |\n|---|---|---|---|---|\n");
     for r in rows {
         let mut fault = format!("{} ({})", r.fault, r.instance);
         if !r.note.is_empty() {
@@ -206,6 +271,10 @@ pub fn markdown(rows: &[FaultRow], how: &str) -> String {
                 recovery.push_str(&format!(", then {}", secs(r.restart_recovery_s)));
             }
             None => recovery.push_str("; restart FAILED"),
+        }
+        if r.slowest_request_s >= analysis::PAUSE {
+            let op = if r.slowest_op.is_empty() { String::new() } else { format!(", `{}`", r.slowest_op) };
+            recovery.push_str(&format!("; slowest request {:.1} s{op}", r.slowest_request_s));
         }
         let carts = match &r.cart_store {
             Some(_) => {
@@ -346,6 +415,7 @@ mod tests {
             longest_write_pause_s: [0.05, 0.05],
             longest_read_pause_s: [0.05, 0.05],
             slowest_request_s: 0.1,
+            slowest_op: String::new(),
             requests_ok: 100,
             requests_failed: 0,
             acked_orders: 5,
@@ -364,6 +434,7 @@ mod tests {
             problems: vec![],
             finished_at: "2026-11-26T09:00:00Z".into(),
             git_commit: Some("abc".into()),
+            setup: format!("ran as `faults --file {stage}.toml`."),
         }
     }
 
@@ -390,14 +461,19 @@ mod tests {
         }];
         let mut pg = row("pg", "postgres 1");
         pg.writes_paused_s = Some(3.4);
+        pg.slowest_request_s = 4.56;
+        pg.slowest_op = "POST /users/{user_id}/cart/items".into();
         pg.lost_orders = 1;
         pg.problems = vec!["order x is not on postgres 1".into()];
-        let md = markdown(&[web.clone(), pg], "How it was run.");
+        let md = markdown(&[web.clone(), pg]);
         assert!(
             md.contains("| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway) |"),
             "{md}"
         );
         assert!(md.contains("writes held 3.4 s"), "{md}");
+        assert!(md.contains("; slowest request 4.6 s, `POST /users/{user_id}/cart/items` |"), "{md}");
+        assert!(!md.contains("slowest request 0.1"), "{md}");
+        assert!(md.contains("- Stage `pg` ran as `faults --file pg.toml`."), "{md}");
         assert!(md.contains("5 acked orders: 1 lost, 0 duplicated"), "{md}");
         assert!(md.contains("nginx resends only requests it may repeat"), "{md}");
         assert!(md.contains("order x is not on postgres 1"), "{md}");
