@@ -1,5 +1,8 @@
 #![allow(dead_code)]
 
+// The contract suites' fixtures serve these tests too (not every test binary uses them).
+#[allow(unused_imports)]
+pub use adapter_contract::{carts::qty, catalogue::product};
 use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use domain::models::*;
@@ -56,23 +59,6 @@ pub fn user(email: &str) -> User {
 
 pub fn token() -> TokenHash {
     ApiToken::generate().hash()
-}
-
-pub fn product(name: &str, category: &str, price: i64) -> Product {
-    let t = now();
-    Product {
-        id: ProductId::from_uuid(Uuid::now_v7()),
-        name: ProductName::parse(name).unwrap(),
-        description: Description::parse("A thing.\nTwo lines.").unwrap(),
-        category: Category::parse(category).unwrap(),
-        price: Cents::price(price, "price_cents").unwrap(),
-        created_at: t,
-        updated_at: t,
-    }
-}
-
-pub fn qty(n: u32) -> Quantity {
-    Quantity::from_trusted(n)
 }
 
 pub fn order(user: UserId, key: &str, lines: &[(&Product, u32)]) -> Order {
