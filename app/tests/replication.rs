@@ -365,11 +365,15 @@ async fn read_backend(addr: &str) -> BackendRows {
         .dbname(SHOP_DB)
         .connect(tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("connect to backend {addr}: {e}"));
+        .unwrap_or_else(|e| panic!("connect to backend {addr}: {}", adapter_postgres::testing::describe(&e)));
     tokio::spawn(conn);
     let rows = |sql: &'static str| {
         let c = &c;
-        async move { c.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql} on {addr}: {e}")) }
+        async move {
+            c.query(sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql} on {addr}: {}", adapter_postgres::testing::describe(&e)))
+        }
     };
     let mut b = BackendRows {
         users: HashMap::new(),

@@ -27,11 +27,25 @@ pub async fn fresh_database(base: &PgSettings) -> PgSettings {
     admin.dbname = "postgres".into();
     let endpoint = base.endpoints.first().expect("at least one endpoint");
     let config = admin.config_for(endpoint).expect("a valid endpoint");
-    let (client, connection) =
-        config.connect(tokio_postgres::NoTls).await.unwrap_or_else(|e| panic!("connect to {endpoint}: {e}"));
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {endpoint}: {}", describe(&e)));
     let driver = tokio::spawn(connection);
-    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap_or_else(|e| panic!("create {name}: {e}"));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {}", describe(&e)));
     drop(client);
     let _ = driver.await;
     PgSettings { dbname: name, ..base.clone() }
+}
+
+/// The server's own words for a failed statement: `tokio_postgres::Error`'s Display says only
+/// "db error", which left a CI failure (a full disk?) without its cause.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => format!("{e:?}"),
+    }
 }
