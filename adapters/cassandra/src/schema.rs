@@ -5,6 +5,8 @@
 
 use crate::CassandraSettings;
 use scylla::client::session::Session;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use std::time::{Duration, Instant};
 use uuid::Uuid;
 
 pub(crate) const PRODUCTS: &str = "products";
@@ -42,15 +44,42 @@ pub(crate) async fn ensure(session: &Session, s: &CassandraSettings) -> anyhow::
         ),
     ];
     for cql in statements {
-        // The driver waits for schema agreement after each schema change it sends.
-        session.query_unpaged(cql.as_str(), ()).await.map_err(|e| anyhow::anyhow!("{cql}: {e}"))?;
+        schema_change(session, &cql).await?;
     }
-    session.await_schema_agreement().await.map_err(|e| anyhow::anyhow!("cassandra schema agreement: {e}"))?;
     if let Some(existing) = replication_factor(session, ks).await? {
         if existing != rf {
             tracing::warn!(keyspace = %ks, existing, configured = rf, "keyspace exists with another replication factor; keeping it");
         }
     }
+    Ok(())
+}
+
+/// How long a schema statement is retried while its coordinator has not yet seen the keyspace
+/// or table that another instance created a moment ago.
+const UNSEEN_SCHEMA_WAIT: Duration = Duration::from_secs(10);
+
+/// One schema statement, then agreement of the whole ring on the result.
+///
+/// The driver waits for agreement after a change it made itself, but an `IF NOT EXISTS` that
+/// found the keyspace already created by another instance changes nothing, so nothing waited:
+/// the next statement could reach a node that had not heard of the keyspace yet ("Keyspace ...
+/// doesn't exist", seen in CI when two instances started at once). Hence the explicit wait, and
+/// a bounded retry of "invalid" answers for the gap before gossip shows the new schema version.
+async fn schema_change(session: &Session, cql: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + UNSEEN_SCHEMA_WAIT;
+    loop {
+        match session.query_unpaged(cql, ()).await {
+            Ok(_) => break,
+            Err(ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Invalid, msg)))
+                if Instant::now() < deadline =>
+            {
+                tracing::debug!(%msg, "schema not yet seen by the coordinator; retrying");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => anyhow::bail!("{cql}: {e}"),
+        }
+    }
+    session.await_schema_agreement().await.map_err(|e| anyhow::anyhow!("cassandra schema agreement: {e}"))?;
     Ok(())
 }
 
