@@ -5,7 +5,7 @@ use crate::chart;
 use crate::ops::Op;
 use crate::results::{ConfigResult, RunMeta};
 use crate::stats::Spread;
-use crate::summary::{self, ClassSummary, ConfigSummary, Summary};
+use crate::summary::{self, ClassSummary, ConfigSummary, Summary, STALL_FACTOR};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -24,9 +24,9 @@ fn pct(from: f64, to: f64) -> String {
     format!("{:+.0}%", (to - from) / from * 100.0)
 }
 
-/// How sure a difference between two classes is, in words.
-fn confidence(a: &ClassSummary, b: &ClassSummary) -> &'static str {
-    match (a.mean_ms_spread, b.mean_ms_spread) {
+/// How sure a difference between two values over repeats is, in words.
+fn confidence(a: Option<Spread>, b: Option<Spread>) -> &'static str {
+    match (a, b) {
         (Some(x), Some(y)) if x.n > 1 && y.n > 1 => {
             if x.max < y.min || y.max < x.min {
                 "outside the spread of the repeats"
@@ -38,9 +38,27 @@ fn confidence(a: &ClassSummary, b: &ClassSummary) -> &'static str {
     }
 }
 
+/// The change of the mean and, where both have it, of the typical request (medians): a stall
+/// in one repeat moves a mean and leaves "within the spread", while the medians still show
+/// the effect of the count.
 fn change(what: &str, a: &ClassSummary, b: &ClassSummary) -> Option<String> {
     let (x, y) = (a.mean_ms?, b.mean_ms?);
-    Some(format!("{what} {x:.2} → {y:.2} ms ({}; {:.0} → {:.0} req/s), {}", pct(x, y), a.rps, b.rps, confidence(a, b)))
+    let mut text = format!(
+        "{what} {x:.2} → {y:.2} ms ({}; {:.0} → {:.0} req/s), {}",
+        pct(x, y),
+        a.rps,
+        b.rps,
+        confidence(a.mean_ms_spread, b.mean_ms_spread)
+    );
+    if let (Some(x), Some(y)) = (a.typical_ms, b.typical_ms) {
+        let _ = write!(
+            text,
+            " (typical {what}, from the medians: {x:.2} → {y:.2} ms, {}, {})",
+            pct(x, y),
+            confidence(a.typical_ms_spread, b.typical_ms_spread)
+        );
+    }
+    Some(text)
 }
 
 /// The change of reads and of writes from `a` to `b`, where both have a mean.
@@ -109,6 +127,16 @@ pub fn reading(s: &Summary) -> Vec<String> {
             };
             out.push(format!("{}: {added}; a read took {full:.2} ms in full and {floor:.2} ms at the floor.", c.label));
         }
+    }
+    for c in cs.iter().filter(|c| !c.stalled_repeats.is_empty()) {
+        let which: Vec<String> = c.stalled_repeats.iter().map(u32::to_string).collect();
+        out.push(format!(
+            "Caution: {}: repeat {} had a reads or writes mean over {STALL_FACTOR:.0}× the middle repeat's, a stall (other \
+             work on the machine, a pause) rather than the topology. It pulls this configuration's means up and widens \
+             their spread; the typical times, from the medians, are not moved by it.",
+            c.label,
+            which.join(", ")
+        ));
     }
     let others: Vec<f64> = cs.iter().filter_map(|c| c.cpu.as_ref()?.others()).collect();
     if let Some(worst) = others.iter().copied().reduce(f64::max).filter(|w| *w > OTHER_LOAD_WARNING) {
@@ -184,7 +212,8 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
          changes, removals), views it, checks out with an Idempotency-Key, looks at its orders and sometimes pays; then \
          the next shopper signs up. A merchant (admin token) browses, creates and edits products.\n\
          - Catalogue seeded through the API: {} products in {} categories, on a fresh topology per configuration.\n\
-         - Time of a request: {}. Goose is a closed-loop client (coordinated omission): a stall shows up as fewer \
+         - Time of a request: {}. The rows **all reads** and **all writes** give the class's mean and, in the p50 \
+         column, its typical request: the operations' medians weighted by their requests. Goose is a closed-loop client (coordinated omission): a stall shows up as fewer \
          requests, so read the times together with req/s.\n\
          - Storage floor: the same plans, as many tasks as users, calling the use cases straight on {} with as \
          many connections as the whole web tier (web instances stopped meanwhile). Full-stack mean minus floor mean \
@@ -248,13 +277,15 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         }
         let _ = writeln!(
             md,
-            "| **all reads** | {} | {} | | | | {:.1} | | | {} | |\n| **all writes** | {} | {} | | | | {:.1} | | | {} | |\n",
+            "| **all reads** | {} | {} | {} | | | {:.1} | | | {} | |\n| **all writes** | {} | {} | {} | | | {:.1} | | | {} | |\n",
             ms(c.reads.mean_ms),
             spread_text(c.reads.mean_ms_spread),
+            ms(c.reads.typical_ms),
             c.reads.rps,
             ms(c.reads.floor_mean_ms),
             ms(c.writes.mean_ms),
             spread_text(c.writes.mean_ms_spread),
+            ms(c.writes.typical_ms),
             c.writes.rps,
             ms(c.writes.floor_mean_ms)
         );
@@ -373,6 +404,7 @@ mod tests {
         let postgres = lines.iter().find(|l| l.starts_with("postgres 2 → 3")).expect("a one-count step");
         assert!(postgres.contains("writes 8.10 → 12.10 ms (+49%"), "{postgres}");
         assert!(postgres.contains("within the spread") || postgres.contains("outside the spread"), "{postgres}");
+        assert!(postgres.contains("(typical writes, from the medians: 8.10 → 12.10 ms, +49%, "), "{postgres}");
         assert!(lines.iter().any(|l| l.starts_with("Fastest reads: pg2 pool2 web2 nginx2")));
         assert!(lines.iter().any(|l| l.contains("share this machine's 2 cores")));
         // The fixtures' machine was 1.9 cores busy, the components used about 1.4.
@@ -390,6 +422,32 @@ mod tests {
         assert!(first.contains("was not slower than the storage floor (-0.90 ms"), "{first}");
         let second = lines.iter().find(|l| l.starts_with("pg2 pool2 web2 nginx2: ")).unwrap();
         assert!(second.contains("the HTTP stack (nginx, actix-web, JSON, one more network hop) added"), "{second}");
+    }
+
+    #[test]
+    fn a_stalled_repeat_is_named_and_the_medians_still_show_the_change() {
+        let mut configs = fixtures::two_configs();
+        for c in &mut configs {
+            let mut third = c.repeats[0].clone();
+            third.repeat = 3;
+            c.repeats.push(third);
+        }
+        // The second configuration's third repeat: one product GET of 10 stalls for 300 ms.
+        let get = configs[1].repeats[2].ops[0].clone();
+        let mut micros = vec![(get.p50_ms.unwrap() * 1000.0) as u32; 9];
+        micros.push(300_000);
+        configs[1].repeats[2].ops[0] = fixtures::op(&get.op, &micros, 0);
+        let s = build(&fixtures::meta(), &configs, "x");
+        let lines = reading(&s);
+        let stall =
+            lines.iter().find(|l| l.starts_with("Caution: pg2 pool2 web2 nginx2: repeat 3 had")).expect("named");
+        assert!(stall.contains("the typical times, from the medians, are not moved"), "{stall}");
+        let reads = lines[0].split("; writes").next().unwrap();
+        assert!(reads.contains("within the spread of the repeats, so not a shown difference (typical"), "{reads}");
+        assert!(
+            reads.contains("from the medians: 2.07 → 1.07 ms, -48%, outside the spread of the repeats)"),
+            "{reads}"
+        );
     }
 
     #[test]
@@ -420,6 +478,7 @@ mod tests {
         assert!(md.contains("`shopbench-bench matrix --file bench/matrix/quick.toml`"));
         assert!(md.contains("2 cores (Test CPU), 24.0 GiB memory, Debian GNU/Linux 12 (bookworm)"));
         assert!(md.contains("| `GET /products/{product_id}` | 2.10 | 2.00–2.20 | "), "{md}");
+        assert!(md.contains("| **all reads** | 2.10 | 2.00–2.20 | 2.10 | "), "{md}");
         assert!(md.contains("![reads](reads.png)") && md.contains("![writes](writes.png)"));
         assert!(md.contains("| 0 failed requests in a run without faults | 0 failed of 48 requests | yes |"), "{md}");
         assert!(md.contains("ratio 0.30"));

@@ -67,7 +67,18 @@ pub struct ClassSummary {
     pub mean_ms_spread: Option<Spread>,
     pub rps: f64,
     pub floor_mean_ms: Option<f64>,
+    /// The typical request of the class: its operations' medians weighted by their request
+    /// counts, per repeat, then averaged. A stall of a few requests moves the mean, not this.
+    /// (Absent in summaries written before it was added.)
+    #[serde(default)]
+    pub typical_ms: Option<f64>,
+    #[serde(default)]
+    pub typical_ms_spread: Option<Spread>,
 }
+
+/// A repeat whose reads or writes mean is this many times its configuration's middle repeat's
+/// is called stalled: other work on the machine or a pause, not the topology.
+pub const STALL_FACTOR: f64 = 2.0;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ConfigSummary {
@@ -82,6 +93,10 @@ pub struct ConfigSummary {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cassandra: usize,
     pub repeats: usize,
+    /// Repeats (numbered from 1) whose reads or writes mean was over `STALL_FACTOR` times the
+    /// middle repeat's; judged with 3 or more repeats.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stalled_repeats: Vec<u32>,
     pub operations: Vec<OpSummary>,
     pub reads: ClassSummary,
     pub writes: ClassSummary,
@@ -140,8 +155,38 @@ fn class_mean(ops: &[OpStats], reads: bool) -> Option<f64> {
     (n > 0).then(|| total / n as f64)
 }
 
+/// The request-weighted mean of the medians of `ops`' operations of one run.
+fn class_typical(ops: &[OpStats], reads: bool) -> Option<f64> {
+    let chosen = ops.iter().filter(|o| Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads));
+    let (total, n) = chosen.fold((0.0, 0u64), |(t, n), o| match o.p50_ms {
+        Some(p50) => (t + p50 * o.ok as f64, n + o.ok),
+        None => (t, n),
+    });
+    (n > 0).then(|| total / n as f64)
+}
+
+/// Repeats whose reads or writes mean is over `STALL_FACTOR` times the middle repeat's.
+fn stalled_repeats(c: &ConfigResult) -> Vec<u32> {
+    let mut out = Vec::new();
+    for reads in [true, false] {
+        let means: Vec<(u32, f64)> =
+            c.repeats.iter().filter_map(|r| Some((r.repeat, class_mean(&r.ops, reads)?))).collect();
+        if means.len() < 3 {
+            continue;
+        }
+        let mut sorted: Vec<f64> = means.iter().map(|m| m.1).collect();
+        sorted.sort_by(f64::total_cmp);
+        let middle = sorted[sorted.len() / 2];
+        out.extend(means.iter().filter(|m| m.1 > STALL_FACTOR * middle).map(|m| m.0));
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 fn class_summary(c: &ConfigResult, reads: bool) -> ClassSummary {
     let means: Vec<f64> = c.repeats.iter().filter_map(|r| class_mean(&r.ops, reads)).collect();
+    let typicals: Vec<f64> = c.repeats.iter().filter_map(|r| class_typical(&r.ops, reads)).collect();
     let floors: Vec<f64> = c.floor.iter().filter_map(|f| class_mean(&f.ops, reads)).collect();
     let rps: Vec<f64> = c
         .repeats
@@ -155,6 +200,8 @@ fn class_summary(c: &ConfigResult, reads: bool) -> ClassSummary {
         mean_ms_spread: Spread::of(&means),
         rps: mean(&rps).unwrap_or(0.0),
         floor_mean_ms: mean(&floors),
+        typical_ms: mean(&typicals),
+        typical_ms_spread: Spread::of(&typicals),
     }
 }
 
@@ -204,6 +251,7 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         redis: c.counts.redis,
         cassandra: c.counts.cassandra,
         repeats: c.repeats.len(),
+        stalled_repeats: stalled_repeats(c),
         reads: class_summary(c, true),
         writes: class_summary(c, false),
         requests: operations.iter().map(|o| o.requests).sum(),
@@ -479,6 +527,47 @@ pub(crate) mod tests {
         let cpu = c.cpu.as_ref().unwrap();
         assert!((cpu.cores["web"] - 0.6).abs() < 1e-9, "mean of 0.5 and 0.7: {cpu:?}");
         assert_eq!(cpu.machine_busy, Some(1.9));
+    }
+
+    #[test]
+    fn a_stall_moves_the_mean_not_the_typical_request_and_is_named() {
+        let mut c = config(0, Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() }, 2, 4);
+        let mut third = c.repeats[0].clone();
+        third.repeat = 3;
+        // 9 product GETs at 2 ms and one stalled for 200 ms: the mean goes to 21.8 ms.
+        let mut micros = vec![2000; 9];
+        micros.push(200_000);
+        third.ops[0] = op("GET /products/{product_id}", &micros, 0);
+        c.repeats.push(third);
+        let s = build(&meta(), &[c.clone()], "x");
+        let reads = &s.configurations[0].reads;
+        assert!(reads.mean_ms.unwrap() > 8.0, "{reads:?}");
+        assert!((reads.typical_ms.unwrap() - (2.0 + 2.2 + 2.0) / 3.0).abs() < 1e-9, "{reads:?}");
+        assert_eq!(reads.typical_ms_spread.unwrap().n, 3);
+        assert_eq!(s.configurations[0].stalled_repeats, vec![3]);
+
+        // Without the stall nothing is named; with two repeats nothing can be.
+        c.repeats[2].ops[0] = op("GET /products/{product_id}", &[2100; 10], 0);
+        assert!(build(&meta(), &[c.clone()], "x").configurations[0].stalled_repeats.is_empty());
+        c.repeats[2].ops[0] = op("GET /products/{product_id}", &micros, 0);
+        c.repeats.remove(0);
+        assert!(build(&meta(), &[c], "x").configurations[0].stalled_repeats.is_empty());
+    }
+
+    #[test]
+    fn summaries_written_before_the_typical_request_still_load() {
+        let s = build(&meta(), &two_configs(), "x");
+        let mut v = serde_json::to_value(&s).unwrap();
+        for c in v["configurations"].as_array_mut().unwrap() {
+            for class in ["reads", "writes"] {
+                let o = c[class].as_object_mut().unwrap();
+                o.remove("typical_ms");
+                o.remove("typical_ms_spread");
+            }
+        }
+        let old: Summary = serde_json::from_value(v).unwrap();
+        assert_eq!(old.configurations[0].reads.typical_ms, None);
+        assert_eq!(old.configurations[0].reads.mean_ms, s.configurations[0].reads.mean_ms);
     }
 
     #[test]
