@@ -339,6 +339,16 @@ impl Catalogue for CassandraCatalogue {
                         db.uncopy(prev, id, at).await?;
                     }
                     if db.applied(&db.st.delete, (id.as_uuid(), cat)).await? {
+                        // An update applied just before the delete may write its copy only now,
+                        // stamped with its `updated_at`, which can be later than `at`. Its
+                        // `updated_at` was taken before it applied, so before this moment: copies
+                        // removed again at now + 1 ms (a copy's stamp is its millisecond plus
+                        // < 1000 µs) hide it whenever it lands.
+                        let after = (now_micros() + 1000).max(at);
+                        db.uncopy(cat, id, after).await?;
+                        if let Some(prev) = current.prev_category.as_deref().filter(|prev| *prev != cat) {
+                            db.uncopy(prev, id, after).await?;
+                        }
                         return Ok(true);
                     }
                 }

@@ -32,6 +32,7 @@ macro_rules! catalogue_contract {
             category_pages_ascend_by_id,
             an_update_moves_a_product_between_categories,
             a_deleted_product_leaves_every_listing,
+            an_update_racing_a_delete_leaves_no_listing,
             text_is_verbatim_and_prices_reach_the_maximum
         );
     };
@@ -223,6 +224,28 @@ pub async fn a_deleted_product_leaves_every_listing(cat: &dyn Catalogue) {
     assert_eq!(walk(cat, Some(&category("home")), 10).await, vec![other]);
     assert!(walk(cat, Some(&category("light")), 10).await.is_empty());
     assert!(cat.get_many(&[p.id]).await.unwrap().is_empty());
+}
+
+/// A product updated and deleted at the same moment ends deleted and listed nowhere, whichever
+/// of the two goes first. The update starts 0-3 ms after the delete, as a second admin's request
+/// would, so its `updated_at` is later than anything the delete read.
+pub async fn an_update_racing_a_delete_leaves_no_listing(cat: &dyn Catalogue) {
+    for round in 0..48u64 {
+        let p = product("Racer", "race", 100);
+        cat.insert(&p).await.unwrap();
+        let update = async {
+            tokio::time::sleep(std::time::Duration::from_micros(round % 24 * 250)).await;
+            let renamed =
+                Product { name: ProductName::parse("Renamed").unwrap(), updated_at: SystemClock.now(), ..p.clone() };
+            cat.update(&renamed).await.unwrap()
+        };
+        let (_, deleted) = futures_util::future::join(update, cat.delete(p.id)).await;
+        assert!(deleted.unwrap(), "the delete finds the product, renamed or not");
+        assert_eq!(cat.get(p.id).await.unwrap(), None);
+    }
+    let listed: Vec<ProductId> = walk(cat, Some(&category("race")), 50).await.iter().map(|p| p.id).collect();
+    assert!(listed.is_empty(), "deleted products still on their category's pages: {listed:?}");
+    assert!(walk(cat, None, 50).await.is_empty(), "deleted products still in the catalogue");
 }
 
 pub async fn text_is_verbatim_and_prices_reach_the_maximum(cat: &dyn Catalogue) {
