@@ -92,10 +92,12 @@ impl Side {
     }
 }
 
-/// One operation of one side: its full-stack and floor means with their spreads.
+/// One operation of one side: its full-stack and floor means with their spreads, and its median.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Cell {
     pub mean_ms: Option<f64>,
+    /// The median (p50) averaged over the repeats: a few stalled requests move the mean, not this.
+    pub p50_ms: Option<f64>,
     pub floor_mean_ms: Option<f64>,
     /// Lowest and highest per-repeat mean, and how many repeats.
     pub spread: Option<(f64, f64, usize)>,
@@ -108,6 +110,7 @@ impl Cell {
         let Some(o) = o else { return Cell::default() };
         Cell {
             mean_ms: o.mean_ms,
+            p50_ms: o.p50_ms,
             floor_mean_ms: o.floor_mean_ms,
             spread: o.mean_ms_spread.map(|s| (s.min, s.max, s.n)),
             floor_spread: o.floor_mean_ms_spread.map(|s| (s.min, s.max, s.n)),
@@ -253,14 +256,14 @@ fn pct(c: f64) -> String {
     format!("{:+.0}%", c * 100.0)
 }
 
-/// The markdown table of a comparison: per operation, each side's mean and floor, and the change
-/// of each other side's mean against the baseline (the first side).
+/// The markdown table of a comparison: per operation, each side's mean, median and floor, and the
+/// change of each other side's mean (and median) against the baseline (the first side).
 pub fn table(c: &Comparison) -> String {
     let mut md = String::from("| operation |");
     let mut rule = String::from("|---|");
     for (i, s) in c.sides.iter().enumerate() {
-        let _ = write!(md, " {} mean ms | floor ms |", s.label());
-        rule.push_str("---:|---:|");
+        let _ = write!(md, " {} mean ms | p50 ms | floor ms |", s.label());
+        rule.push_str("---:|---:|---:|");
         if i > 0 {
             md.push_str(" change |");
             rule.push_str("---:|");
@@ -269,12 +272,20 @@ pub fn table(c: &Comparison) -> String {
     let mut out = format!("{md}\n{rule}\n");
     for r in &c.rows {
         let mut line = format!("| `{}` |", r.op);
-        let first = r.cells.first().and_then(|c| c.mean_ms);
+        let first = r.cells.first();
+        let of = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) if a > 0.0 => Some(pct(change(a, b))),
+            _ => None,
+        };
         for (i, cell) in r.cells.iter().enumerate() {
-            let _ = write!(line, " {} | {} |", ms(cell.mean_ms), ms(cell.floor_mean_ms));
+            let _ = write!(line, " {} | {} | {} |", ms(cell.mean_ms), ms(cell.p50_ms), ms(cell.floor_mean_ms));
             if i > 0 {
-                let ch = match (first, cell.mean_ms) {
-                    (Some(a), Some(b)) if a > 0.0 => pct(change(a, b)),
+                let ch = match (
+                    of(first.and_then(|c| c.mean_ms), cell.mean_ms),
+                    of(first.and_then(|c| c.p50_ms), cell.p50_ms),
+                ) {
+                    (Some(m), Some(p)) => format!("{m} (p50 {p})"),
+                    (Some(m), None) => m,
                     _ => "–".into(),
                 };
                 let _ = write!(line, " {ch} |");
