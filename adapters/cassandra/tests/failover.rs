@@ -11,6 +11,7 @@ use domain::models::*;
 use infra::{Kind, Running, Topology};
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::Consistency;
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -84,6 +85,8 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     let cat = store.catalogue();
 
     let known: Arc<Mutex<Vec<Product>>> = Arc::new(Mutex::new(Vec::new()));
+    // When each acknowledged insert of the load started.
+    let started_at: Arc<Mutex<HashMap<ProductId, Instant>>> = Arc::default();
     for i in 0..40 {
         let p = product(i);
         cat.insert(&p).await.unwrap();
@@ -97,6 +100,7 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     let mut tasks = Vec::new();
     for w in 0..4 {
         let (cat, known, phase, stop, next) = (cat.clone(), known.clone(), phase.clone(), stop.clone(), next.clone());
+        let started_at = started_at.clone();
         tasks.push(tokio::spawn(async move {
             let deadline = Instant::now() + Duration::from_secs(240);
             let mut n = w;
@@ -112,6 +116,7 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
                         let p = product(next.fetch_add(1, Ordering::Relaxed));
                         let r = cat.insert(&p).await;
                         if r.is_ok() {
+                            started_at.lock().unwrap().insert(p.id, started);
                             known.lock().unwrap().push(p);
                         }
                         tally.record(started, r)
@@ -154,7 +159,15 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     end(start_phase("3 nodes"), &mut report);
     tokio::time::sleep(Duration::from_secs(8)).await;
     end(start_phase("node 2 killed"), &mut report);
-    let written_while_down: Vec<Product> = known.lock().unwrap()[before_kill..].to_vec();
+    // An insert in flight at the kill may have had node 2 as its coordinator, which died before
+    // writing its own copy: no node holds a hint for it, so only read repair (or `nodetool
+    // repair`) brings that row to node 2 (seen once in CI: 1 of 191 still missing after 120 s).
+    // Hints are checked on the inserts that started after the kill; the others at QUORUM.
+    let (written_while_down, in_flight_at_kill): (Vec<Product>, Vec<Product>) = {
+        let started_at = started_at.lock().unwrap();
+        known.lock().unwrap()[before_kill..].iter().cloned().partition(|p| started_at[&p.id] >= killed_at)
+    };
+    eprintln!("{} inserts were in flight at the kill", in_flight_at_kill.len());
 
     let (running2, took) = blocking(move || {
         let mut r = running;
@@ -229,7 +242,7 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
         t.await.unwrap();
     }
     end(start_phase("node 0 killed, node 2 serving"), &mut report);
-    for p in written_while_down.iter().take(20) {
+    for p in written_while_down.iter().take(20).chain(&in_flight_at_kill) {
         assert!(cat.get(p.id).await.expect("QUORUM with nodes 1 and 2").is_some());
     }
     eprintln!(
