@@ -1,7 +1,9 @@
 mod common;
 use common::*;
 use domain::models::*;
-use domain::{Checkout, DomainError};
+use domain::ports::{CartRepository, Clock, OrderRepository, Placed, StoreResult, SystemClock};
+use domain::{Checkout, DomainError, Shop};
+use std::sync::{Arc, Mutex};
 
 #[tokio::test]
 async fn checkout_snapshots_prices_and_empties_the_cart() {
@@ -174,4 +176,68 @@ async fn pages_follow_the_next_cursor_without_gaps_or_repeats() {
     }
     made.sort();
     assert_eq!(seen, made);
+}
+
+/// The memory store's orders, except that the first look-up by key misses while another checkout
+/// with that key completes meanwhile (its order written, then the cart cleared): the interleaving
+/// of two concurrent checkouts with one key that CI once hit (201 and a 409 `cart_empty`).
+struct OvertakenOnce {
+    inner: Arc<dyn OrderRepository>,
+    carts: Arc<dyn CartRepository>,
+    other: Mutex<Option<Order>>,
+}
+
+#[async_trait::async_trait]
+impl OrderRepository for OvertakenOnce {
+    async fn insert(&self, order: &Order) -> StoreResult<Placed> {
+        self.inner.insert(order).await
+    }
+    async fn get(&self, id: OrderId) -> StoreResult<Option<Order>> {
+        self.inner.get(id).await
+    }
+    async fn find_by_key(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<Option<Order>> {
+        let found = self.inner.find_by_key(user, key).await?;
+        let other = self.other.lock().unwrap().take();
+        if let Some(other) = other {
+            assert_eq!(self.inner.insert(&other).await?, Placed::Created);
+            self.carts.clear(user).await?;
+        }
+        Ok(found)
+    }
+    async fn list_for_user(&self, user: UserId, page: PageRequest) -> StoreResult<Vec<Order>> {
+        self.inner.list_for_user(user, page).await
+    }
+    async fn set_status(&self, id: OrderId, from: OrderStatus, to: OrderStatus, at: Timestamp) -> StoreResult<bool> {
+        self.inner.set_status(id, from, to, at).await
+    }
+}
+
+#[tokio::test]
+async fn a_checkout_overtaken_by_one_with_its_key_replays_that_order() {
+    let store = adapter_memory::MemoryStore::new();
+    let mut stores = store.stores();
+    let carts = stores.carts.clone();
+    let overtaken = Arc::new(OvertakenOnce { inner: stores.orders.clone(), carts, other: Mutex::new(None) });
+    stores.orders = overtaken.clone();
+    let shop = Shop::new(stores, Arc::new(SystemClock), &ApiToken::from_client(ADMIN));
+    let (ann, t) = sign_up(&shop, "ann@example.com").await;
+    let p = product(&shop, "Glue", 300).await;
+    shop.add_to_cart(&bearer(&t), ann.id, p.id, qty(2)).await.unwrap();
+    let now = SystemClock.now();
+    let first = Order {
+        id: OrderId::from_uuid(uuid::Uuid::now_v7()),
+        user_id: ann.id,
+        idempotency_key: key("twice"),
+        status: OrderStatus::Created,
+        lines: vec![OrderLine { product_id: p.id, name: p.name.clone(), unit_price: p.price, quantity: qty(2) }],
+        created_at: now,
+        updated_at: now,
+    };
+    *overtaken.other.lock().unwrap() = Some(first.clone());
+
+    match shop.checkout(&bearer(&t), ann.id, key("twice")).await {
+        Ok(Checkout::Replayed(order)) => assert_eq!(order, first),
+        other => panic!("the other checkout's order, replayed: {other:?}"),
+    }
+    assert_eq!(shop.orders(&bearer(&t), ann.id, PageRequest::first(10)).await.unwrap().items.len(), 1);
 }

@@ -37,6 +37,11 @@ impl Shop {
         }
         let cart = self.stores.carts.get(user).await?;
         if cart.is_empty() {
+            // A concurrent checkout with this key may have emptied the cart since the look-up
+            // above; it wrote its order before clearing the cart, so the order is visible now.
+            if let Some(order) = self.stores.orders.find_by_key(user, &key).await? {
+                return Ok(Checkout::Replayed(order));
+            }
             return Err(DomainError::Conflict { code: "cart_empty", message: "the cart is empty".into(), field: None });
         }
         let ids: Vec<ProductId> = cart.items().iter().map(|i| i.product_id).collect();
