@@ -148,16 +148,21 @@ pub struct Target {
     pub reached: Option<bool>,
 }
 
+/// Whether `o` is an operation of the class: reads (`reads`) or writes (`!reads`).
+fn in_class(o: &OpStats, reads: bool) -> bool {
+    Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads)
+}
+
 /// The time of the average request among `ops` of one run (`None` without successes).
 fn class_mean(ops: &[OpStats], reads: bool) -> Option<f64> {
-    let chosen = ops.iter().filter(|o| Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads));
+    let chosen = ops.iter().filter(|o| in_class(o, reads));
     let (total, n) = chosen.fold((0.0, 0u64), |(t, n), o| (t + o.mean_ms.unwrap_or(0.0) * o.ok as f64, n + o.ok));
     (n > 0).then(|| total / n as f64)
 }
 
 /// The request-weighted mean of the medians of `ops`' operations of one run.
 fn class_typical(ops: &[OpStats], reads: bool) -> Option<f64> {
-    let chosen = ops.iter().filter(|o| Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads));
+    let chosen = ops.iter().filter(|o| in_class(o, reads));
     let (total, n) = chosen.fold((0.0, 0u64), |(t, n), o| match o.p50_ms {
         Some(p50) => (t + p50 * o.ok as f64, n + o.ok),
         None => (t, n),
@@ -188,13 +193,8 @@ fn class_summary(c: &ConfigResult, reads: bool) -> ClassSummary {
     let means: Vec<f64> = c.repeats.iter().filter_map(|r| class_mean(&r.ops, reads)).collect();
     let typicals: Vec<f64> = c.repeats.iter().filter_map(|r| class_typical(&r.ops, reads)).collect();
     let floors: Vec<f64> = c.floor.iter().filter_map(|f| class_mean(&f.ops, reads)).collect();
-    let rps: Vec<f64> = c
-        .repeats
-        .iter()
-        .map(|r| {
-            r.ops.iter().filter(|o| Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads)).map(|o| o.rps).sum()
-        })
-        .collect();
+    let rps: Vec<f64> =
+        c.repeats.iter().map(|r| r.ops.iter().filter(|o| in_class(o, reads)).map(|o| o.rps).sum()).collect();
     ClassSummary {
         mean_ms: mean(&means),
         mean_ms_spread: Spread::of(&means),

@@ -196,6 +196,16 @@ impl Inner {
         self.execute(&self.st.copy_delete, (at, category, id.as_uuid())).await.map(drop)
     }
 
+    /// Removes the copies of `s` in its category and in the one it last left, stamped `at`.
+    async fn uncopy_all(&self, s: &Stored, at: i64) -> StoreResult<()> {
+        let cat = s.product.category.as_str();
+        self.uncopy(cat, s.product.id, at).await?;
+        if let Some(prev) = s.prev_category.as_deref().filter(|prev| *prev != cat) {
+            self.uncopy(prev, s.product.id, at).await?;
+        }
+        Ok(())
+    }
+
     /// Makes the category copies match `s`: removes the copy in the category it left, writes the
     /// one in its category.
     async fn sync_copies(&self, s: &Stored) -> StoreResult<()> {
@@ -333,22 +343,14 @@ impl Catalogue for CassandraCatalogue {
                     // The copies go first: a failure then leaves a product that still exists (a
                     // repeated DELETE finishes it), never a deleted one still listed.
                     let at = now_micros().max(current.product.updated_at.millis() * 1000 + 1000);
-                    let cat = current.product.category.as_str();
-                    db.uncopy(cat, id, at).await?;
-                    if let Some(prev) = current.prev_category.as_deref().filter(|prev| *prev != cat) {
-                        db.uncopy(prev, id, at).await?;
-                    }
-                    if db.applied(&db.st.delete, (id.as_uuid(), cat)).await? {
+                    db.uncopy_all(&current, at).await?;
+                    if db.applied(&db.st.delete, (id.as_uuid(), current.product.category.as_str())).await? {
                         // An update applied just before the delete may write its copy only now,
                         // stamped with its `updated_at`, which can be later than `at`. Its
                         // `updated_at` was taken before it applied, so before this moment: copies
                         // removed again at now + 1 ms (a copy's stamp is its millisecond plus
                         // < 1000 µs) hide it whenever it lands.
-                        let after = (now_micros() + 1000).max(at);
-                        db.uncopy(cat, id, after).await?;
-                        if let Some(prev) = current.prev_category.as_deref().filter(|prev| *prev != cat) {
-                            db.uncopy(prev, id, after).await?;
-                        }
+                        db.uncopy_all(&current, (now_micros() + 1000).max(at)).await?;
                         return Ok(true);
                     }
                 }

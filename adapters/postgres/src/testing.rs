@@ -23,22 +23,29 @@ pub fn test_settings() -> PgSettings {
 /// When the server cannot be reached or refuses: a test cannot go on without it.
 pub async fn fresh_database(base: &PgSettings) -> PgSettings {
     let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = base.clone();
-    admin.dbname = "postgres".into();
-    let endpoint = base.endpoints.first().expect("at least one endpoint");
-    let config = admin.config_for(endpoint).expect("a valid endpoint");
+    let admin = PgSettings { dbname: "postgres".into(), ..base.clone() };
+    connect(&admin)
+        .await
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap_or_else(|e| panic!("create {name}: {}", describe(&e)));
+    PgSettings { dbname: name, ..base.clone() }
+}
+
+/// A plain client on `settings`' first endpoint and database, for tests that look at the tables
+/// behind the adapter or change the server under it; its connection runs on a spawned task.
+///
+/// # Panics
+/// When the server cannot be reached.
+pub async fn connect(settings: &PgSettings) -> tokio_postgres::Client {
+    let endpoint = settings.endpoints.first().expect("at least one endpoint");
+    let config = settings.config_for(endpoint).expect("a valid endpoint");
     let (client, connection) = config
         .connect(tokio_postgres::NoTls)
         .await
         .unwrap_or_else(|e| panic!("connect to {endpoint}: {}", describe(&e)));
-    let driver = tokio::spawn(connection);
+    tokio::spawn(connection);
     client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap_or_else(|e| panic!("create {name}: {}", describe(&e)));
-    drop(client);
-    let _ = driver.await;
-    PgSettings { dbname: name, ..base.clone() }
 }
 
 /// The server's own words for a failed statement: `tokio_postgres::Error`'s Display says only

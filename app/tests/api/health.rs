@@ -23,17 +23,8 @@ async fn a_lost_database_gives_503_without_internals() {
     // Users live in PostgreSQL in every stage (the catalogue moves to Cassandra in one).
     let (user, _) = app.user().await;
 
-    let base = adapter_postgres::testing::test_settings();
-    let (host, port) = base.endpoints[0].rsplit_once(':').unwrap();
-    let (client, conn) = tokio_postgres::Config::new()
-        .host(host)
-        .port(port.parse().unwrap())
-        .user("postgres")
-        .dbname("postgres")
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
+    // test_settings() names the `postgres` database, from which the test's own is dropped.
+    let client = adapter_postgres::testing::connect(&adapter_postgres::testing::test_settings()).await;
     client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", app.db.dbname)).await.unwrap();
 
     let r = app.get("/health/ready").send().await;
