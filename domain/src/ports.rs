@@ -58,6 +58,29 @@ pub trait CartRepository: Send + Sync {
     async fn remove(&self, user: UserId, product: ProductId) -> StoreResult<Option<Cart>>;
     /// Empties the cart (no-op when already empty).
     async fn clear(&self, user: UserId) -> StoreResult<()>;
+
+    /// Holds the cart's current lines for the checkout `key`, so that the checkout later removes
+    /// exactly what it ordered (`settle`) while the cart stays free for other changes meanwhile.
+    /// Atomic. Re-entrant: the key that holds the claim gets the lines it holds, not the cart as it
+    /// is now. An empty cart is `Held` with no lines, and then nothing is held (nothing to settle).
+    /// `Busy` names the other key that holds the cart and since when; nothing is changed then.
+    async fn claim(&self, user: UserId, key: &IdempotencyKey, now: Timestamp) -> StoreResult<Claim>;
+    /// Ends the claim of `key` by removing what it holds from the cart, atomically: each held line
+    /// loses the held quantity, unless the line was set, removed or cleared since the claim (then
+    /// the later change stands as it is); what was added to a line since stays. A no-op when `key`
+    /// holds no claim, so settling twice removes once.
+    async fn settle(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()>;
+    /// Ends the claim of `key` without changing the cart; a no-op when `key` holds no claim.
+    async fn release(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()>;
+}
+
+/// What `CartRepository::claim` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The lines the claim holds for this key (none when the cart was empty).
+    Held(Cart),
+    /// Another checkout holds the cart.
+    Busy { key: IdempotencyKey, since: Timestamp },
 }
 
 /// What `OrderRepository::insert` did.

@@ -15,7 +15,7 @@
 //! cases make up product ids.
 
 use domain::models::*;
-use domain::ports::CartRepository;
+use domain::ports::{CartRepository, Claim, Clock, SystemClock};
 use domain::StoreError;
 use futures_util::future::join_all;
 use uuid::Uuid;
@@ -35,7 +35,19 @@ macro_rules! cart_contract {
             a_cleared_cart_takes_new_lines,
             concurrent_adds_lose_no_update,
             concurrent_new_lines_never_pass_the_line_limit,
-            concurrent_changes_to_many_carts_stay_apart
+            concurrent_changes_to_many_carts_stay_apart,
+            a_settled_claim_removes_what_it_held,
+            an_add_after_the_claim_survives_the_settle,
+            a_set_after_the_claim_stands,
+            a_line_removed_and_added_again_after_the_claim_stands,
+            a_new_line_after_the_claim_stays,
+            a_clear_after_the_claim_leaves_nothing_to_settle,
+            a_second_settle_removes_nothing,
+            a_released_claim_changes_nothing,
+            one_key_holds_a_cart_at_a_time,
+            an_empty_cart_is_claimed_without_holding_it,
+            claims_of_different_users_are_separate,
+            concurrent_claims_hold_the_cart_for_one_key
         );
     };
     (@cases $fresh:path; $($case:ident),* $(,)?) => {
@@ -214,4 +226,178 @@ pub async fn concurrent_changes_to_many_carts_stay_apart(carts: &dyn CartReposit
     }
     assert_eq!(lines(&carts.get(a).await.unwrap()), vec![(p[0], 6), (p[2], 6)]);
     assert_eq!(lines(&carts.get(b).await.unwrap()), vec![(p[1], 6), (p[3], 6)]);
+}
+
+// Claims: the interleavings of a checkout (claim, order, settle) with the cart's own changes.
+// Each case plays one interleaving step by step, so it is deterministic on every store.
+
+pub fn checkout_key(k: &str) -> IdempotencyKey {
+    IdempotencyKey::parse(k).unwrap()
+}
+
+/// Claims the cart for `key` and returns the held lines; panics if another key holds it.
+pub async fn held(carts: &dyn CartRepository, user: UserId, key: &str) -> Vec<(ProductId, u32)> {
+    match carts.claim(user, &checkout_key(key), SystemClock.now()).await.unwrap() {
+        Claim::Held(cart) => {
+            assert_eq!(cart.user_id, user);
+            lines(&cart)
+        }
+        busy => panic!("expected the cart held for {key}, got {busy:?}"),
+    }
+}
+
+pub async fn a_settled_claim_removes_what_it_held(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(2)).await.unwrap();
+    carts.set(u, p[1], qty(3)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 2), (p[1], 3)]);
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert!(carts.get(u).await.unwrap().is_empty());
+}
+
+pub async fn an_add_after_the_claim_survives_the_settle(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(1)).await.unwrap();
+    carts.add(u, p[1], qty(4)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1), (p[1], 4)]);
+    carts.add(u, p[0], qty(2)).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[0], 3), (p[1], 4)]);
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[0], 2)], "the 2 added after the claim stay");
+}
+
+pub async fn a_set_after_the_claim_stands(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(1)).await.unwrap();
+    carts.add(u, p[1], qty(2)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1), (p[1], 2)]);
+    carts.set(u, p[0], qty(5)).await.unwrap();
+    // Set to what it was: still a change the user made after the order's snapshot.
+    carts.set(u, p[1], qty(2)).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[0], 5), (p[1], 2)]);
+}
+
+pub async fn a_line_removed_and_added_again_after_the_claim_stands(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_id();
+    carts.add(u, p, qty(3)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p, 3)]);
+    carts.remove(u, p).await.unwrap().unwrap();
+    carts.add(u, p, qty(3)).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, 3)]);
+}
+
+pub async fn a_new_line_after_the_claim_stays(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(1)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1)]);
+    carts.add(u, p[1], qty(6)).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p[1], 6)]);
+}
+
+pub async fn a_clear_after_the_claim_leaves_nothing_to_settle(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(1)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1)]);
+    carts.clear(u).await.unwrap();
+    carts.add(u, p[0], qty(2)).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(
+        lines(&carts.get(u).await.unwrap()),
+        vec![(p[0], 2)],
+        "the line made after the clear is not the held one"
+    );
+}
+
+pub async fn a_second_settle_removes_nothing(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_id();
+    carts.add(u, p, qty(2)).await.unwrap();
+    held(carts, u, "k1").await;
+    carts.add(u, p, qty(1)).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, 1)]);
+    // A settle of a key that never claimed changes nothing either.
+    carts.settle(u, &checkout_key("never")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, 1)]);
+}
+
+pub async fn a_released_claim_changes_nothing(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_id();
+    carts.add(u, p, qty(2)).await.unwrap();
+    held(carts, u, "k1").await;
+    carts.release(u, &checkout_key("k1")).await.unwrap();
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(lines(&carts.get(u).await.unwrap()), vec![(p, 2)]);
+    assert_eq!(held(carts, u, "k2").await, vec![(p, 2)], "the cart is free again");
+}
+
+pub async fn one_key_holds_a_cart_at_a_time(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_ids(2);
+    carts.add(u, p[0], qty(1)).await.unwrap();
+    let before = SystemClock.now();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1)]);
+    match carts.claim(u, &checkout_key("k2"), SystemClock.now()).await.unwrap() {
+        Claim::Busy { key, since } => {
+            assert_eq!(key, checkout_key("k1"));
+            assert!(since >= before && since <= SystemClock.now(), "since {since}");
+        }
+        other => panic!("expected Busy, got {other:?}"),
+    }
+    // The holder gets what it holds, not the cart as it is now (a retry orders the same lines).
+    carts.add(u, p[1], qty(2)).await.unwrap();
+    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1)]);
+    carts.settle(u, &checkout_key("k1")).await.unwrap();
+    assert_eq!(held(carts, u, "k2").await, vec![(p[1], 2)]);
+}
+
+pub async fn an_empty_cart_is_claimed_without_holding_it(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    assert_eq!(held(carts, u, "k1").await, vec![]);
+    assert_eq!(held(carts, u, "k2").await, vec![], "nothing held: another key may claim");
+    let p = product_id();
+    carts.add(u, p, qty(1)).await.unwrap();
+    assert_eq!(held(carts, u, "k3").await, vec![(p, 1)]);
+}
+
+pub async fn claims_of_different_users_are_separate(carts: &dyn CartRepository, f: &CartFixture) {
+    let [a, b] = f.users;
+    let p = product_id();
+    carts.add(a, p, qty(1)).await.unwrap();
+    carts.add(b, p, qty(2)).await.unwrap();
+    assert_eq!(held(carts, a, "k").await, vec![(p, 1)]);
+    assert_eq!(held(carts, b, "k").await, vec![(p, 2)]);
+    carts.settle(a, &checkout_key("k")).await.unwrap();
+    assert!(carts.get(a).await.unwrap().is_empty());
+    assert_eq!(lines(&carts.get(b).await.unwrap()), vec![(p, 2)]);
+}
+
+pub async fn concurrent_claims_hold_the_cart_for_one_key(carts: &dyn CartRepository, f: &CartFixture) {
+    let u = f.users[0];
+    let p = product_id();
+    carts.add(u, p, qty(1)).await.unwrap();
+    let keys: Vec<IdempotencyKey> = (0..10).map(|i| checkout_key(&format!("k{i}"))).collect();
+    let claims = keys.iter().map(|k| carts.claim(u, k, SystemClock.now()));
+    let mut holders = Vec::new();
+    for (k, r) in keys.iter().zip(join_all(claims).await) {
+        match r.unwrap() {
+            Claim::Held(cart) => {
+                assert_eq!(lines(&cart), vec![(p, 1)]);
+                holders.push(k.clone());
+            }
+            Claim::Busy { key, .. } => assert_ne!(&key, k),
+        }
+    }
+    assert_eq!(holders.len(), 1, "one holder, got {holders:?}");
 }

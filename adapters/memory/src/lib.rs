@@ -14,8 +14,31 @@ use uuid::Uuid;
 struct State {
     users: BTreeMap<UserId, (User, TokenHash)>,
     products: BTreeMap<ProductId, Product>,
-    carts: HashMap<UserId, BTreeMap<ProductId, Quantity>>,
+    carts: HashMap<UserId, CartState>,
     orders: BTreeMap<OrderId, Order>,
+    /// The stamp of the next line set or created (see `Line`).
+    next_stamp: u64,
+}
+
+/// A cart line. `stamp` changes when the line is set or created and stays when it is added to,
+/// so a checkout can tell "added to since I claimed it" from "replaced since".
+#[derive(Clone, Copy)]
+struct Line {
+    qty: Quantity,
+    stamp: u64,
+}
+
+#[derive(Default)]
+struct CartState {
+    lines: BTreeMap<ProductId, Line>,
+    claim: Option<Held>,
+}
+
+/// A checkout's claim: its key, since when, and the lines it holds.
+struct Held {
+    key: IdempotencyKey,
+    since: Timestamp,
+    lines: Vec<(ProductId, Line)>,
 }
 
 #[derive(Clone, Default)]
@@ -134,51 +157,106 @@ impl Catalogue for MemoryStore {
 }
 
 impl MemoryStore {
-    /// Applies `f` to the user's cart lines, all or nothing, enforcing the cart's limits.
-    fn change_cart(&self, user: UserId, product: ProductId, f: impl FnOnce(Option<u32>) -> u32) -> StoreResult<Cart> {
+    /// Applies `f` to the user's cart lines, all or nothing, enforcing the cart's limits. `f` gets
+    /// the current quantity and says the new one and whether the line is replaced (a new stamp).
+    fn change_cart(
+        &self,
+        user: UserId,
+        product: ProductId,
+        f: impl FnOnce(Option<u32>) -> (u32, bool),
+    ) -> StoreResult<Cart> {
         let mut s = self.lock();
-        let lines = s.carts.entry(user).or_default();
-        let current = lines.get(&product).map(Quantity::get);
+        let stamp = s.next_stamp;
+        let lines = &mut s.carts.entry(user).or_default().lines;
+        let current = lines.get(&product).copied();
         if current.is_none() && lines.len() >= Cart::MAX_LINES {
             return Err(StoreError::Rejected {
                 field: "product_id".into(),
                 message: format!("a cart holds at most {} different products", Cart::MAX_LINES),
             });
         }
-        let next = f(current);
+        let (next, replaced) = f(current.map(|l| l.qty.get()));
         if next > Quantity::MAX {
             return Err(StoreError::Rejected {
                 field: "quantity".into(),
                 message: format!("the cart may hold at most {} of one product", Quantity::MAX),
             });
         }
-        lines.insert(product, Quantity::from_trusted(next));
-        Ok(cart_of(user, lines))
+        let stamp = match current {
+            Some(l) if !replaced => l.stamp,
+            _ => stamp,
+        };
+        lines.insert(product, Line { qty: Quantity::from_trusted(next), stamp });
+        let cart = cart_of(user, lines);
+        s.next_stamp += 1;
+        Ok(cart)
     }
 }
 
-fn cart_of(user: UserId, lines: &BTreeMap<ProductId, Quantity>) -> Cart {
-    Cart::new(user, lines.iter().map(|(p, q)| CartItem { product_id: *p, quantity: *q }).collect())
+fn cart_of(user: UserId, lines: &BTreeMap<ProductId, Line>) -> Cart {
+    Cart::new(user, lines.iter().map(|(p, l)| CartItem { product_id: *p, quantity: l.qty }).collect())
 }
 
 #[async_trait]
 impl CartRepository for MemoryStore {
     async fn get(&self, user: UserId) -> StoreResult<Cart> {
-        Ok(self.lock().carts.get(&user).map_or_else(|| Cart::empty(user), |l| cart_of(user, l)))
+        Ok(self.lock().carts.get(&user).map_or_else(|| Cart::empty(user), |c| cart_of(user, &c.lines)))
     }
     async fn add(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
-        self.change_cart(user, product, |cur| cur.unwrap_or(0) + quantity.get())
+        self.change_cart(user, product, |cur| (cur.unwrap_or(0) + quantity.get(), false))
     }
     async fn set(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
-        self.change_cart(user, product, |_| quantity.get())
+        self.change_cart(user, product, |_| (quantity.get(), true))
     }
     async fn remove(&self, user: UserId, product: ProductId) -> StoreResult<Option<Cart>> {
         let mut s = self.lock();
-        let Some(lines) = s.carts.get_mut(&user) else { return Ok(None) };
-        Ok(lines.remove(&product).map(|_| cart_of(user, lines)))
+        let Some(c) = s.carts.get_mut(&user) else { return Ok(None) };
+        Ok(c.lines.remove(&product).map(|_| cart_of(user, &c.lines)))
     }
     async fn clear(&self, user: UserId) -> StoreResult<()> {
-        self.lock().carts.remove(&user);
+        // The lines only: a checkout's claim stays, and its settle then finds nothing to remove.
+        if let Some(c) = self.lock().carts.get_mut(&user) {
+            c.lines.clear();
+        }
+        Ok(())
+    }
+    async fn claim(&self, user: UserId, key: &IdempotencyKey, now: Timestamp) -> StoreResult<Claim> {
+        let mut s = self.lock();
+        let c = s.carts.entry(user).or_default();
+        match &c.claim {
+            Some(h) if &h.key == key => {
+                let held: BTreeMap<ProductId, Line> = h.lines.iter().copied().collect();
+                Ok(Claim::Held(cart_of(user, &held)))
+            }
+            Some(h) => Ok(Claim::Busy { key: h.key.clone(), since: h.since }),
+            None => {
+                if !c.lines.is_empty() {
+                    let lines = c.lines.iter().map(|(p, l)| (*p, *l)).collect();
+                    c.claim = Some(Held { key: key.clone(), since: now, lines });
+                }
+                Ok(Claim::Held(cart_of(user, &c.lines)))
+            }
+        }
+    }
+    async fn settle(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        let mut s = self.lock();
+        let Some(c) = s.carts.get_mut(&user) else { return Ok(()) };
+        let Some(held) = c.claim.take_if(|h| &h.key == key) else { return Ok(()) };
+        for (product, was) in held.lines {
+            let Some(now) = c.lines.get_mut(&product).filter(|l| l.stamp == was.stamp) else { continue };
+            match now.qty.get().checked_sub(was.qty.get()).filter(|&left| left > 0) {
+                Some(left) => now.qty = Quantity::from_trusted(left),
+                None => {
+                    c.lines.remove(&product);
+                }
+            }
+        }
+        Ok(())
+    }
+    async fn release(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        if let Some(c) = self.lock().carts.get_mut(&user) {
+            c.claim.take_if(|h| &h.key == key);
+        }
         Ok(())
     }
 }

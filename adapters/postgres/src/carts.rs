@@ -18,7 +18,7 @@ use crate::conn::prepare_cached;
 use crate::rows;
 use async_trait::async_trait;
 use domain::models::*;
-use domain::ports::{CartRepository, StoreResult};
+use domain::ports::{CartRepository, Claim, StoreResult};
 use domain::StoreError;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -26,8 +26,12 @@ use uuid::Uuid;
 
 const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
 const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
-const UPSERT: &str = "INSERT INTO cart_items (user_id, product_id, quantity) VALUES ($1, $2, $3) \
-                      ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity";
+/// An add keeps the line's stamp (`since`), a set replaces it: see `settle`.
+const UPSERT_ADD: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
+                          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity";
+const UPSERT_SET: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
+                          ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity, \
+                          since = EXCLUDED.since";
 const REMOVE: &str = "DELETE FROM cart_items WHERE user_id = $1 AND product_id = $2";
 const CLEAR: &str = "DELETE FROM cart_items WHERE user_id = $1";
 const ADD_SEEN: &str = "SELECT 1 FROM cart_adds WHERE user_id = $1 AND add_id = $2";
@@ -37,6 +41,28 @@ const ADD_SEEN: &str = "SELECT 1 FROM cart_adds WHERE user_id = $1 AND add_id = 
 /// and pgpool-II detaches it, where a unique violation on it alone would only end the session.
 const ADD_RECORD: &str = "WITH expired AS (DELETE FROM cart_adds WHERE user_id = $1 AND add_id < $3) \
                           INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
+
+/// Claims the cart's lines for a checkout unless a claim exists; returns what it now holds.
+/// `HAVING`: an empty cart is not claimed (no row).
+const CLAIM: &str = "INSERT INTO cart_claims (user_id, idempotency_key, since, products, quantities, stamps) \
+                     SELECT $1, $2, $3, array_agg(product_id ORDER BY product_id), \
+                     array_agg(quantity ORDER BY product_id), array_agg(since ORDER BY product_id) \
+                     FROM cart_items WHERE user_id = $1 HAVING count(*) > 0 \
+                     ON CONFLICT (user_id) DO NOTHING RETURNING products, quantities";
+const CLAIM_HELD: &str = "SELECT idempotency_key, since, products, quantities FROM cart_claims WHERE user_id = $1";
+/// Ends the claim of key `$2` and subtracts what it holds from the lines still stamped as when
+/// claimed: lines left with nothing go, the others keep what was added since. One statement
+/// (its data-modifying parts see one snapshot and touch disjoint rows); under the user's lock.
+const SETTLE: &str = "WITH c AS (DELETE FROM cart_claims WHERE user_id = $1 AND idempotency_key = $2 \
+                        RETURNING products, quantities, stamps), \
+                      h AS (SELECT h.* FROM c, unnest(c.products, c.quantities, c.stamps) AS h(product_id, quantity, stamp)), \
+                      gone AS (DELETE FROM cart_items ci USING h WHERE ci.user_id = $1 \
+                        AND ci.product_id = h.product_id AND ci.since IS NOT DISTINCT FROM h.stamp \
+                        AND ci.quantity <= h.quantity RETURNING 1) \
+                      UPDATE cart_items ci SET quantity = ci.quantity - h.quantity FROM h WHERE ci.user_id = $1 \
+                        AND ci.product_id = h.product_id AND ci.since IS NOT DISTINCT FROM h.stamp \
+                        AND ci.quantity > h.quantity";
+const RELEASE: &str = "DELETE FROM cart_claims WHERE user_id = $1 AND idempotency_key = $2";
 
 /// How long the id of an add is kept: far longer than any retry of it lasts (seconds).
 const ADD_IDS_KEPT: Duration = Duration::from_secs(15 * 60);
@@ -129,14 +155,78 @@ async fn change_once(
     // A refusal returns here; dropping `tx` rolls back, so nothing was written.
     let cart = apply(user, &items, product, op)?;
     let qty = cart.items().iter().find(|i| i.product_id == product).map_or(0, |i| i.quantity.get());
-    let upsert = prepare_cached(cache, &tx, UPSERT).await?;
-    tx.execute(&upsert, &[&u, &p, &(qty as i32)]).await?;
+    // The add's id, or a fresh id for a set, stamps a line this change creates or replaces.
+    let (upsert, stamp) = match op {
+        Change::Add(_, id) => (UPSERT_ADD, id),
+        Change::Set(_) => (UPSERT_SET, Uuid::now_v7()),
+    };
+    let upsert = prepare_cached(cache, &tx, upsert).await?;
+    tx.execute(&upsert, &[&u, &p, &(qty as i32), &stamp]).await?;
     if let Change::Add(_, id) = op {
         let record = prepare_cached(cache, &tx, ADD_RECORD).await?;
         tx.execute(&record, &[&u, &id, &expiry_bound(SystemTime::now())]).await?;
     }
     tx.commit().await?;
     Ok(cart)
+}
+
+/// One attempt of `claim`: under the user's lock, claim the lines, or report the claim there is.
+async fn claim_once(c: &mut Conn, user: UserId, key: &IdempotencyKey, now: Timestamp) -> Result<Claim, DbError> {
+    let u = user.as_uuid();
+    let (client, cache) = c.parts();
+    let tx = client.transaction().await?;
+    let lock = prepare_cached(cache, &tx, LOCK_USER).await?;
+    if tx.query_opt(&lock, &[&u]).await?.is_none() {
+        return Err(StoreError::Rejected { field: "user_id".into(), message: "no such user".into() }.into());
+    }
+    let claim = prepare_cached(cache, &tx, CLAIM).await?;
+    let claimed = tx.query_opt(&claim, &[&u, &key.as_str(), &now.as_datetime()]).await?;
+    let claim = match claimed {
+        Some(row) => Claim::Held(held_cart(user, row.get("products"), row.get("quantities"))?),
+        None => {
+            let held = prepare_cached(cache, &tx, CLAIM_HELD).await?;
+            match tx.query_opt(&held, &[&u]).await? {
+                None => Claim::Held(Cart::empty(user)),
+                Some(row) if row.get::<_, &str>("idempotency_key") == key.as_str() => {
+                    Claim::Held(held_cart(user, row.get("products"), row.get("quantities"))?)
+                }
+                Some(row) => Claim::Busy {
+                    key: IdempotencyKey::from_trusted(row.get("idempotency_key")),
+                    since: rows::ts(row.get("since")),
+                },
+            }
+        }
+    };
+    tx.commit().await?;
+    Ok(claim)
+}
+
+fn held_cart(user: UserId, products: Vec<Uuid>, quantities: Vec<i32>) -> Result<Cart, DbError> {
+    if products.len() != quantities.len() {
+        return Err(StoreError::Unavailable("a cart claim's arrays differ in length".into()).into());
+    }
+    let items = products
+        .into_iter()
+        .zip(quantities)
+        .map(|(p, q)| CartItem { product_id: ProductId::from_uuid(p), quantity: Quantity::from_trusted(q as u32) })
+        .collect();
+    Ok(Cart::new(user, items))
+}
+
+/// One attempt of `settle`, under the user's lock so that no add or set computes a quantity from
+/// a line this changes meanwhile. Repeating it after a lost COMMIT finds no claim: a no-op.
+async fn settle_once(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result<(), DbError> {
+    let u = user.as_uuid();
+    let (client, cache) = c.parts();
+    let tx = client.transaction().await?;
+    let lock = prepare_cached(cache, &tx, LOCK_USER).await?;
+    if tx.query_opt(&lock, &[&u]).await?.is_none() {
+        return Ok(());
+    }
+    let settle = prepare_cached(cache, &tx, SETTLE).await?;
+    tx.execute(&settle, &[&u, &key.as_str()]).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -173,6 +263,22 @@ impl CartRepository for PgCarts {
         with_conn!(self.0, "carts.clear", |c, _retries| {
             let st = c.prepare(CLEAR).await?;
             c.client.execute(&st, &[&user.as_uuid()]).await?;
+            Ok(())
+        })
+    }
+
+    async fn claim(&self, user: UserId, key: &IdempotencyKey, now: Timestamp) -> StoreResult<Claim> {
+        with_conn!(self.0, "carts.claim", |c, _retries| claim_once(&mut c, user, key, now).await)
+    }
+
+    async fn settle(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        with_conn!(self.0, "carts.settle", |c, _retries| settle_once(&mut c, user, key).await)
+    }
+
+    async fn release(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        with_conn!(self.0, "carts.release", |c, _retries| {
+            let st = c.prepare(RELEASE).await?;
+            c.client.execute(&st, &[&user.as_uuid(), &key.as_str()]).await?;
             Ok(())
         })
     }

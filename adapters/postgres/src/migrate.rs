@@ -11,7 +11,10 @@ use crate::cluster::{with_conn, Cluster, Conn, DbError};
 use tokio_postgres::error::SqlState;
 
 /// (version, name, SQL). Append only; never edit an applied migration.
-const MIGRATIONS: &[(i32, &str, &str)] = &[(1, "init", include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (1, "init", include_str!("../migrations/0001_init.sql")),
+    (2, "cart_claims", include_str!("../migrations/0002_cart_claims.sql")),
+];
 
 const EXISTS: &str = "SELECT to_regclass('schema_migrations') IS NOT NULL";
 /// Deliberately without IF NOT EXISTS: through pgpool, two instances racing to create it with

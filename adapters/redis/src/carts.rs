@@ -19,7 +19,7 @@
 use crate::router::{Node, Role, Router, View};
 use async_trait::async_trait;
 use domain::models::*;
-use domain::ports::{CartRepository, StoreResult};
+use domain::ports::{CartRepository, Claim, StoreResult};
 use domain::StoreError;
 use fred::prelude::*;
 use fred::types::CustomCommand;
@@ -44,12 +44,16 @@ fn sha() -> &'static str {
 pub(crate) struct RedisCarts(pub(crate) Arc<Router>);
 
 /// One change to a cart.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 enum Change {
     Add(ProductId, Quantity),
     Set(ProductId, Quantity),
     Remove(ProductId),
     Clear,
+    /// A checkout's claim, settle or release, by its idempotency key.
+    Claim(IdempotencyKey),
+    Settle(IdempotencyKey),
+    Release(IdempotencyKey),
 }
 
 impl Change {
@@ -59,16 +63,22 @@ impl Change {
             Change::Set(..) => "carts.set",
             Change::Remove(_) => "carts.remove",
             Change::Clear => "carts.clear",
+            Change::Claim(_) => "carts.claim",
+            Change::Settle(_) => "carts.settle",
+            Change::Release(_) => "carts.release",
         }
     }
 
     /// ARGV of `change.lua`.
     fn args(&self, id: &str, now_ms: u128) -> Vec<String> {
-        let (kind, product, qty) = match *self {
-            Change::Add(p, q) => ("add", p.to_string(), q.get()),
-            Change::Set(p, q) => ("set", p.to_string(), q.get()),
-            Change::Remove(p) => ("remove", p.to_string(), 0),
-            Change::Clear => ("clear", String::new(), 0),
+        let (kind, product, qty, checkout) = match self {
+            Change::Add(p, q) => ("add", p.to_string(), q.get(), ""),
+            Change::Set(p, q) => ("set", p.to_string(), q.get(), ""),
+            Change::Remove(p) => ("remove", p.to_string(), 0, ""),
+            Change::Clear => ("clear", String::new(), 0, ""),
+            Change::Claim(k) => ("claim", String::new(), 0, k.as_str()),
+            Change::Settle(k) => ("settle", String::new(), 0, k.as_str()),
+            Change::Release(k) => ("release", String::new(), 0, k.as_str()),
         };
         vec![
             kind.to_string(),
@@ -79,6 +89,7 @@ impl Change {
             qty.to_string(),
             Quantity::MAX.to_string(),
             Cart::MAX_LINES.to_string(),
+            checkout.to_string(),
         ]
     }
 }
@@ -88,6 +99,8 @@ enum Outcome {
     Cart(Cart),
     /// Remove of a line that is not in the cart.
     Absent,
+    /// What a claim found: the lines held for the key, or the key that holds the cart.
+    Claim(Claim),
 }
 
 /// Why one attempt failed.
@@ -113,14 +126,16 @@ fn key(router: &Router, user: UserId) -> String {
     format!("{}{}", router.settings.key_prefix, user)
 }
 
-/// The cart from a hash's fields (change ids are skipped).
+/// The cart from a hash's fields (change ids and a checkout's claim are skipped).
 fn decode(user: UserId, fields: HashMap<String, String>) -> Result<Cart, String> {
     let mut items = Vec::with_capacity(fields.len());
     for (field, value) in fields {
-        if field.starts_with("op:") {
+        if field.starts_with("op:") || field == "claim" {
             continue;
         }
-        items.push(item(&field, &value)?);
+        // "quantity:stamp" (the stamp is the script's business), or a bare quantity.
+        let qty = value.split_once(':').map_or(value.as_str(), |(q, _)| q);
+        items.push(item(&field, qty)?);
     }
     Ok(Cart::new(user, items))
 }
@@ -142,14 +157,21 @@ fn outcome(user: UserId, reply: Value) -> Result<Outcome, Failure> {
     if texts.len() != items.len() || texts.is_empty() {
         return Err(bad(format!("{items:?}")));
     }
+    let cart = |texts: &[String]| {
+        let mut lines = Vec::with_capacity(texts.len() / 2);
+        for pair in texts.chunks(2) {
+            let [p, q] = pair else { return Err(bad("odd reply".into())) };
+            lines.push(item(p, q).map_err(bad)?);
+        }
+        Ok(Cart::new(user, lines))
+    };
     match texts[0].as_str() {
-        "done" => {
-            let mut lines = Vec::with_capacity(texts.len() / 2);
-            for pair in texts[1..].chunks(2) {
-                let [p, q] = pair else { return Err(bad("odd reply".into())) };
-                lines.push(item(p, q).map_err(bad)?);
-            }
-            Ok(Outcome::Cart(Cart::new(user, lines)))
+        "done" => Ok(Outcome::Cart(cart(&texts[1..])?)),
+        "held" => Ok(Outcome::Claim(Claim::Held(cart(&texts[1..])?))),
+        "busy" => {
+            let [_, key, since] = &texts[..] else { return Err(bad(format!("{texts:?}"))) };
+            let since = since.parse().ok().and_then(Timestamp::from_millis).ok_or_else(|| bad(since.clone()))?;
+            Ok(Outcome::Claim(Claim::Busy { key: IdempotencyKey::from_trusted(key.clone()), since }))
         }
         "absent" => Ok(Outcome::Absent),
         "too_many" => Err(Failure::Final(StoreError::Rejected {
@@ -195,7 +217,7 @@ impl RedisCarts {
         let result = loop {
             let view = router.view();
             let why = match view.master.clone().filter(|m| m.connected()) {
-                Some(master) => match self.attempt(&master, &view, user, change, &id).await {
+                Some(master) => match self.attempt(&master, &view, user, &change, &id).await {
                     Ok(out) => {
                         metrics::counter!("shop_redis_writes_total", "node" => master.addr.clone()).increment(1);
                         break Ok(out);
@@ -226,7 +248,7 @@ impl RedisCarts {
         master: &Node,
         view: &View,
         user: UserId,
-        change: Change,
+        change: &Change,
         id: &str,
     ) -> Result<Outcome, Failure> {
         let router = &self.0;
@@ -287,7 +309,7 @@ impl RedisCarts {
             break (reply.unwrap_or(Value::Null), acks);
         };
         let out = outcome(user, reply)?;
-        if matches!(out, Outcome::Absent) {
+        if matches!(out, Outcome::Absent | Outcome::Claim(Claim::Busy { .. })) {
             return Ok(out);
         }
         if acks < view.attached {
@@ -398,14 +420,14 @@ impl CartRepository for RedisCarts {
     async fn add(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
         match self.change(user, Change::Add(product, quantity)).await? {
             Outcome::Cart(c) => Ok(c),
-            Outcome::Absent => Err(StoreError::Unavailable("redis: add answered absent".into())),
+            _ => Err(StoreError::Unavailable("redis: add answered without a cart".into())),
         }
     }
 
     async fn set(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
         match self.change(user, Change::Set(product, quantity)).await? {
             Outcome::Cart(c) => Ok(c),
-            Outcome::Absent => Err(StoreError::Unavailable("redis: set answered absent".into())),
+            _ => Err(StoreError::Unavailable("redis: set answered without a cart".into())),
         }
     }
 
@@ -413,11 +435,28 @@ impl CartRepository for RedisCarts {
         match self.change(user, Change::Remove(product)).await? {
             Outcome::Cart(c) => Ok(Some(c)),
             Outcome::Absent => Ok(None),
+            Outcome::Claim(_) => Err(StoreError::Unavailable("redis: remove answered with a claim".into())),
         }
     }
 
     async fn clear(&self, user: UserId) -> StoreResult<()> {
         self.change(user, Change::Clear).await.map(|_| ())
+    }
+
+    /// The claim's `since` is the moment of the script's attempt (this process's clock, as `now`).
+    async fn claim(&self, user: UserId, key: &IdempotencyKey, _now: Timestamp) -> StoreResult<Claim> {
+        match self.change(user, Change::Claim(key.clone())).await? {
+            Outcome::Claim(claim) => Ok(claim),
+            _ => Err(StoreError::Unavailable("redis: claim answered without a claim".into())),
+        }
+    }
+
+    async fn settle(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.change(user, Change::Settle(key.clone())).await.map(|_| ())
+    }
+
+    async fn release(&self, user: UserId, key: &IdempotencyKey) -> StoreResult<()> {
+        self.change(user, Change::Release(key.clone())).await.map(|_| ())
     }
 }
 
@@ -433,9 +472,9 @@ pub(crate) async fn change_with_id(
 ) -> StoreResult<Cart> {
     let view = carts.0.view();
     let master = view.master.clone().expect("a master");
-    match carts.attempt(&master, &view, user, Change::Add(product, qty), id).await {
+    match carts.attempt(&master, &view, user, &Change::Add(product, qty), id).await {
         Ok(Outcome::Cart(c)) => Ok(c),
-        Ok(Outcome::Absent) => unreachable!(),
+        Ok(Outcome::Absent | Outcome::Claim(_)) => unreachable!(),
         Err(Failure::Final(e)) => Err(e),
         Err(Failure::Retry(why)) => Err(StoreError::Unavailable(why)),
     }

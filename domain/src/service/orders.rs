@@ -1,7 +1,7 @@
 use super::{new_uuid, Credentials, Shop};
 use crate::error::DomainError;
 use crate::models::*;
-use crate::ports::Placed;
+use crate::ports::{Claim, Placed};
 
 /// The outcome of a checkout: a new order, or the one this idempotency key made before.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,13 +18,21 @@ impl Checkout {
     }
 }
 
+/// A claim older than this belongs to a checkout that died between claiming the cart and placing
+/// its order (every store call is bounded far below it); another checkout may then take the cart.
+pub const CLAIM_EXPIRES_AFTER_MS: i64 = 30_000;
+
 impl Shop {
-    /// Turns the cart into an order with the prices of this moment, then empties the cart.
+    /// Turns the cart into an order with the prices of this moment, then removes from the cart
+    /// exactly what was ordered.
     ///
-    /// Idempotent per (user, key): a repeated key returns the first order and writes nothing, so a
-    /// client or proxy may retry freely. The order is written before the cart is cleared; if the
-    /// process dies in between, the retry finds the order by its key and the cart still holds the
-    /// items (nothing is lost or ordered twice); the user can clear it.
+    /// Idempotent per (user, key): a repeated key returns the first order and writes nothing new, so
+    /// a client or proxy may retry freely. The cart is first claimed for the key (`CartRepository::
+    /// claim`): the claim holds the lines this checkout orders, and only one key holds a cart at a
+    /// time, so one cart's content is ordered once however many checkouts race. Changes made to
+    /// the cart while the checkout runs are kept: `settle` removes only what the claim held. If the
+    /// process dies after the order is written, whoever next touches the claim (a retry with the
+    /// key, or a checkout with another key) finds the order by its key and settles the claim.
     pub async fn checkout(
         &self,
         creds: &Credentials,
@@ -32,18 +40,82 @@ impl Shop {
         key: IdempotencyKey,
     ) -> Result<Checkout, DomainError> {
         self.require_user(creds, user).await?;
-        if let Some(order) = self.stores.orders.find_by_key(user, &key).await? {
+        if let Some(order) = self.replay(user, &key).await? {
             return Ok(Checkout::Replayed(order));
         }
-        let cart = self.stores.carts.get(user).await?;
+        let cart = self.claim_cart(user, &key).await?;
         if cart.is_empty() {
-            // A concurrent checkout with this key may have emptied the cart since the look-up
-            // above; it wrote its order before clearing the cart, so the order is visible now.
-            if let Some(order) = self.stores.orders.find_by_key(user, &key).await? {
+            // A concurrent checkout with this key may have settled the cart since the look-up
+            // above; it wrote its order before settling, so the order is visible now.
+            if let Some(order) = self.replay(user, &key).await? {
                 return Ok(Checkout::Replayed(order));
             }
             return Err(DomainError::Conflict { code: "cart_empty", message: "the cart is empty".into(), field: None });
         }
+        let lines = match self.order_lines(&cart).await {
+            Ok(lines) => lines,
+            Err(e) => {
+                // Nothing was ordered: free the cart (should this fail, the claim expires).
+                let _ = self.stores.carts.release(user, &key).await;
+                return Err(e);
+            }
+        };
+        let now = self.clock.now();
+        let order = Order {
+            id: OrderId::from_uuid(new_uuid()),
+            user_id: user,
+            idempotency_key: key,
+            status: OrderStatus::Created,
+            lines,
+            created_at: now,
+            updated_at: now,
+        };
+        // A failed insert keeps the claim: the order may have been written, and a retry with the
+        // key (or the next checkout) finds out and settles or releases accordingly.
+        let placed = self.stores.orders.insert(&order).await?;
+        self.stores.carts.settle(user, &order.idempotency_key).await?;
+        Ok(match placed {
+            Placed::Existing(first) => Checkout::Replayed(first),
+            Placed::Created => Checkout::Created(order),
+        })
+    }
+
+    /// The order this key made before, with its claim settled (in case the checkout that made it
+    /// stopped before settling), so that a replayed answer never shows the ordered lines in the cart.
+    async fn replay(&self, user: UserId, key: &IdempotencyKey) -> Result<Option<Order>, DomainError> {
+        let Some(order) = self.stores.orders.find_by_key(user, key).await? else { return Ok(None) };
+        self.stores.carts.settle(user, key).await?;
+        Ok(Some(order))
+    }
+
+    /// The cart's lines, claimed for `key`. A claim of another key is settled when that key's order
+    /// exists, dropped when it has expired, and otherwise answered with 409 `checkout_in_progress`.
+    async fn claim_cart(&self, user: UserId, key: &IdempotencyKey) -> Result<Cart, DomainError> {
+        // Each round ends a claim, so two rounds suffice unless checkouts keep overtaking this one.
+        for _ in 0..4 {
+            let now = self.clock.now();
+            match self.stores.carts.claim(user, key, now).await? {
+                Claim::Held(cart) => return Ok(cart),
+                Claim::Busy { key: other, since } => {
+                    if self.stores.orders.find_by_key(user, &other).await?.is_some() {
+                        self.stores.carts.settle(user, &other).await?;
+                    } else if now.millis() - since.millis() > CLAIM_EXPIRES_AFTER_MS {
+                        self.stores.carts.release(user, &other).await?;
+                    } else {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(DomainError::Conflict {
+            code: "checkout_in_progress",
+            message: "another checkout of this cart is in progress; try again".into(),
+            field: None,
+        })
+    }
+
+    /// The order lines for the cart: names and prices of this moment from the catalogue.
+    async fn order_lines(&self, cart: &Cart) -> Result<Vec<OrderLine>, DomainError> {
         let ids: Vec<ProductId> = cart.items().iter().map(|i| i.product_id).collect();
         let products = self.stores.catalogue.get_many(&ids).await?;
         let mut lines = Vec::with_capacity(ids.len());
@@ -62,23 +134,7 @@ impl Shop {
                 quantity: item.quantity,
             });
         }
-        let now = self.clock.now();
-        let order = Order {
-            id: OrderId::from_uuid(new_uuid()),
-            user_id: user,
-            idempotency_key: key,
-            status: OrderStatus::Created,
-            lines,
-            created_at: now,
-            updated_at: now,
-        };
-        match self.stores.orders.insert(&order).await? {
-            Placed::Existing(first) => Ok(Checkout::Replayed(first)),
-            Placed::Created => {
-                self.stores.carts.clear(user).await?;
-                Ok(Checkout::Created(order))
-            }
-        }
+        Ok(lines)
     }
 
     pub async fn order(&self, creds: &Credentials, user: UserId, id: OrderId) -> Result<Order, DomainError> {
@@ -102,7 +158,9 @@ impl Shop {
 
     /// Moves an order along created -> paid -> shipped, or to cancelled. The user may pay and
     /// cancel; shipping is the admin's. Asking for the status the order already has is a no-op,
-    /// so a retried request succeeds.
+    /// so a retried request succeeds. A change that races another change of the same order is
+    /// judged against the status the other one left (pay, then cancel: cancelled), never refused
+    /// only because the other came first.
     pub async fn change_order_status(
         &self,
         creds: &Credentials,
@@ -114,31 +172,28 @@ impl Shop {
         if to == OrderStatus::Shipped {
             self.require_admin(creds)?;
         }
-        if order.status == to {
-            return Ok(order);
-        }
-        if !order.status.can_become(to) {
-            return Err(DomainError::Conflict {
-                code: "invalid_transition",
-                message: format!("an order that is {} cannot become {}", order.status.as_str(), to.as_str()),
-                field: Some("status".into()),
-            });
-        }
-        let at = self.clock.now().max(order.updated_at);
-        if !self.stores.orders.set_status(id, order.status, to, at).await? {
-            // Someone else moved it first: report against the status it has now.
-            let now = self.order(creds, user, id).await?;
-            if now.status == to {
-                return Ok(now);
+        // Every lost compare-and-set means the status moved forward, which it can do at most twice
+        // (created -> paid -> shipped or cancelled), so a third loss is a store at fault.
+        for _ in 0..3 {
+            if order.status == to {
+                return Ok(order);
             }
-            return Err(DomainError::Conflict {
-                code: "invalid_transition",
-                message: format!("the order became {} meanwhile", now.status.as_str()),
-                field: Some("status".into()),
-            });
+            if !order.status.can_become(to) {
+                return Err(DomainError::Conflict {
+                    code: "invalid_transition",
+                    message: format!("an order that is {} cannot become {}", order.status.as_str(), to.as_str()),
+                    field: Some("status".into()),
+                });
+            }
+            let at = self.clock.now().max(order.updated_at);
+            if self.stores.orders.set_status(id, order.status, to, at).await? {
+                order.status = to;
+                order.updated_at = at;
+                return Ok(order);
+            }
+            // Someone else moved it first: judge the change against the status it has now.
+            order = self.order(creds, user, id).await?;
         }
-        order.status = to;
-        order.updated_at = at;
-        Ok(order)
+        Err(DomainError::Unavailable(format!("order {id}: its status kept changing under a compare-and-set")))
     }
 }
