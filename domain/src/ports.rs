@@ -62,8 +62,9 @@ pub trait CartRepository: Send + Sync {
     /// Holds the cart's current lines for the checkout `key`, so that the checkout later removes
     /// exactly what it ordered (`settle`) while the cart stays free for other changes meanwhile.
     /// Atomic. Re-entrant: the key that holds the claim gets the lines it holds, not the cart as it
-    /// is now. An empty cart is `Held` with no lines, and then nothing is held (nothing to settle).
-    /// `Busy` names the other key that holds the cart and since when; nothing is changed then.
+    /// is now (`fresh: false`). An empty cart is `Held` with no lines and `fresh`, and then nothing
+    /// is held (nothing to settle). `Busy` names the other key that holds the cart and since when;
+    /// nothing is changed then.
     async fn claim(&self, user: UserId, key: &IdempotencyKey, now: Timestamp) -> StoreResult<Claim>;
     /// Ends the claim of `key` by removing what it holds from the cart, atomically: each held line
     /// loses the held quantity, unless the line was set, removed or cleared since the claim (then
@@ -77,8 +78,9 @@ pub trait CartRepository: Send + Sync {
 /// What `CartRepository::claim` found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// The lines the claim holds for this key (none when the cart was empty).
-    Held(Cart),
+    /// The lines the claim holds for this key (none when the cart was empty); `fresh` when this
+    /// call made the claim, not when the key already held it.
+    Held { cart: Cart, fresh: bool },
     /// Another checkout holds the cart.
     Busy { key: IdempotencyKey, since: Timestamp },
 }

@@ -2,6 +2,7 @@
 //! test (`SHOPBENCH_TEST_PG`, set by scripts/test). One test binary, zero-to-production style.
 
 mod carts;
+mod deadline;
 mod health;
 mod helpers;
 mod hostile;
@@ -9,5 +10,6 @@ mod http;
 mod openapi;
 mod orders;
 mod products;
+mod races;
 mod schema;
 mod users;

@@ -8,7 +8,7 @@ mod orders;
 mod users;
 
 pub use access::Credentials;
-pub use orders::Checkout;
+pub use orders::{Checkout, CLAIM_EXPIRES_AFTER_MS};
 
 use crate::models::{ApiToken, TokenHash};
 use crate::ports::{CartRepository, Catalogue, Clock, OrderRepository, UserRepository};

@@ -43,13 +43,17 @@ impl Shop {
         if let Some(order) = self.replay(user, &key).await? {
             return Ok(Checkout::Replayed(order));
         }
-        let cart = self.claim_cart(user, &key).await?;
-        if cart.is_empty() {
-            // A concurrent checkout with this key may have settled the cart since the look-up
-            // above; it wrote its order before settling, so the order is visible now.
-            if let Some(order) = self.replay(user, &key).await? {
+        let (cart, fresh) = self.claim_cart(user, &key).await?;
+        if fresh {
+            // A checkout with this key may have written its order and settled its claim since the
+            // look-up above (a claim it still held would have been re-entered, not made afresh):
+            // then what this claim holds came later and is not ordered.
+            if let Some(order) = self.stores.orders.find_by_key(user, &key).await? {
+                self.stores.carts.release(user, &key).await?;
                 return Ok(Checkout::Replayed(order));
             }
+        }
+        if cart.is_empty() {
             return Err(DomainError::Conflict { code: "cart_empty", message: "the cart is empty".into(), field: None });
         }
         let lines = match self.order_lines(&cart).await {
@@ -90,12 +94,12 @@ impl Shop {
 
     /// The cart's lines, claimed for `key`. A claim of another key is settled when that key's order
     /// exists, dropped when it has expired, and otherwise answered with 409 `checkout_in_progress`.
-    async fn claim_cart(&self, user: UserId, key: &IdempotencyKey) -> Result<Cart, DomainError> {
+    async fn claim_cart(&self, user: UserId, key: &IdempotencyKey) -> Result<(Cart, bool), DomainError> {
         // Each round ends a claim, so two rounds suffice unless checkouts keep overtaking this one.
         for _ in 0..4 {
             let now = self.clock.now();
             match self.stores.carts.claim(user, key, now).await? {
-                Claim::Held(cart) => return Ok(cart),
+                Claim::Held { cart, fresh } => return Ok((cart, fresh)),
                 Claim::Busy { key: other, since } => {
                     if self.stores.orders.find_by_key(user, &other).await?.is_some() {
                         self.stores.carts.settle(user, &other).await?;
