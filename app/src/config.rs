@@ -60,6 +60,10 @@ pub struct HttpSettings {
     /// Larger request bodies are refused with 413.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
+    /// A request still running after this long is cancelled and answered 503 (`deadline`):
+    /// keep it below the read timeout of the proxy in front (nginx: 5 s).
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
 }
 
 impl Default for HttpSettings {
@@ -69,6 +73,7 @@ impl Default for HttpSettings {
             port: default_port(),
             workers: default_workers(),
             max_body_bytes: default_max_body_bytes(),
+            request_timeout_ms: default_request_timeout_ms(),
         }
     }
 }
@@ -97,6 +102,9 @@ fn default_workers() -> usize {
 }
 fn default_max_body_bytes() -> usize {
     64 * 1024
+}
+fn default_request_timeout_ms() -> u64 {
+    4000
 }
 fn default_admin_token() -> String {
     DEV_ADMIN_TOKEN.into()

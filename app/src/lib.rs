@@ -2,6 +2,7 @@
 //! stores per build stage. `Application::build` starts it for `main` and for the tests.
 
 pub mod config;
+pub mod deadline;
 pub mod dto;
 pub mod error;
 pub mod extract;

@@ -1,9 +1,10 @@
 //! `Application::build` is the one way to start the service, used by `main` and by the tests.
 
 use crate::config::{Settings, DEV_ADMIN_TOKEN};
+use crate::deadline::RequestBudget;
 use crate::extract::BodyLimit;
 use crate::routes::{self, AppState};
-use crate::{metrics, wiring};
+use crate::{deadline, metrics, wiring};
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
@@ -12,6 +13,7 @@ use domain::ports::SystemClock;
 use domain::Shop;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub struct Application {
     port: u16,
@@ -37,11 +39,14 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", http.host, http.port))?;
         let address = listener.local_addr()?;
         let limit = BodyLimit(http.max_body_bytes);
+        let budget = RequestBudget(Duration::from_millis(http.request_timeout_ms));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
                 .app_data(limit)
+                .app_data(budget)
                 .configure(routes::register)
+                .wrap(from_fn(deadline::bound))
                 .wrap(ErrorHandlers::new().default_handler(routes::json_errors))
                 .wrap(from_fn(metrics::track))
         })

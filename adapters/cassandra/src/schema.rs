@@ -6,6 +6,7 @@
 use crate::CassandraSettings;
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
+use scylla::statement::unprepared::Statement;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
@@ -57,6 +58,10 @@ pub(crate) async fn ensure(session: &Session, s: &CassandraSettings) -> anyhow::
 /// How long a schema statement is retried while its coordinator has not yet seen the keyspace
 /// or table that another instance created a moment ago.
 const UNSEEN_SCHEMA_WAIT: Duration = Duration::from_secs(10);
+/// A schema change's own client timeout: the ring writes and gossips the new schema before it
+/// answers, which took over the 5 s request timeout of ordinary statements on a busy 2-core
+/// machine (CREATE TABLE in CI with a load average of 8). Start-up code, so waiting is cheap.
+const SCHEMA_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// One schema statement, then agreement of the whole ring on the result.
 ///
@@ -67,8 +72,10 @@ const UNSEEN_SCHEMA_WAIT: Duration = Duration::from_secs(10);
 /// a bounded retry of "invalid" answers for the gap before gossip shows the new schema version.
 async fn schema_change(session: &Session, cql: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + UNSEEN_SCHEMA_WAIT;
+    let mut statement = Statement::new(cql);
+    statement.set_request_timeout(Some(SCHEMA_TIMEOUT));
     loop {
-        match session.query_unpaged(cql, ()).await {
+        match session.query_unpaged(statement.clone(), ()).await {
             Ok(_) => break,
             Err(ExecutionError::LastAttemptError(RequestAttemptError::DbError(DbError::Invalid, msg)))
                 if Instant::now() < deadline =>

@@ -235,15 +235,23 @@ pub fn checkout_key(k: &str) -> IdempotencyKey {
     IdempotencyKey::parse(k).unwrap()
 }
 
-/// Claims the cart for `key` and returns the held lines; panics if another key holds it.
-pub async fn held(carts: &dyn CartRepository, user: UserId, key: &str) -> Vec<(ProductId, u32)> {
+/// Claims the cart for `key` and returns the held lines and whether the claim is new; panics if
+/// another key holds it.
+pub async fn claim(carts: &dyn CartRepository, user: UserId, key: &str) -> (Vec<(ProductId, u32)>, bool) {
     match carts.claim(user, &checkout_key(key), SystemClock.now()).await.unwrap() {
-        Claim::Held(cart) => {
+        Claim::Held { cart, fresh } => {
             assert_eq!(cart.user_id, user);
-            lines(&cart)
+            (lines(&cart), fresh)
         }
         busy => panic!("expected the cart held for {key}, got {busy:?}"),
     }
+}
+
+/// The lines a new claim for `key` holds.
+pub async fn held(carts: &dyn CartRepository, user: UserId, key: &str) -> Vec<(ProductId, u32)> {
+    let (held, fresh) = claim(carts, user, key).await;
+    assert!(fresh, "a new claim for {key}");
+    held
 }
 
 pub async fn a_settled_claim_removes_what_it_held(carts: &dyn CartRepository, f: &CartFixture) {
@@ -357,7 +365,7 @@ pub async fn one_key_holds_a_cart_at_a_time(carts: &dyn CartRepository, f: &Cart
     }
     // The holder gets what it holds, not the cart as it is now (a retry orders the same lines).
     carts.add(u, p[1], qty(2)).await.unwrap();
-    assert_eq!(held(carts, u, "k1").await, vec![(p[0], 1)]);
+    assert_eq!(claim(carts, u, "k1").await, (vec![(p[0], 1)], false));
     carts.settle(u, &checkout_key("k1")).await.unwrap();
     assert_eq!(held(carts, u, "k2").await, vec![(p[1], 2)]);
 }
@@ -392,8 +400,8 @@ pub async fn concurrent_claims_hold_the_cart_for_one_key(carts: &dyn CartReposit
     let mut holders = Vec::new();
     for (k, r) in keys.iter().zip(join_all(claims).await) {
         match r.unwrap() {
-            Claim::Held(cart) => {
-                assert_eq!(lines(&cart), vec![(p, 1)]);
+            Claim::Held { cart, fresh } => {
+                assert_eq!((lines(&cart), fresh), (vec![(p, 1)], true));
                 holders.push(k.clone());
             }
             Claim::Busy { key, .. } => assert_ne!(&key, k),

@@ -226,7 +226,7 @@ impl CartRepository for MemoryStore {
         match &c.claim {
             Some(h) if &h.key == key => {
                 let held: BTreeMap<ProductId, Line> = h.lines.iter().copied().collect();
-                Ok(Claim::Held(cart_of(user, &held)))
+                Ok(Claim::Held { cart: cart_of(user, &held), fresh: false })
             }
             Some(h) => Ok(Claim::Busy { key: h.key.clone(), since: h.since }),
             None => {
@@ -234,7 +234,7 @@ impl CartRepository for MemoryStore {
                     let lines = c.lines.iter().map(|(p, l)| (*p, *l)).collect();
                     c.claim = Some(Held { key: key.clone(), since: now, lines });
                 }
-                Ok(Claim::Held(cart_of(user, &c.lines)))
+                Ok(Claim::Held { cart: cart_of(user, &c.lines), fresh: true })
             }
         }
     }

@@ -182,13 +182,13 @@ async fn claim_once(c: &mut Conn, user: UserId, key: &IdempotencyKey, now: Times
     let claim = prepare_cached(cache, &tx, CLAIM).await?;
     let claimed = tx.query_opt(&claim, &[&u, &key.as_str(), &now.as_datetime()]).await?;
     let claim = match claimed {
-        Some(row) => Claim::Held(held_cart(user, row.get("products"), row.get("quantities"))?),
+        Some(row) => Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: true },
         None => {
             let held = prepare_cached(cache, &tx, CLAIM_HELD).await?;
             match tx.query_opt(&held, &[&u]).await? {
-                None => Claim::Held(Cart::empty(user)),
+                None => Claim::Held { cart: Cart::empty(user), fresh: true },
                 Some(row) if row.get::<_, &str>("idempotency_key") == key.as_str() => {
-                    Claim::Held(held_cart(user, row.get("products"), row.get("quantities"))?)
+                    Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: false }
                 }
                 Some(row) => Claim::Busy {
                     key: IdempotencyKey::from_trusted(row.get("idempotency_key")),

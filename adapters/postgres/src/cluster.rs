@@ -41,6 +41,23 @@ const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Generous,
 /// because waiting for a row lock that a dropped session held is legitimate for a moment.
 const ATTEMPT_TIMEOUTS: u32 = 5;
+/// The same for a read, which waits for no lock: a pooled session whose backend hangs (its
+/// reads are balanced to one node per session) is given up after this many connect timeouts.
+const READ_ATTEMPT_TIMEOUTS: u32 = 2;
+/// The operations that only read (the names given to `with_conn!`).
+const READS: &[&str] = &[
+    "carts.get",
+    "catalogue.get",
+    "catalogue.get_many",
+    "catalogue.list",
+    "health",
+    "orders.get",
+    "orders.find_by_key",
+    "orders.list_for_user",
+    "users.get",
+    "users.token_hash",
+    "users.list",
+];
 
 /// Why one attempt of an operation failed.
 #[derive(Debug)]
@@ -246,8 +263,9 @@ impl Cluster {
         }
     }
 
-    pub(crate) fn attempt_timeout(&self) -> Duration {
-        self.endpoints[0].timeout * ATTEMPT_TIMEOUTS
+    pub(crate) fn attempt_timeout(&self, op: &str) -> Duration {
+        let timeouts = if READS.contains(&op) { READ_ATTEMPT_TIMEOUTS } else { ATTEMPT_TIMEOUTS };
+        self.endpoints[0].timeout * timeouts
     }
 
     /// Takes the endpoint out of rotation after a connection-level failure.
@@ -393,7 +411,7 @@ impl Attempts<'_> {
             Ok(v) => Some(Ok(self.finish(v))),
             Err(DbError::Store(e)) => Some(Err(self.finish_err(e))),
             Err(DbError::TimedOut) => {
-                let why = format!("no answer within {:?}", self.cluster.attempt_timeout());
+                let why = format!("no answer within {:?}", self.cluster.attempt_timeout(self.op));
                 self.cluster.endpoint_failed(self.current, &why);
                 self.last = Some(format!("{}: {why}", ep.addr));
                 None
@@ -440,13 +458,17 @@ macro_rules! with_conn {
             };
             #[allow(unused_variables)]
             let $retries = attempts.retries();
+            // Broken until the attempt ends: if the caller's future is dropped mid-attempt (the
+            // request ran out of time), the session is closed, never handed out with a statement
+            // in flight; closing it also ends an uncommitted transaction on the server.
+            $conn.broken = true;
             let r: Result<_, $crate::cluster::DbError> =
-                match tokio::time::timeout($cluster.attempt_timeout(), async { $body }).await {
-                    Ok(r) => r,
-                    Err(_) => {
-                        $conn.broken = true;
-                        Err($crate::cluster::DbError::TimedOut)
+                match tokio::time::timeout($cluster.attempt_timeout($op), async { $body }).await {
+                    Ok(r) => {
+                        $conn.broken = false;
+                        r
                     }
+                    Err(_) => Err($crate::cluster::DbError::TimedOut),
                 };
             drop($conn);
             if let Some(done) = attempts.settle(r) {

@@ -167,7 +167,8 @@ fn outcome(user: UserId, reply: Value) -> Result<Outcome, Failure> {
     };
     match texts[0].as_str() {
         "done" => Ok(Outcome::Cart(cart(&texts[1..])?)),
-        "held" => Ok(Outcome::Claim(Claim::Held(cart(&texts[1..])?))),
+        "held" => Ok(Outcome::Claim(Claim::Held { cart: cart(&texts[1..])?, fresh: true })),
+        "holding" => Ok(Outcome::Claim(Claim::Held { cart: cart(&texts[1..])?, fresh: false })),
         "busy" => {
             let [_, key, since] = &texts[..] else { return Err(bad(format!("{texts:?}"))) };
             let since = since.parse().ok().and_then(Timestamp::from_millis).ok_or_else(|| bad(since.clone()))?;

@@ -7,7 +7,8 @@
 --       product id, quantity, max quantity of a line, max lines of a cart, idempotency key.
 -- Reply: {"done", product, quantity, ...} (the cart after the change), or {"absent"} (remove of a
 -- line that is not there), {"too_many"} (quantity limit), {"too_many_lines"} (line limit),
--- {"held", product, quantity, ...} (claim: the lines the key holds), {"busy", key, since ms}
+-- {"held", product, quantity, ...} (claim: the lines the key now holds; "holding" when it held
+-- them already), {"busy", key, since ms}
 -- (claim: another key holds the cart); a refusal writes nothing.
 local key = KEYS[1]
 local kind, op, now, keep = ARGV[1], 'op:' .. ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -114,14 +115,17 @@ elseif kind == 'claim' then
     for p, h in pairs(held) do
       out[p] = h[1]
     end
+    status = 'holding'
   elseif count > 0 then
     local parts = {}
     for p, q in pairs(lines) do
       parts[#parts + 1] = p .. ':' .. tostring(q) .. ':' .. stamps[p]
     end
     redis.call('HSET', key, 'claim', now .. '|' .. table.concat(parts, ',') .. '|' .. checkout)
+    status = 'held'
+  else
+    status = 'held'
   end
-  status = 'held'
   redis.call('HSET', key, op, now)
 elseif kind == 'settle' or kind == 'release' then
   if claim ~= nil then
