@@ -38,9 +38,10 @@ const BACKOFF_MAX: Duration = Duration::from_millis(150);
 /// answers `Unavailable` after its attempt count.
 const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// An attempt (all statements of one try of an operation) that takes longer than this many
-/// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Generous,
-/// because waiting for a row lock that a dropped session held is legitimate for a moment.
-const ATTEMPT_TIMEOUTS: u32 = 5;
+/// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Long
+/// enough for a row lock that a dropped session held, short enough that a write stuck on a hung
+/// pgpool is retried on another within the request's budget (4 s, app/src/deadline.rs).
+const ATTEMPT_TIMEOUTS: u32 = 3;
 /// The same for a read, which waits for no lock: a pooled session whose backend hangs (its
 /// reads are balanced to one node per session) is given up after this many connect timeouts.
 const READ_ATTEMPT_TIMEOUTS: u32 = 2;

@@ -96,8 +96,10 @@ async fn health_fails_when_every_endpoint_is_gone() {
 async fn a_busy_pool_is_not_taken_for_a_dead_endpoint() {
     metrics();
     let base = fresh_database(&test_settings()).await;
+    // A write attempt is abandoned after 3 connect timeouts (3 s); a read waits 1 s for a pooled
+    // connection per try.
     let settings =
-        PgSettings { endpoints: vec![base.endpoints[0].clone()], pool_size: 1, connect_timeout_ms: 500, ..base };
+        PgSettings { endpoints: vec![base.endpoints[0].clone()], pool_size: 1, connect_timeout_ms: 1000, ..base };
     let endpoint = settings.endpoints[0].clone();
     let store = PgStore::connect(&settings).await.unwrap();
     store.migrate().await.unwrap();
@@ -123,14 +125,22 @@ async fn a_busy_pool_is_not_taken_for_a_dead_endpoint() {
     })
     .await;
 
-    // No connection free: the operation gives up, but the endpoint stays in rotation.
-    let e = s.users.get(u.id).await.unwrap_err();
-    assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}");
+    // No connection free: the read finds the pool busy (after 1 s), and the endpoint stays in
+    // rotation (looked at before the cart change's own attempt times out, at 3 s).
+    let users = s.users.clone();
+    let reading = tokio::spawn(async move { users.get(uid).await });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!reading.is_finished(), "the read waits for a connection");
     assert_eq!(store.healthy_endpoints(), vec![endpoint.clone()]);
     assert_eq!(counter("shop_pg_failovers_total", &endpoint), 0);
 
     tx.rollback().await.unwrap();
     assert_eq!(adding.await.unwrap().unwrap().items().len(), 1);
+    // The read either gave up (Unavailable) or got the connection once it was free.
+    match reading.await.unwrap() {
+        Ok(found) => assert!(found.is_some()),
+        Err(e) => assert!(matches!(e, domain::StoreError::Unavailable(_)), "{e:?}"),
+    }
     assert!(s.users.get(u.id).await.unwrap().is_some());
 }
 
