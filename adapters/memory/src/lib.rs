@@ -157,33 +157,16 @@ impl Catalogue for MemoryStore {
 }
 
 impl MemoryStore {
-    /// Applies `f` to the user's cart lines, all or nothing, enforcing the cart's limits. `f` gets
-    /// the current quantity and says the new one and whether the line is replaced (a new stamp).
-    fn change_cart(
-        &self,
-        user: UserId,
-        product: ProductId,
-        f: impl FnOnce(Option<u32>) -> (u32, bool),
-    ) -> StoreResult<Cart> {
+    /// Applies the change to the user's cart line, all or nothing, with the cart's limits. A set
+    /// (or a new line) gets a new stamp; an add to a line keeps its stamp.
+    fn change_cart(&self, user: UserId, product: ProductId, change: LineChange) -> StoreResult<Cart> {
         let mut s = self.lock();
         let stamp = s.next_stamp;
         let lines = &mut s.carts.entry(user).or_default().lines;
         let current = lines.get(&product).copied();
-        if current.is_none() && lines.len() >= Cart::MAX_LINES {
-            return Err(StoreError::Rejected {
-                field: "product_id".into(),
-                message: format!("a cart holds at most {} different products", Cart::MAX_LINES),
-            });
-        }
-        let (next, replaced) = f(current.map(|l| l.qty.get()));
-        if next > Quantity::MAX {
-            return Err(StoreError::Rejected {
-                field: "quantity".into(),
-                message: format!("the cart may hold at most {} of one product", Quantity::MAX),
-            });
-        }
-        let stamp = match current {
-            Some(l) if !replaced => l.stamp,
+        let next = change.apply(current.map(|l| l.qty.get()), lines.len())?;
+        let stamp = match (current, change) {
+            (Some(l), LineChange::Add(_)) => l.stamp,
             _ => stamp,
         };
         lines.insert(product, Line { qty: Quantity::from_trusted(next), stamp });
@@ -203,10 +186,10 @@ impl CartRepository for MemoryStore {
         Ok(self.lock().carts.get(&user).map_or_else(|| Cart::empty(user), |c| cart_of(user, &c.lines)))
     }
     async fn add(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
-        self.change_cart(user, product, |cur| (cur.unwrap_or(0) + quantity.get(), false))
+        self.change_cart(user, product, LineChange::Add(quantity))
     }
     async fn set(&self, user: UserId, product: ProductId, quantity: Quantity) -> StoreResult<Cart> {
-        self.change_cart(user, product, |_| (quantity.get(), true))
+        self.change_cart(user, product, LineChange::Set(quantity))
     }
     async fn remove(&self, user: UserId, product: ProductId) -> StoreResult<Option<Cart>> {
         let mut s = self.lock();

@@ -69,12 +69,21 @@ const ADD_IDS_KEPT: Duration = Duration::from_secs(15 * 60);
 
 pub(crate) struct PgCarts(pub(crate) Arc<Cluster>);
 
-/// How a change computes the line's new quantity from the current one.
+/// A change to a line; an add carries the id that tells a retry whether an earlier attempt
+/// already added.
 #[derive(Clone, Copy)]
 enum Change {
-    /// Adds the quantity; the id tells a retry whether an earlier attempt did already.
     Add(Quantity, Uuid),
     Set(Quantity),
+}
+
+impl Change {
+    fn line(self) -> LineChange {
+        match self {
+            Change::Add(q, _) => LineChange::Add(q),
+            Change::Set(q) => LineChange::Set(q),
+        }
+    }
 }
 
 /// The smallest UUID v7 of the moment `ADD_IDS_KEPT` ago: add ids below it are expired.
@@ -88,25 +97,10 @@ fn expiry_bound(now: SystemTime) -> Uuid {
     Uuid::from_bytes(bytes)
 }
 
-/// The cart after the change, or why the change is refused.
+/// The cart after the change, or the limit it would break (the domain's rules).
 fn apply(user: UserId, items: &[CartItem], product: ProductId, change: Change) -> Result<Cart, StoreError> {
     let current = items.iter().find(|i| i.product_id == product).map(|i| i.quantity.get());
-    if current.is_none() && items.len() >= Cart::MAX_LINES {
-        return Err(StoreError::Rejected {
-            field: "product_id".into(),
-            message: format!("a cart holds at most {} different products", Cart::MAX_LINES),
-        });
-    }
-    let next = match change {
-        Change::Add(q, _) => current.unwrap_or(0) + q.get(),
-        Change::Set(q) => q.get(),
-    };
-    if next > Quantity::MAX {
-        return Err(StoreError::Rejected {
-            field: "quantity".into(),
-            message: format!("the cart may hold at most {} of one product", Quantity::MAX),
-        });
-    }
+    let next = change.line().apply(current, items.len())?;
     let mut lines: Vec<CartItem> = items.iter().filter(|i| i.product_id != product).copied().collect();
     lines.push(CartItem { product_id: product, quantity: Quantity::from_trusted(next) });
     Ok(Cart::new(user, lines))

@@ -12,8 +12,8 @@ async fn migrate_is_idempotent() {
     store.migrate().await.unwrap();
     store.migrate().await.unwrap();
     let c = sql(&settings).await;
-    assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 1);
-    assert_eq!(count(&c, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").await, 7);
+    assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 2, "one row per migration");
+    assert_eq!(count(&c, "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'").await, 8);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,7 +37,7 @@ async fn instances_migrating_at_once_apply_each_version_once_without_errors() {
         let failures: u64 = settings.endpoints.iter().map(|e| counter("shop_pg_endpoint_failures_total", e)).sum();
         assert_eq!(failures, failures_before);
         let c = sql(&settings).await;
-        assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 1);
+        assert_eq!(count(&c, "SELECT count(*) FROM schema_migrations").await, 2, "each migration once");
         stores[0].stores().users.insert(&user("ann@example.com"), &token()).await.unwrap();
     }
 }

@@ -175,14 +175,8 @@ fn outcome(user: UserId, reply: Value) -> Result<Outcome, Failure> {
             Ok(Outcome::Claim(Claim::Busy { key: IdempotencyKey::from_trusted(key.clone()), since }))
         }
         "absent" => Ok(Outcome::Absent),
-        "too_many" => Err(Failure::Final(StoreError::Rejected {
-            field: "quantity".into(),
-            message: format!("the cart may hold at most {} of one product", Quantity::MAX),
-        })),
-        "too_many_lines" => Err(Failure::Final(StoreError::Rejected {
-            field: "product_id".into(),
-            message: format!("a cart holds at most {} different products", Cart::MAX_LINES),
-        })),
+        "too_many" => Err(Failure::Final(CartLimit::Quantity.into())),
+        "too_many_lines" => Err(Failure::Final(CartLimit::Lines.into())),
         other => Err(bad(other.to_string())),
     }
 }

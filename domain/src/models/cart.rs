@@ -1,7 +1,7 @@
 //! Carts: per user, a set of product ids with quantities.
 
 use super::ids::{ProductId, UserId};
-use crate::error::ValidationError;
+use crate::error::{StoreError, ValidationError};
 
 /// How many of one product: 1..=999.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -54,5 +54,86 @@ impl Cart {
     }
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
+    }
+}
+
+/// A change to one cart line. Every cart store applies it atomically with `LineChange::apply`'s
+/// rules (the Redis script runs the same arithmetic on the server with these limits), so the
+/// limits and their messages live here once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineChange {
+    /// Adds to the line's quantity (creating the line).
+    Add(Quantity),
+    /// Sets the line's quantity (creating the line).
+    Set(Quantity),
+}
+
+/// A cart limit that a change would break; the change is refused whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CartLimit {
+    /// More than `Quantity::MAX` of one product.
+    Quantity,
+    /// A new line in a cart that has `Cart::MAX_LINES` already.
+    Lines,
+}
+
+impl LineChange {
+    /// The line's quantity after the change, given its current quantity (`None`: no such line)
+    /// and how many lines the cart has.
+    pub fn apply(self, current: Option<u32>, lines: usize) -> Result<u32, CartLimit> {
+        if current.is_none() && lines >= Cart::MAX_LINES {
+            return Err(CartLimit::Lines);
+        }
+        let next = match self {
+            LineChange::Add(q) => current.unwrap_or(0) + q.get(),
+            LineChange::Set(q) => q.get(),
+        };
+        if next > Quantity::MAX {
+            return Err(CartLimit::Quantity);
+        }
+        Ok(next)
+    }
+}
+
+impl From<CartLimit> for StoreError {
+    fn from(limit: CartLimit) -> Self {
+        match limit {
+            CartLimit::Quantity => StoreError::Rejected {
+                field: "quantity".into(),
+                message: format!("the cart may hold at most {} of one product", Quantity::MAX),
+            },
+            CartLimit::Lines => StoreError::Rejected {
+                field: "product_id".into(),
+                message: format!("a cart holds at most {} different products", Cart::MAX_LINES),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_respect_the_quantity_and_line_limits() {
+        let q = Quantity::from_trusted;
+        assert_eq!(LineChange::Add(q(2)).apply(Some(3), 1), Ok(5));
+        assert_eq!(LineChange::Add(q(2)).apply(None, 0), Ok(2));
+        assert_eq!(LineChange::Set(q(7)).apply(Some(3), 1), Ok(7));
+        assert_eq!(LineChange::Add(q(1)).apply(Some(Quantity::MAX - 1), 1), Ok(Quantity::MAX));
+        assert_eq!(LineChange::Add(q(2)).apply(Some(Quantity::MAX - 1), 1), Err(CartLimit::Quantity));
+        assert_eq!(LineChange::Set(q(1)).apply(None, Cart::MAX_LINES), Err(CartLimit::Lines));
+        // A line already in a full cart may still change.
+        assert_eq!(LineChange::Add(q(1)).apply(Some(1), Cart::MAX_LINES), Ok(2));
+    }
+
+    #[test]
+    fn limits_name_the_field_at_fault() {
+        for (limit, field) in [(CartLimit::Quantity, "quantity"), (CartLimit::Lines, "product_id")] {
+            match StoreError::from(limit) {
+                StoreError::Rejected { field: f, .. } => assert_eq!(f, field),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }

@@ -11,7 +11,7 @@ pub(crate) mod text;
 pub mod time;
 pub mod user;
 
-pub use cart::{Cart, CartItem, Quantity};
+pub use cart::{Cart, CartItem, CartLimit, LineChange, Quantity};
 pub use ids::{OrderId, ProductId, UserId};
 pub use money::Cents;
 pub use order::{IdempotencyKey, Order, OrderLine, OrderStatus};
