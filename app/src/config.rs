@@ -24,7 +24,8 @@ pub type CassandraSection = serde::de::IgnoredAny;
 /// The admin token used when none is configured; fine on a laptop, logged as a warning.
 pub const DEV_ADMIN_TOKEN: &str = "admin-dev-token";
 
-#[derive(Clone, Debug, Deserialize)]
+/// `Debug` leaves the admin token out (and the adapters' secrets): settings are logged.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     #[serde(default)]
@@ -113,6 +114,19 @@ fn default_log() -> String {
     "info".into()
 }
 
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("http", &self.http)
+            .field("admin_token", &"<redacted>")
+            .field("postgres", &self.postgres)
+            .field("redis", &self.redis)
+            .field("cassandra", &self.cassandra)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
 /// Env var naming the optional YAML file.
 pub const CONFIG_FILE_ENV: &str = "SHOPBENCH_CONFIG";
 
@@ -148,6 +162,7 @@ impl Settings {
     fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(self.http.workers >= 1, "http.workers must be at least 1");
         anyhow::ensure!(self.http.max_body_bytes >= 1, "http.max_body_bytes must be at least 1");
+        anyhow::ensure!(self.http.request_timeout_ms >= 1, "http.request_timeout_ms must be at least 1");
         anyhow::ensure!(!self.admin_token.trim().is_empty(), "admin_token must not be empty");
         if let Some(pg) = &self.postgres {
             anyhow::ensure!(!pg.endpoints.is_empty(), "postgres.endpoints must name at least one host:port");
@@ -167,6 +182,22 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Option<Vec<(String, String)>> {
         Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let s = Settings::from_sources(
+            None,
+            env(&[
+                ("SHOPBENCH__ADMIN_TOKEN", "very-secret-admin"),
+                ("SHOPBENCH__POSTGRES__ENDPOINTS", "127.0.0.1:5432"),
+                ("SHOPBENCH__POSTGRES__PASSWORD", "very-secret-pg"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(shown.contains("127.0.0.1:5432") && shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 /// Where the shop's PostgreSQL is and how to reach it. Every endpoint serves the same data
 /// (each is a pgpool-II in front of the same replicated backends, or a single PostgreSQL).
-#[derive(Clone, Debug, Deserialize)]
+/// `Debug` leaves the password out: settings are logged.
+#[derive(Clone, Deserialize)]
 pub struct PgSettings {
     /// `host:port` of each endpoint. In the environment a comma-separated string is accepted too.
     #[serde(deserialize_with = "endpoint_list")]
@@ -22,6 +23,19 @@ pub struct PgSettings {
     /// Time allowed to open a connection (and to wait for a pooled one).
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+}
+
+impl std::fmt::Debug for PgSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgSettings")
+            .field("endpoints", &self.endpoints)
+            .field("user", &self.user)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("dbname", &self.dbname)
+            .field("pool_size", &self.pool_size)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .finish()
+    }
 }
 
 fn default_user() -> String {
