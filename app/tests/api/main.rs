@@ -8,6 +8,7 @@ mod hostile;
 mod http;
 mod openapi;
 mod orders;
+mod paging;
 mod products;
 mod schema;
 mod users;

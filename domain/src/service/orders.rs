@@ -152,8 +152,8 @@ impl Shop {
         page: PageRequest,
     ) -> Result<Page<Order>, DomainError> {
         self.require_user(creds, user).await?;
-        let items = self.stores.orders.list_for_user(user, page).await?;
-        Ok(Page::from_items(items, page.limit, |o| o.id.as_uuid()))
+        let items = self.stores.orders.list_for_user(user, page.with_lookahead()).await?;
+        Ok(Page::from_items(items, page, |o| o.id.as_uuid()))
     }
 
     /// Moves an order along created -> paid -> shipped, or to cancelled. The user may pay and
