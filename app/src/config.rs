@@ -327,11 +327,8 @@ mod tests {
             let keys: Option<Vec<&str>> = match field {
                 "http" => Some(fields_of::<HttpSettings>()),
                 "postgres" => Some(fields_of::<PgSettings>()),
-                #[cfg(feature = "stage-redis")]
-                "redis" => Some(fields_of::<adapter_redis::RedisSettings>()),
-                #[cfg(feature = "stage-cassandra")]
-                "cassandra" => Some(fields_of::<adapter_cassandra::CassandraSettings>()),
-                "redis" | "cassandra" => None,
+                "redis" => redis_keys(),
+                "cassandra" => cassandra_keys(),
                 leaf => {
                     expected.push(leaf.to_string());
                     continue;
@@ -374,6 +371,50 @@ mod tests {
         ] {
             assert_eq!(default_of(key), value, "the documented default of {key}");
         }
+        #[cfg(feature = "stage-redis")]
+        {
+            let r: adapter_redis::RedisSettings = serde_json::from_str("{}").unwrap();
+            for (key, value) in [
+                ("redis.sentinels", r.sentinels.join(",")),
+                ("redis.master_name", r.master_name.clone()),
+                ("redis.pool_size", r.pool_size.to_string()),
+                ("redis.timeout_ms", r.timeout_ms.to_string()),
+                ("redis.replica_wait_ms", r.replica_wait_ms.to_string()),
+                ("redis.min_replica_acks", r.min_replica_acks.to_string()),
+                ("redis.failover_wait_ms", r.failover_wait_ms.to_string()),
+            ] {
+                assert_eq!(default_of(key), value, "the documented default of {key}");
+            }
+            assert!(r.key_prefix.is_empty());
+        }
+        #[cfg(feature = "stage-cassandra")]
+        {
+            let c = adapter_cassandra::CassandraSettings::new(Vec::new());
+            for (key, value) in [
+                ("cassandra.keyspace", c.keyspace.clone()),
+                ("cassandra.replication_factor", c.replication_factor.to_string()),
+                ("cassandra.request_timeout_ms", c.request_timeout_ms.to_string()),
+                ("cassandra.connect_timeout_ms", c.connect_timeout_ms.to_string()),
+            ] {
+                assert_eq!(default_of(key), value, "the documented default of {key}");
+            }
+        }
+    }
+
+    /// The keys of the `redis` section, if this build has its adapter.
+    fn redis_keys() -> Option<Vec<&'static str>> {
+        #[cfg(feature = "stage-redis")]
+        return Some(fields_of::<adapter_redis::RedisSettings>());
+        #[cfg(not(feature = "stage-redis"))]
+        None
+    }
+
+    /// The keys of the `cassandra` section, if this build has its adapter.
+    fn cassandra_keys() -> Option<Vec<&'static str>> {
+        #[cfg(feature = "stage-cassandra")]
+        return Some(fields_of::<adapter_cassandra::CassandraSettings>());
+        #[cfg(not(feature = "stage-cassandra"))]
+        None
     }
 
     /// The app's own keys set through the names the table gives (the adapters' sections are
