@@ -311,6 +311,169 @@ mod tests {
         assert!(typo.to_string().contains("node"), "{typo}");
     }
 
+    /// The field names serde knows for a struct deriving `Deserialize`: a deserializer that only
+    /// records what `deserialize_struct` is given, then stops.
+    fn fields_of<T: for<'de> Deserialize<'de>>() -> Vec<&'static str> {
+        use serde::de::{Error, Visitor};
+        struct Probe<'a>(&'a mut Vec<&'static str>);
+        impl<'de> serde::Deserializer<'de> for Probe<'_> {
+            type Error = serde::de::value::Error;
+            fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+                Err(Error::custom("not a struct"))
+            }
+            fn deserialize_struct<V: Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Self::Error> {
+                self.0.extend_from_slice(fields);
+                Err(Error::custom("fields recorded"))
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+                option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier ignored_any
+            }
+        }
+        let mut fields = Vec::new();
+        assert!(T::deserialize(Probe(&mut fields)).is_err());
+        assert!(!fields.is_empty(), "not a struct");
+        fields
+    }
+
+    /// The rows of docs/configuration.md's key table: (file key, environment name, default).
+    fn documented_keys() -> Vec<(String, String, String)> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/configuration.md");
+        let doc = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let code = |cell: &str| cell.trim().trim_matches('`').to_string();
+        doc.lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').collect();
+                assert!(cells.len() >= 5, "a row of key, environment, default, meaning: {l}");
+                (code(cells[1]), code(cells[2]), code(cells[3]))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_settings_key_is_documented_in_docs_configuration_md() {
+        let mut expected = Vec::new();
+        // Sections whose keys this build cannot list (the adapter is not compiled in): the
+        // document must still have rows for them.
+        let mut unlisted = Vec::new();
+        for field in fields_of::<Settings>() {
+            let keys: Option<Vec<&str>> = match field {
+                "http" => Some(fields_of::<HttpSettings>()),
+                "postgres" => Some(fields_of::<PgSettings>()),
+                "redis" => redis_keys(),
+                "cassandra" => cassandra_keys(),
+                leaf => {
+                    expected.push(leaf.to_string());
+                    continue;
+                }
+            };
+            match keys {
+                Some(keys) => expected.extend(keys.iter().map(|k| format!("{field}.{k}"))),
+                None => unlisted.push(format!("{field}.")),
+            }
+        }
+        let rows = documented_keys();
+        let documented: Vec<&str> = rows.iter().map(|(k, _, _)| k.as_str()).collect();
+        let missing: Vec<&String> = expected.iter().filter(|k| !documented.contains(&k.as_str())).collect();
+        assert!(missing.is_empty(), "docs/configuration.md does not document {missing:?}");
+        for prefix in &unlisted {
+            assert!(documented.iter().any(|k| k.starts_with(prefix.as_str())), "no {prefix}* key documented");
+        }
+        for (key, env, _) in &rows {
+            let known = expected.contains(key) || unlisted.iter().any(|p| key.starts_with(p.as_str()));
+            assert!(known, "docs/configuration.md documents {key}, which is not a setting");
+            assert_eq!(env, &format!("SHOPBENCH__{}", key.replace('.', "__").to_uppercase()), "{key}");
+            assert_eq!(rows.iter().filter(|(k, _, _)| k == key).count(), 1, "{key} twice");
+        }
+
+        // The defaults the table states are the code's.
+        let default_of = |key: &str| rows.iter().find(|(k, _, _)| k == key).map(|(_, _, d)| d.clone()).unwrap();
+        let s = Settings::default();
+        let pg = PgSettings::new(Vec::new());
+        for (key, value) in [
+            ("http.host", s.http.host.clone()),
+            ("http.port", s.http.port.to_string()),
+            ("http.workers", s.http.workers.to_string()),
+            ("http.max_body_bytes", s.http.max_body_bytes.to_string()),
+            ("admin_token", s.admin_token.clone()),
+            ("log", s.log.clone()),
+            ("postgres.user", pg.user.clone()),
+            ("postgres.dbname", pg.dbname.clone()),
+            ("postgres.pool_size", pg.pool_size.to_string()),
+            ("postgres.connect_timeout_ms", pg.connect_timeout_ms.to_string()),
+        ] {
+            assert_eq!(default_of(key), value, "the documented default of {key}");
+        }
+        #[cfg(feature = "stage-redis")]
+        {
+            let r: adapter_redis::RedisSettings = serde_json::from_str("{}").unwrap();
+            for (key, value) in [
+                ("redis.sentinels", r.sentinels.join(",")),
+                ("redis.master_name", r.master_name.clone()),
+                ("redis.pool_size", r.pool_size.to_string()),
+                ("redis.timeout_ms", r.timeout_ms.to_string()),
+                ("redis.replica_wait_ms", r.replica_wait_ms.to_string()),
+                ("redis.min_replica_acks", r.min_replica_acks.to_string()),
+                ("redis.failover_wait_ms", r.failover_wait_ms.to_string()),
+            ] {
+                assert_eq!(default_of(key), value, "the documented default of {key}");
+            }
+            assert!(r.key_prefix.is_empty());
+        }
+        #[cfg(feature = "stage-cassandra")]
+        {
+            let c = adapter_cassandra::CassandraSettings::new(Vec::new());
+            for (key, value) in [
+                ("cassandra.keyspace", c.keyspace.clone()),
+                ("cassandra.replication_factor", c.replication_factor.to_string()),
+                ("cassandra.request_timeout_ms", c.request_timeout_ms.to_string()),
+                ("cassandra.connect_timeout_ms", c.connect_timeout_ms.to_string()),
+            ] {
+                assert_eq!(default_of(key), value, "the documented default of {key}");
+            }
+        }
+    }
+
+    /// The keys of the `redis` section, if this build has its adapter.
+    fn redis_keys() -> Option<Vec<&'static str>> {
+        #[cfg(feature = "stage-redis")]
+        return Some(fields_of::<adapter_redis::RedisSettings>());
+        #[cfg(not(feature = "stage-redis"))]
+        None
+    }
+
+    /// The keys of the `cassandra` section, if this build has its adapter.
+    fn cassandra_keys() -> Option<Vec<&'static str>> {
+        #[cfg(feature = "stage-cassandra")]
+        return Some(fields_of::<adapter_cassandra::CassandraSettings>());
+        #[cfg(not(feature = "stage-cassandra"))]
+        None
+    }
+
+    /// The app's own keys set through the names the table gives (the adapters' sections are
+    /// read by the same `config` source, and tested with their names above).
+    #[test]
+    fn the_documented_environment_names_set_the_keys() {
+        let env: Vec<(String, String)> = documented_keys()
+            .into_iter()
+            .filter(|(k, _, _)| k.starts_with("http.") || !k.contains('.'))
+            .map(|(k, e, _)| {
+                let numeric = ["http.port", "http.workers", "http.max_body_bytes"].contains(&k.as_str());
+                (e, if numeric { "7" } else { "x" }.to_string())
+            })
+            .collect();
+        assert_eq!(env.len(), 6, "{env:?}");
+        let s = Settings::from_sources(None, Some(env)).unwrap();
+        assert_eq!((s.http.host.as_str(), s.http.port, s.http.workers, s.http.max_body_bytes), ("x", 7, 7, 7));
+        assert_eq!((s.admin_token.as_str(), s.log.as_str()), ("x", "x"));
+    }
+
     #[test]
     fn mistakes_are_reported_not_ignored() {
         let typo = Settings::from_sources(None, env(&[("SHOPBENCH__HTTP__PROT", "1")])).unwrap_err();

@@ -52,3 +52,28 @@ async fn a_user_token_does_not_reveal_which_ids_exist() {
     assert!(matches!(shop.user(&bearer(&token), unknown).await, Err(DomainError::Forbidden)));
     assert!(matches!(shop.user(&admin(), unknown).await, Err(DomainError::NotFound { .. })));
 }
+
+#[tokio::test]
+async fn a_deleted_users_orders_stay_readable_by_the_admin_only() {
+    let shop = shop();
+    let (ann, t) = sign_up(&shop, "ann@example.com").await;
+    let p = product(&shop, "Hammer", 1250).await;
+    shop.add_to_cart(&bearer(&t), ann.id, p.id, qty(1)).await.unwrap();
+    let order = shop.checkout(&bearer(&t), ann.id, key("k1")).await.unwrap().order().clone();
+    shop.delete_user(&bearer(&t), ann.id).await.unwrap();
+
+    let page = shop.orders(&admin(), ann.id, PageRequest::first(10)).await.unwrap();
+    assert_eq!((page.items, page.next), (vec![order.clone()], None));
+    assert_eq!(shop.order(&admin(), ann.id, order.id).await.unwrap(), order);
+    assert!(matches!(shop.orders(&bearer(&t), ann.id, PageRequest::first(10)).await, Err(DomainError::Forbidden)));
+    let cancel = shop.change_order_status(&admin(), ann.id, order.id, OrderStatus::Cancelled).await;
+    assert!(matches!(cancel, Err(DomainError::NotFound { entity: "user" })), "{cancel:?}");
+
+    // An id that never had a user nor an order stays unknown.
+    let never = UserId::from_uuid(uuid::Uuid::now_v7());
+    let listed = shop.orders(&admin(), never, PageRequest::first(10)).await;
+    assert!(matches!(listed, Err(DomainError::NotFound { entity: "user" })), "{listed:?}");
+    let after = PageRequest { limit: 10, after: Some(order.id.as_uuid()) };
+    assert!(matches!(shop.orders(&admin(), never, after).await, Err(DomainError::NotFound { .. })));
+    assert!(matches!(shop.order(&admin(), never, order.id).await, Err(DomainError::NotFound { .. })));
+}

@@ -30,6 +30,7 @@ macro_rules! catalogue_contract {
             get_many_returns_the_known_ones,
             list_pages_cover_everything_once,
             category_pages_ascend_by_id,
+            a_page_is_full_while_products_remain,
             an_update_moves_a_product_between_categories,
             a_deleted_product_leaves_every_listing,
             an_update_racing_a_delete_leaves_no_listing,
@@ -184,6 +185,27 @@ pub async fn category_pages_ascend_by_id(cat: &dyn Catalogue) {
     assert!(past_end.is_empty());
     assert!(cat.list(Some(&category("DRINKS")), PageRequest::first(4)).await.unwrap().is_empty(), "exact match");
     assert!(cat.list(Some(&category("none")), PageRequest::first(4)).await.unwrap().is_empty());
+}
+
+/// The shop asks for one product more than a page shows and sets the page's `next` only when it
+/// comes back, so a store must fill a page while products remain (a short page ends the paging)
+/// and never return more than asked.
+pub async fn a_page_is_full_while_products_remain(cat: &dyn Catalogue) {
+    for i in 0..5 {
+        cat.insert(&product(&format!("P{i}"), "tools", 100)).await.unwrap();
+    }
+    cat.insert(&product("Other", "kitchen", 100)).await.unwrap();
+    let tools = category("tools");
+    for (category, count) in [(Some(&tools), 5), (None, 6)] {
+        for limit in 1..=count + 2 {
+            let first = cat.list(category, PageRequest::first(limit)).await.unwrap();
+            assert_eq!(first.len() as u32, limit.min(count), "{category:?}, limit {limit}");
+            let after = Some(first.last().unwrap().id.as_uuid());
+            let rest = cat.list(category, PageRequest { limit, after }).await.unwrap();
+            let left = count - first.len() as u32;
+            assert_eq!(rest.len() as u32, limit.min(left), "{category:?}, limit {limit}, the page after the first");
+        }
+    }
 }
 
 pub async fn an_update_moves_a_product_between_categories(cat: &dyn Catalogue) {

@@ -67,7 +67,8 @@ pub const TABLE: &[Route] = &[
 ];
 
 /// Registers `TABLE`, one resource per path; a known path with another method gets a JSON 405
-/// with `Allow`, and an unknown path a JSON 404.
+/// with `Allow`, and an unknown path a JSON 404. Every GET route also answers HEAD (RFC 9110
+/// 9.3.2): the same handler, so the same status and headers; actix-web sends no body for HEAD.
 pub fn register(cfg: &mut web::ServiceConfig) {
     let mut paths: Vec<&'static str> = Vec::new();
     for r in TABLE {
@@ -80,8 +81,12 @@ pub fn register(cfg: &mut web::ServiceConfig) {
         let mut allowed = Vec::new();
         for r in TABLE.iter().filter(|r| r.path == path) {
             let method = Method::from_bytes(r.method.as_bytes()).expect("TABLE holds valid methods");
-            resource = resource.route((r.mount)(web::route().method(method)));
+            resource = resource.route((r.mount)(web::route().method(method.clone())));
             allowed.push(r.method);
+            if method == Method::GET {
+                resource = resource.route((r.mount)(web::route().method(Method::HEAD)));
+                allowed.push("HEAD");
+            }
         }
         let allow = allowed.join(", ");
         resource = resource.default_service(web::to(move || method_not_allowed(allow.clone())));

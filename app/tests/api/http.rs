@@ -14,10 +14,47 @@ async fn unknown_routes_and_methods_get_json_errors() {
 
     let r = app.put("/users").json(&json!({})).send().await;
     r.assert_error(405, "method_not_allowed", None);
-    assert_eq!(r.header("allow"), Some("POST, GET"));
+    assert_eq!(r.header("allow"), Some("POST, GET, HEAD"));
     let r = app.post("/users/00000000-0000-0000-0000-000000000000/cart").send().await;
     r.assert_error(405, "method_not_allowed", None);
-    assert_eq!(r.header("allow"), Some("GET, DELETE"));
+    assert_eq!(r.header("allow"), Some("GET, HEAD, DELETE"));
+}
+
+#[tokio::test]
+async fn head_answers_every_get_route_like_get_without_a_body() {
+    let app = spawn_app().await;
+    let product = app.product("Hammer", "tools", 1250).await;
+    let (user, token) = app.user().await;
+    app.add_to_cart(&user, &token, id_of(&product), 1).await;
+    let order = app.checkout(&user, &token, "head-1").await.assert_status(201).clone();
+    let fill = |path: &str| {
+        path.replace("{user_id}", &user).replace("{product_id}", id_of(&product)).replace("{order_id}", id_of(&order))
+    };
+    let mut checked = 0;
+    for route in app::routes::TABLE.iter().filter(|r| r.method == "GET") {
+        let path = fill(route.path);
+        let get = app.get(&path).admin().send().await;
+        let head = app.head(&path).admin().send().await;
+        assert_eq!((head.status, get.status), (200, 200), "HEAD {path}: {}", get.text);
+        assert_eq!(head.header("content-type"), get.header("content-type"), "HEAD {path}");
+        assert!(head.text.is_empty(), "HEAD {path} sent a body: {}", head.text);
+        checked += 1;
+    }
+    assert_eq!(checked, 10, "every GET route of the table");
+
+    // Errors too: the status and headers of GET, no body.
+    let (get, head) =
+        (app.get(&fill("/users/{user_id}")).send().await, app.head(&fill("/users/{user_id}")).send().await);
+    assert_eq!((head.status, get.status), (401, 401));
+    assert_eq!(head.header("www-authenticate"), Some("Bearer"));
+    let missing = "/products/00000000-0000-0000-0000-000000000000";
+    assert_eq!((app.head(missing).send().await.status, app.get(missing).send().await.status), (404, 404));
+    let page = "/products?limit=0";
+    assert_eq!((app.head(page).send().await.status, app.get(page).send().await.status), (400, 400));
+    // HEAD is not a way around a method the path does not serve.
+    let r = app.head(&fill("/users/{user_id}/cart/items")).admin().send().await;
+    assert_eq!(r.status, 405);
+    assert_eq!(r.header("allow"), Some("POST"));
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod hostile;
 mod http;
 mod openapi;
 mod orders;
+mod paging;
 mod products;
 mod races;
 mod schema;

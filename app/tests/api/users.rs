@@ -219,3 +219,40 @@ async fn deleting_a_user_removes_it_and_its_cart() {
     // The email is free again.
     app.sign_up("gone@example.com").await;
 }
+
+#[tokio::test]
+async fn a_deleted_users_orders_are_kept_and_the_admin_reads_them() {
+    let app = spawn_app().await;
+    let (user, token) = app.user().await;
+    let product = app.product("Lamp", "home", 2500).await;
+    app.add_to_cart(&user, &token, id_of(&product), 2).await;
+    let order = app.checkout(&user, &token, "before-delete").await.assert_status(201).clone();
+    let orders = format!("/users/{user}/orders");
+    let one = format!("{orders}/{}", id_of(&order));
+    app.delete(&format!("/users/{user}")).bearer(&token).send().await.assert_status(204);
+
+    // The admin still lists and reads the order, unchanged.
+    let page = app.get(&orders).admin().send().await.assert_status(200).clone();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(page["items"][0], order);
+    assert!(page["next"].is_null());
+    assert_eq!(app.get(&one).admin().send().await.assert_status(200), &order);
+    let page = app.get(&format!("{orders}?limit=1&after={}", id_of(&order))).admin().send().await;
+    assert_eq!(page.assert_status(200)["items"], serde_json::json!([]), "past its last order");
+
+    // The deleted user's token opens nothing; no status change, no new checkout.
+    app.get(&orders).bearer(&token).send().await.assert_error(403, "forbidden", None);
+    app.get(&one).bearer(&token).send().await.assert_error(403, "forbidden", None);
+    let cancel = serde_json::json!({"status": "cancelled"});
+    app.patch(&one).admin().json(&cancel).send().await.assert_error(404, "not_found", None);
+    app.checkout(&user, ADMIN_TOKEN, "after-delete").await.assert_error(404, "not_found", None);
+    let missing = format!("{orders}/00000000-0000-7000-8000-000000000000");
+    app.get(&missing).admin().send().await.assert_error(404, "not_found", None);
+
+    // An id that never was a user and has no orders is still unknown to the admin.
+    let never = "/users/00000000-0000-7000-8000-000000000001/orders";
+    app.get(never).admin().send().await.assert_error(404, "not_found", None);
+    let never_after = format!("{never}?after={}", id_of(&order));
+    app.get(&never_after).admin().send().await.assert_error(404, "not_found", None);
+    app.get(&format!("{never}/{}", id_of(&order))).admin().send().await.assert_error(404, "not_found", None);
+}

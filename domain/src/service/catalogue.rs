@@ -24,8 +24,8 @@ impl Shop {
     }
 
     pub async fn products(&self, category: Option<&Category>, page: PageRequest) -> Result<Page<Product>, DomainError> {
-        let items = self.stores.catalogue.list(category, page).await?;
-        Ok(Page::from_items(items, page.limit, |p| p.id.as_uuid()))
+        let items = self.stores.catalogue.list(category, page.with_lookahead()).await?;
+        Ok(Page::from_items(items, page, |p| p.id.as_uuid()))
     }
 
     pub async fn update_product(

@@ -141,11 +141,19 @@ impl Shop {
         Ok(lines)
     }
 
+    /// One of the user's orders. The admin also reads the orders of a deleted user (orders are
+    /// the shop's records and are kept); a user with neither a record nor this order is not found.
     pub async fn order(&self, creds: &Credentials, user: UserId, id: OrderId) -> Result<Order, DomainError> {
-        self.require_user(creds, user).await?;
+        let user_exists = self.user_or_admin(creds, user).await?;
+        self.order_of(user, id, user_exists).await
+    }
+
+    /// The order if it is the user's; else not found (the order, or the user if it does not exist).
+    async fn order_of(&self, user: UserId, id: OrderId, user_exists: bool) -> Result<Order, DomainError> {
         match self.stores.orders.get(id).await? {
             Some(o) if o.user_id == user => Ok(o),
-            _ => Err(DomainError::NotFound { entity: "order" }),
+            _ if user_exists => Err(DomainError::NotFound { entity: "order" }),
+            _ => Err(DomainError::NotFound { entity: "user" }),
         }
     }
 
@@ -155,9 +163,22 @@ impl Shop {
         user: UserId,
         page: PageRequest,
     ) -> Result<Page<Order>, DomainError> {
-        self.require_user(creds, user).await?;
-        let items = self.stores.orders.list_for_user(user, page).await?;
-        Ok(Page::from_items(items, page.limit, |o| o.id.as_uuid()))
+        let user_exists = self.user_or_admin(creds, user).await?;
+        let items = self.stores.orders.list_for_user(user, page.with_lookahead()).await?;
+        // The admin reads a deleted user's orders; an id with no user and no orders is unknown.
+        if !user_exists && items.is_empty() && !self.has_orders(user, page).await? {
+            return Err(DomainError::NotFound { entity: "user" });
+        }
+        Ok(Page::from_items(items, page, |o| o.id.as_uuid()))
+    }
+
+    /// Whether the user has any order; `page` is the request that found none (no second call
+    /// when it already started at the beginning).
+    async fn has_orders(&self, user: UserId, page: PageRequest) -> Result<bool, DomainError> {
+        if page.after.is_none() {
+            return Ok(false);
+        }
+        Ok(!self.stores.orders.list_for_user(user, PageRequest::first(1)).await?.is_empty())
     }
 
     /// Moves an order along created -> paid -> shipped, or to cancelled. The user may pay and
@@ -172,7 +193,9 @@ impl Shop {
         id: OrderId,
         to: OrderStatus,
     ) -> Result<Order, DomainError> {
-        let mut order = self.order(creds, user, id).await?;
+        // Only a user that exists: the admin reads a deleted user's orders but changes none.
+        self.require_user(creds, user).await?;
+        let mut order = self.order_of(user, id, true).await?;
         if to == OrderStatus::Shipped {
             self.require_admin(creds)?;
         }
@@ -196,7 +219,7 @@ impl Shop {
                 return Ok(order);
             }
             // Someone else moved it first: judge the change against the status it has now.
-            order = self.order(creds, user, id).await?;
+            order = self.order_of(user, id, true).await?;
         }
         Err(DomainError::Unavailable(format!("order {id}: its status kept changing under a compare-and-set")))
     }

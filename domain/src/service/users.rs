@@ -44,7 +44,7 @@ impl Shop {
     /// All users, for the admin.
     pub async fn users(&self, creds: &Credentials, page: PageRequest) -> Result<Page<User>, DomainError> {
         self.require_admin(creds)?;
-        let items = self.stores.users.list(page).await?;
-        Ok(Page::from_items(items, page.limit, |u| u.id.as_uuid()))
+        let items = self.stores.users.list(page.with_lookahead()).await?;
+        Ok(Page::from_items(items, page, |u| u.id.as_uuid()))
     }
 }
