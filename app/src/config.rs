@@ -464,13 +464,15 @@ mod tests {
             .into_iter()
             .filter(|(k, _, _)| k.starts_with("http.") || !k.contains('.'))
             .map(|(k, e, _)| {
-                let numeric = ["http.port", "http.workers", "http.max_body_bytes"].contains(&k.as_str());
+                let numeric = ["http.port", "http.workers", "http.max_body_bytes", "http.request_timeout_ms"]
+                    .contains(&k.as_str());
                 (e, if numeric { "7" } else { "x" }.to_string())
             })
             .collect();
-        assert_eq!(env.len(), 6, "{env:?}");
+        assert_eq!(env.len(), 7, "{env:?}");
         let s = Settings::from_sources(None, Some(env)).unwrap();
         assert_eq!((s.http.host.as_str(), s.http.port, s.http.workers, s.http.max_body_bytes), ("x", 7, 7, 7));
+        assert_eq!(s.http.request_timeout_ms, 7);
         assert_eq!((s.admin_token.as_str(), s.log.as_str()), ("x", "x"));
     }
 
