@@ -3,3 +3,5 @@
 
 pub mod carts;
 pub mod catalogue;
+pub mod orders;
+pub mod users;
