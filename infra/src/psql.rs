@@ -32,6 +32,17 @@ pub fn query_timeout(host: &str, port: u16, db: &str, sql: &str, timeout: Durati
     process::run_ok(cmd, timeout)
 }
 
+/// Runs each statement in turn in one session (one `-c` each, so a `SET` holds for the rest) and
+/// returns all their rows, unaligned, fields separated by `|`.
+pub fn query_each(host: &str, port: u16, db: &str, statements: &[String], timeout: Duration) -> Result<String> {
+    let mut cmd = command(host, port, db)?;
+    cmd.args(["-A", "-t", "-F", "|"]);
+    for s in statements {
+        cmd.arg("-c").arg(s);
+    }
+    process::run_ok(cmd, timeout)
+}
+
 /// Rows as CSV with a header, for results read by column name (e.g. SHOW pool_nodes).
 pub fn query_csv(host: &str, port: u16, db: &str, sql: &str) -> Result<Vec<Vec<(String, String)>>> {
     let mut cmd = command(host, port, db)?;

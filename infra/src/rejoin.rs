@@ -45,7 +45,7 @@ pub struct RejoinReport {
 
 /// Sessions holding EXCLUSIVE locks; dropping them (even on error) ends the sessions, which
 /// releases the locks.
-struct WritePause {
+pub(crate) struct WritePause {
     sessions: Vec<(Child, ChildStdin)>,
 }
 
@@ -57,7 +57,7 @@ const USER_TABLES: &str = "SELECT coalesce(string_agg(format('%I.%I', n.nspname,
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
 impl WritePause {
-    fn start(host: &str, port: u16) -> Result<WritePause> {
+    pub(crate) fn start(host: &str, port: u16) -> Result<WritePause> {
         let mut pause = WritePause { sessions: vec![] };
         let dbs = psql::query(
             host,
@@ -105,7 +105,7 @@ impl WritePause {
         Ok(pause)
     }
 
-    fn release(mut self) -> Result<()> {
+    pub(crate) fn release(mut self) -> Result<()> {
         for (mut child, mut stdin) in self.sessions.drain(..) {
             writeln!(stdin, "COMMIT;\n\\q")?;
             drop(stdin);
