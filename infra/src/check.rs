@@ -124,8 +124,8 @@ const NO_PARALLEL: &str = "SET max_parallel_workers_per_gather = 0";
 /// Databases and table sums of one backend: one psql session per database, one query per table.
 fn read_backend(host: &str, port: u16) -> Result<Sums> {
     let mut out = Sums::new();
-    for db in psql::query(host, port, "postgres", DATABASES)?.lines() {
-        let tables = psql::query(host, port, db, TABLES)?;
+    for db in psql::admin_query(host, port, "postgres", DATABASES)?.lines() {
+        let tables = psql::admin_query(host, port, db, TABLES)?;
         let mut statements = vec![NO_PARALLEL.to_string()];
         for (name, pk) in tables.lines().filter_map(|l| l.split_once('|')) {
             let order = if pk.is_empty() { "t::text".to_string() } else { pk.to_string() };
@@ -138,7 +138,7 @@ fn read_backend(host: &str, port: u16) -> Result<Sums> {
         }
         let mut sums = BTreeMap::new();
         if statements.len() > 1 {
-            let rows = psql::query_each(host, port, db, &statements, std::time::Duration::from_secs(600))?;
+            let rows = psql::admin_query_each(host, port, db, &statements, std::time::Duration::from_secs(600))?;
             for line in rows.lines() {
                 // md5 and count hold no '|'; the table name might
                 let mut f = line.rsplitn(3, '|');

@@ -59,19 +59,19 @@ const USER_TABLES: &str = "SELECT coalesce(string_agg(format('%I.%I', n.nspname,
 impl WritePause {
     pub(crate) fn start(host: &str, port: u16) -> Result<WritePause> {
         let mut pause = WritePause { sessions: vec![] };
-        let dbs = psql::query(
+        let dbs = psql::admin_query(
             host,
             port,
             "postgres",
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate",
         )?;
         for db in dbs.lines() {
-            let tables = psql::query(host, port, db, USER_TABLES)?;
+            let tables = psql::admin_query(host, port, db, USER_TABLES)?;
             let tables = tables.trim();
             if tables.is_empty() {
                 continue;
             }
-            let mut cmd = psql::session_command(host, port, db)?;
+            let mut cmd = psql::admin_session_command(host, port, db)?;
             let mut child = cmd
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -132,7 +132,7 @@ impl Drop for WritePause {
 fn orphans(host: &str, port: u16) -> Result<Vec<u32>> {
     let sql = "SELECT pid, client_port FROM pg_stat_activity \
                WHERE client_port IS NOT NULL AND pid <> pg_backend_pid()";
-    let rows = psql::query(host, port, "postgres", sql)?;
+    let rows = psql::admin_query(host, port, "postgres", sql)?;
     Ok(rows
         .lines()
         .filter_map(|l| l.split_once('|'))
@@ -179,7 +179,7 @@ impl Running {
         // One signal to all, then one wait: a psql and a 5 s-bounded wait per session made this
         // step take seconds under load, with every write still held.
         let pids = format!("ARRAY[{}]::int[]", orphans.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-        psql::query(
+        psql::admin_query(
             src_host,
             src_port,
             "postgres",
@@ -190,7 +190,7 @@ impl Running {
             Duration::from_secs(5),
             || false,
             || {
-                let left = psql::query(
+                let left = psql::admin_query(
                     src_host,
                     src_port,
                     "postgres",
@@ -266,7 +266,7 @@ impl Running {
         }
         let mut cmd = std::process::Command::new(tool("pg_basebackup")?);
         cmd.arg("-D").arg(&data);
-        cmd.args(["-h", &src_host, "-p", &src_port.to_string(), "-U", "postgres", "-X", "stream", "-c", "fast"]);
+        cmd.args(["-h", &src_host, "-p", &src_port.to_string(), "-U", psql::SUPERUSER, "-X", "stream", "-c", "fast"]);
         cmd.current_dir(self.instance_dir(Kind::Postgres, i));
         if let Some(u) = self.run_as() {
             use std::os::unix::process::CommandExt;

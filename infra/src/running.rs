@@ -71,7 +71,7 @@ fn check_tools(t: &Topology) -> Result<()> {
         needed.extend(["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"]);
     }
     if t.count(Kind::Pgpool) > 0 {
-        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node"]);
+        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node", "pcp_node_info"]);
     }
     if t.count(Kind::Redis) > 0 {
         needed.push("redis-server");
@@ -104,6 +104,7 @@ impl Running {
             for i in 0..t.count(Kind::Postgres) {
                 postgres::start(self, i)?;
             }
+            postgres::create_client_role(self)?;
             step(&format!("{} postgres", t.count(Kind::Postgres)), since);
         }
         if t.count(Kind::Pgpool) > 0 {
@@ -322,6 +323,12 @@ impl Running {
             })
             .collect();
         Status { processes, pgpools, redis: redis::status_lines(self) }
+    }
+
+    /// pgpool `i`'s status of backend `node` ("up", "down", ...) asked through pcp, which works
+    /// even when the backends accept no new client session.
+    pub fn pgpool_node_status(&self, i: usize, node: usize) -> Result<String> {
+        pgpool::pcp_node_status(self, i, node, Duration::from_secs(10))
     }
 
     /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs
