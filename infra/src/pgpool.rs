@@ -177,7 +177,7 @@ pub(crate) fn pcp_node_status(r: &Running, i: usize, node: usize, timeout: Durat
     out.split_whitespace().nth(4).map(str::to_string).with_context(|| format!("pcp_node_info said {out:?}"))
 }
 
-fn pcp_node_output(r: &Running, command: &str, i: usize, node: usize, timeout: Duration) -> Result<String> {
+pub(crate) fn pcp_node_output(r: &Running, command: &str, i: usize, node: usize, timeout: Duration) -> Result<String> {
     let p = r.proc(Kind::Pgpool, i)?;
     let pcp_port = p.pcp_port.context("pgpool without pcp port")?;
     let mut cmd = Command::new(tool(command)?);

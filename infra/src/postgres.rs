@@ -95,6 +95,11 @@ pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
 
 /// Starts backend i from its data dir and waits until it answers a query.
 pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
+    start_within(r, i, Duration::from_secs(30))
+}
+
+/// [`start`], waiting at most `timeout` for it to answer (the rejoin has writes paused).
+pub(crate) fn start_within(r: &mut Running, i: usize, timeout: Duration) -> Result<()> {
     let (host, port) = r.topology().endpoint(Kind::Postgres, i);
     process::ensure_port_free(&host, port, &format!("postgres {i}"))?;
     let dir = r.instance_dir(Kind::Postgres, i);
@@ -106,14 +111,14 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
     let start_time = process::start_time(pid).unwrap_or(0);
     let proc = Proc { kind: Kind::Postgres, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
     r.record(proc.clone(), child)?;
-    wait_ready(&proc)
+    wait_ready(&proc, timeout)
 }
 
-fn wait_ready(p: &Proc) -> Result<()> {
+fn wait_ready(p: &Proc, timeout: Duration) -> Result<()> {
     let isready = tool("pg_isready")?;
     process::wait_until(
         &format!("postgres {} on {}", p.index, p.addr()),
-        Duration::from_secs(30),
+        timeout,
         || !p.alive(),
         || {
             let mut cmd = Command::new(&isready);
@@ -133,7 +138,7 @@ fn wait_ready(p: &Proc) -> Result<()> {
             Ok(process::run_with_timeout(cmd, Duration::from_secs(3))?.status.success())
         },
     )
-    .and_then(|()| psql::admin_query(&p.host, p.port, "postgres", "SELECT 1").map(drop))
+    .and_then(|()| psql::admin_query_timeout(&p.host, p.port, "postgres", "SELECT 1", timeout).map(drop))
     .with_context(|| process::tail(&p.log, 15))
 }
 

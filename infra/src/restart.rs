@@ -43,6 +43,7 @@ impl Running {
             bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);
         }
         // What is left of a main process killed alone (pgpool's children keep its port) goes first.
+        self.reap(kind, index);
         if kind != Kind::Postgres {
             self.end_orphans(kind, index)?;
         }

@@ -286,6 +286,16 @@ impl Running {
         Ok(())
     }
 
+    /// Reaps instance `index` of `kind` if we started it and it has exited (killed through
+    /// another handle, e.g. by `shopbench-infra` or a test's second `Running::open`).
+    pub(crate) fn reap(&mut self, kind: Kind, index: usize) {
+        if let Some(c) = self.children.get_mut(&(kind, index)) {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                self.children.remove(&(kind, index));
+            }
+        }
+    }
+
     /// Stops PostgreSQL backend `i` (fast shutdown), as a failed backend.
     pub fn stop_backend(&mut self, i: usize) -> Result<()> {
         self.stop(Kind::Postgres, i)
