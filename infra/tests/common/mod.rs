@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: a fresh run dir and a small topology on test ports
-//! (this crate's tests use 15400-15499, 19900-19999 and 18000-18199).
+//! (this crate's tests use 15400-15499, 15700-15749, 19500-19599, 19900-19999 and 18000-18199).
 #![allow(dead_code)]
 
 use std::path::PathBuf;
