@@ -165,11 +165,23 @@ pub(crate) fn pool_nodes_patient(host: &str, port: u16) -> Result<Vec<NodeView>>
 
 /// Runs `pcp_attach_node` / `pcp_detach_node` for backend `node` against pgpool `i`.
 pub(crate) fn pcp_node(r: &Running, command: &str, i: usize, node: usize) -> Result<()> {
+    pcp_node_output(r, command, i, node, Duration::from_secs(30)).map(drop)
+}
+
+/// pgpool `i`'s status of backend `node` ("up", "down", "waiting", ...) through pcp_node_info,
+/// which needs no backend connection (SHOW pool_nodes does: a pgpool session opens one to every
+/// backend first).
+pub(crate) fn pcp_node_status(r: &Running, i: usize, node: usize, timeout: Duration) -> Result<String> {
+    let out = pcp_node_output(r, "pcp_node_info", i, node, timeout)?;
+    // "host port status_code weight status_name ..."
+    out.split_whitespace().nth(4).map(str::to_string).with_context(|| format!("pcp_node_info said {out:?}"))
+}
+
+pub(crate) fn pcp_node_output(r: &Running, command: &str, i: usize, node: usize, timeout: Duration) -> Result<String> {
     let p = r.proc(Kind::Pgpool, i)?;
     let pcp_port = p.pcp_port.context("pgpool without pcp port")?;
     let mut cmd = Command::new(tool(command)?);
     cmd.args(["-h", &p.host, "-p", &pcp_port.to_string(), "-U", PCP_USER, "-w", "-n", &node.to_string()])
         .env("PCPPASSFILE", r.run_dir().join(PCPPASS));
-    process::run_ok(cmd, Duration::from_secs(30)).with_context(|| format!("{command} {node} on pgpool {i}"))?;
-    Ok(())
+    process::run_ok(cmd, timeout).with_context(|| format!("{command} {node} on pgpool {i}"))
 }

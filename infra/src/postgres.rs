@@ -42,7 +42,17 @@ pub(crate) fn init_all(r: &mut Running) -> Result<()> {
 fn initdb(dir: &Path, run_as: Option<&RunAs>) -> Result<()> {
     let mut cmd = Command::new(tool("initdb")?);
     cmd.arg("-D").arg(dir.join("data"));
-    cmd.args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync", "--no-instructions"]);
+    cmd.args([
+        "-U",
+        psql::SUPERUSER,
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--no-sync",
+        "--no-instructions",
+    ]);
     cmd.current_dir(dir);
     if let Some(u) = run_as {
         use std::os::unix::process::CommandExt;
@@ -68,6 +78,7 @@ pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
             ("port", port.to_string()),
             ("socket_dir", sock.display().to_string()),
             ("max_connections", r.sizing().max_connections.to_string()),
+            ("superuser_reserved", r.sizing().superuser_reserved.to_string()),
         ],
     )?;
     let mut conf = conf;
@@ -84,6 +95,11 @@ pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
 
 /// Starts backend i from its data dir and waits until it answers a query.
 pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
+    start_within(r, i, Duration::from_secs(30))
+}
+
+/// [`start`], waiting at most `timeout` for it to answer (the rejoin has writes paused).
+pub(crate) fn start_within(r: &mut Running, i: usize, timeout: Duration) -> Result<()> {
     let (host, port) = r.topology().endpoint(Kind::Postgres, i);
     process::ensure_port_free(&host, port, &format!("postgres {i}"))?;
     let dir = r.instance_dir(Kind::Postgres, i);
@@ -95,23 +111,52 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
     let start_time = process::start_time(pid).unwrap_or(0);
     let proc = Proc { kind: Kind::Postgres, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
     r.record(proc.clone(), child)?;
-    wait_ready(&proc)
+    wait_ready(&proc, timeout)
 }
 
-fn wait_ready(p: &Proc) -> Result<()> {
+fn wait_ready(p: &Proc, timeout: Duration) -> Result<()> {
     let isready = tool("pg_isready")?;
     process::wait_until(
         &format!("postgres {} on {}", p.index, p.addr()),
-        Duration::from_secs(30),
+        timeout,
         || !p.alive(),
         || {
             let mut cmd = Command::new(&isready);
-            cmd.args(["-q", "-h", &p.host, "-p", &p.port.to_string(), "-U", "postgres", "-d", "postgres", "-t", "1"]);
+            cmd.args([
+                "-q",
+                "-h",
+                &p.host,
+                "-p",
+                &p.port.to_string(),
+                "-U",
+                psql::SUPERUSER,
+                "-d",
+                "postgres",
+                "-t",
+                "1",
+            ]);
             Ok(process::run_with_timeout(cmd, Duration::from_secs(3))?.status.success())
         },
     )
-    .and_then(|()| psql::query(&p.host, p.port, "postgres", "SELECT 1").map(drop))
+    .and_then(|()| psql::admin_query_timeout(&p.host, p.port, "postgres", "SELECT 1", timeout).map(drop))
     .with_context(|| process::tail(&p.log, 15))
+}
+
+/// Creates the clients' role `postgres` on every backend (initdb made only the superuser
+/// `shopbench_admin`). With pgpool it is no superuser, so clients cannot take the slots reserved
+/// for pgpool's health check and infra's tools; it creates databases (tests make their own), owns
+/// what it creates, and sees and may end other sessions as the monitoring roles allow. Without
+/// pgpool (direct clients such as the test suite) it stays a superuser, as before.
+pub(crate) fn create_client_role(r: &Running) -> Result<()> {
+    let attrs = if r.topology().count(Kind::Pgpool) > 0 { "NOSUPERUSER CREATEDB" } else { "SUPERUSER" };
+    let sql = format!(
+        "CREATE ROLE {CLIENT} LOGIN {attrs}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
+        CLIENT = psql::CLIENT_USER
+    );
+    for (host, port) in r.backend_list() {
+        psql::admin_query(&host, port, "postgres", &sql)?;
+    }
+    Ok(())
 }
 
 /// Creates database `shop` through the first pgpool (which replicates it to every backend) and

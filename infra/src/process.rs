@@ -128,6 +128,87 @@ pub fn signal_group(pgid: u32, sig: i32) {
     unsafe { libc::kill(-(pgid as i32), sig) };
 }
 
+/// Every live process: (pid, parent pid, process group).
+fn process_table() -> Vec<(u32, u32, u32)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let f = stat_fields(pid)?;
+            if f[0] == "Z" || f[0] == "X" {
+                return None;
+            }
+            Some((pid, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The live descendants of `pid` (children, their children, ...), parents before children.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let table = process_table();
+    let mut out = vec![];
+    let mut frontier = vec![pid];
+    while let Some(parent) = frontier.pop() {
+        for &(child, ppid, _) in &table {
+            if ppid == parent && !out.contains(&child) {
+                out.push(child);
+                frontier.push(child);
+            }
+        }
+    }
+    out
+}
+
+/// Signals `pid`, its process group and every descendant. A PostgreSQL postmaster's children each
+/// run in their own session (setsid), so a signal to its group reaches the postmaster alone: a
+/// SIGSTOP of the group left every backend answering. SIGSTOP goes to the parent first (it forks
+/// no new child meanwhile), then to the tree, twice (a child forked in between is caught).
+pub fn signal_tree(pid: u32, sig: i32) {
+    signal_group(pid, sig);
+    for _ in 0..2 {
+        for child in descendants(pid) {
+            let _ = signal(child, sig);
+        }
+    }
+}
+
+/// Processes left over from a process group whose leader `pgid` is gone: e.g. the children of a
+/// pgpool whose main process was SIGKILLed alone, which keep serving its port. Empty while the
+/// leader lives (its group is its own business then). A pid still used as a group id is never
+/// handed to a new process, so the group identifies them.
+pub fn orphans(pgid: u32, leader_start: u64) -> Vec<(u32, u64)> {
+    if alive(pgid, leader_start) {
+        return vec![];
+    }
+    process_table()
+        .into_iter()
+        .filter(|&(pid, _, group)| group == pgid && pid != pgid)
+        .filter_map(|(pid, _, _)| Some((pid, start_time(pid)?)))
+        .collect()
+}
+
+/// SIGKILLs each of `procs` by pid and waits until every one is dead (a zombie counts as dead:
+/// PID 1 here reaps in ~2 s, and a zombie holds no port).
+pub fn kill_all(procs: &[(u32, u64)], timeout: Duration) -> Result<()> {
+    for &(pid, start) in procs {
+        if alive(pid, start) {
+            signal(pid, libc::SIGKILL)?;
+        }
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        let left: Vec<u32> = procs.iter().filter(|(pid, start)| alive(*pid, *start)).map(|(pid, _)| *pid).collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!("pids {left:?} survive SIGKILL after {timeout:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Stops the process `pid` (leader of its own group): `sig` to the leader, wait up to `grace`, then
 /// SIGKILL to the whole group; finally SIGKILL to any group member left behind (e.g. children of a
 /// pgpool whose parent was killed). `child` is our handle when we spawned it, so we reap it.

@@ -3,24 +3,31 @@
 //!
 //! 1. detach the node on every pgpool (those that have not already);
 //! 2. stop it;
-//! 3. pause writes: on a live source backend, one session per database holds
+//! 3. `pg_basebackup -R` from a live source backend into a fresh data dir, re-render its
+//!    postgresql.conf (port, socket dir), start it: a hot standby of the source that streams
+//!    every write committed meanwhile. Writes flow during the copy and the start (seconds on a busy
+//!    machine: they were the bulk of the time writes were held when the copy was taken under the
+//!    locks);
+//! 4. pause writes: on the source, one session per database holds
 //!    `LOCK TABLE <every table> IN EXCLUSIVE MODE` (reads go on). pgpool runs each write on every
 //!    attached node inside one transaction and commits only after all nodes ran it, so a write
 //!    blocked on the source commits nowhere: nothing can commit on any node until the locks go;
-//! 4. `pg_basebackup` from the source into a fresh data dir, re-render its postgresql.conf (port,
-//!    socket dir), start it;
-//! 5. `pcp_attach_node` on EVERY pgpool (pgpools without watchdog keep separate node status),
-//!    wait until each shows the node up and has restarted its client-serving children (pgpool does
-//!    that on failback: sessions opened while the node was out are closed);
+//! 5. wait until the standby has replayed the source's WAL up to `pg_current_wal_lsn()` taken
+//!    under the locks, then promote it (`pg_promote`): it now holds exactly the source's rows;
+//! 6. `pcp_attach_node` on EVERY pgpool (pgpools without watchdog keep separate node status),
+//!    wait until each shows the node attached and has restarted its client-serving children
+//!    (pgpool does that on failback: sessions opened while the node was out are closed);
 //!    then end the orphans: a write from such a closed session that waits for our lock would still
 //!    run when the lock goes, and with one node up pgpool sends it without BEGIN, so it would
 //!    commit on the source alone (seen in a test). The server side of an orphan's socket is in
 //!    CLOSE_WAIT; `pg_terminate_backend` ends it (no pgpool child uses it any more);
-//! 6. release the locks: writes resume, now on all nodes.
+//! 7. release the locks: writes resume, now on all nodes.
 //!
-//! Writes wait (up to the lock timeout, then fail; clients retry) only during steps 4-6, about a
-//! second for a small database. Not covered: tables created during steps 3-6 (run no migration
-//! while rejoining).
+//! Writes wait (clients retry) only during steps 4-7, and at most [`HOLD_LIMIT`] whatever fails:
+//! every wait there is bounded by what is left of it and fails at once when the node dies or a
+//! pgpool takes it out again; then the node is detached on every pgpool, the locks go, and
+//! running the rejoin again starts over. Not covered: tables created during the rejoin (run no
+//! migration meanwhile), unlogged tables (not copied).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Stdio};
@@ -45,11 +52,20 @@ pub struct RejoinReport {
 
 /// Sessions holding EXCLUSIVE locks; dropping them (even on error) ends the sessions, which
 /// releases the locks.
-struct WritePause {
+pub(crate) struct WritePause {
     sessions: Vec<(Child, ChildStdin)>,
 }
 
-const LOCK_TIMEOUT: &str = "10s";
+/// How long taking the locks may wait behind running transactions (writers queue behind it).
+const LOCK_TIMEOUT: &str = "3s";
+
+/// Writes are held at most this long by a rejoin, whatever fails: every wait while the locks are
+/// held is bounded by what is left of it, and a failure takes the node out again and ends the
+/// lock sessions. The steps get [`STEPS_LIMIT`]; the rest is for detaching and unlocking.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(10);
+const STEPS_LIMIT: Duration = Duration::from_millis(8500);
+/// Each pcp call and each unlock in the clean-up after a failure.
+const CLEANUP_CALL: Duration = Duration::from_millis(500);
 
 const USER_TABLES: &str = "SELECT coalesce(string_agg(format('%I.%I', n.nspname, c.relname), ', '), '')
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -57,21 +73,21 @@ const USER_TABLES: &str = "SELECT coalesce(string_agg(format('%I.%I', n.nspname,
     AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
 
 impl WritePause {
-    fn start(host: &str, port: u16) -> Result<WritePause> {
+    pub(crate) fn start(host: &str, port: u16) -> Result<WritePause> {
         let mut pause = WritePause { sessions: vec![] };
-        let dbs = psql::query(
+        let dbs = psql::admin_query(
             host,
             port,
             "postgres",
             "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate",
         )?;
         for db in dbs.lines() {
-            let tables = psql::query(host, port, db, USER_TABLES)?;
+            let tables = psql::admin_query(host, port, db, USER_TABLES)?;
             let tables = tables.trim();
             if tables.is_empty() {
                 continue;
             }
-            let mut cmd = psql::session_command(host, port, db)?;
+            let mut cmd = psql::admin_session_command(host, port, db)?;
             let mut child = cmd
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
@@ -95,7 +111,7 @@ impl WritePause {
             )?;
             stdin.flush()?;
             pause.sessions.push((child, stdin));
-            if rx.recv_timeout(Duration::from_secs(15)).is_err() {
+            if rx.recv_timeout(Duration::from_secs(5)).is_err() {
                 let (mut child, _) = pause.sessions.pop().expect("just pushed");
                 let _ = child.kill();
                 let out = child.wait_with_output().map(|o| String::from_utf8_lossy(&o.stderr).into_owned());
@@ -105,14 +121,33 @@ impl WritePause {
         Ok(pause)
     }
 
-    fn release(mut self) -> Result<()> {
+    /// Commits and ends every lock session; one that does not end within a second (its server
+    /// hangs) is killed, which ends its locks as well once the server runs again.
+    pub(crate) fn release(mut self) -> Result<()> {
+        let mut failed = vec![];
         for (mut child, mut stdin) in self.sessions.drain(..) {
-            writeln!(stdin, "COMMIT;\n\\q")?;
+            let _ = writeln!(stdin, "COMMIT;\n\\q").and_then(|()| stdin.flush());
             drop(stdin);
-            let status = child.wait()?;
-            if !status.success() {
-                bail!("lock session ended with {status}");
+            let deadline = Instant::now() + CLEANUP_CALL;
+            let status = loop {
+                match child.try_wait()? {
+                    Some(status) => break Some(status),
+                    None if Instant::now() >= deadline => break None,
+                    None => std::thread::sleep(Duration::from_millis(10)),
+                }
+            };
+            match status {
+                Some(s) if s.success() => {}
+                Some(s) => failed.push(format!("lock session ended with {s}")),
+                None => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    failed.push("lock session did not end: killed".to_string());
+                }
             }
+        }
+        if !failed.is_empty() {
+            bail!("{}", failed.join("; "));
         }
         Ok(())
     }
@@ -128,11 +163,44 @@ impl Drop for WritePause {
     }
 }
 
+/// What is left of the time until `deadline`, or an error once it has passed.
+fn left(deadline: Instant) -> Result<Duration> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        bail!("out of time: writes may be held at most {HOLD_LIMIT:?}");
+    }
+    Ok(left)
+}
+
+/// Polls `probe` until it says true; fails at `deadline`, or at once when `gone` names a reason.
+fn wait_bounded(
+    what: &str,
+    deadline: Instant,
+    mut gone: impl FnMut() -> Option<String>,
+    mut probe: impl FnMut() -> Result<bool>,
+) -> Result<()> {
+    let mut last = String::from("not yet");
+    loop {
+        if let Some(reason) = gone() {
+            bail!("{reason} (waiting for {what})");
+        }
+        match probe() {
+            Ok(true) => return Ok(()),
+            Ok(false) => {}
+            Err(e) => last = format!("{e:#}"),
+        }
+        if Instant::now() >= deadline {
+            bail!("gave up waiting for {what}: writes may be held at most {HOLD_LIMIT:?} (last: {last})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Sessions on the source whose client has closed its socket (loopback: we see both ends).
-fn orphans(host: &str, port: u16) -> Result<Vec<u32>> {
+fn orphans(host: &str, port: u16, timeout: Duration) -> Result<Vec<u32>> {
     let sql = "SELECT pid, client_port FROM pg_stat_activity \
                WHERE client_port IS NOT NULL AND pid <> pg_backend_pid()";
-    let rows = psql::query(host, port, "postgres", sql)?;
+    let rows = psql::admin_query_timeout(host, port, "postgres", sql, timeout)?;
     Ok(rows
         .lines()
         .filter_map(|l| l.split_once('|'))
@@ -145,62 +213,138 @@ fn orphans(host: &str, port: u16) -> Result<Vec<u32>> {
 const TCP_CLOSE_WAIT: u8 = 0x08;
 
 impl Running {
-    fn attach_everywhere(&self, i: usize, pgpools: &[usize], (src_host, src_port): (&str, u16)) -> Result<()> {
-        let t = self.topology();
+    fn attach_everywhere(
+        &self,
+        i: usize,
+        pgpools: &[usize],
+        (src_host, src_port): (&str, u16),
+        deadline: Instant,
+    ) -> Result<()> {
+        let target = self.proc(Kind::Postgres, i)?.clone();
         // Attach everywhere first, then wait: each pgpool restarts its children ~1 s after.
         let mut old_children = Vec::new();
         for &p in pgpools {
             let leader = self.proc(Kind::Pgpool, p)?.pid;
             let old: Vec<(u32, u64, String)> =
                 process::children(leader).into_iter().filter(|(_, _, title)| !title.contains("health check")).collect();
-            pgpool::pcp_node(self, "pcp_attach_node", p, i)?;
-            old_children.push((p, old));
+            pgpool::pcp_node_output(self, "pcp_attach_node", p, i, left(deadline)?)?;
+            old_children.push((p, old, Instant::now()));
         }
-        for (p, old) in old_children {
-            let (host, port) = t.endpoint(Kind::Pgpool, p);
-            process::wait_until(
-                &format!("pgpool {p} to show node {i} up"),
-                Duration::from_secs(30),
-                || false,
-                || Ok(pgpool::pool_nodes(&host, port)?.iter().any(|n| n.node_id == i && n.status == "up")),
-            )?;
-            process::wait_until(
-                &format!("pgpool {p} to restart its children"),
-                Duration::from_secs(30),
-                || false,
-                || Ok(old.iter().all(|(pid, start, _)| !process::alive(*pid, *start))),
-            )?;
+        for (p, old, attached_at) in old_children {
+            // Fails at once when the node died again or pgpool took it out again (a pgpool that
+            // degenerated it does not attach it by itself: waiting longer held writes for nothing).
+            let gone = || -> Option<String> {
+                if !target.alive() {
+                    return Some(format!("postgres {i} died during the rejoin"));
+                }
+                if attached_at.elapsed() > Duration::from_secs(1) {
+                    if let Ok(status) = pgpool::pcp_node_status(self, p, i, Duration::from_millis(500)) {
+                        if status == "down" {
+                            return Some(format!("pgpool {p} took node {i} out again"));
+                        }
+                    }
+                }
+                None
+            };
+            wait_bounded(&format!("pgpool {p} to show node {i} up"), deadline, gone, || {
+                // "waiting": attached, no session has used it yet
+                Ok(matches!(pgpool::pcp_node_status(self, p, i, left(deadline)?)?.as_str(), "up" | "waiting"))
+            })?;
+            wait_bounded(&format!("pgpool {p} to restart its children"), deadline, gone, || {
+                Ok(old.iter().all(|(pid, start, _)| !process::alive(*pid, *start)))
+            })?;
             eprintln!("rejoin: attached node {i} on pgpool {p}");
         }
-        let orphans = orphans(src_host, src_port)?;
+        let orphans = orphans(src_host, src_port, left(deadline)?)?;
         if orphans.is_empty() {
             return Ok(());
         }
         // One signal to all, then one wait: a psql and a 5 s-bounded wait per session made this
         // step take seconds under load, with every write still held.
         let pids = format!("ARRAY[{}]::int[]", orphans.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-        psql::query(
+        psql::admin_query_timeout(
             src_host,
             src_port,
             "postgres",
             &format!("SELECT pg_terminate_backend(pid) FROM unnest({pids}) pid"),
+            left(deadline)?,
         )?;
-        process::wait_until(
+        wait_bounded(
             "the orphaned sessions to end",
-            Duration::from_secs(5),
-            || false,
+            deadline,
+            || None,
             || {
-                let left = psql::query(
+                let left = psql::admin_query_timeout(
                     src_host,
                     src_port,
                     "postgres",
                     &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY({pids})"),
+                    left(deadline)?,
                 )?;
                 Ok(left.trim() == "0")
             },
         )?;
         eprintln!("rejoin: ended {} orphaned session(s) that waited for the lock", orphans.len());
         Ok(())
+    }
+
+    /// Step 3, writes flowing: a base backup of the source started as its hot standby, which
+    /// streams every write committed meanwhile.
+    fn start_standby(&mut self, i: usize, source: usize) -> Result<()> {
+        let (src_host, src_port) = self.topology().endpoint(Kind::Postgres, source);
+        let data = postgres::data_dir(self, i);
+        if data.exists() {
+            std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
+        }
+        let mut cmd = std::process::Command::new(tool("pg_basebackup")?);
+        cmd.arg("-D").arg(&data);
+        cmd.args(["-h", &src_host, "-p", &src_port.to_string(), "-U", psql::SUPERUSER, "-X", "stream", "-c", "fast"]);
+        // -R: standby.signal and primary_conninfo (the source), so the copy streams from it
+        cmd.arg("-R");
+        cmd.current_dir(self.instance_dir(Kind::Postgres, i));
+        if let Some(u) = self.run_as() {
+            use std::os::unix::process::CommandExt;
+            cmd.uid(u.uid).gid(u.gid);
+        }
+        let copy = Instant::now();
+        process::run_ok(cmd, Duration::from_secs(600)).context("pg_basebackup")?;
+        eprintln!("rejoin: copied postgres {source} to {} in {:.1?}", data.display(), copy.elapsed());
+        postgres::write_config(self, i)?;
+        let started = Instant::now();
+        postgres::start_within(self, i, Duration::from_secs(120))?;
+        eprintln!("rejoin: postgres {i} runs as a standby of postgres {source} ({:.1?} to start)", started.elapsed());
+        Ok(())
+    }
+
+    /// Steps 5 and 6, while writes are paused; every wait ends by `deadline`: the standby replays
+    /// up to the source's last write and is promoted, then attached on every pgpool.
+    fn catch_up_promote_attach(&mut self, i: usize, source: usize, pgpools: &[usize], deadline: Instant) -> Result<()> {
+        let (src_host, src_port) = self.topology().endpoint(Kind::Postgres, source);
+        let (host, port) = self.topology().endpoint(Kind::Postgres, i);
+        let target = self.proc(Kind::Postgres, i)?.clone();
+        let lsn =
+            psql::admin_query_timeout(&src_host, src_port, "postgres", "SELECT pg_current_wal_lsn()", left(deadline)?)?;
+        let lsn = lsn.trim().to_string();
+        let caught_up = format!("SELECT pg_last_wal_replay_lsn() >= {}::pg_lsn", psql::literal(&lsn));
+        wait_bounded(
+            &format!("postgres {i} to replay up to {lsn}"),
+            deadline,
+            || (!target.alive()).then(|| format!("postgres {i} died during the rejoin")),
+            || Ok(psql::admin_query_timeout(&host, port, "postgres", &caught_up, left(deadline)?)?.trim() == "t"),
+        )?;
+        let wait_s = left(deadline)?.as_secs().max(1);
+        let promoted = psql::admin_query_timeout(
+            &host,
+            port,
+            "postgres",
+            &format!("SELECT pg_promote(true, {wait_s})"),
+            left(deadline)?,
+        )?;
+        if promoted.trim() != "t" {
+            bail!("postgres {i} was not promoted within {wait_s} s");
+        }
+        eprintln!("rejoin: postgres {i} replayed up to {lsn} and was promoted");
+        self.attach_everywhere(i, pgpools, (&src_host, src_port), deadline)
     }
 
     /// The documented way to bring backend `i` back (see the module doc): detach everywhere, stop,
@@ -234,6 +378,9 @@ impl Running {
             self.stop(Kind::Postgres, i)?;
             eprintln!("rejoin: stopped postgres {i}");
         }
+        // A killed one we started is our zombie until we reap it; its pid in the lock file
+        // (postmaster.pid, the socket's lock) would make the new server refuse to start.
+        self.reap(Kind::Postgres, i);
         // the source: a running backend every pgpool has up
         let mut source = None;
         for k in (0..t.count(Kind::Postgres)).filter(|&k| k != i) {
@@ -254,39 +401,36 @@ impl Running {
         let Some(source) = source else { bail!("no running backend is up on every pgpool to copy node {i} from") };
         let (src_host, src_port) = t.endpoint(Kind::Postgres, source);
 
-        // 3. pause writes
+        // 3. copy and start it as a standby of the source, writes flowing
+        self.start_standby(i, source)?;
+
+        // 4. pause writes
         let paused_at = Instant::now();
         let pause = WritePause::start(&src_host, src_port)?;
         eprintln!("rejoin: writes paused (tables locked on postgres {source})");
 
-        // 4. copy, configure, start
-        let data = postgres::data_dir(self, i);
-        if data.exists() {
-            std::fs::remove_dir_all(&data).with_context(|| format!("removing {}", data.display()))?;
-        }
-        let mut cmd = std::process::Command::new(tool("pg_basebackup")?);
-        cmd.arg("-D").arg(&data);
-        cmd.args(["-h", &src_host, "-p", &src_port.to_string(), "-U", "postgres", "-X", "stream", "-c", "fast"]);
-        cmd.current_dir(self.instance_dir(Kind::Postgres, i));
-        if let Some(u) = self.run_as() {
-            use std::os::unix::process::CommandExt;
-            cmd.uid(u.uid).gid(u.gid);
-        }
-        let copy = Instant::now();
-        process::run_ok(cmd, Duration::from_secs(600)).context("pg_basebackup")?;
-        eprintln!("rejoin: copied postgres {source} to {} in {:.1?}", data.display(), copy.elapsed());
-        postgres::write_config(self, i)?;
-        postgres::start(self, i)?;
-
-        // 5. attach on every pgpool; on failure take the node out again before writes resume
-        if let Err(e) = self.attach_everywhere(i, &pgpools, (&src_host, src_port)) {
+        // 5. catch up and promote; 6. attach on every pgpool. On failure (or when the steps
+        // overrun their time) the node is taken out again on every pgpool before writes resume;
+        // running the rejoin again starts over.
+        let deadline = paused_at + STEPS_LIMIT;
+        if let Err(e) = self.catch_up_promote_attach(i, source, &pgpools, deadline) {
             for &p in &pgpools {
-                let _ = pgpool::pcp_node(self, "pcp_detach_node", p, i);
+                if let Err(d) = pgpool::pcp_node_output(self, "pcp_detach_node", p, i, CLEANUP_CALL) {
+                    eprintln!("rejoin: detaching node {i} on pgpool {p} again: {d:#}");
+                }
             }
-            return Err(e.context(format!("rejoin of postgres {i} failed; it is detached again")));
+            if let Err(r) = pause.release() {
+                eprintln!("rejoin: ending the write pause: {r:#}");
+            }
+            eprintln!("rejoin: failed; writes resumed after {:.1?}", paused_at.elapsed());
+            return Err(e.context(format!(
+                "rejoin of postgres {i} failed after {:.1?} with writes paused; it is detached again: \
+                 run the rejoin again",
+                paused_at.elapsed()
+            )));
         }
 
-        // 6. resume writes
+        // 7. resume writes
         pause.release()?;
         let writes_paused = paused_at.elapsed();
         eprintln!("rejoin: writes resumed after {writes_paused:.1?}");

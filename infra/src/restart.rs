@@ -42,6 +42,11 @@ impl Running {
         if kind != Kind::Postgres && p.alive() {
             bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);
         }
+        // What is left of a main process killed alone (pgpool's children keep its port) goes first.
+        self.reap(kind, index);
+        if kind != Kind::Postgres {
+            self.end_orphans(kind, index)?;
+        }
         let mut report =
             RestartReport { kind, index, took: Duration::ZERO, writes_paused: None, rejoined_first: vec![] };
         match kind {

@@ -71,7 +71,7 @@ fn check_tools(t: &Topology) -> Result<()> {
         needed.extend(["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"]);
     }
     if t.count(Kind::Pgpool) > 0 {
-        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node"]);
+        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node", "pcp_node_info"]);
     }
     if t.count(Kind::Redis) > 0 {
         needed.push("redis-server");
@@ -104,6 +104,7 @@ impl Running {
             for i in 0..t.count(Kind::Postgres) {
                 postgres::start(self, i)?;
             }
+            postgres::create_client_role(self)?;
             step(&format!("{} postgres", t.count(Kind::Postgres)), since);
         }
         if t.count(Kind::Pgpool) > 0 {
@@ -223,14 +224,16 @@ impl Running {
         self.state.find(kind, index).with_context(|| format!("{kind} {index} is not part of this topology"))
     }
 
-    /// Sends `sig` (e.g. `libc::SIGKILL`, `libc::SIGSTOP`) to the whole process group of one
-    /// instance: the fault injection of the tests and the bench.
+    /// Sends `sig` (e.g. `libc::SIGKILL`, `libc::SIGSTOP`, `libc::SIGCONT`) to one instance: its
+    /// main process, its process group and every descendant (a postmaster's children run in their
+    /// own sessions, so a signal to its group alone left them serving). The fault injection of the
+    /// tests and the bench.
     pub fn kill(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
         let p = self.proc(kind, index)?.clone();
         if !p.alive() {
             bail!("{} (pid {}) is not running", p.label(), p.pid);
         }
-        process::signal_group(p.pid, sig);
+        process::signal_tree(p.pid, sig);
         if sig == libc::SIGKILL {
             process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
             if let Some(mut c) = self.children.remove(&(kind, index)) {
@@ -240,6 +243,38 @@ impl Running {
         Ok(())
     }
 
+    /// Sends `sig` to the main process of one instance alone (e.g. SIGKILL of pgpool's main
+    /// process, whose children then go on serving its port as orphans: see [`Proc::orphans`]).
+    pub fn kill_main_process(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
+        let p = self.proc(kind, index)?.clone();
+        if !p.alive() {
+            bail!("{} (pid {}) is not running", p.label(), p.pid);
+        }
+        process::signal(p.pid, sig)?;
+        if sig == libc::SIGKILL {
+            process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
+            if let Some(mut c) = self.children.remove(&(kind, index)) {
+                let _ = c.wait();
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends (SIGKILL by pid, then waits until each is dead) what is left of an instance whose
+    /// main process died; returns how many there were.
+    pub(crate) fn end_orphans(&self, kind: Kind, index: usize) -> Result<usize> {
+        let p = self.proc(kind, index)?;
+        let orphans = p.orphans();
+        if orphans.is_empty() {
+            return Ok(0);
+        }
+        let pids: Vec<u32> = orphans.iter().map(|(pid, _)| *pid).collect();
+        process::kill_all(&orphans, Duration::from_secs(10))
+            .with_context(|| format!("ending the orphans of {} {pids:?}", p.label()))?;
+        eprintln!("{}: ended {} orphaned process(es) of its dead main process: {pids:?}", p.label(), pids.len());
+        Ok(pids.len())
+    }
+
     /// Stops one instance by PID (its kind's stop signal, SIGKILL after a grace period).
     pub fn stop(&mut self, kind: Kind, index: usize) -> Result<()> {
         let p = self.proc(kind, index)?.clone();
@@ -247,7 +282,18 @@ impl Running {
         let child = self.children.get_mut(&(kind, index));
         process::stop(p.pid, p.start_time, sig, grace, child).with_context(|| format!("stopping {}", p.label()))?;
         self.children.remove(&(kind, index));
+        self.end_orphans(kind, index)?;
         Ok(())
+    }
+
+    /// Reaps instance `index` of `kind` if we started it and it has exited (killed through
+    /// another handle, e.g. by `shopbench-infra` or a test's second `Running::open`).
+    pub(crate) fn reap(&mut self, kind: Kind, index: usize) {
+        if let Some(c) = self.children.get_mut(&(kind, index)) {
+            if matches!(c.try_wait(), Ok(Some(_))) {
+                self.children.remove(&(kind, index));
+            }
+        }
     }
 
     /// Stops PostgreSQL backend `i` (fast shutdown), as a failed backend.
@@ -271,7 +317,14 @@ impl Running {
             .state
             .processes
             .iter()
-            .map(|p| ProcStatus { kind: p.kind, index: p.index, pid: p.pid, addr: p.addr(), up: p.alive() })
+            .map(|p| ProcStatus {
+                kind: p.kind,
+                index: p.index,
+                pid: p.pid,
+                addr: p.addr(),
+                up: p.alive(),
+                orphans: p.orphans().into_iter().map(|(pid, _)| pid).collect(),
+            })
             .collect();
         let pgpools = (0..self.state.topology.count(Kind::Pgpool))
             .map(|i| {
@@ -280,6 +333,12 @@ impl Running {
             })
             .collect();
         Status { processes, pgpools, redis: redis::status_lines(self) }
+    }
+
+    /// pgpool `i`'s status of backend `node` ("up", "down", ...) asked through pcp, which works
+    /// even when the backends accept no new client session.
+    pub fn pgpool_node_status(&self, i: usize, node: usize) -> Result<String> {
+        pgpool::pcp_node_status(self, i, node, Duration::from_secs(10))
     }
 
     /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs
@@ -367,6 +426,9 @@ pub struct ProcStatus {
     pub pid: u32,
     pub addr: String,
     pub up: bool,
+    /// When the main process is gone: its children still running (pgpool's keep serving the port
+    /// until they are ended; `restart` and `down` end them).
+    pub orphans: Vec<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -388,7 +450,18 @@ impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for p in &self.processes {
             let label = format!("{} {}", p.kind, p.index);
-            writeln!(f, "{label:<14} {:<22} pid {:<8} {}", p.addr, p.pid, if p.up { "up" } else { "DOWN" })?;
+            write!(f, "{label:<14} {:<22} pid {:<8} {}", p.addr, p.pid, if p.up { "up" } else { "DOWN" })?;
+            if p.orphans.is_empty() {
+                writeln!(f)?;
+            } else {
+                let pids: Vec<String> = p.orphans.iter().map(u32::to_string).collect();
+                writeln!(
+                    f,
+                    " (main process gone, {} orphaned children still running, may serve its port: pids {})",
+                    p.orphans.len(),
+                    pids.join(" ")
+                )?;
+            }
         }
         for (i, view) in &self.pgpools {
             match view {

@@ -8,9 +8,14 @@
 //!   children (pgpool queues extra clients silently), + 4 for psql, migrations, status, tests.
 //! - max_pool                  = 2                     each child caches `shop` and one other
 //!   database (tests' fresh databases) without reconnect churn.
-//! - backend max_connections C = P * N * max_pool + P + 10 + 3
-//!   every pgpool child may hold max_pool connections to every backend, + 1 health check per
-//!   pgpool, + 10 direct sessions (check, pg_basebackup, rejoin's lock), + 3 superuser_reserved.
+//! - superuser_reserved_connections R = P + 6   slots only the superuser (`shopbench_admin`) may
+//!   take: 1 health check per pgpool and 6 for infra's tools (check, the rejoin's locks,
+//!   pg_basebackup's 2). Clients (the app, tests, psql through pgpool, outside sessions) log in
+//!   as `postgres`, which is no superuser in a topology with pgpool, so however many of them
+//!   connect, a full backend still answers pgpool's health check and is not failed over.
+//! - backend max_connections C = P * N * max_pool + 10 + R
+//!   every pgpool child may hold max_pool connections to every backend, + 10 direct client
+//!   sessions, + the superuser's reserve.
 //! - without pgpool (P = 0: direct clients such as the test suite, which size their own pools)
 //!   C = 200.
 
@@ -21,7 +26,9 @@ use crate::topology::{Kind, Topology};
 pub const MAX_POOL: u32 = 2;
 const TOOL_SLOTS: u32 = 4;
 const DIRECT_SESSIONS: u32 = 10;
-const SUPERUSER_RESERVED: u32 = 3;
+/// PostgreSQL's default reserve, kept without pgpool (the `postgres` role is a superuser there).
+const SUPERUSER_RESERVED_DEFAULT: u32 = 3;
+const SUPERUSER_TOOL_SLOTS: u32 = 6;
 const CONNECTIONS_PER_WEB: u32 = 8;
 const DIRECT_MAX_CONNECTIONS: u32 = 200;
 
@@ -33,6 +40,13 @@ pub struct Sizing {
     pub max_pool: u32,
     /// Each backend's `max_connections`.
     pub max_connections: u32,
+    /// Each backend's `superuser_reserved_connections`.
+    #[serde(default = "default_reserved")]
+    pub superuser_reserved: u32,
+}
+
+fn default_reserved() -> u32 {
+    SUPERUSER_RESERVED_DEFAULT
 }
 
 impl Sizing {
@@ -41,12 +55,13 @@ impl Sizing {
         let w = t.count(Kind::Web).max(1) as u32;
         let app_pool_size = CONNECTIONS_PER_WEB.div_ceil(p).max(2);
         let num_init_children = w * app_pool_size + TOOL_SLOTS;
-        let max_connections = if t.count(Kind::Pgpool) == 0 {
-            DIRECT_MAX_CONNECTIONS
+        let (max_connections, superuser_reserved) = if t.count(Kind::Pgpool) == 0 {
+            (DIRECT_MAX_CONNECTIONS, SUPERUSER_RESERVED_DEFAULT)
         } else {
-            p * num_init_children * MAX_POOL + p + DIRECT_SESSIONS + SUPERUSER_RESERVED
+            let reserved = p + SUPERUSER_TOOL_SLOTS;
+            (p * num_init_children * MAX_POOL + DIRECT_SESSIONS + reserved, reserved)
         };
-        Sizing { app_pool_size, num_init_children, max_pool: MAX_POOL, max_connections }
+        Sizing { app_pool_size, num_init_children, max_pool: MAX_POOL, max_connections, superuser_reserved }
     }
 
     /// One line per derived number, with its formula, for `up` to print.
@@ -58,8 +73,9 @@ impl Sizing {
              app pool_size per pgpool   S = max(2, ceil(8/P))          = {}\n  \
              pgpool num_init_children   N = max(W,1)*S + 4             = {}\n  \
              pgpool max_pool                                           = {}\n  \
-             backend max_connections    C = P*N*max_pool + P + 10 + 3  = {} (200 without pgpool)",
-            self.app_pool_size, self.num_init_children, self.max_pool, self.max_connections
+             superuser reserved slots   R = P + 6                      = {}\n  \
+             backend max_connections    C = P*N*max_pool + 10 + R      = {} (200 without pgpool)",
+            self.app_pool_size, self.num_init_children, self.max_pool, self.superuser_reserved, self.max_connections
         )
     }
 }
@@ -83,8 +99,11 @@ mod tests {
                 let s = Sizing::derive(&t);
                 let clients_per_pgpool = w.max(1) as u32 * s.app_pool_size;
                 assert!(clients_per_pgpool < s.num_init_children, "P={p} W={w}: {s:?}");
-                let pgpool_side = p as u32 * (s.num_init_children * s.max_pool + 1);
-                assert!(pgpool_side + SUPERUSER_RESERVED < s.max_connections, "P={p} W={w}: {s:?}");
+                // the clients' share (everything but the reserve) holds every pgpool child's connections
+                let pgpool_side = p as u32 * s.num_init_children * s.max_pool;
+                assert!(pgpool_side < s.max_connections - s.superuser_reserved, "P={p} W={w}: {s:?}");
+                // the reserve holds every pgpool's health check and the tools
+                assert!(s.superuser_reserved >= p as u32 + SUPERUSER_TOOL_SLOTS, "P={p} W={w}: {s:?}");
             }
         }
     }
@@ -92,6 +111,9 @@ mod tests {
     #[test]
     fn default_topology_numbers() {
         let s = Sizing::derive(&topo(2, 2));
-        assert_eq!(s, Sizing { app_pool_size: 4, num_init_children: 12, max_pool: 2, max_connections: 63 });
+        assert_eq!(
+            s,
+            Sizing { app_pool_size: 4, num_init_children: 12, max_pool: 2, max_connections: 66, superuser_reserved: 8 }
+        );
     }
 }

@@ -37,6 +37,12 @@ impl Proc {
         format!("{}:{}", self.host, self.port)
     }
 
+    /// Processes of this instance's group left running after its main process died (pgpool's
+    /// children outlive a SIGKILL of the main process and keep serving its port).
+    pub fn orphans(&self) -> Vec<(u32, u64)> {
+        process::orphans(self.pid, self.start_time)
+    }
+
     pub fn label(&self) -> String {
         format!("{} {}", self.kind, self.index)
     }

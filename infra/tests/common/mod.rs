@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests: a fresh run dir and a small topology on test ports
-//! (this crate's tests use 15400-15499, 19900-19999, 18000-18199 and 18500-18599).
+//! (this crate's tests use 15400-15499, 15700-15749, 19500-19599, 19900-19999, 18000-18199 and
+//! 18500-18599).
 #![allow(dead_code)]
 
 use std::path::PathBuf;

@@ -1,0 +1,161 @@
+//! A backend full of client sessions is not failed over: outside sessions (role `postgres`, as
+//! the app and psql log in) take every slot clients may have for longer than pgpool's health check
+//! needs to fail a node, yet every pgpool keeps the node attached (its health check logs in as the
+//! superuser, into the slots reserved for it), and afterwards writes reach both backends.
+
+mod common;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{topology, TempRunDir};
+use infra::{psql, SHOP_DB};
+
+const TOPOLOGY: &str = r#"
+name = "itest-full"
+[postgres]
+count = 2
+base_port = 15720
+[pgpool]
+count = 2
+base_port = 19520
+pcp_base_port = 19570
+"#;
+
+/// How long the backend stays full: the health check (every 2 s, 2 retries 1 s apart) failed a
+/// node in ~4-5 s before.
+const FULL_FOR: Duration = Duration::from_secs(14);
+
+/// Outside sessions, ended (SIGKILL by pid, then reaped) when dropped, also on a panic.
+struct Sessions(Vec<Child>);
+
+impl Drop for Sessions {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn count_clients(host: &str, port: u16) -> u64 {
+    let sql = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'postgres'";
+    psql::admin_query(host, port, "postgres", sql).unwrap().trim().parse().unwrap()
+}
+
+#[test]
+fn a_full_backend_stays_attached_on_every_pgpool() {
+    let dir = TempRunDir::new("full");
+    let running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let sizing = running.sizing();
+    let via = |pool: u16, sql: &str| psql::query("127.0.0.1", pool, SHOP_DB, sql);
+    via(19520, "CREATE TABLE items (id int PRIMARY KEY)").unwrap();
+    via(19520, "INSERT INTO items VALUES (1)").unwrap();
+    via(19521, "INSERT INTO items VALUES (2)").unwrap();
+
+    // Fill backend 0: more sessions than it has slots, each holding its slot for FULL_FOR.
+    let n = sizing.max_connections as usize + 5;
+    let sleep = format!("SELECT pg_sleep({})", FULL_FOR.as_secs());
+    let mut sessions = Sessions(vec![]);
+    for _ in 0..n {
+        let child = Command::new("psql")
+            .args(["-X", "-q", "-U", "postgres", "-h", "127.0.0.1", "-p", "15720", "-d", "postgres", "-c", &sleep])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("psql");
+        sessions.0.push(child);
+    }
+    let filled = Instant::now();
+    // Those that found no slot end at once, saying so.
+    let mut refused = 0;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        refused = 0;
+        for c in &mut sessions.0 {
+            if let Ok(Some(_)) = c.try_wait() {
+                refused += 1;
+            }
+        }
+        if refused >= 5 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let clients = count_clients("127.0.0.1", 15720);
+    eprintln!(
+        "backend 0: {clients} client sessions (max_connections {}, {} reserved for the superuser); \
+         {refused} of {n} outside sessions refused",
+        sizing.max_connections, sizing.superuser_reserved
+    );
+    assert!(refused >= 5, "the backend never filled: {refused} refused");
+    let err = Command::new("psql")
+        .args(["-X", "-U", "postgres", "-h", "127.0.0.1", "-p", "15720", "-d", "postgres", "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&err.stderr);
+    assert!(
+        stderr.contains("reserved for non-replication superuser") || stderr.contains("too many clients"),
+        "a client gets no slot: {stderr}"
+    );
+    psql::admin_query("127.0.0.1", 15720, "postgres", "SELECT 1").expect("the superuser still gets a slot");
+
+    // While it is full: every pgpool keeps both nodes up. Client sessions through pgpool try to
+    // write meanwhile (a new pgpool child cannot connect to the full backend).
+    let mut polls = 0;
+    let mut writes = (0, 0);
+    let mut id = 100;
+    while filled.elapsed() < FULL_FOR - Duration::from_secs(1) {
+        for pool in 0..2 {
+            for node in 0..2 {
+                // "waiting": attached, not used by a session since
+                let status = running.pgpool_node_status(pool, node).unwrap();
+                assert!(
+                    status == "up" || status == "waiting",
+                    "pgpool {pool} sees node {node} {status} after {:.1?}",
+                    filled.elapsed()
+                );
+            }
+        }
+        polls += 1;
+        id += 1;
+        match via(19520 + (id % 2) as u16, &format!("INSERT INTO items VALUES ({id})")) {
+            Ok(_) => writes.0 += 1,
+            Err(_) => writes.1 += 1,
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    eprintln!(
+        "{polls} polls over {:.1?} of a full backend: node 0 up on both pgpools every time; \
+         writes through pgpool meanwhile: {} ok, {} failed",
+        filled.elapsed(),
+        writes.0,
+        writes.1
+    );
+    drop(sessions);
+
+    // Afterwards: both nodes still up everywhere, writes reach both backends.
+    for pool in 0..2 {
+        for node in 0..2 {
+            let status = running.pgpool_node_status(pool, node).unwrap();
+            assert!(status == "up" || status == "waiting", "pgpool {pool} node {node}: {status}");
+        }
+    }
+    let mut ok = false;
+    for _ in 0..50 {
+        if via(19520, "INSERT INTO items VALUES (1000)").is_ok() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(ok, "no write through pgpool 0 after the backend emptied");
+    via(19521, "INSERT INTO items VALUES (1001)").unwrap();
+    for port in [15720, 15721] {
+        let n = psql::query("127.0.0.1", port, SHOP_DB, "SELECT count(*) FROM items WHERE id >= 1000").unwrap();
+        assert_eq!(n.trim(), "2", "backend {port}");
+    }
+    let report = running.check_consistency().unwrap();
+    assert!(report.is_identical(), "{report}");
+    running.down().unwrap();
+}
