@@ -104,6 +104,28 @@ enum Command {
         #[arg(long)]
         run_dir: Option<PathBuf>,
     },
+    /// The race workload alone against a running service (e.g. `cargo run -p app`): per round
+    /// one user fires two requests at once (add vs checkout, set vs checkout, a checkout replay vs
+    /// add, two checkouts with other keys), then every history is checked; exit code 1 when an
+    /// acknowledged cart change was lost or an order line doubled.
+    Races {
+        /// Base URL(s), comma-separated; requests go to them in turn, even to a dead one.
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+        url: Vec<String>,
+        /// Rounds over all users.
+        #[arg(long, default_value_t = 300)]
+        rounds: usize,
+        /// Concurrent users.
+        #[arg(long, default_value_t = 4)]
+        users: usize,
+        /// Products to race on (seeded with the admin token when the catalogue is empty).
+        #[arg(long, default_value_t = 20)]
+        products: usize,
+        #[arg(long, default_value = "admin-dev-token")]
+        admin_token: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
     Floor {
         /// pgpool (or PostgreSQL) endpoints, host:port, comma-separated.
@@ -247,6 +269,9 @@ async fn main() -> Result<()> {
         }
         Command::Faults { file, out, run_dir } => {
             bench::faults::command(&file, out, run_dir, command_line()).await?;
+        }
+        Command::Races { url, rounds, users, products, admin_token, seed } => {
+            bench::race::command(url, rounds, users, products, &admin_token, seed).await?;
         }
         Command::Floor { endpoints, dbname, pool_size, users, secs, warmup, seed } => {
             anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");
