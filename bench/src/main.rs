@@ -95,8 +95,11 @@ enum Command {
     /// acknowledged order, the carts and the backends; write faults.json and faults.md.
     Faults {
         /// The faults file, e.g. bench/faults/pg.toml.
+        #[arg(long, required_unless_present = "redraw")]
+        file: Option<PathBuf>,
+        /// Only rewrite faults.md from faults.json (in --out), running nothing.
         #[arg(long)]
-        file: PathBuf,
+        redraw: bool,
         /// Where faults.json and faults.md go [default: docs/results].
         #[arg(long)]
         out: Option<PathBuf>,
@@ -267,8 +270,15 @@ async fn main() -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
-        Command::Faults { file, out, run_dir } => {
-            bench::faults::command(&file, out, run_dir, command_line()).await?;
+        Command::Faults { file, redraw, out, run_dir } => {
+            if redraw {
+                let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results"));
+                let n = bench::faults::table::redraw(&out)?;
+                eprintln!("bench: {} redrawn from {n} rows", results::display_path(&out.join("faults.md")));
+            } else {
+                let file = file.context("--file")?;
+                bench::faults::command(&file, out, run_dir, command_line()).await?;
+            }
         }
         Command::Races { url, rounds, users, products, admin_token, seed } => {
             bench::race::command(url, rounds, users, products, &admin_token, seed).await?;
