@@ -649,8 +649,8 @@ async fn run_fault(
     }
     let error_window_s =
         match (error_times.iter().copied().reduce(f64::min), error_times.iter().copied().reduce(f64::max)) {
-            (Some(a), Some(b)) => round(b - a),
-            _ => 0.0,
+            (Some(a), Some(b)) => Some(round(b - a)),
+            _ => Some(0.0),
         };
 
     let race_lost = race_row.as_ref().map_or(0, |r| r.lost_cart_changes);
@@ -727,7 +727,7 @@ fn summary(r: &FaultRow) -> String {
          carts {} checked, {} lost, {} contradicted{race}; {}",
         r.client_errors,
         if reasons.is_empty() { String::new() } else { format!(" [{}]", reasons.join(", ")) },
-        r.error_window_s,
+        r.error_window_s.unwrap_or(0.0),
         s(r.recovery_s),
         s(r.restart_s),
         s(r.restart_recovery_s),

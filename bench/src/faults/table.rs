@@ -34,9 +34,9 @@ pub struct FaultRow {
     #[serde(default)]
     pub kind: super::FaultKind,
     /// Seconds from the first to the last client-visible error (shopaholic load and race
-    /// workload), 0 when none.
+    /// workload), 0 when none; `None` in rows measured before it was (shown as not measured).
     #[serde(default)]
-    pub error_window_s: f64,
+    pub error_window_s: Option<f64>,
     /// Order lines of the race workload ordered twice (bench/src/race/check.rs).
     #[serde(default)]
     pub doubled_order_lines: usize,
@@ -319,7 +319,10 @@ pub fn markdown(rows: &[FaultRow]) -> String {
             Some(race) if race.failed > 0 => format!("{errors}; race {}", race.failed),
             _ => errors,
         };
-        let errors = format!("{errors}; window {}", secs(Some(r.error_window_s)));
+        let errors = match r.error_window_s {
+            Some(w) => format!("{errors}; window {}", secs(Some(w))),
+            None => errors,
+        };
         let mut recovery = format!("kill: {}", secs(r.recovery_s));
         match r.restart_s {
             Some(took) => {
@@ -482,7 +485,7 @@ mod tests {
         FaultRow {
             fault: format!("SIGKILL {fault}, restart"),
             kind: crate::faults::FaultKind::Kill,
-            error_window_s: 0.0,
+            error_window_s: Some(0.0),
             doubled_order_lines: 0,
             race: None,
             details: vec![],
@@ -545,7 +548,7 @@ mod tests {
             reason: "502 Bad Gateway".into(),
             count: 3,
         }];
-        web.error_window_s = 1.234;
+        web.error_window_s = Some(1.234);
         let mut pg = row("pg", "postgres 1");
         pg.race = Some(RaceRow {
             users: 2,
@@ -591,7 +594,8 @@ mod tests {
             obj.remove(k);
         }
         let back: FaultRow = serde_json::from_value(old).unwrap();
-        assert_eq!(back, row("pg", "web 0"));
+        assert_eq!(back, FaultRow { error_window_s: None, ..row("pg", "web 0") });
+        assert!(markdown(std::slice::from_ref(&back)).contains("| 0 | kill:"), "no window shown when not measured");
         assert_eq!(back.kind, crate::faults::FaultKind::Kill);
         // The committed results load too.
         let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/faults.json");
