@@ -18,14 +18,18 @@
 //! * A change with **no definite answer** (no answer, a 5xx) *may* have taken effect, once, at
 //!   any moment from its group until [`LATE_SECS`] after the client saw it fail (a web instance may
 //!   still finish it after nginx gave up), or never.
-//! * A **checkout** whose key placed an order `O` took effect once, at its claim: it orders what
-//!   the cart holds (`O`'s quantity of `p` equals `c`, 0 when `O` has no line of `p`) and removes
-//!   exactly that (`c = 0`): changes that land between its claim and its settle stay, which is
-//!   the same as happening after it. The effect lies between the first attempt with the key and
-//!   the attempt that was answered 201 (or, when only replays (200) were seen, the first replay).
+//! * A **checkout** whose key placed an order `O` *claims* the cart at one moment (it orders what
+//!   the cart holds then: `O`'s quantity of `p` equals `c`, 0 when `O` has no line of `p`; no
+//!   other claim may be held) and *settles* at a later one: the held quantity leaves the cart
+//!   (`c -= held`) unless the line was set or removed since the claim (then the set stands). Until
+//!   the settle the held line is still in the cart, so an answer in between shows it (an add of
+//!   1 to a held line of 1 answers 2; after the settle 1 is left and 1 is ordered). The claim lies
+//!   between the first attempt with the key and the attempt answered 201 (or, when only replays
+//!   (200) were seen, the first replay); the settle by the key's last attempt (a replay settles a
+//!   claim its first attempt left), or at any time when that attempt failed too.
 //!   Orders nobody was told about (every attempt failed) are matched to the keys whose outcome is
-//!   unknown, oldest first; one left over may have happened at any time.
-//! * A checkout answered **409 `cart_empty`** saw `c = 0` while it ran; `checkout_in_progress`
+//!   unknown, oldest first; one left over may have been claimed and settled at any time.
+//! * A checkout answered **409 `cart_empty`** saw `c = 0` and no claim while it ran; `checkout_in_progress`
 //!   (another key held the cart) changes nothing and tells nothing.
 //! * A **read** of the cart (GET, 200) shows `c` at some moment of its group; the final read, after
 //!   everything, shows `c` at the end.
@@ -131,12 +135,21 @@ pub struct Verdict {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Effect {
     Add(u32),
+    /// Also marks a held line as set since the claim.
     Set(u32),
-    /// Requires `c == o`, then `c = 0`.
-    Order(u32),
+    /// A checkout's claim: requires no other claim and `c == o` (what the order got), holds `o`.
+    Claim(u32),
+    /// The claim's settle: the held quantity goes, unless the line was set since the claim.
+    Settle,
+    /// 409 cart_empty: no claim held (`c == 0` is the op's check).
+    Empty,
     /// Only the check below.
     Nothing,
 }
+
+/// A state's hold: 0 none, else the held quantity + 1, with [`RESET`] when the line was set
+/// since the claim.
+const RESET: u32 = 1 << 31;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Op {
@@ -146,6 +159,8 @@ struct Op {
     effect: Effect,
     /// `c` right after the effect.
     then: Option<u32>,
+    /// An op (index) that must have taken effect first (a settle's claim).
+    after: Option<usize>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +178,7 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
     let last_group = ops.iter().map(|o| o.last).max().unwrap_or(0);
     // Slot i of a state's mask: whether active[i] has taken effect.
     let mut active: Vec<Option<usize>> = Vec::new();
-    let mut states: HashSet<(u32, u64)> = [(0, 0)].into();
+    let mut states: HashSet<(u32, u32, u64)> = [(0, 0, 0)].into();
     for g in 0..=last_group {
         for (i, _) in ops.iter().enumerate().filter(|(_, o)| o.first == g) {
             let slot = match active.iter().position(Option::is_none) {
@@ -183,8 +198,8 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
         }
         // Closure: any pending active op may take effect next; quantity may vanish or appear
         // in the relaxed models.
-        let mut todo: Vec<(u32, u64)> = states.iter().copied().collect();
-        while let Some((c, mask)) = todo.pop() {
+        let mut todo: Vec<(u32, u32, u64)> = states.iter().copied().collect();
+        while let Some((c, hold, mask)) = todo.pop() {
             let mut next = Vec::new();
             for (slot, op) in active.iter().enumerate() {
                 let Some(i) = op else { continue };
@@ -192,23 +207,33 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
                     continue;
                 }
                 let op = &ops[*i];
-                let after = match op.effect {
-                    Effect::Add(q) => (c + q).min(big),
-                    Effect::Set(q) => q.min(big),
-                    Effect::Order(o) if c == o => 0,
-                    Effect::Order(_) => continue,
-                    Effect::Nothing => c,
+                if let Some(first) = op.after {
+                    // Still active: it must have taken effect in this state; retired: it did.
+                    if active.iter().position(|a| *a == Some(first)).is_some_and(|s| mask & (1 << s) == 0) {
+                        continue;
+                    }
+                }
+                let (after, hold) = match op.effect {
+                    Effect::Add(q) => ((c + q).min(big), hold),
+                    Effect::Set(q) => (q.min(big), if hold == 0 { 0 } else { hold | RESET }),
+                    Effect::Claim(o) if hold == 0 && c == o => (c, o + 1),
+                    Effect::Claim(_) => continue,
+                    Effect::Settle if hold == 0 => continue,
+                    Effect::Settle if hold & RESET != 0 => (c, 0),
+                    Effect::Settle => (c.saturating_sub(hold - 1), 0),
+                    Effect::Empty if hold != 0 => continue,
+                    Effect::Empty | Effect::Nothing => (c, hold),
                 };
                 if op.then.is_some_and(|t| t != after) {
                     continue;
                 }
-                next.push((after, mask | (1 << slot)));
+                next.push((after, hold, mask | (1 << slot)));
             }
             if matches!(relax, Relax::Vanish | Relax::Both) {
-                next.extend((0..c).map(|v| (v, mask)));
+                next.extend((0..c).map(|v| (v, hold, mask)));
             }
             if matches!(relax, Relax::Appear | Relax::Both) {
-                next.extend((c + 1..=big).map(|v| (v, mask)));
+                next.extend((c + 1..=big).map(|v| (v, hold, mask)));
             }
             for s in next {
                 if states.insert(s) {
@@ -224,7 +249,11 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
                 continue;
             }
             let bit = 1u64 << slot;
-            states = states.into_iter().filter(|(_, m)| !op.must || m & bit != 0).map(|(c, m)| (c, m & !bit)).collect();
+            states = states
+                .into_iter()
+                .filter(|(_, _, m)| !op.must || m & bit != 0)
+                .map(|(c, h, m)| (c, h, m & !bit))
+                .collect();
             *entry = None;
         }
         if states.is_empty() {
@@ -238,6 +267,8 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
 struct Keys {
     /// key -> (first group, last group the effect may lie in, order)
     effects: BTreeMap<String, (u32, u32, Option<Uuid>)>,
+    /// key -> the last group its settle may lie in (its last attempt; absent: the end).
+    settle_by: BTreeMap<String, u32>,
     /// Orders matched to no key.
     stray: Vec<Uuid>,
     duplicated: Vec<String>,
@@ -289,13 +320,23 @@ fn keys(h: &UserHistory) -> Keys {
         }
         None => true,
     });
-    Keys { effects, stray, duplicated }
+    let mut settle_by = BTreeMap::new();
+    for e in &h.events {
+        if let Request::Checkout { key, outcome } = &e.req {
+            if matches!(outcome, CheckoutOutcome::Unknown(_)) {
+                settle_by.remove(key);
+            } else {
+                settle_by.insert(key.clone(), e.group);
+            }
+        }
+    }
+    Keys { effects, settle_by, stray, duplicated }
 }
 
 /// One product's ops.
 fn ops_for(h: &UserHistory, keys: &Keys, p: Uuid, final_group: u32) -> Vec<Op> {
     let mut ops = Vec::new();
-    let one = |g: u32, effect, then| Op { first: g, last: g, must: true, effect, then };
+    let one = |g: u32, effect, then| Op { first: g, last: g, must: true, effect, then, after: None };
     for e in &h.events {
         match &e.req {
             Request::Change { product, change, outcome } if *product == p => {
@@ -319,7 +360,7 @@ fn ops_for(h: &UserHistory, keys: &Keys, p: Uuid, final_group: u32) -> Vec<Op> {
                         } else {
                             final_group
                         };
-                        ops.push(Op { first: e.group, last, must: false, effect, then: None });
+                        ops.push(Op { first: e.group, last, must: false, effect, then: None, after: None });
                     }
                 }
             }
@@ -333,19 +374,27 @@ fn ops_for(h: &UserHistory, keys: &Keys, p: Uuid, final_group: u32) -> Vec<Op> {
             Request::Checkout { key, outcome: CheckoutOutcome::Empty }
                 if keys.effects.get(key).is_none_or(|k| k.2.is_none()) =>
             {
-                ops.push(one(e.group, Effect::Nothing, Some(0)));
+                ops.push(one(e.group, Effect::Empty, Some(0)));
             }
             _ => {}
         }
     }
-    for (first, last, order) in keys.effects.values() {
-        let Some(order) = order else { continue };
+    // A checkout's claim lies in its window, its settle after the claim and by the key's last
+    // attempt (a replay settles a claim its first attempt left), or at any time when that
+    // attempt failed too.
+    let mut checkout = |first: u32, claim_by: u32, settle_by: u32, order: &Uuid| {
         let o = h.orders.get(order).and_then(|l| l.get(&p)).copied().unwrap_or(0);
-        ops.push(Op { first: *first, last: *last, must: true, effect: Effect::Order(o), then: None });
+        let claim = ops.len();
+        ops.push(Op { first, last: claim_by, must: true, effect: Effect::Claim(o), then: None, after: None });
+        let last = settle_by.max(claim_by);
+        ops.push(Op { first, last, must: true, effect: Effect::Settle, then: None, after: Some(claim) });
+    };
+    for (key, (first, last, order)) in &keys.effects {
+        let Some(order) = order else { continue };
+        checkout(*first, *last, keys.settle_by.get(key).copied().unwrap_or(final_group), order);
     }
     for order in &keys.stray {
-        let o = h.orders.get(order).and_then(|l| l.get(&p)).copied().unwrap_or(0);
-        ops.push(Op { first: 0, last: final_group, must: true, effect: Effect::Order(o), then: None });
+        checkout(0, final_group, final_group, order);
     }
     ops.push(one(final_group, Effect::Nothing, Some(h.cart.get(&p).copied().unwrap_or(0))));
     ops
@@ -431,17 +480,21 @@ pub fn check(histories: &[UserHistory]) -> Verdict {
         for p in products {
             v.histories += 1;
             let ops = ops_for(h, &keys, p, final_group);
-            let cap = ops
+            // Above every value the cart can reach without quantity appearing: all adds on top of
+            // the largest set or observed value (a settle subtracts from exact values then).
+            let adds: u32 = ops.iter().map(|o| if let Effect::Add(q) = o.effect { q } else { 0 }).sum();
+            let most = ops
                 .iter()
                 .flat_map(|o| {
                     let e = match o.effect {
-                        Effect::Add(q) | Effect::Set(q) | Effect::Order(q) => q,
-                        Effect::Nothing => 0,
+                        Effect::Set(q) | Effect::Claim(q) => q,
+                        _ => 0,
                     };
                     [e, o.then.unwrap_or(0)]
                 })
                 .max()
                 .unwrap_or(0);
+            let cap = adds + most;
             if consistent(&ops, Relax::Exact, cap) {
                 continue;
             }
@@ -535,6 +588,35 @@ mod tests {
             H::new().add(0, A, 1, &[(A, 1)]).add(1, B, 1, &[(B, 1)]).ordered(1, "k", 90, 201, &[(A, 1)]).end(&[(B, 1)]);
         assert!(ok(&v), "{v:?}");
         assert_eq!(v.histories, 2);
+    }
+
+    #[test]
+    fn an_add_to_a_held_line_shows_it_and_keeps_only_itself() {
+        // B was left in the cart by an earlier round; the checkout claims A and B, the add of B
+        // lands before the settle: its answer shows 2, the order takes 1, 1 stays.
+        let v = H::new()
+            .add(0, A, 1, &[(A, 1)])
+            .add(1, B, 1, &[(A, 1), (B, 1)])
+            .add(2, B, 1, &[(A, 1), (B, 2)])
+            .ordered(2, "k", 90, 201, &[(A, 1), (B, 1)])
+            .end(&[(B, 1)]);
+        assert!(ok(&v), "{v:?}");
+        // The same answer with the settle removing everything: the add is lost.
+        let v = H::new()
+            .add(0, A, 1, &[(A, 1)])
+            .add(1, B, 1, &[(A, 1), (B, 1)])
+            .add(2, B, 1, &[(A, 1), (B, 2)])
+            .ordered(2, "k", 90, 201, &[(A, 1), (B, 1)])
+            .end(&[]);
+        assert_eq!((v.lost.len(), v.doubled.len()), (1, 0), "{v:?}");
+        // A set racing the claim: the set stands after the settle, whatever was held.
+        let v = H::new()
+            .add(0, A, 1, &[(A, 1)])
+            .set(1, A, 5, &[(A, 5)])
+            .ordered(1, "k", 90, 201, &[(A, 1)])
+            .ev(2, Request::Read { cart: Some(lines(&[(A, 5)])) })
+            .end(&[(A, 5)]);
+        assert!(ok(&v), "{v:?}");
     }
 
     #[test]
