@@ -747,9 +747,21 @@ fn setup(f: &FaultsFile, topology: &Topology, command: &str) -> String {
     let counts: Vec<String> =
         Kind::ALL.iter().filter(|k| topology.count(**k) > 0).map(|k| format!("{} {k}", topology.count(*k))).collect();
     let r = &f.run;
+    let held: Vec<String> = f
+        .faults
+        .iter()
+        .filter(|s| s.secs.is_some())
+        .map(|s| format!("{:?} {} {} s", s.kind, s.target, r.down(s)).to_lowercase())
+        .collect();
+    let held = if held.is_empty() { String::new() } else { format!(" (the fault's own length: {})", held.join(", ")) };
+    let race = if f.race.users == 0 {
+        String::new()
+    } else {
+        format!(" Beside the load, {} race user(s) on {} products.", f.race.users, f.race.products)
+    };
     format!(
         "ran as `{command}` on {}. Topology: {} on loopback. Per fault: {} users (think {}-{} ms), {} s warm-up, \
-         {} s steady, the kill, {} s on the survivors, the restart (its budget: {}), then {}+ s more.",
+         {} s steady, the fault, {} s on the survivors{held}, the restart (its budget: {}), then {}+ s more.{race}",
         Machine::describe().one_line(),
         counts.join(", "),
         r.users,
