@@ -17,6 +17,7 @@ pub mod ops;
 pub mod pgbench;
 pub mod plan;
 pub mod progress;
+pub mod race;
 pub mod recorder;
 pub mod redisbench;
 pub mod report;

@@ -95,14 +95,39 @@ enum Command {
     /// acknowledged order, the carts and the backends; write faults.json and faults.md.
     Faults {
         /// The faults file, e.g. bench/faults/pg.toml.
+        #[arg(long, required_unless_present = "redraw")]
+        file: Option<PathBuf>,
+        /// Only rewrite faults.md from faults.json (in --out), running nothing.
         #[arg(long)]
-        file: PathBuf,
+        redraw: bool,
         /// Where faults.json and faults.md go [default: docs/results].
         #[arg(long)]
         out: Option<PathBuf>,
         /// Where the topology runs [default: run/faults/<stage>].
         #[arg(long)]
         run_dir: Option<PathBuf>,
+    },
+    /// The race workload alone against a running service (e.g. `cargo run -p app`): per round
+    /// one user fires two requests at once (add vs checkout, set vs checkout, a checkout replay vs
+    /// add, two checkouts with other keys), then every history is checked; exit code 1 when an
+    /// acknowledged cart change was lost or an order line doubled.
+    Races {
+        /// Base URL(s), comma-separated; requests go to them in turn, even to a dead one.
+        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+        url: Vec<String>,
+        /// Rounds over all users.
+        #[arg(long, default_value_t = 300)]
+        rounds: usize,
+        /// Concurrent users.
+        #[arg(long, default_value_t = 4)]
+        users: usize,
+        /// Products to race on (seeded with the admin token when the catalogue is empty).
+        #[arg(long, default_value_t = 20)]
+        products: usize,
+        #[arg(long, default_value = "admin-dev-token")]
+        admin_token: String,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
     Floor {
@@ -245,8 +270,18 @@ async fn main() -> Result<()> {
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
-        Command::Faults { file, out, run_dir } => {
-            bench::faults::command(&file, out, run_dir, command_line()).await?;
+        Command::Faults { file, redraw, out, run_dir } => {
+            if redraw {
+                let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results"));
+                let n = bench::faults::table::redraw(&out)?;
+                eprintln!("bench: {} redrawn from {n} rows", results::display_path(&out.join("faults.md")));
+            } else {
+                let file = file.context("--file")?;
+                bench::faults::command(&file, out, run_dir, command_line()).await?;
+            }
+        }
+        Command::Races { url, rounds, users, products, admin_token, seed } => {
+            bench::race::command(url, rounds, users, products, &admin_token, seed).await?;
         }
         Command::Floor { endpoints, dbname, pool_size, users, secs, warmup, seed } => {
             anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");

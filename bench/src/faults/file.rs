@@ -20,6 +20,9 @@ pub struct FaultsFile {
     pub load: LoadParams,
     #[serde(default)]
     pub catalogue: CatalogueParams,
+    /// The race workload beside the shopaholic load (bench/src/race).
+    #[serde(default)]
+    pub race: RaceParams,
     /// An infra topology with its counts. Without `[topology.web] binary` the web instances run
     /// target/release/shopbench-<stage> (scripts/faults builds it). Prometheus is not started.
     pub topology: toml::Table,
@@ -65,9 +68,69 @@ impl Default for FaultRun {
     }
 }
 
+/// The race workload of each fault's run: `users` users racing their own requests (0: none).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RaceParams {
+    pub users: usize,
+    /// Products the rounds use (the first of the seeded catalogue).
+    pub products: usize,
+}
+
+impl Default for RaceParams {
+    fn default() -> Self {
+        RaceParams { users: 2, products: 20 }
+    }
+}
+
+/// What is done to the target.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultKind {
+    /// SIGKILL of the instance's process group, restart after `down_secs`.
+    #[default]
+    Kill,
+    /// SIGSTOP of the process and all its descendants for `secs`, then SIGCONT (always); a
+    /// backend a pgpool detached meanwhile is then rejoined.
+    Hang,
+    /// `sessions` outside sessions (as user postgres; default: until the backend refuses one)
+    /// hold a backend's connection slots for `secs`, then close.
+    Exhaust,
+    /// SIGKILL of a backend; its rejoin starts after `down_secs` and the rejoining backend (its
+    /// copy, or the server started on it) is SIGKILLed while the rejoin runs; then the rejoin
+    /// runs again.
+    KillDuringRejoin,
+    /// SIGKILL of pgpool's main (parent) process only: its children live on.
+    KillPgpoolMain,
+    /// SIGKILL of every pgpool at once, restart of each (target "pgpool all").
+    KillBothPgpools,
+}
+
+impl FaultKind {
+    /// The kinds of instance the fault applies to.
+    pub fn applies_to(self, kind: infra::Kind) -> bool {
+        use infra::Kind::*;
+        match self {
+            FaultKind::Kill => true,
+            FaultKind::Hang => matches!(kind, Postgres | Pgpool | Web | Redis | Cassandra | Nginx | Sentinel),
+            FaultKind::Exhaust | FaultKind::KillDuringRejoin => kind == Postgres,
+            FaultKind::KillPgpoolMain | FaultKind::KillBothPgpools => kind == Pgpool,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
+    /// What is done (default: kill).
+    #[serde(default)]
+    pub kind: FaultKind,
+    /// How long a hang or the exhaustion lasts [default: `down_secs`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secs: Option<u64>,
+    /// Outside sessions of an exhaust fault [default: until refused, at most 500].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<usize>,
     /// The instance to SIGKILL and restart: "<kind> <index>" (e.g. "postgres 1", "pgpool 0"), or
     /// "<kind> <role>" where the instance is found by its role at kill time (e.g. "redis master",
     /// see `stage::instance_with_role`).
@@ -114,7 +177,12 @@ impl FaultRun {
 
     /// The load's measured length for a fault (after the warm-up).
     pub fn load_secs(&self, fault: &FaultSpec) -> Duration {
-        Duration::from_secs(self.before_secs + self.down_secs + fault.restart_budget_secs + self.after_secs)
+        Duration::from_secs(self.before_secs + self.down(fault) + fault.restart_budget_secs + self.after_secs)
+    }
+
+    /// From the fault to its end (restart, SIGCONT, sessions closed).
+    pub fn down(&self, fault: &FaultSpec) -> u64 {
+        fault.secs.unwrap_or(self.down_secs)
     }
 }
 
@@ -144,6 +212,13 @@ impl FaultsFile {
         let topology = self.topology()?;
         for f in &self.faults {
             let target = f.parse_target()?;
+            let (Target::Instance { kind, .. } | Target::Role { kind, .. }) = &target;
+            if !f.kind.applies_to(*kind) {
+                bail!("target {:?}: a {:?} fault does not apply to {kind}", f.target, f.kind);
+            }
+            if (f.kind == FaultKind::KillBothPgpools) != (target == Target::Role { kind: *kind, role: "all".into() }) {
+                bail!("target {:?}: \"pgpool all\" goes with kind = \"kill-both-pgpools\" and only with it", f.target);
+            }
             if let Target::Instance { kind, index } = target {
                 if index >= topology.count(kind) {
                     bail!("target {:?}: the topology has {} {kind} instance(s)", f.target, topology.count(kind));
@@ -217,6 +292,21 @@ mod tests {
             }
         }
         assert!(f.planned_secs() < max_secs, "{stage}: {} s planned", f.planned_secs());
+        // Issue 11's faults, in every stage.
+        for kind in [
+            FaultKind::Hang,
+            FaultKind::Exhaust,
+            FaultKind::KillDuringRejoin,
+            FaultKind::KillPgpoolMain,
+            FaultKind::KillBothPgpools,
+        ] {
+            assert!(f.faults.iter().any(|s| s.kind == kind), "{stage}: no {kind:?} fault");
+        }
+        assert!(
+            f.faults.iter().any(|s| s.kind == FaultKind::Hang && s.target == "postgres 1"),
+            "{stage}: backend hang"
+        );
+        assert!(f.race.users > 0, "{stage}: the race workload runs beside the load");
         f
     }
 
@@ -224,14 +314,14 @@ mod tests {
 
     #[test]
     fn the_pg_faults_file_parses_with_one_fault_per_kind() {
-        check_file("pg", &PG_TIER, &PG_TIER.map(|k| (k, 2)), 5 * 60);
+        check_file("pg", &PG_TIER, &PG_TIER.map(|k| (k, 2)), 12 * 60);
     }
 
     #[test]
     fn the_redis_faults_file_kills_the_master_and_a_replica_as_well() {
         let counts = [PG_TIER.map(|k| (k, 2)).as_slice(), &[(Kind::Redis, 3), (Kind::Sentinel, 3)]].concat();
         // Started and stopped in well under a minute: the whole run within about 6 minutes.
-        let f = check_file("redis", &[PG_TIER.as_slice(), &[Kind::Redis]].concat(), &counts, 5 * 60);
+        let f = check_file("redis", &[PG_TIER.as_slice(), &[Kind::Redis]].concat(), &counts, 15 * 60);
         let targets: Vec<&str> = f.faults.iter().map(|s| s.target.as_str()).collect();
         assert!(targets.contains(&"redis master") && targets.contains(&"redis replica"), "{targets:?}");
         let t = f.topology().unwrap();
@@ -246,7 +336,7 @@ mod tests {
                 .concat();
         // The ring starts in about a minute: the whole run within about 8 minutes.
         let f =
-            check_file("cassandra", &[PG_TIER.as_slice(), &[Kind::Redis, Kind::Cassandra]].concat(), &counts, 6 * 60);
+            check_file("cassandra", &[PG_TIER.as_slice(), &[Kind::Redis, Kind::Cassandra]].concat(), &counts, 16 * 60);
         let t = f.topology().unwrap();
         let c = &t.cassandra;
         assert_eq!((c.native_port, c.storage_port, c.jmx_base_port), (17442, 17400, 17410));
@@ -261,7 +351,14 @@ mod tests {
 
     #[test]
     fn targets_name_an_instance_or_a_role() {
-        let spec = |t: &str| FaultSpec { target: t.into(), restart_budget_secs: 5, note: String::new() };
+        let spec = |t: &str| FaultSpec {
+            kind: FaultKind::Kill,
+            secs: None,
+            sessions: None,
+            target: t.into(),
+            restart_budget_secs: 5,
+            note: String::new(),
+        };
         assert_eq!(spec("pgpool 1").parse_target().unwrap(), Target::Instance { kind: infra::Kind::Pgpool, index: 1 });
         assert_eq!(
             spec("web primary").parse_target().unwrap(),
@@ -273,5 +370,24 @@ mod tests {
                     [[fault]]\ntarget = \"postgres 1\"\n";
         let err = format!("{:#}", FaultsFile::parse(text).unwrap_err());
         assert!(err.contains("has 1 postgres instance"), "{err}");
+        let file = |fault: &str| {
+            format!(
+                "stage = \"pg\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 2\nbase_port = 17290\n\
+                 [topology.pgpool]\ncount = 2\nbase_port = 17294\npcp_base_port = 17296\n[[fault]]\n{fault}\n"
+            )
+        };
+        let f = FaultsFile::parse(&file("kind = \"hang\"\ntarget = \"postgres 1\"\nsecs = 20")).unwrap();
+        assert_eq!((f.faults[0].kind, f.run.down(&f.faults[0])), (FaultKind::Hang, 20));
+        assert_eq!(FaultsFile::parse(&file("target = \"pgpool 0\"")).unwrap().faults[0].kind, FaultKind::Kill);
+        FaultsFile::parse(&file("kind = \"kill-both-pgpools\"\ntarget = \"pgpool all\"")).unwrap();
+        for bad in [
+            "kind = \"exhaust\"\ntarget = \"pgpool 0\"",
+            "kind = \"kill-pgpool-main\"\ntarget = \"postgres 0\"",
+            "kind = \"kill-both-pgpools\"\ntarget = \"pgpool 0\"",
+            "kind = \"kill\"\ntarget = \"pgpool all\"",
+            "kind = \"freeze\"\ntarget = \"pgpool 0\"",
+        ] {
+            assert!(FaultsFile::parse(&file(bad)).is_err(), "{bad}");
+        }
     }
 }

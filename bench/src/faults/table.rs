@@ -7,10 +7,44 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// What the race workload (bench/src/race) saw during one fault.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RaceRow {
+    pub users: usize,
+    pub rounds: usize,
+    /// Rounds per kind: add vs checkout, set vs checkout, replay vs add, checkout vs checkout.
+    pub by_kind: [usize; 4],
+    pub requests: usize,
+    /// Requests without a definite answer (no answer, a 5xx).
+    pub failed: usize,
+    #[serde(default)]
+    pub failure_reasons: Vec<(String, usize)>,
+    pub orders: usize,
+    /// (user, product) histories checked.
+    pub histories: usize,
+    pub lost_cart_changes: usize,
+    pub doubled_order_lines: usize,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FaultRow {
     /// What was done, e.g. "SIGKILL pgpool 0, restart".
     pub fault: String,
+    /// The fault's kind (rows written before kinds existed are kills).
+    #[serde(default)]
+    pub kind: super::FaultKind,
+    /// Seconds from the first to the last client-visible error (shopaholic load and race
+    /// workload), 0 when none; `None` in rows measured before it was (shown as not measured).
+    #[serde(default)]
+    pub error_window_s: Option<f64>,
+    /// Order lines of the race workload ordered twice (bench/src/race/check.rs).
+    #[serde(default)]
+    pub doubled_order_lines: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub race: Option<RaceRow>,
+    /// What the fault did beyond its name (a first rejoin that failed, sessions refused).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
     pub stage: String,
     /// The instance, as the faults file names it ("pgpool 0", "redis master").
     pub target: String,
@@ -52,7 +86,8 @@ pub struct FaultRow {
     /// Where the cart check read (None: not checked in this stage's build).
     pub cart_store: Option<String>,
     pub carts_checked: usize,
-    /// Known carts that differ from their last acknowledged state at the end.
+    /// Known carts that differ from their last acknowledged state at the end, plus the race
+    /// workload's lost changes.
     pub lost_cart_changes: usize,
     /// Answers that contradicted an earlier acknowledged cart change during the load.
     pub cart_contradictions: usize,
@@ -90,6 +125,7 @@ impl FaultRow {
         self.lost_orders == 0
             && self.duplicated_orders == 0
             && self.lost_cart_changes == 0
+            && self.doubled_order_lines == 0
             && self.cart_contradictions == 0
             && self.backends_identical
             && self.restart_s.is_some()
@@ -124,6 +160,13 @@ pub fn write(out: &Path, stage: &str, new: Vec<FaultRow>) -> Result<Vec<FaultRow
         .with_context(|| format!("writing {}", json.display()))?;
     std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
     Ok(rows)
+}
+
+/// Rewrites faults.md in `out` from its faults.json (after a change of the table's form).
+pub fn redraw(out: &Path) -> Result<usize> {
+    let rows = load(&out.join("faults.json"))?;
+    std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
+    Ok(rows.len())
 }
 
 fn secs(v: Option<f64>) -> String {
@@ -229,7 +272,18 @@ pub const METHOD: &str = "Per fault, a fresh run of the shopaholic load (the mat
     orders); every cart whose last acknowledged state the client knows, read from the cart store (PostgreSQL \
     backend 0 directly, or the Redis master and fresh replicas through the sentinels: lost), and answers that \
     contradicted an earlier acknowledged cart change (contradicted); the consistency check of the backends (a \
-    difference is repaired by a rejoin before the next fault).";
+    difference is repaired by a rejoin before the next fault). \
+    **Faults beyond a kill** (issue 11): a hang (SIGSTOP of the process and every descendant, then SIGCONT; a \
+    backend a pgpool detached meanwhile is rejoined), an exhaustion (outside sessions as user postgres fill a \
+    backend's slots, then close), a backend killed again while its rejoin runs (then rejoined again), \
+    pgpool's main process killed alone, both pgpools killed at once. **Race workload**: beside the load, users \
+    that each fire two requests at once per round (add vs checkout, set vs checkout, a checkout replay vs add, \
+    two checkouts with other keys), retry a failed checkout with its key, read the cart back after a failed \
+    change and send requests round-robin to both nginx without moving off a dead one; their histories are \
+    checked against a model in which every request takes effect once while it runs (bench/src/race/check.rs): \
+    lost (an acknowledged change in neither the cart nor an order) and doubled (a line ordered twice) count \
+    (user, product) histories. **Window**: seconds from the first to the last client-visible error of either \
+    client (0 when none).";
 
 /// faults.md: the table, then the reasons for every client-visible error.
 pub fn markdown(rows: &[FaultRow]) -> String {
@@ -260,6 +314,14 @@ pub fn markdown(rows: &[FaultRow]) -> String {
             let top: Vec<String> = groups.iter().take(3).map(|g| format!("{} x {}", g.count, g.reason)).collect();
             let more = if groups.len() > 3 { ", ..." } else { "" };
             format!("{} ({}{more})", r.client_errors, top.join(", "))
+        };
+        let errors = match &r.race {
+            Some(race) if race.failed > 0 => format!("{errors}; race {}", race.failed),
+            _ => errors,
+        };
+        let errors = match r.error_window_s {
+            Some(w) => format!("{errors}; window {}", secs(Some(w))),
+            None => errors,
         };
         let mut recovery = format!("kill: {}", secs(r.recovery_s));
         match r.restart_s {
@@ -293,14 +355,21 @@ pub fn markdown(rows: &[FaultRow]) -> String {
         let backends =
             if r.backends_identical { "backends identical".to_string() } else { "backends DIFFERENT".into() };
         let repaired = r.repaired.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
+        let race = match &r.race {
+            Some(x) => {
+                format!("; race: {} rounds, {} lost, {} doubled", x.rounds, x.lost_cart_changes, x.doubled_order_lines)
+            }
+            None => String::new(),
+        };
         let data = format!(
-            "{} acked orders: {} lost, {} duplicated; {carts}; {backends}{repaired}",
+            "{} acked orders: {} lost, {} duplicated; {carts}{race}; {backends}{repaired}",
             r.acked_orders, r.lost_orders, r.duplicated_orders
         );
         let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.stage);
     }
     md.push_str("\n## Reasons for the client-visible errors\n\n");
-    let with_errors: Vec<&FaultRow> = rows.iter().filter(|r| !r.error_reasons.is_empty()).collect();
+    let with_errors: Vec<&FaultRow> =
+        rows.iter().filter(|r| !r.error_reasons.is_empty() || r.race.as_ref().is_some_and(|x| x.failed > 0)).collect();
     if with_errors.is_empty() {
         md.push_str("No client saw an error.\n");
     }
@@ -321,7 +390,22 @@ pub fn markdown(rows: &[FaultRow]) -> String {
             let logged: Vec<String> = r.web_errors.iter().take(4).map(|(m, n)| format!("{n} x \"{m}\"")).collect();
             let _ = writeln!(md, "- the web instances logged \"store unavailable\": {}", logged.join("; "));
         }
+        if let Some(race) = r.race.as_ref().filter(|x| x.failed > 0) {
+            let why: Vec<String> = race.failure_reasons.iter().take(4).map(|(m, n)| format!("{n} x {m}")).collect();
+            let _ = writeln!(md, "- the race workload's failed requests: {}", why.join("; "));
+        }
         md.push('\n');
+    }
+    let detailed: Vec<&FaultRow> = rows.iter().filter(|r| !r.details.is_empty()).collect();
+    if !detailed.is_empty() {
+        md.push_str("## What the faults did\n\n");
+        for r in detailed {
+            let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+            for d in &r.details {
+                let _ = writeln!(md, "- {d}");
+            }
+            md.push('\n');
+        }
     }
     let problems: Vec<&FaultRow> = rows.iter().filter(|r| !r.problems.is_empty()).collect();
     if !problems.is_empty() {
@@ -400,6 +484,11 @@ mod tests {
     fn row(stage: &str, fault: &str) -> FaultRow {
         FaultRow {
             fault: format!("SIGKILL {fault}, restart"),
+            kind: crate::faults::FaultKind::Kill,
+            error_window_s: Some(0.0),
+            doubled_order_lines: 0,
+            race: None,
+            details: vec![],
             stage: stage.into(),
             target: fault.into(),
             instance: format!("{fault} (127.0.0.1:17200)"),
@@ -459,7 +548,17 @@ mod tests {
             reason: "502 Bad Gateway".into(),
             count: 3,
         }];
+        web.error_window_s = Some(1.234);
         let mut pg = row("pg", "postgres 1");
+        pg.race = Some(RaceRow {
+            users: 2,
+            rounds: 40,
+            failed: 2,
+            failure_reasons: vec![("503 unavailable".into(), 2)],
+            lost_cart_changes: 1,
+            ..RaceRow::default()
+        });
+        pg.details = vec!["the first rejoin failed".into()];
         pg.writes_paused_s = Some(3.4);
         pg.slowest_request_s = 4.56;
         pg.slowest_op = "POST /users/{user_id}/cart/items".into();
@@ -467,7 +566,9 @@ mod tests {
         pg.problems = vec!["order x is not on postgres 1".into()];
         let md = markdown(&[web.clone(), pg]);
         assert!(
-            md.contains("| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway) |"),
+            md.contains(
+                "| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway); window 1.23 s |"
+            ),
             "{md}"
         );
         assert!(md.contains("writes held 3.4 s"), "{md}");
@@ -477,6 +578,27 @@ mod tests {
         assert!(md.contains("5 acked orders: 1 lost, 0 duplicated"), "{md}");
         assert!(md.contains("nginx resends only requests it may repeat"), "{md}");
         assert!(md.contains("order x is not on postgres 1"), "{md}");
+        assert!(md.contains("| 0; race 2; window 0 s |"), "{md}");
+        assert!(md.contains("; race: 40 rounds, 1 lost, 0 doubled;"), "{md}");
+        assert!(md.contains("- the race workload's failed requests: 2 x 503 unavailable"), "{md}");
+        assert!(md.contains("## What the faults did") && md.contains("- the first rejoin failed"), "{md}");
         assert!(web.data_ok());
+    }
+
+    #[test]
+    fn rows_written_before_the_race_and_the_new_kinds_still_load() {
+        // A row as faults.json held them before issue 11: no kind, window, race or doubled lines.
+        let mut old = serde_json::to_value(row("pg", "web 0")).unwrap();
+        let obj = old.as_object_mut().unwrap();
+        for k in ["kind", "error_window_s", "doubled_order_lines", "race", "details"] {
+            obj.remove(k);
+        }
+        let back: FaultRow = serde_json::from_value(old).unwrap();
+        assert_eq!(back, FaultRow { error_window_s: None, ..row("pg", "web 0") });
+        assert!(markdown(std::slice::from_ref(&back)).contains("| 0 | kill:"), "no window shown when not measured");
+        assert_eq!(back.kind, crate::faults::FaultKind::Kill);
+        // The committed results load too.
+        let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/faults.json");
+        assert!(!load(&committed).unwrap().is_empty());
     }
 }
