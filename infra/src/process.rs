@@ -128,19 +128,22 @@ pub fn signal_group(pgid: u32, sig: i32) {
     unsafe { libc::kill(-(pgid as i32), sig) };
 }
 
-/// Every live process: (pid, parent pid, process group).
-fn process_table() -> Vec<(u32, u32, u32)> {
+/// Every live process (not a zombie) with its /proc/PID/stat fields after the command name.
+fn live_processes() -> Vec<(u32, Vec<String>)> {
     let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let f = stat_fields(pid)?;
-            if f[0] == "Z" || f[0] == "X" {
-                return None;
-            }
-            Some((pid, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?))
-        })
+        .filter_map(|pid| Some((pid, stat_fields(pid)?)))
+        .filter(|(_, f)| f[0] != "Z" && f[0] != "X")
+        .collect()
+}
+
+/// Every live process: (pid, parent pid, process group).
+fn process_table() -> Vec<(u32, u32, u32)> {
+    live_processes()
+        .into_iter()
+        .filter_map(|(pid, f)| Some((pid, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?)))
         .collect()
 }
 
@@ -420,15 +423,10 @@ pub fn tcp_state(local_port: u16, remote_port: u16) -> Option<u8> {
 
 /// Live children of `parent`: (pid, start time, process title).
 pub fn children(parent: u32) -> Vec<(u32, u64, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let f = stat_fields(pid)?;
-            if f[0] == "Z" || f.get(1)?.parse::<u32>().ok()? != parent {
-                return None;
-            }
+    live_processes()
+        .into_iter()
+        .filter(|(_, f)| f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent))
+        .filter_map(|(pid, f)| {
             let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
             let title = String::from_utf8_lossy(&title).replace('\0', " ").trim().to_string();
             Some((pid, f.get(19)?.parse().ok()?, title))

@@ -7,11 +7,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{topology, TempRunDir};
+use common::{assert_on_every_backend, topology, TempRunDir, Writer};
 use infra::{psql, Kind, Running, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -68,22 +66,7 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
     let run_dir = running.run_dir().to_path_buf();
     psql::query("127.0.0.1", 19540, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY)").unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let acks: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-    let writer = {
-        let (stop, acks) = (stop.clone(), acks.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let id = format!("w{n}");
-                let port = 19540 + (n % 2) as u16;
-                if psql::query("127.0.0.1", port, SHOP_DB, &format!("INSERT INTO items VALUES ('{id}')")).is_ok() {
-                    acks.lock().unwrap().push((Instant::now(), id));
-                }
-                n += 1;
-            }
-        })
-    };
+    let writer = Writer::start([19540, 19541]);
     std::thread::sleep(Duration::from_secs(2));
 
     let postmaster = running.processes().iter().find(|p| p.kind == Kind::Postgres && p.index == 1).unwrap().pid;
@@ -107,14 +90,8 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
         std::thread::sleep(Duration::from_millis(100));
     }
     std::thread::sleep(Duration::from_secs(3));
-    let first_ack_after = acks.lock().unwrap().iter().map(|(t, _)| *t).find(|t| *t > hung_at);
-    let gap = {
-        let acks = acks.lock().unwrap();
-        let mut times: Vec<Instant> = acks.iter().map(|(t, _)| *t).filter(|t| *t >= hung_at).collect();
-        times.insert(0, hung_at);
-        times.push(Instant::now());
-        times.windows(2).map(|w| w[1] - w[0]).max().unwrap()
-    };
+    let first_ack_after = writer.first_ack_after(hung_at);
+    let gap = writer.longest_gap(hung_at, Instant::now());
     eprintln!(
         "hung backend 1: first acknowledged write {:.1?} after the hang; longest gap between acks {gap:.1?}",
         first_ack_after.map(|t| t - hung_at).unwrap_or_default()
@@ -144,16 +121,9 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
     eprintln!("rejoin after SIGCONT: writes paused {:.1?}, {:.1?} in all", r.writes_paused, r.total);
     assert!(r.writes_paused < Duration::from_secs(10), "{r:?}");
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let acked = writer.finish();
     let report = running.check_consistency().unwrap();
     assert!(report.is_identical(), "{report}");
-    let acked: Vec<String> = acks.lock().unwrap().iter().map(|(_, id)| id.clone()).collect();
-    for port in [15740, 15741] {
-        let ids = psql::query("127.0.0.1", port, SHOP_DB, "SELECT id FROM items").unwrap();
-        let ids: std::collections::HashSet<&str> = ids.lines().collect();
-        let missing: Vec<&String> = acked.iter().filter(|id| !ids.contains(id.as_str())).collect();
-        assert!(missing.is_empty(), "backend {port} lacks acknowledged writes {missing:?}");
-    }
+    assert_on_every_backend(&acked, [15740, 15741]);
     running.down().unwrap();
 }

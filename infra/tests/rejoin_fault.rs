@@ -6,11 +6,9 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{topology, TempRunDir};
+use common::{assert_on_every_backend, topology, TempRunDir, Writer};
 use infra::{psql, Kind, Running, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -54,17 +52,6 @@ fn killer(dir: PathBuf, old: Option<u32>, after_attach: bool) -> std::thread::Jo
     })
 }
 
-/// Acknowledgement times of the writer, to find the longest gap without any.
-type Acks = Arc<Mutex<Vec<(Instant, String)>>>;
-
-fn longest_gap(acks: &Acks, from: Instant, to: Instant) -> Duration {
-    let acks = acks.lock().unwrap();
-    let mut times: Vec<Instant> = acks.iter().map(|(t, _)| *t).filter(|t| *t >= from && *t <= to).collect();
-    times.insert(0, from);
-    times.push(to);
-    times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
-}
-
 #[test]
 fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_run_again() {
     let dir = TempRunDir::new("rejoin-fault");
@@ -72,22 +59,7 @@ fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_
     let run_dir = running.run_dir().to_path_buf();
     psql::query("127.0.0.1", 19530, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY)").unwrap();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    let acks: Acks = Arc::default();
-    let writer = {
-        let (stop, acks) = (stop.clone(), acks.clone());
-        std::thread::spawn(move || {
-            let mut n = 0u32;
-            while !stop.load(Ordering::Relaxed) {
-                let id = format!("w{n}");
-                let port = 19530 + (n % 2) as u16;
-                if psql::query("127.0.0.1", port, SHOP_DB, &format!("INSERT INTO items VALUES ('{id}')")).is_ok() {
-                    acks.lock().unwrap().push((Instant::now(), id));
-                }
-                n += 1;
-            }
-        })
-    };
+    let writer = Writer::start([19530, 19531]);
     std::thread::sleep(Duration::from_millis(500));
     running.stop_backend(1).unwrap();
     std::thread::sleep(Duration::from_millis(1000));
@@ -103,7 +75,7 @@ fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_
         }
         assert!(killer.join().unwrap(), "the killer never found the rejoined backend");
         std::thread::sleep(Duration::from_millis(300));
-        let gap = longest_gap(&acks, t, Instant::now());
+        let gap = writer.longest_gap(t, Instant::now());
         eprintln!(
             "rejoin with postgres 1 killed {what}: {:?} in {took:.1?}; longest gap between acks {gap:.1?}",
             result.as_ref().map(|r| r.writes_paused).map_err(|e| format!("{e:#}"))
@@ -124,7 +96,7 @@ fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_
         for attempt in 1..=3 {
             let t = Instant::now();
             again = running.rejoin_backend(1).map_err(|e| format!("{e:#}"));
-            let gap = longest_gap(&acks, t, Instant::now());
+            let gap = writer.longest_gap(t, Instant::now());
             eprintln!(
                 "rejoin again (attempt {attempt}): {:?}; longest gap {gap:.1?}",
                 again.as_ref().map(|r| r.writes_paused)
@@ -143,17 +115,10 @@ fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_
         }
     }
     std::thread::sleep(Duration::from_millis(500));
-    stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let acked = writer.finish();
     let report = running.check_consistency().unwrap();
     assert!(report.is_identical(), "{report}");
-    let acked: Vec<String> = acks.lock().unwrap().iter().map(|(_, id)| id.clone()).collect();
     assert!(acked.len() > 50, "the writer made too little progress: {}", acked.len());
-    for port in [15730, 15731] {
-        let ids = psql::query("127.0.0.1", port, SHOP_DB, "SELECT id FROM items").unwrap();
-        let ids: std::collections::HashSet<&str> = ids.lines().collect();
-        let missing: Vec<&String> = acked.iter().filter(|id| !ids.contains(id.as_str())).collect();
-        assert!(missing.is_empty(), "backend {port} lacks acknowledged writes {missing:?}");
-    }
+    assert_on_every_backend(&acked, [15730, 15731]);
     running.down().unwrap();
 }

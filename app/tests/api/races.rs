@@ -26,6 +26,19 @@ async fn ordered(app: &TestApp, user: &str, token: &str, product: &str) -> (i64,
     (items.iter().map(|o| qty_in(&o["lines"], product)).sum(), items.len())
 }
 
+/// The app with one product and one user: (app, product id, user id, the user's token).
+async fn shop() -> (TestApp, String, String, String) {
+    let app = spawn_app().await;
+    let p = id_of(&app.product("Glue", "tools", 300).await).to_string();
+    let (user, token) = app.user().await;
+    (app, p, user, token)
+}
+
+/// An add of `quantity` to the product's line, ready to send.
+fn add<'a>(app: &'a TestApp, user: &str, token: &str, p: &str, quantity: i64) -> Call<'a> {
+    app.post(&format!("/users/{user}/cart/items")).bearer(token).json(&json!({"product_id": p, "quantity": quantity}))
+}
+
 async fn in_cart(app: &TestApp, user: &str, token: &str, product: &str) -> i64 {
     let cart = app.get(&format!("/users/{user}/cart")).bearer(token).send().await;
     qty_in(&cart.assert_status(200)["items"], product)
@@ -33,20 +46,14 @@ async fn in_cart(app: &TestApp, user: &str, token: &str, product: &str) -> i64 {
 
 #[tokio::test]
 async fn an_add_racing_a_checkout_is_kept_or_ordered_never_lost() {
-    let app = spawn_app().await;
-    let p = app.product("Glue", "tools", 300).await;
-    let p = id_of(&p).to_string();
-    let (user, token) = app.user().await;
+    let (app, p, user, token) = shop().await;
     let mut acknowledged = 0;
     for round in 0..ROUNDS {
         app.add_to_cart(&user, &token, &p, 1).await;
         acknowledged += 1;
-        let add = app
-            .post(&format!("/users/{user}/cart/items"))
-            .bearer(&token)
-            .json(&json!({"product_id": p, "quantity": 2}));
+        let adding = add(&app, &user, &token, &p, 2);
         let key = format!("k{round}");
-        let (added, checkout) = tokio::join!(add.send(), app.checkout(&user, &token, &key));
+        let (added, checkout) = tokio::join!(adding.send(), app.checkout(&user, &token, &key));
         added.assert_status(200);
         acknowledged += 2;
         assert!([200, 201].contains(&checkout.status), "round {round}: {}", checkout.text);
@@ -57,10 +64,7 @@ async fn an_add_racing_a_checkout_is_kept_or_ordered_never_lost() {
 
 #[tokio::test]
 async fn a_set_racing_a_checkout_stands_or_is_ordered_whole() {
-    let app = spawn_app().await;
-    let p = app.product("Glue", "tools", 300).await;
-    let p = id_of(&p).to_string();
-    let (user, token) = app.user().await;
+    let (app, p, user, token) = shop().await;
     for round in 0..ROUNDS {
         app.add_to_cart(&user, &token, &p, 1).await;
         let (before, _) = ordered(&app, &user, &token, &p).await;
@@ -82,22 +86,16 @@ async fn a_set_racing_a_checkout_stands_or_is_ordered_whole() {
 
 #[tokio::test]
 async fn a_replayed_checkout_racing_an_add_orders_nothing_twice() {
-    let app = spawn_app().await;
-    let p = app.product("Glue", "tools", 300).await;
-    let p = id_of(&p).to_string();
-    let (user, token) = app.user().await;
+    let (app, p, user, token) = shop().await;
     let mut acknowledged = 0;
     for round in 0..ROUNDS {
         app.add_to_cart(&user, &token, &p, 1).await;
         acknowledged += 1;
         let key = format!("k{round}");
         // The first checkout and its replay (a proxy resending it) race an add.
-        let add = app
-            .post(&format!("/users/{user}/cart/items"))
-            .bearer(&token)
-            .json(&json!({"product_id": p, "quantity": 3}));
+        let adding = add(&app, &user, &token, &p, 3);
         let (first, replay, added) =
-            tokio::join!(app.checkout(&user, &token, &key), app.checkout(&user, &token, &key), add.send());
+            tokio::join!(app.checkout(&user, &token, &key), app.checkout(&user, &token, &key), adding.send());
         added.assert_status(200);
         acknowledged += 3;
         let ids: Vec<&str> = [&first, &replay].iter().filter(|r| r.status < 300).map(|r| id_of(&r.body)).collect();
@@ -110,10 +108,7 @@ async fn a_replayed_checkout_racing_an_add_orders_nothing_twice() {
 
 #[tokio::test]
 async fn concurrent_checkouts_with_other_keys_order_one_cart_once() {
-    let app = spawn_app().await;
-    let p = app.product("Glue", "tools", 300).await;
-    let p = id_of(&p).to_string();
-    let (user, token) = app.user().await;
+    let (app, p, user, token) = shop().await;
     for round in 0..5 {
         app.add_to_cart(&user, &token, &p, 2).await;
         let keys: Vec<String> = (0..10).map(|i| format!("r{round}-k{i}")).collect();
@@ -132,10 +127,7 @@ async fn concurrent_checkouts_with_other_keys_order_one_cart_once() {
 
 #[tokio::test]
 async fn a_payment_racing_a_cancellation_ends_cancelled_or_refuses_the_payment() {
-    let app = spawn_app().await;
-    let p = app.product("Glue", "tools", 300).await;
-    let p = id_of(&p).to_string();
-    let (user, token) = app.user().await;
+    let (app, p, user, token) = shop().await;
     for round in 0..ROUNDS {
         app.add_to_cart(&user, &token, &p, 1).await;
         let order = app.checkout(&user, &token, &format!("k{round}")).await;

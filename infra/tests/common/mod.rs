@@ -32,3 +32,67 @@ pub fn topology(toml: &str) -> Topology {
 pub fn any_alive(procs: &[Proc]) -> Vec<String> {
     procs.iter().filter(|p| p.alive()).map(|p| format!("{} pid {}", p.label(), p.pid)).collect()
 }
+
+/// A thread inserting ids into table `items` of the shop database through the pgpools at `ports`
+/// in turn, as fast as they answer, recording each acknowledged id with its time: the writes a
+/// fault test must find on every backend afterwards, and the gaps between acknowledgements.
+pub struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    acks: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl Writer {
+    pub fn start(ports: [u16; 2]) -> Writer {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let acks: std::sync::Arc<std::sync::Mutex<Vec<(std::time::Instant, String)>>> = Default::default();
+        let (s, a) = (stop.clone(), acks.clone());
+        let thread = std::thread::spawn(move || {
+            let mut n = 0u32;
+            while !s.load(Ordering::Relaxed) {
+                let id = format!("w{n}");
+                let port = ports[(n % 2) as usize];
+                let insert = format!("INSERT INTO items VALUES ('{id}')");
+                if infra::psql::query("127.0.0.1", port, infra::SHOP_DB, &insert).is_ok() {
+                    a.lock().unwrap().push((std::time::Instant::now(), id));
+                }
+                n += 1;
+            }
+        });
+        Writer { stop, acks, thread }
+    }
+
+    /// The first acknowledgement after `t`.
+    pub fn first_ack_after(&self, t: std::time::Instant) -> Option<std::time::Instant> {
+        self.acks.lock().unwrap().iter().map(|(at, _)| *at).find(|at| *at > t)
+    }
+
+    /// The longest time between `from`, the acknowledgements in between, and `to`.
+    pub fn longest_gap(&self, from: std::time::Instant, to: std::time::Instant) -> std::time::Duration {
+        let acks = self.acks.lock().unwrap();
+        let mut times: Vec<std::time::Instant> =
+            acks.iter().map(|(t, _)| *t).filter(|t| *t >= from && *t <= to).collect();
+        times.insert(0, from);
+        times.push(to);
+        times.windows(2).map(|w| w[1] - w[0]).max().unwrap_or_default()
+    }
+
+    /// Stops the writer; the ids it saw acknowledged.
+    pub fn finish(self) -> Vec<String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap();
+        let acks = self.acks.lock().unwrap();
+        acks.iter().map(|(_, id)| id.clone()).collect()
+    }
+}
+
+/// Panics unless every backend at `ports` (read directly) has every id of `acked` in `items`.
+pub fn assert_on_every_backend(acked: &[String], ports: [u16; 2]) {
+    for port in ports {
+        let ids = infra::psql::query("127.0.0.1", port, infra::SHOP_DB, "SELECT id FROM items").unwrap();
+        let ids: std::collections::HashSet<&str> = ids.lines().collect();
+        let missing: Vec<&String> = acked.iter().filter(|id| !ids.contains(id.as_str())).collect();
+        assert!(missing.is_empty(), "backend {port} lacks acknowledged writes {missing:?}");
+    }
+}

@@ -2,7 +2,12 @@
 
 // The contract suites' fixtures serve these tests too (not every test binary uses them).
 #[allow(unused_imports)]
-pub use adapter_contract::{carts::qty, catalogue::product};
+pub use adapter_contract::{
+    carts::qty,
+    catalogue::product,
+    orders::order,
+    users::{token, user},
+};
 use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use domain::models::*;
@@ -14,7 +19,6 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use uuid::Uuid;
 
 /// A migrated store on a fresh database, with its settings.
 pub async fn store() -> (PgStore, PgSettings) {
@@ -46,37 +50,6 @@ pub async fn count(c: &tokio_postgres::Client, sql: &str) -> i64 {
 
 pub fn now() -> Timestamp {
     Timestamp::from_datetime(chrono::Utc::now())
-}
-
-pub fn user(email: &str) -> User {
-    User {
-        id: UserId::from_uuid(Uuid::now_v7()),
-        email: Email::parse(email).unwrap(),
-        name: UserName::parse("Ann").unwrap(),
-        created_at: now(),
-    }
-}
-
-pub fn token() -> TokenHash {
-    ApiToken::generate().hash()
-}
-
-pub fn order(user: UserId, key: &str, lines: &[(&Product, u32)]) -> Order {
-    let t = now();
-    let mut lines: Vec<OrderLine> = lines
-        .iter()
-        .map(|(p, q)| OrderLine { product_id: p.id, name: p.name.clone(), unit_price: p.price, quantity: qty(*q) })
-        .collect();
-    lines.sort_by_key(|l| l.product_id);
-    Order {
-        id: OrderId::from_uuid(Uuid::now_v7()),
-        user_id: user,
-        idempotency_key: IdempotencyKey::parse(key).unwrap(),
-        status: OrderStatus::Created,
-        lines,
-        created_at: t,
-        updated_at: t,
-    }
 }
 
 /// The metrics recorder of this test binary, installed on first use.
