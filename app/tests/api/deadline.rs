@@ -51,3 +51,35 @@ async fn requests_within_the_budget_are_untouched() {
     let (user, token) = app.user().await;
     app.get(&format!("/users/{user}/cart")).bearer(&token).send().await.assert_status(200);
 }
+
+/// `X-Request-Start` as nginx sets it, for a moment `ago` before now (negative: in the future).
+fn sent_ago(ago: f64) -> String {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    format!("t={:.3}", now - ago)
+}
+
+/// A write that waited (in the socket of a frozen instance) longer than the budget since the proxy
+/// sent it is refused without running: the proxy has given up on it and may have resent it.
+#[tokio::test]
+async fn a_write_the_proxy_sent_longer_ago_than_the_budget_is_refused_unapplied() {
+    let app = spawn_app_with(|s| s.http.request_timeout_ms = 2000).await;
+    let p = app.product("Glue", "tools", 300).await;
+    let p = id_of(&p).to_string();
+    let (user, token) = app.user().await;
+    let add = |start: String| {
+        app.post(&format!("/users/{user}/cart/items"))
+            .bearer(&token)
+            .header("X-Request-Start", &start)
+            .json(&json!({"product_id": p, "quantity": 2}))
+    };
+    add(sent_ago(10.0)).send().await.assert_error(503, "unavailable", None);
+    add(sent_ago(2.5)).send().await.assert_error(503, "unavailable", None);
+    let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).send().await;
+    assert_eq!(cart.assert_status(200)["items"], json!([]), "a refused write changed nothing");
+    // Sent a moment ago, or stamped by a clock ahead of ours: run as usual.
+    add(sent_ago(0.2)).send().await.assert_status(200);
+    add(sent_ago(-30.0)).send().await.assert_status(200);
+    // A read counts from its arrival: the proxy may resend it after a timeout, and it changes nothing.
+    let cart = app.get(&format!("/users/{user}/cart")).bearer(&token).header("X-Request-Start", &sent_ago(10.0));
+    assert_eq!(cart.send().await.assert_status(200)["items"][0]["quantity"], 4);
+}
