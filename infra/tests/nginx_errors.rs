@@ -8,10 +8,9 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{any_alive, topology, TempRunDir};
+use common::{any_alive, app_binary, topology, TempRunDir};
 use infra::{Kind, Overrides};
 use serde_json::Value;
 
@@ -31,14 +30,6 @@ base_port = 18520
 count = 1
 base_port = 18530
 "#;
-
-/// The app binary of this build (target/<profile>/shopbench); `cargo build -p app` builds it.
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
-    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
-    bin
-}
 
 #[derive(Debug)]
 struct Answer {

@@ -3,10 +3,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{topology, TempRunDir};
+use common::{app_binary, topology, TempRunDir};
 use infra::{http_get, Kind, Overrides, Running};
 
 const TOPOLOGY: &str = r#"
@@ -25,14 +24,6 @@ base_port = 18150
 count = 1
 base_port = 18030
 "#;
-
-/// The app binary of this build (target/<profile>/shopbench); `cargo test --workspace` builds it.
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
-    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
-    bin
-}
 
 fn pid(r: &Running, kind: Kind, index: usize) -> u32 {
     r.processes().iter().find(|p| p.kind == kind && p.index == index).unwrap().pid

@@ -4,10 +4,9 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{any_alive, topology, TempRunDir};
+use common::{any_alive, app_binary, topology, TempRunDir};
 use infra::{http_get, Kind, Overrides};
 
 const TOPOLOGY: &str = r#"
@@ -29,15 +28,6 @@ base_port = 18010
 port = 19980
 scrape_interval = "1s"
 "#;
-
-/// The app binary of this build (target/<profile>/shopbench, next to this test's deps dir);
-/// `cargo test --workspace` (scripts/test) builds it.
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
-    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
-    bin
-}
 
 fn hostport(url: &str) -> (String, u16) {
     let (h, p) = url.trim_start_matches("http://").rsplit_once(':').unwrap();

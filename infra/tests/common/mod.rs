@@ -96,3 +96,12 @@ pub fn assert_on_every_backend(acked: &[String], ports: [u16; 2]) {
         assert!(missing.is_empty(), "backend {port} lacks acknowledged writes {missing:?}");
     }
 }
+
+/// The app binary of this build (target/<profile>/shopbench, next to the test's deps dir);
+/// `cargo test --workspace` (scripts/test) builds it.
+pub fn app_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(|deps| deps.parent()).unwrap().join("shopbench");
+    assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
+    bin
+}
