@@ -53,42 +53,48 @@ fn a_full_backend_stays_attached_on_every_pgpool() {
     via(19520, "INSERT INTO items VALUES (1)").unwrap();
     via(19521, "INSERT INTO items VALUES (2)").unwrap();
 
-    // Fill backend 0: more sessions than it has slots, each holding its slot for FULL_FOR.
-    let n = sizing.max_connections as usize + 5;
+    // Fill backend 0: more sessions than it has slots, each holding its slot for FULL_FOR. A
+    // superuser session (pgpool's health check, this test's own counting) may hold a client slot
+    // for a moment while they log in, so some are refused yet a slot frees afterwards: top up
+    // until the outside sessions hold every slot a client may take.
+    let client_slots = u64::from(sizing.max_connections - sizing.superuser_reserved);
     let sleep = format!("SELECT pg_sleep({})", FULL_FOR.as_secs());
     let mut sessions = Sessions(vec![]);
-    for _ in 0..n {
-        let child = Command::new("psql")
-            .args(["-X", "-q", "-U", "postgres", "-h", "127.0.0.1", "-p", "15720", "-d", "postgres", "-c", &sleep])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("psql");
-        sessions.0.push(child);
-    }
+    let spawn = |sessions: &mut Sessions, count: usize| {
+        for _ in 0..count {
+            let child = Command::new("psql")
+                .args(["-X", "-q", "-U", "postgres", "-h", "127.0.0.1", "-p", "15720", "-d", "postgres", "-c", &sleep])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("psql");
+            sessions.0.push(child);
+        }
+    };
+    spawn(&mut sessions, sizing.max_connections as usize + 5);
     let filled = Instant::now();
-    // Those that found no slot end at once, saying so.
-    let mut refused = 0;
+    let (mut refused, mut clients) = (0, 0);
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        refused = 0;
-        for c in &mut sessions.0 {
-            if let Ok(Some(_)) = c.try_wait() {
-                refused += 1;
-            }
-        }
-        if refused >= 5 {
+        std::thread::sleep(Duration::from_millis(300));
+        // Those that found no slot end at once, saying so.
+        refused = sessions.0.iter_mut().map(|c| c.try_wait()).filter(|w| matches!(w, Ok(Some(_)))).count();
+        clients = count_clients("127.0.0.1", 15720);
+        if refused >= 5 && clients >= client_slots {
             break;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        spawn(&mut sessions, (client_slots.saturating_sub(clients)) as usize + 2);
     }
-    let clients = count_clients("127.0.0.1", 15720);
+    let n = sessions.0.len();
     eprintln!(
         "backend 0: {clients} client sessions (max_connections {}, {} reserved for the superuser); \
          {refused} of {n} outside sessions refused",
         sizing.max_connections, sizing.superuser_reserved
     );
-    assert!(refused >= 5, "the backend never filled: {refused} refused");
+    assert!(
+        refused >= 5 && clients >= client_slots,
+        "the backend never filled: {refused} refused, {clients} of {client_slots} client slots held"
+    );
     let err = Command::new("psql")
         .args(["-X", "-U", "postgres", "-h", "127.0.0.1", "-p", "15720", "-d", "postgres", "-c", "SELECT 1"])
         .output()
