@@ -18,7 +18,9 @@ pub struct CassandraSettings {
     /// A 1-node ring needs 1.
     #[serde(default = "default_replication_factor")]
     pub replication_factor: u32,
-    /// Time allowed for one request (the driver's attempts on every node it tries included).
+    /// Time allowed for one request (the driver's attempts on every node it tries included). Short
+    /// enough that the catalogue's retry of a timed-out request (on another coordinator) still
+    /// ends inside the app's 4 s request budget.
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
     /// Time allowed to open a connection to a node.
@@ -33,7 +35,7 @@ fn default_replication_factor() -> u32 {
     3
 }
 fn default_request_timeout_ms() -> u64 {
-    5000
+    1500
 }
 fn default_connect_timeout_ms() -> u64 {
     2000
