@@ -178,9 +178,14 @@ fn secs(v: Option<f64>) -> String {
 }
 
 /// The reasons a client-visible error happens, for the faults and errors understood so far.
-pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
+pub fn explain(fault: super::FaultKind, target: &str, op: &str, reason: &str) -> Option<&'static str> {
     let kind = target.split_whitespace().next().unwrap_or("");
     let method = op.split_whitespace().next().unwrap_or("");
+    if fault == super::FaultKind::Hang {
+        if let Some(why) = explain_hang(kind, method, reason) {
+            return Some(why);
+        }
+    }
     match kind {
         "web" if reason.starts_with("502") && (method == "POST" || method == "PATCH") => Some(
             "the request was in flight on the killed web instance; nginx resends only requests it may repeat \
@@ -239,9 +244,10 @@ pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
              client; a change is applied at most once (its change id).",
         ),
         "cassandra" if reason == "503 unavailable" => Some(
-            "a catalogue call failed on every one of the Cassandra adapter's attempts (3, 100 and 200 ms apart), \
-             each bounded by the driver's 5 s request timeout (see what the web instances logged). Not acknowledged; \
-             a merchant's write may still have been applied (its conditional write makes the repeat a no-op).",
+            "a catalogue call failed on the Cassandra adapter's attempts (up to 3, 100 and 200 ms apart, each \
+             bounded by the driver's request timeout: 1.5 s since 9616189, 5 s before) until the service's 4 s \
+             request budget ran out (see what the web instances logged). Not acknowledged; a merchant's write may \
+             still have been applied (its conditional write makes the repeat a no-op).",
         ),
         "cassandra" if reason.starts_with("504") || reason.starts_with("timeout") => Some(
             "a catalogue call in flight at the kill waited out the driver's 5 s request timeout (the killed node's \
@@ -252,6 +258,30 @@ pub fn explain(target: &str, op: &str, reason: &str) -> Option<&'static str> {
         _ if reason == "503 unavailable" => Some(
             "the service's store retries (2 s window, docs/replication.md) ran out: the operation was not applied \
              or its outcome is unknown, and the client is told to retry.",
+        ),
+        _ => None,
+    }
+}
+
+/// Reasons particular to a stopped (SIGSTOP) instance: it holds requests without refusing them.
+fn explain_hang(kind: &str, method: &str, reason: &str) -> Option<&'static str> {
+    match kind {
+        "web" if reason.starts_with("504") => Some(
+            "the request waited in the stopped web instance until nginx's proxy_read_timeout (5 s) ran out; nginx \
+             does not resend a POST or PATCH that reached an instance. Not applied: when the instance resumed it \
+             refused every write nginx had sent longer ago than the 4 s request budget (X-Request-Start, \
+             docs/failure-semantics.md).",
+        ),
+        "web" if reason == "503 unavailable" && method != "GET" => Some(
+            "nginx resent the write (a PUT, DELETE or keyed checkout, which it may repeat) to the other web instance \
+             after its 5 s read timeout on the stopped one; that instance refused it, since nginx had first sent it \
+             longer ago than the 4 s request budget (X-Request-Start), and the stopped instance refuses its copy too \
+             when it resumes. Not applied; the client is told to retry.",
+        ),
+        "cassandra" if reason == "503 unavailable" => Some(
+            "a catalogue call sent to the stopped node as coordinator before the driver noticed it (keepalive \
+             unanswered for 2 s, sent every 1.5 s) outlasted the adapter's attempts (1.5 s request timeout each \
+             since 9616189, 5 s before) or the service's 4 s request budget. Not acknowledged.",
         ),
         _ => None,
     }
@@ -376,7 +406,7 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     for r in with_errors {
         let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
         for g in by_reason(&r.error_reasons) {
-            let why = explain(&r.target, &g.ops[0].0, &g.reason)
+            let why = explain(r.kind, &r.target, &g.ops[0].0, &g.reason)
                 .unwrap_or("not explained yet: see the servers' logs of the run.");
             let ops: Vec<String> = g.ops.iter().map(|(op, n)| format!("`{op}` {n}")).collect();
             let phases = g.phases.iter().map(|p| phase_words(p)).collect::<Vec<_>>().join(" and ");
@@ -600,5 +630,22 @@ mod tests {
         // The committed results load too.
         let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/faults.json");
         assert!(!load(&committed).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_hung_instance_s_errors_are_explained_by_what_a_stopped_process_does() {
+        use crate::faults::FaultKind::{Hang, Kill};
+        let hang_504 = explain(Hang, "web 0", "POST /users/{user_id}/cart/items", "504 unavailable").unwrap();
+        assert!(hang_504.contains("X-Request-Start"), "{hang_504}");
+        let resent = explain(Hang, "web 0", "PUT /users/{user_id}/cart/items/{product_id}", "503 unavailable").unwrap();
+        assert!(resent.contains("resent the write"), "{resent}");
+        // A GET's 503 is the stores' (the resent read runs), as for a kill.
+        assert_eq!(
+            explain(Hang, "web 0", "GET /products", "503 unavailable"),
+            explain(Kill, "web 0", "GET /products", "503 unavailable")
+        );
+        assert!(explain(Hang, "cassandra 1", "GET /products", "503 unavailable").unwrap().contains("keepalive"));
+        // A killed web instance's 504 is not the hang's story.
+        assert_eq!(explain(Kill, "web 0", "POST /users", "504 unavailable"), None);
     }
 }
