@@ -55,7 +55,15 @@ impl Topology {
         let explain =
             if self.count(Kind::Postgres) > 0 { format!("\n{}", sizing.explain(&self)) } else { String::new() };
         eprintln!("up: topology {:?} in {}{explain}", self.name, dir.display());
-        let state = State { topology: self, sizing, run_as, socket_root, web_binary, processes: vec![] };
+        let state = State {
+            topology: self,
+            sizing,
+            run_as,
+            socket_root,
+            web_binary,
+            processes: vec![],
+            web_settings: Default::default(),
+        };
         state.save(&dir)?;
         let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
         // From here on, `?` drops `running`, which stops whatever was started.

@@ -79,19 +79,40 @@ impl WebSettings {
     /// The stores' part of [`WebSettings::env`] (no listen address, no admin token): what reaches
     /// the same stores the same way, e.g. the bench's storage floor.
     pub fn store_env(&self) -> Vec<(String, String)> {
-        let mut env = vec![
-            (env_name("postgres.endpoints"), self.postgres.endpoints.join(",")),
-            (env_name("postgres.pool_size"), self.postgres.pool_size.to_string()),
-        ];
-        if let Some(r) = &self.redis {
-            env.push((env_name("redis.sentinels"), r.sentinels.join(",")));
-            env.push((env_name("redis.master_name"), r.master_name.clone()));
-        }
-        if let Some(c) = &self.cassandra {
-            env.push((env_name("cassandra.nodes"), c.nodes.join(",")));
-            env.push((env_name("cassandra.replication_factor"), c.replication_factor.to_string()));
-        }
+        let mut env = self.postgres.env();
+        env.extend(self.redis.iter().flat_map(RedisSettings::env));
+        env.extend(self.cassandra.iter().flat_map(CassandraSettings::env));
         env
+    }
+}
+
+impl PostgresSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("postgres.endpoints"), self.endpoints.join(",")),
+            (env_name("postgres.pool_size"), self.pool_size.to_string()),
+        ]
+    }
+}
+
+impl RedisSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("redis.sentinels"), self.sentinels.join(",")),
+            (env_name("redis.master_name"), self.master_name.clone()),
+        ]
+    }
+}
+
+impl CassandraSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("cassandra.nodes"), self.nodes.join(",")),
+            (env_name("cassandra.replication_factor"), self.replication_factor.to_string()),
+        ]
     }
 }
 
