@@ -41,37 +41,23 @@ pub struct MatrixOptions {
     pub command: String,
 }
 
-fn set_count(table: &mut toml::Table, section: &str, n: usize) -> Result<()> {
-    let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let toml::Value::Table(t) = entry else { bail!("[topology.{section}] must be a table") };
-    t.insert("count".into(), toml::Value::Integer(n as i64));
-    Ok(())
-}
-
-/// The infra topology of one configuration: the file's `[topology]` with its counts, the stores
-/// the configuration does not use left out, and the stage's web binary unless the file names one.
+/// The infra topology of one configuration: the file's `[topology]` with its counts (0 for the
+/// stores the configuration does not use), the stage's web binary unless the file names one, and
+/// no Prometheus (the bench reads its own numbers).
 pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
-    let mut table = m.topology.clone();
-    for (section, n) in [("postgres", c.postgres), ("pgpool", c.pgpool), ("web", c.web), ("nginx", c.nginx)] {
-        set_count(&mut table, section, n)?;
-    }
-    // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
-    for (sections, n) in [(&["redis", "sentinel"][..], c.redis), (&["cassandra"][..], c.cassandra)] {
-        if n == 0 {
-            for s in sections {
-                table.remove(*s);
-            }
-        } else {
-            set_count(&mut table, sections[0], n)?;
-        }
-    }
-    if let Some(toml::Value::Table(web)) = table.get_mut("web") {
-        web.entry("binary").or_insert_with(|| toml::Value::String(web_binary(m.stage).display().to_string()));
-    }
-    if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
-        p.insert("count".into(), toml::Value::Integer(0));
-    }
-    infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the matrix file")
+    let overrides = infra::Overrides {
+        postgres: Some(c.postgres),
+        pgpool: Some(c.pgpool),
+        web: Some(c.web),
+        nginx: Some(c.nginx),
+        // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
+        redis: Some(c.redis),
+        cassandra: Some(c.cassandra),
+        prometheus: Some(0),
+        default_web_binary: Some(web_binary(m.stage)),
+        ..infra::Overrides::default()
+    };
+    infra::Topology::parse_with(&toml::to_string(&m.topology)?, &overrides).context("[topology] of the matrix file")
 }
 
 /// Refuses a matrix this bench cannot run before anything starts: the stage's web binary must
@@ -79,7 +65,7 @@ pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
 /// stores with the app's own wiring, compiled per stage).
 pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     let first = m.configs.first().copied().unwrap_or_default();
-    let binary = topology_for(m, first)?.web.binary;
+    let binary = topology_for(m, first)?.web.binary_or_default();
     let path = if binary.is_absolute() { binary.clone() } else { infra::repo_root().join(&binary) };
     let file = results::display_path(file);
     if !path.is_file() {
@@ -326,7 +312,7 @@ async fn run_config(
             stores.join(", "),
             m.stage,
             want.join(", "),
-            running.topology().web.binary.display(),
+            running.topology().web.binary_or_default().display(),
             stage_features(m.stage)
         );
     }

@@ -28,7 +28,7 @@ fn every_configuration_of_every_stage_becomes_its_topology() {
             assert_eq!(got, [c.postgres, c.pgpool, c.web, c.nginx, c.redis, c.cassandra], "{file} {}", c.label());
             assert_eq!(t.count(Kind::Sentinel), if c.redis > 0 { 3 } else { 0 }, "{file}: Sentinels come with Redis");
             assert_eq!(t.count(Kind::Prometheus), 0);
-            assert_eq!(t.web.binary, PathBuf::from(format!("target/release/shopbench-{stage}")));
+            assert_eq!(t.web.binary_or_default(), PathBuf::from(format!("target/release/shopbench-{stage}")));
             t.check_local().unwrap();
         }
     }
@@ -65,7 +65,7 @@ fn a_web_binary_named_in_the_file_is_kept() {
     let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
     web.insert("binary".into(), toml::Value::String("/opt/shopbench-test".into()));
     let t = topology_for(&m, m.configs[0]).unwrap();
-    assert_eq!(t.web.binary, PathBuf::from("/opt/shopbench-test"));
+    assert_eq!(t.web.binary_or_default(), PathBuf::from("/opt/shopbench-test"));
 }
 
 #[test]

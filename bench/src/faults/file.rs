@@ -228,19 +228,13 @@ impl FaultsFile {
     /// The infra topology: the file's, with the stage's web binary unless it names one, and no
     /// Prometheus (the bench reads its own numbers).
     pub fn topology(&self) -> Result<infra::Topology> {
-        let mut table = self.topology.clone();
-        if let Some(toml::Value::Table(web)) = table.get_mut("web") {
-            if !web.contains_key("binary") {
-                web.insert(
-                    "binary".into(),
-                    toml::Value::String(crate::matrix::web_binary(self.stage).display().to_string()),
-                );
-            }
-        }
-        if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
-            p.insert("count".into(), toml::Value::Integer(0));
-        }
-        infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the faults file")
+        let overrides = infra::Overrides {
+            prometheus: Some(0),
+            default_web_binary: Some(crate::matrix::web_binary(self.stage)),
+            ..infra::Overrides::default()
+        };
+        infra::Topology::parse_with(&toml::to_string(&self.topology)?, &overrides)
+            .context("[topology] of the faults file")
     }
 
     /// The planned time of the whole run: the loads and the checks after each (a guess), without
@@ -279,7 +273,7 @@ mod tests {
         }
         let t = f.topology().unwrap();
         t.check_local().unwrap();
-        assert_eq!(t.web.binary, Path::new(&format!("target/release/shopbench-{stage}")));
+        assert_eq!(t.web.binary_or_default(), Path::new(&format!("target/release/shopbench-{stage}")));
         for (k, n) in counts {
             assert_eq!(t.count(*k), *n, "{stage}: {k}");
             for i in 0..*n {
