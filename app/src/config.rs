@@ -476,6 +476,43 @@ mod tests {
         assert_eq!((s.admin_token.as_str(), s.log.as_str()), ("x", "x"));
     }
 
+    /// What infra gives a web instance (settings::WebSettings, every section), as the app reads it
+    /// from the environment infra renders: the contract between the two, under documented names.
+    #[test]
+    fn the_settings_infra_gives_a_web_instance_are_read_back_from_its_environment() {
+        use settings::{CassandraSettings, HttpSettings as Http, PostgresSettings, RedisSettings, WebSettings};
+        let web = WebSettings {
+            http: Http { host: "127.0.0.2".into(), port: 18081 },
+            admin_token: "1e5".into(),
+            postgres: PostgresSettings {
+                endpoints: vec!["127.0.0.1:19999".into(), "127.0.0.1:20000".into()],
+                pool_size: 5,
+            },
+            redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shop2".into() }),
+            cassandra: Some(CassandraSettings { nodes: vec!["127.0.0.1:9042".into()], replication_factor: 1 }),
+        };
+        let env = web.env();
+        let documented: Vec<String> = documented_keys().into_iter().map(|(_, e, _)| e).collect();
+        for (name, _) in &env {
+            assert!(documented.contains(name), "{name} is not in docs/configuration.md");
+        }
+        let s = Settings::from_sources(None, Some(env)).unwrap();
+        assert_eq!((s.http.host.as_str(), s.http.port, s.admin_token.as_str()), ("127.0.0.2", 18081, "1e5"));
+        let pg = s.postgres.unwrap();
+        assert_eq!((pg.endpoints, pg.pool_size), (web.postgres.endpoints, 5));
+        assert!(s.redis.is_some() && s.cassandra.is_some());
+        #[cfg(feature = "stage-redis")]
+        {
+            let r = s.redis.unwrap();
+            assert_eq!((r.sentinels, r.master_name), (vec!["127.0.0.1:26379".to_string()], "shop2".to_string()));
+        }
+        #[cfg(feature = "stage-cassandra")]
+        {
+            let c = s.cassandra.unwrap();
+            assert_eq!((c.nodes, c.replication_factor), (vec!["127.0.0.1:9042".to_string()], 1));
+        }
+    }
+
     #[test]
     fn mistakes_are_reported_not_ignored() {
         let typo = Settings::from_sources(None, env(&[("SHOPBENCH__HTTP__PROT", "1")])).unwrap_err();

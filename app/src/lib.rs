@@ -14,3 +14,15 @@ pub mod wiring;
 
 pub use config::Settings;
 pub use startup::Application;
+
+use settings::Stage;
+
+/// The storage stage this build serves: its `stage-*` feature (each includes the one before),
+/// told to the bench and the tests in one place.
+pub const STAGE: Stage = if cfg!(feature = "stage-cassandra") {
+    Stage::Cassandra
+} else if cfg!(feature = "stage-redis") {
+    Stage::Redis
+} else {
+    Stage::Pg
+};

@@ -9,7 +9,7 @@
 //! Cassandra count the other stage ran on that base.
 
 use crate::chart::{self, Bar, ChartData};
-use crate::matrix::Counts;
+use crate::matrix::{Counts, Stage};
 use crate::ops::Op;
 use crate::stats::OpSummary;
 use crate::summary::{ConfigSummary, Summary};
@@ -22,19 +22,13 @@ use std::path::{Path, PathBuf};
 const SMALL_CHANGE: f64 = 0.05;
 
 /// Where a stage keeps the carts.
-pub fn cart_store(stage: &str) -> &'static str {
-    match stage {
-        "pg" => "PostgreSQL",
-        _ => "Redis",
-    }
+pub fn cart_store(stage: Stage) -> &'static str {
+    stage.cart_store().label()
 }
 
 /// Where a stage keeps the catalogue.
-pub fn catalogue_store(stage: &str) -> &'static str {
-    match stage {
-        "cassandra" => "Cassandra",
-        _ => "PostgreSQL",
-    }
+pub fn catalogue_store(stage: Stage) -> &'static str {
+    stage.catalogue_store().label()
 }
 
 /// Operations whose use case calls the cart port (read from `Op::port_calls`).
@@ -71,7 +65,7 @@ impl StageResults {
 /// One configuration of one stage in a comparison.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Side {
-    pub stage: String,
+    pub stage: Stage,
     /// Where the compared store lives in this stage.
     pub store: String,
     pub config: String,
@@ -190,15 +184,15 @@ fn comparison(
     id: &str,
     what: &str,
     ops: &[Op],
-    store: fn(&str) -> &'static str,
+    store: fn(Stage) -> &'static str,
     a: &Summary,
     b: &Summary,
     base: Option<&str>,
 ) -> Result<Comparison> {
     let (xs, ys, base_label, mut notes) = choose(a, b, base)?;
     let side = |s: &Summary, c: &ConfigSummary| Side {
-        stage: s.stage.clone(),
-        store: store(&s.stage).to_string(),
+        stage: s.stage,
+        store: store(s.stage).to_string(),
         config: c.label.clone(),
         repeats: c.repeats,
     };
@@ -213,7 +207,7 @@ fn comparison(
         })
         .filter(|r| r.cells.iter().any(|c| c.mean_ms.is_some()))
         .collect();
-    if id == "carts" && b.stage == "cassandra" {
+    if id == "carts" && b.stage == Stage::Cassandra {
         notes.push(
             "No Redis-stage results were given: the Redis side is the Cassandra stage, whose catalogue is in Cassandra \
              too, so the cart changes that read prices (add, set quantity, checkout) also show the catalogue's move."
@@ -222,7 +216,7 @@ fn comparison(
     }
     Ok(Comparison {
         id: id.into(),
-        title: format!("{what}: {} (stage {}) vs {} (stage {})", store(&a.stage), a.stage, store(&b.stage), b.stage),
+        title: format!("{what}: {} (stage {}) vs {} (stage {})", store(a.stage), a.stage, store(b.stage), b.stage),
         base: base_label,
         sides,
         rows,
@@ -233,12 +227,12 @@ fn comparison(
 /// Every comparison the given stages allow: carts when one stage keeps them in PostgreSQL and
 /// another in Redis, the catalogue when one keeps it in PostgreSQL and another in Cassandra.
 pub fn build(stages: &[StageResults], base: Option<&str>) -> Result<Vec<Comparison>> {
-    let find = |name: &str| stages.iter().map(|s| &s.summary).find(|s| s.stage == name);
+    let find = |stage: Stage| stages.iter().map(|s| &s.summary).find(|s| s.stage == stage);
     let mut out = Vec::new();
-    if let (Some(pg), Some(other)) = (find("pg"), find("redis").or_else(|| find("cassandra"))) {
+    if let (Some(pg), Some(other)) = (find(Stage::Pg), find(Stage::Redis).or_else(|| find(Stage::Cassandra))) {
         out.push(comparison("carts", "Cart operations", &cart_ops(), cart_store, pg, other, base)?);
     }
-    if let (Some(pg), Some(cas)) = (find("pg").or_else(|| find("redis")), find("cassandra")) {
+    if let (Some(pg), Some(cas)) = (find(Stage::Pg).or_else(|| find(Stage::Redis)), find(Stage::Cassandra)) {
         out.push(comparison("catalogue", "Catalogue operations", &catalogue_ops(), catalogue_store, pg, cas, base)?);
     }
     Ok(out)
@@ -454,7 +448,7 @@ pub fn chart_data(c: &Comparison, users: usize) -> ChartData {
 /// Reads the stages' summary.json files and writes the comparison into `out`.
 pub fn write(from: &[PathBuf], out: &Path, base: Option<&str>, command: &str) -> Result<Vec<Comparison>> {
     let stages = from.iter().map(|d| StageResults::load(d)).collect::<Result<Vec<_>>>()?;
-    let names: Vec<&str> = stages.iter().map(|s| s.summary.stage.as_str()).collect();
+    let names: Vec<&str> = stages.iter().map(|s| s.summary.stage.name()).collect();
     for (i, n) in names.iter().enumerate() {
         if names[..i].contains(n) {
             bail!("stage {n} is given twice");

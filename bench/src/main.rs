@@ -195,7 +195,7 @@ async fn main() -> Result<()> {
         }
         Command::Report { from, out } => {
             let (meta, configs) = results::load_run(&from)?;
-            let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results").join(&meta.stage));
+            let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results").join(meta.stage.name()));
             let s = bench::report::write(&meta, &configs, &from.canonicalize()?, &out)?;
             for t in &s.targets {
                 eprintln!("target {}: {} -> {:?}", t.id, t.measured, t.reached);

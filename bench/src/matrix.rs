@@ -3,45 +3,36 @@
 use crate::plan::{categories, JourneyConfig};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The storage stages: which stores the shop runs on (the app's build features).
-pub const STAGES: [&str; 3] = ["pg", "redis", "cassandra"];
+/// The storage stages (settings::Stage): which stores the shop runs on (the app's build features).
+pub use settings::{Stage, Store};
 
 /// The stage this bench binary's storage floor can build: the app's wiring is compiled with the
 /// same stage feature (`cargo build -p bench --features stage-redis`).
-pub const BUILT_STAGE: &str = if cfg!(feature = "stage-cassandra") {
-    "cassandra"
-} else if cfg!(feature = "stage-redis") {
-    "redis"
-} else {
-    "pg"
-};
+pub const BUILT_STAGE: Stage = app::STAGE;
 
 /// The web binary of a stage, relative to the repository root: `scripts/run` builds the app with
 /// the stage's feature and copies `target/release/shopbench` here.
-pub fn web_binary(stage: &str) -> String {
-    format!("target/release/shopbench-{stage}")
+pub fn web_binary(stage: Stage) -> PathBuf {
+    PathBuf::from(format!("target/release/shopbench-{stage}"))
 }
 
 /// The cargo features that build a stage (none for pg, whose feature is the default).
-pub fn stage_features(stage: &str) -> String {
-    if stage == "pg" {
-        String::new()
-    } else {
-        format!(" --features stage-{stage}")
+pub fn stage_features(stage: Stage) -> String {
+    match stage {
+        Stage::Pg => String::new(),
+        Stage::Redis | Stage::Cassandra => format!(" --features {}", stage.feature()),
     }
 }
 
 /// The stores a stage's service names in `GET /health/ready` (sorted): a web binary of another
 /// stage is caught before it is measured.
-pub fn stage_stores(stage: &str) -> &'static [&'static str] {
-    match stage {
-        "pg" => &["postgres"],
-        "redis" => &["postgres", "redis"],
-        _ => &["cassandra", "postgres", "redis"],
-    }
+pub fn stage_stores(stage: Stage) -> Vec<&'static str> {
+    let mut names: Vec<&str> = stage.stores().iter().map(|s| s.name()).collect();
+    names.sort_unstable();
+    names
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -50,7 +41,7 @@ pub struct MatrixFile {
     /// The storage stage ("pg", "redis" or "cassandra"); it names the web binary
     /// (target/release/shopbench-<stage>) and the results folders: docs/results/<stage>/ and
     /// run/bench/<stage>/.
-    pub stage: String,
+    pub stage: Stage,
     #[serde(default)]
     pub description: String,
     #[serde(default)]
@@ -261,9 +252,6 @@ impl MatrixFile {
     }
 
     fn validate(&self) -> Result<()> {
-        if !STAGES.contains(&self.stage.as_str()) {
-            bail!("stage {:?}: one of {}", self.stage, STAGES.join(", "));
-        }
         if self.configs.is_empty() {
             bail!("no [[config]]: nothing to run");
         }
@@ -273,12 +261,8 @@ impl MatrixFile {
             }
             // Each stage's stores, no more: a count the stage does not use would start servers
             // nothing talks to.
-            let (redis, cassandra) = match self.stage.as_str() {
-                "pg" => (false, false),
-                "redis" => (true, false),
-                _ => (true, true),
-            };
-            for (name, n, used) in [("redis", c.redis, redis), ("cassandra", c.cassandra, cassandra)] {
+            for (store, n) in [(Store::Redis, c.redis), (Store::Cassandra, c.cassandra)] {
+                let (used, name) = (self.stage.uses(store), store.name());
                 if used && n == 0 {
                     bail!("config {}: stage {} needs {name} = 1 or more", c.long(), self.stage);
                 }
@@ -367,7 +351,8 @@ nginx = 1
         let err = format!("{:#}", MatrixFile::parse(&stray).unwrap_err());
         assert!(err.contains("stage pg does not use cassandra"), "{err}");
         let unknown = MINIMAL.replace("stage = \"pg\"", "stage = \"mongo\"");
-        assert!(format!("{:#}", MatrixFile::parse(&unknown).unwrap_err()).contains("one of pg, redis, cassandra"));
+        let err = format!("{:#}", MatrixFile::parse(&unknown).unwrap_err());
+        assert!(err.contains("unknown stage \"mongo\": one of pg, redis, cassandra"), "{err}");
     }
 
     #[test]
@@ -386,10 +371,10 @@ nginx = 1
     #[test]
     fn the_shipped_matrix_files_parse() {
         for (f, stage) in [
-            ("matrix/pg.toml", "pg"),
-            ("matrix/quick.toml", "pg"),
-            ("matrix/redis.toml", "redis"),
-            ("matrix/cassandra.toml", "cassandra"),
+            ("matrix/pg.toml", Stage::Pg),
+            ("matrix/quick.toml", Stage::Pg),
+            ("matrix/redis.toml", Stage::Redis),
+            ("matrix/cassandra.toml", Stage::Cassandra),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             let m = MatrixFile::load(&path).unwrap();

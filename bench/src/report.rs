@@ -2,6 +2,7 @@
 //! configuration and a reading generated from the numbers, and the charts beside it.
 
 use crate::chart;
+use crate::matrix::Stage;
 use crate::ops::Op;
 use crate::results::{ConfigResult, RunMeta};
 use crate::stats::Spread;
@@ -169,14 +170,14 @@ fn reached(r: Option<bool>) -> &'static str {
 }
 
 /// What the storage floor of a stage runs on (the app's wiring, with the web tier's settings).
-pub fn floor_stores(stage: &str) -> &'static str {
+pub fn floor_stores(stage: Stage) -> &'static str {
     match stage {
-        "pg" => "the PostgreSQL adapter through the same pgpool endpoints",
-        "redis" => {
+        Stage::Pg => "the PostgreSQL adapter through the same pgpool endpoints",
+        Stage::Redis => {
             "the stage's stores, wired by the app's own code with the web tier's settings: PostgreSQL through the same \
              pgpool endpoints, the carts on Redis through the same Sentinels"
         }
-        _ => {
+        Stage::Cassandra => {
             "the stage's stores, wired by the app's own code with the web tier's settings: PostgreSQL through the same \
              pgpool endpoints, the carts on Redis through the same Sentinels, the catalogue on the same Cassandra nodes"
         }
@@ -231,7 +232,7 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         m.products,
         m.categories,
         m.timing,
-        floor_stores(&s.stage)
+        floor_stores(s.stage)
     );
 
     let _ = writeln!(md, "## Targets\n\n| target | measured | reached |\n|---|---|---|");

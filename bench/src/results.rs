@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
-    pub stage: String,
+    pub stage: crate::matrix::Stage,
     /// The command line that produced the run.
     pub command: String,
     pub machine: Machine,

@@ -20,6 +20,7 @@ use crate::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResul
 use crate::stats::OpStats;
 use anyhow::{bail, Context, Result};
 use infra::Kind;
+use settings::WebSettings;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -40,37 +41,23 @@ pub struct MatrixOptions {
     pub command: String,
 }
 
-fn set_count(table: &mut toml::Table, section: &str, n: usize) -> Result<()> {
-    let entry = table.entry(section).or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let toml::Value::Table(t) = entry else { bail!("[topology.{section}] must be a table") };
-    t.insert("count".into(), toml::Value::Integer(n as i64));
-    Ok(())
-}
-
-/// The infra topology of one configuration: the file's `[topology]` with its counts, the stores
-/// the configuration does not use left out, and the stage's web binary unless the file names one.
+/// The infra topology of one configuration: the file's `[topology]` with its counts (0 for the
+/// stores the configuration does not use), the stage's web binary unless the file names one, and
+/// no Prometheus (the bench reads its own numbers).
 pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
-    let mut table = m.topology.clone();
-    for (section, n) in [("postgres", c.postgres), ("pgpool", c.pgpool), ("web", c.web), ("nginx", c.nginx)] {
-        set_count(&mut table, section, n)?;
-    }
-    // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
-    for (sections, n) in [(&["redis", "sentinel"][..], c.redis), (&["cassandra"][..], c.cassandra)] {
-        if n == 0 {
-            for s in sections {
-                table.remove(*s);
-            }
-        } else {
-            set_count(&mut table, sections[0], n)?;
-        }
-    }
-    if let Some(toml::Value::Table(web)) = table.get_mut("web") {
-        web.entry("binary").or_insert_with(|| toml::Value::String(web_binary(&m.stage)));
-    }
-    if let Some(toml::Value::Table(p)) = table.get_mut("prometheus") {
-        p.insert("count".into(), toml::Value::Integer(0));
-    }
-    infra::Topology::parse(&toml::to_string(&table)?).context("[topology] of the matrix file")
+    let overrides = infra::Overrides {
+        postgres: Some(c.postgres),
+        pgpool: Some(c.pgpool),
+        web: Some(c.web),
+        nginx: Some(c.nginx),
+        // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
+        redis: Some(c.redis),
+        cassandra: Some(c.cassandra),
+        prometheus: Some(0),
+        default_web_binary: Some(web_binary(m.stage)),
+        ..infra::Overrides::default()
+    };
+    infra::Topology::parse_with(&toml::to_string(&m.topology)?, &overrides).context("[topology] of the matrix file")
 }
 
 /// Refuses a matrix this bench cannot run before anything starts: the stage's web binary must
@@ -78,7 +65,7 @@ pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
 /// stores with the app's own wiring, compiled per stage).
 pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     let first = m.configs.first().copied().unwrap_or_default();
-    let binary = topology_for(m, first)?.web.binary;
+    let binary = topology_for(m, first)?.web.binary_or_default();
     let path = if binary.is_absolute() { binary.clone() } else { infra::repo_root().join(&binary) };
     let file = results::display_path(file);
     if !path.is_file() {
@@ -87,7 +74,7 @@ pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
              (cargo build --release -p app{} && cp target/release/shopbench {})",
             binary.display(),
             m.stage,
-            stage_features(&m.stage),
+            stage_features(m.stage),
             binary.display()
         );
     }
@@ -97,7 +84,7 @@ pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
              app's wiring of that stage: `scripts/run --file {file}` builds it (cargo build --release -p bench{}), \
              or set [run] floor = false",
             m.stage,
-            stage_features(&m.stage)
+            stage_features(m.stage)
         );
     }
     Ok(())
@@ -120,14 +107,14 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     check_binaries(&m, &opts.file)?;
     let root = infra::repo_root();
     let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S").to_string();
-    let run_dir = opts.run_dir.clone().unwrap_or_else(|| root.join("run/bench").join(&m.stage).join(stamp));
+    let run_dir = opts.run_dir.clone().unwrap_or_else(|| root.join("run/bench").join(m.stage.name()).join(stamp));
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
-    let out = opts.out.clone().unwrap_or_else(|| root.join("docs/results").join(&m.stage));
+    let out = opts.out.clone().unwrap_or_else(|| root.join("docs/results").join(m.stage.name()));
     crate::chart::register_font()?; // fail now rather than after the runs
 
     let mut meta = RunMeta {
-        stage: m.stage.clone(),
+        stage: m.stage,
         command: opts.command.clone(),
         machine: Machine::describe(),
         matrix: m.clone(),
@@ -284,37 +271,14 @@ fn keep_logs(run_dir: &Path, index: usize, logs: &[(String, PathBuf)]) {
     eprintln!("bench: server logs of the failed configuration kept in {}", results::display_path(&dir));
 }
 
-/// The store settings of web instance 0 (its `SHOPBENCH__*` environment, as infra gave it, without
-/// the HTTP ones, the admin token and the log filter), with the pools sized for the whole web tier:
-/// the floor then reaches the same stores the same way, with as many connections as the tier had.
-fn floor_env(running: &infra::Running, app_pool_size: u32, web: usize) -> Result<Vec<(String, String)>> {
-    let pid = web_pids(running).first().copied().context("no web instance to take the store settings from")?;
-    let raw = std::fs::read(format!("/proc/{pid}/environ"))
-        .with_context(|| format!("reading web 0's environment (pid {pid})"))?;
-    Ok(store_settings(&String::from_utf8_lossy(&raw), app_pool_size, web))
-}
-
-/// `environ`: NUL-separated `KEY=value` pairs.
-pub fn store_settings(environ: &str, app_pool_size: u32, web: usize) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = environ
-        .split('\0')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| {
-            k.starts_with("SHOPBENCH__")
-                && !k.starts_with("SHOPBENCH__HTTP__")
-                && !["SHOPBENCH__ADMIN_TOKEN", "SHOPBENCH__LOG"].contains(k)
-        })
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.retain(|(k, _)| k != "SHOPBENCH__POSTGRES__POOL_SIZE");
-    env.push(("SHOPBENCH__POSTGRES__POOL_SIZE".into(), (app_pool_size * web as u32).to_string()));
-    for (k, v) in env.iter_mut() {
-        if k.ends_with("__POOL_SIZE") && k != "SHOPBENCH__POSTGRES__POOL_SIZE" {
-            if let Ok(n) = v.parse::<usize>() {
-                *v = (n * web).to_string();
-            }
-        }
-    }
+/// The floor's settings: the stores' part of what web instance 0 was given (as infra recorded it
+/// in its run state: no listen address, no admin token), with the PostgreSQL pools sized for the
+/// whole web tier of `web` instances. The floor then reaches the same stores the same way, with as
+/// many connections as the tier had. Sorted, as `FloorRun::settings` records them.
+pub fn store_settings(web0: &WebSettings, web: usize) -> Vec<(String, String)> {
+    let mut tier = web0.clone();
+    tier.postgres.pool_size *= web as u32;
+    let mut env = tier.store_env();
     env.sort();
     env
 }
@@ -340,7 +304,7 @@ async fn run_config(
     let client = api::client()?;
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
     let stores = api::ready_stores(&client, &nginx[0]).await?;
-    let want = stage_stores(&m.stage);
+    let want = stage_stores(m.stage);
     if stores != want {
         bail!(
             "the web instances run on the stores [{}], stage {} on [{}]: {} is not a build of this stage \
@@ -348,8 +312,8 @@ async fn run_config(
             stores.join(", "),
             m.stage,
             want.join(", "),
-            running.topology().web.binary.display(),
-            stage_features(&m.stage)
+            running.topology().web.binary_or_default().display(),
+            stage_features(m.stage)
         );
     }
     check_cancelled()?;
@@ -451,7 +415,12 @@ async fn run_config(
     }
 
     // The floor runs on the web tier's own store settings, read before the tier stops.
-    let floor_env = if r.floor { Some(floor_env(&running, sizing.app_pool_size, counts.web)?) } else { None };
+    let floor_env = match r.floor {
+        true => {
+            Some(store_settings(running.web_settings(0).context("infra recorded no settings of web 0")?, counts.web))
+        }
+        false => None,
+    };
 
     // Web tier off: the floor and pgbench get the pgpool children it held.
     progress.step("stopping nginx and web instances");

@@ -16,7 +16,7 @@ pub const TARGET_WEB_RSS_MIB: f64 = 64.0;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    pub stage: String,
+    pub stage: crate::matrix::Stage,
     pub generated_at: String,
     pub command: String,
     pub machine: Machine,
@@ -358,7 +358,7 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
     };
     let m = &meta.matrix;
     Summary {
-        stage: meta.stage.clone(),
+        stage: meta.stage,
         generated_at: crate::results::now_rfc3339(),
         command: meta.command.clone(),
         machine: meta.machine.clone(),
@@ -402,7 +402,7 @@ pub(crate) mod tests {
         let matrix = MatrixFile::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml"))
             .expect("quick.toml");
         RunMeta {
-            stage: "pg".into(),
+            stage: crate::matrix::Stage::Pg,
             command: "shopbench-bench matrix --file bench/matrix/quick.toml".into(),
             machine: Machine {
                 cpu_model: "Test CPU".into(),

@@ -281,7 +281,7 @@ fn bases_can_be_chosen_and_bad_input_is_refused() {
 fn the_committed_postgres_results_read_back() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/pg");
     let s = StageResults::load(&dir).unwrap();
-    assert_eq!(s.summary.stage, "pg");
+    assert_eq!(s.summary.stage, bench::matrix::Stage::Pg);
     assert!(!s.summary.configurations.is_empty());
     assert!(s.summary.configurations.iter().all(|c| c.redis == 0 && c.cassandra == 0));
 }

@@ -77,7 +77,7 @@ async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() 
     // A row of a later stage that this run must keep.
     let redis = FaultRow {
         fault: "SIGKILL redis master, restart".into(),
-        stage: "redis".into(),
+        stage: bench::matrix::Stage::Redis,
         target: "redis master".into(),
         ..FaultRow::default()
     };

@@ -5,6 +5,7 @@
 use bench::matrix::{MatrixFile, BUILT_STAGE};
 use bench::runner::{check_binaries, store_settings, topology_for};
 use infra::Kind;
+use settings::{HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 use std::path::{Path, PathBuf};
 
 fn matrix(name: &str) -> (PathBuf, MatrixFile) {
@@ -19,7 +20,7 @@ fn every_configuration_of_every_stage_becomes_its_topology() {
         [("quick.toml", "pg"), ("pg.toml", "pg"), ("redis.toml", "redis"), ("cassandra.toml", "cassandra")]
     {
         let (_, m) = matrix(file);
-        assert_eq!(m.stage, stage);
+        assert_eq!(m.stage.name(), stage);
         for c in &m.configs {
             let t = topology_for(&m, *c).unwrap_or_else(|e| panic!("{file} {}: {e:#}", c.label()));
             let got = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx, Kind::Redis, Kind::Cassandra]
@@ -27,7 +28,7 @@ fn every_configuration_of_every_stage_becomes_its_topology() {
             assert_eq!(got, [c.postgres, c.pgpool, c.web, c.nginx, c.redis, c.cassandra], "{file} {}", c.label());
             assert_eq!(t.count(Kind::Sentinel), if c.redis > 0 { 3 } else { 0 }, "{file}: Sentinels come with Redis");
             assert_eq!(t.count(Kind::Prometheus), 0);
-            assert_eq!(t.web.binary, PathBuf::from(format!("target/release/shopbench-{stage}")));
+            assert_eq!(t.web.binary_or_default(), PathBuf::from(format!("target/release/shopbench-{stage}")));
             t.check_local().unwrap();
         }
     }
@@ -64,7 +65,7 @@ fn a_web_binary_named_in_the_file_is_kept() {
     let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
     web.insert("binary".into(), toml::Value::String("/opt/shopbench-test".into()));
     let t = topology_for(&m, m.configs[0]).unwrap();
-    assert_eq!(t.web.binary, PathBuf::from("/opt/shopbench-test"));
+    assert_eq!(t.web.binary_or_default(), PathBuf::from("/opt/shopbench-test"));
 }
 
 #[test]
@@ -80,7 +81,7 @@ fn a_missing_binary_or_a_floor_of_another_build_is_refused_before_anything_start
     let web = m.topology.get_mut("web").and_then(|w| w.as_table_mut()).unwrap();
     web.insert("binary".into(), toml::Value::String(std::env::current_exe().unwrap().display().to_string()));
     let verdict = check_binaries(&m, &path);
-    if BUILT_STAGE == "redis" {
+    if BUILT_STAGE == bench::matrix::Stage::Redis {
         verdict.unwrap();
     } else {
         let err = verdict.unwrap_err().to_string();
@@ -93,27 +94,34 @@ fn a_missing_binary_or_a_floor_of_another_build_is_refused_before_anything_start
 
 #[test]
 fn the_floor_takes_the_web_tiers_store_settings_with_pools_for_the_whole_tier() {
-    let environ = [
-        "PATH=/usr/bin",
-        "SHOPBENCH__HTTP__PORT=18200",
-        "SHOPBENCH__POSTGRES__ENDPOINTS=127.0.0.1:19820,127.0.0.1:19821",
-        "SHOPBENCH__POSTGRES__POOL_SIZE=4",
-        "SHOPBENCH__REDIS__SENTINELS=127.0.0.1:19950,127.0.0.1:19951",
-        "SHOPBENCH__REDIS__POOL_SIZE=3",
-        "SHOPBENCH__ADMIN_TOKEN=t",
-        "SHOPBENCH__LOG=debug",
-        "",
-    ]
-    .join("\0");
-    let env = store_settings(&environ, 4, 2);
+    // What infra recorded for web 0 of a two-instance tier.
+    let web0 = WebSettings {
+        http: HttpSettings { host: "127.0.0.1".into(), port: 18200 },
+        admin_token: "t".into(),
+        postgres: PostgresSettings {
+            endpoints: vec!["127.0.0.1:19820".into(), "127.0.0.1:19821".into()],
+            pool_size: 4,
+        },
+        redis: Some(RedisSettings {
+            sentinels: vec!["127.0.0.1:19950".into(), "127.0.0.1:19951".into()],
+            master_name: "shopbench".into(),
+        }),
+        cassandra: None,
+    };
+    let env = store_settings(&web0, 2);
     let pairs: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     assert_eq!(
         pairs,
         [
             "SHOPBENCH__POSTGRES__ENDPOINTS=127.0.0.1:19820,127.0.0.1:19821",
             "SHOPBENCH__POSTGRES__POOL_SIZE=8",
-            "SHOPBENCH__REDIS__POOL_SIZE=6",
+            "SHOPBENCH__REDIS__MASTER_NAME=shopbench",
             "SHOPBENCH__REDIS__SENTINELS=127.0.0.1:19950,127.0.0.1:19951",
         ]
     );
+    // The app reads them as the same stores.
+    let s = app::Settings::from_sources(None, Some(env)).unwrap();
+    let pg = s.postgres.unwrap();
+    assert_eq!((pg.endpoints, pg.pool_size), (web0.postgres.endpoints, 8));
+    assert!(s.redis.is_some());
 }

@@ -138,38 +138,36 @@ fn run(args: Args) -> Result<bool> {
     }
 }
 
+/// One "app env:" line: a store's part of what a web instance is given.
+fn app_env(env: Vec<(String, String)>) -> String {
+    env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
 fn print_endpoints(r: &Running) {
     let t = r.topology();
+    let app = r.settings_for_web(0);
     println!("run dir:   {}", r.run_dir().display());
     if t.count(Kind::Postgres) > 0 {
         println!("backends:  {}", r.backend_endpoints().join(" "));
     }
     if t.count(Kind::Pgpool) > 0 {
         println!("pgpools:   {}", r.pgpool_endpoints().join(" "));
-        println!(
-            "app env:   SHOPBENCH__POSTGRES__ENDPOINTS={} SHOPBENCH__POSTGRES__POOL_SIZE={}",
-            r.pgpool_endpoints().join(","),
-            r.app_pool_size()
-        );
+        println!("app env:   {}", app_env(app.postgres.env()));
     }
     if t.count(Kind::Redis) > 0 {
         println!("redis:     {} (master: the first)", r.redis_endpoints().join(" "));
     }
     if t.count(Kind::Sentinel) > 0 {
         println!("sentinels: {}", r.sentinel_endpoints().join(" "));
-        println!(
-            "app env:   SHOPBENCH__REDIS__SENTINELS={} SHOPBENCH__REDIS__MASTER_NAME={}",
-            r.sentinel_endpoints().join(","),
-            r.redis_master_name()
-        );
+        if let Some(redis) = &app.redis {
+            println!("app env:   {}", app_env(redis.env()));
+        }
     }
     if t.count(Kind::Cassandra) > 0 {
         println!("cassandra: {}", r.cassandra_nodes().join(" "));
-        println!(
-            "app env:   SHOPBENCH__CASSANDRA__NODES={} SHOPBENCH__CASSANDRA__REPLICATION_FACTOR={}",
-            r.cassandra_nodes().join(","),
-            r.cassandra_replication_factor()
-        );
+        if let Some(cassandra) = &app.cassandra {
+            println!("app env:   {}", app_env(cassandra.env()));
+        }
     }
     if t.count(Kind::Web) > 0 {
         println!("web:       {}", r.web_urls().join(" "));

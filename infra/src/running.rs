@@ -34,7 +34,8 @@ impl Topology {
         let run_as = process::service_user()?;
         let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
         let socket_root = rundir::socket_root(&dir)?;
-        let web_binary = if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary)?) } else { None };
+        let web_binary =
+            if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
         check_tools(&self)?;
         for kind in Kind::ALL {
             for i in 0..self.count(kind) {
@@ -55,7 +56,15 @@ impl Topology {
         let explain =
             if self.count(Kind::Postgres) > 0 { format!("\n{}", sizing.explain(&self)) } else { String::new() };
         eprintln!("up: topology {:?} in {}{explain}", self.name, dir.display());
-        let state = State { topology: self, sizing, run_as, socket_root, web_binary, processes: vec![] };
+        let state = State {
+            topology: self,
+            sizing,
+            run_as,
+            socket_root,
+            web_binary,
+            processes: vec![],
+            web_settings: Default::default(),
+        };
         state.save(&dir)?;
         let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
         // From here on, `?` drops `running`, which stops whatever was started.

@@ -1,6 +1,7 @@
 //! `state.json` in the run dir: every started process (pid, kind, index, address), so that a
 //! later `status`, `check`, `rejoin` or `down` finds them.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -60,6 +61,10 @@ pub struct State {
     pub web_binary: Option<PathBuf>,
     /// In start order; `down` stops them in reverse.
     pub processes: Vec<Proc>,
+    /// The settings each web instance was (last) started with, by index: what the bench reads
+    /// to reach the same stores the same way.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub web_settings: BTreeMap<usize, settings::WebSettings>,
 }
 
 impl State {

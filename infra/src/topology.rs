@@ -152,8 +152,16 @@ impl PgpoolSection {
 #[serde(from = "WebRaw", into = "WebRaw")]
 pub struct WebSection {
     pub section: Section,
-    pub binary: PathBuf,
+    /// As the file (or an override) names it; none: [`WebSection::binary_or_default`].
+    pub binary: Option<PathBuf>,
     pub admin_token: String,
+}
+
+impl WebSection {
+    /// The binary to run: the one named, else target/release/shopbench.
+    pub fn binary_or_default(&self) -> PathBuf {
+        self.binary.clone().unwrap_or_else(|| PathBuf::from("target/release/shopbench"))
+    }
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -164,8 +172,8 @@ struct WebRaw {
     base_port: u16,
     #[serde(default)]
     hosts: Vec<String>,
-    #[serde(default = "default_web_binary")]
-    binary: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    binary: Option<PathBuf>,
     #[serde(default = "default_admin_token")]
     admin_token: String,
 }
@@ -182,10 +190,6 @@ impl From<WebSection> for WebRaw {
         let s = w.section;
         WebRaw { count: s.count, base_port: s.base_port, hosts: s.hosts, binary: w.binary, admin_token: w.admin_token }
     }
-}
-
-fn default_web_binary() -> PathBuf {
-    PathBuf::from("target/release/shopbench")
 }
 
 fn default_admin_token() -> String {
@@ -255,7 +259,7 @@ fn no_pgpool() -> PgpoolSection {
     PgpoolSection { section: empty_section(19999), pcp_base_port: None }
 }
 fn no_web() -> WebSection {
-    WebSection { section: empty_section(18080), binary: default_web_binary(), admin_token: default_admin_token() }
+    WebSection { section: empty_section(18080), binary: None, admin_token: default_admin_token() }
 }
 fn no_nginx() -> Section {
     empty_section(18000)
@@ -276,6 +280,8 @@ pub struct Overrides {
     /// Only the stores: PostgreSQL, pgpool-II, Redis and its sentinels.
     pub only_db: bool,
     pub web_binary: Option<PathBuf>,
+    /// The web binary when neither the file nor `web_binary` names one (the bench: the stage's).
+    pub default_web_binary: Option<PathBuf>,
 }
 
 impl Topology {
@@ -283,6 +289,13 @@ impl Topology {
         let t: Topology = toml::from_str(text).context("invalid topology file")?;
         t.validate()?;
         Ok(t)
+    }
+
+    /// Parses a topology whose counts `o` completes (a bench file gives the ports, each of its
+    /// configurations the counts), and checks the result.
+    pub fn parse_with(text: &str, o: &Overrides) -> Result<Topology> {
+        let t: Topology = toml::from_str(text).context("invalid topology file")?;
+        t.with_overrides(o)
     }
 
     pub fn from_file(path: &Path) -> Result<Topology> {
@@ -325,7 +338,10 @@ impl Topology {
             }
         }
         if let Some(b) = &o.web_binary {
-            self.web.binary = b.clone();
+            self.web.binary = Some(b.clone());
+        }
+        if self.web.binary.is_none() {
+            self.web.binary.clone_from(&o.default_web_binary);
         }
         if o.only_db {
             self.web.section.count = 0;
@@ -504,5 +520,35 @@ mod tests {
         assert!(Topology::parse(no_pool).unwrap_err().to_string().contains("need at least one pgpool"));
         let unknown = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\nport = 3\n";
         assert!(Topology::parse(unknown).is_err());
+    }
+
+    /// A file of ports only (a bench file) becomes a topology once its counts are given; the web
+    /// binary it names wins over a default one.
+    #[test]
+    fn counts_and_a_default_web_binary_complete_a_file_of_ports() {
+        let ports =
+            "name = \"b\"\n[postgres]\nbase_port = 19800\n[pgpool]\nbase_port = 19810\n[web]\nbase_port = 19820\n\
+                     [redis]\nbase_port = 19900\n[sentinel]\ncount = 3\nbase_port = 19950\n";
+        assert!(Topology::parse(ports).is_err(), "sentinels without redis");
+        let o = Overrides {
+            postgres: Some(1),
+            pgpool: Some(1),
+            web: Some(1),
+            redis: Some(0),
+            default_web_binary: Some("target/release/shopbench-pg".into()),
+            ..Overrides::default()
+        };
+        let t = Topology::parse_with(ports, &o).unwrap();
+        assert_eq!([Kind::Postgres, Kind::Web, Kind::Redis, Kind::Sentinel].map(|k| t.count(k)), [1, 1, 0, 0]);
+        assert_eq!(t.web.binary_or_default(), PathBuf::from("target/release/shopbench-pg"));
+        let named = ports.replace("base_port = 19820\n", "base_port = 19820\nbinary = \"/opt/shop\"\n");
+        let t = Topology::parse_with(&named, &o).unwrap();
+        assert_eq!(t.web.binary_or_default(), PathBuf::from("/opt/shop"));
+        let t = Topology::parse_with(&named, &Overrides { web_binary: Some("/x".into()), ..o }).unwrap();
+        assert_eq!(t.web.binary, Some(PathBuf::from("/x")));
+        assert_eq!(
+            Topology::parse(DEFAULT).unwrap().web.binary_or_default(),
+            PathBuf::from("target/release/shopbench")
+        );
     }
 }

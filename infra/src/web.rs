@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use settings::{CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 
 use crate::process;
 use crate::render::render;
@@ -54,33 +55,49 @@ pub(crate) fn start_web(r: &mut Running, i: usize) -> Result<()> {
     let dir = r.instance_dir(Kind::Web, i);
     rundir::instance_dir(&dir, None)?;
     let log = dir.join("web.log");
+    let settings = r.settings_for_web(i);
     // The app runs as ourselves: it needs no privileges, and its binary may sit where the service
     // user cannot read.
     let mut cmd = process::server_command(&binary, &log, None)?;
-    cmd.current_dir(&dir)
-        .env_remove("SHOPBENCH_CONFIG")
-        .env("SHOPBENCH__HTTP__HOST", &host)
-        .env("SHOPBENCH__HTTP__PORT", port.to_string())
-        .env("SHOPBENCH__POSTGRES__ENDPOINTS", r.pgpool_endpoints().join(","))
-        .env("SHOPBENCH__POSTGRES__POOL_SIZE", r.app_pool_size().to_string())
-        .env("SHOPBENCH__ADMIN_TOKEN", &t.web.admin_token);
-    if t.count(Kind::Redis) > 0 {
-        // The app finds the master (and the replicas) through the sentinels.
-        cmd.env("SHOPBENCH__REDIS__SENTINELS", r.sentinel_endpoints().join(","))
-            .env("SHOPBENCH__REDIS__MASTER_NAME", r.redis_master_name());
-    }
-    if t.count(Kind::Cassandra) > 0 {
-        // The driver finds the rest of the ring from any of them; a 1-node ring needs RF 1.
-        cmd.env("SHOPBENCH__CASSANDRA__NODES", r.cassandra_nodes().join(","))
-            .env("SHOPBENCH__CASSANDRA__REPLICATION_FACTOR", r.cassandra_replication_factor().to_string());
-    }
+    cmd.current_dir(&dir).env_remove("SHOPBENCH_CONFIG").envs(settings.env());
     let child = process::spawn(cmd, &format!("web {i}"))?;
+    r.state.web_settings.insert(i, settings);
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
     let proc = Proc { kind: Kind::Web, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
     r.record(proc.clone(), child)?;
     // The first instance runs the migrations.
     ready_http(&proc, "/health/ready", Duration::from_secs(60))
+}
+
+impl Running {
+    /// What web instance `i` is started with: its address, the admin token, every pgpool with a
+    /// pool of `app_pool_size` connections each, and the Sentinels and the Cassandra ring when the
+    /// topology has them.
+    pub fn settings_for_web(&self, i: usize) -> WebSettings {
+        let t = self.topology();
+        let (host, port) = t.endpoint(Kind::Web, i);
+        WebSettings {
+            http: HttpSettings { host, port },
+            admin_token: t.web.admin_token.clone(),
+            postgres: PostgresSettings { endpoints: self.pgpool_endpoints(), pool_size: self.app_pool_size() },
+            // The app finds the master (and the replicas) through the sentinels.
+            redis: (t.count(Kind::Redis) > 0).then(|| RedisSettings {
+                sentinels: self.sentinel_endpoints(),
+                master_name: self.redis_master_name().to_string(),
+            }),
+            // The driver finds the rest of the ring from any of them; a 1-node ring needs RF 1.
+            cassandra: (t.count(Kind::Cassandra) > 0).then(|| CassandraSettings {
+                nodes: self.cassandra_nodes(),
+                replication_factor: self.cassandra_replication_factor(),
+            }),
+        }
+    }
+
+    /// The settings web instance `i` was last started with (recorded in the run state).
+    pub fn web_settings(&self, i: usize) -> Option<&WebSettings> {
+        self.state.web_settings.get(&i)
+    }
 }
 
 /// nginx i: balances over every web instance.

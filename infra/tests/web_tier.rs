@@ -70,6 +70,22 @@ fn full_topology_serves_through_nginx_and_survives_a_killed_web_instance() {
         assert_eq!(get(n, "/health/ready"), 200, "{n}");
     }
 
+    // Each web instance runs with the settings the run state records (what the bench reads).
+    let reopened = infra::Running::open(&dir.0).unwrap();
+    for i in 0..2 {
+        let recorded = running.web_settings(i).expect("web settings recorded").clone();
+        assert_eq!(reopened.web_settings(i), Some(&recorded), "web {i}: not in state.json");
+        assert_eq!((recorded.http.port, &recorded.postgres.endpoints), (18100 + i as u16, &running.pgpool_endpoints()));
+        assert_eq!(recorded.postgres.pool_size, running.app_pool_size());
+        assert!(recorded.redis.is_none() && recorded.cassandra.is_none());
+        let pid = running.processes().iter().find(|p| p.kind == Kind::Web && p.index == i).unwrap().pid;
+        let environ = String::from_utf8(std::fs::read(format!("/proc/{pid}/environ")).unwrap()).unwrap();
+        let environ: Vec<&str> = environ.split('\0').collect();
+        for (k, v) in recorded.env() {
+            assert!(environ.contains(&format!("{k}={v}").as_str()), "web {i} was not given {k}={v}");
+        }
+    }
+
     // A write through one nginx is read back through the other, and lands on both backends.
     let (code, body) = post_json(&nginx[0], "/users", r#"{"email":"infra-test@example.com","name":"Infra"}"#);
     assert_eq!(code, 201, "{body}");

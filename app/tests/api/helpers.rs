@@ -244,13 +244,7 @@ impl TestApp {
 
 /// The stores `/health/ready` reports, all with `state`: the build's stage decides which.
 pub fn stores_all(state: &str) -> Value {
-    if cfg!(feature = "stage-cassandra") {
-        json!({"postgres": state, "redis": state, "cassandra": state})
-    } else if cfg!(feature = "stage-redis") {
-        json!({"postgres": state, "redis": state})
-    } else {
-        json!({"postgres": state})
-    }
+    Value::Object(app::STAGE.stores().iter().map(|s| (s.name().to_string(), json!(state))).collect())
 }
 
 pub fn id_of(v: &Value) -> &str {

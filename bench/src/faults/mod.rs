@@ -579,7 +579,7 @@ async fn run_fault(
 
     // The data checks, with no write in flight.
     eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", seen.orders.len());
-    let stage_name = f.stage.clone();
+    let stage = f.stage;
     let mut acked = seen.orders.clone();
     if let Some(raced) = &raced {
         for h in &raced.histories {
@@ -610,7 +610,7 @@ async fn run_fault(
     })
     .await?;
     let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
-    let (cart_store, carts) = match stage::cart_store(&stage_name, &topology).await? {
+    let (cart_store, carts) = match stage::cart_store(stage, &topology).await? {
         Some(store) => (
             Some(store.name.clone()),
             Some(audit::carts(store.carts.as_ref(), &seen.known_carts, &seen.unsettled).await?),
@@ -663,7 +663,7 @@ async fn run_fault(
         doubled_order_lines: race_doubled,
         race: race_row,
         details: events.notes.clone(),
-        stage: f.stage.clone(),
+        stage: f.stage,
         target: spec.target.clone(),
         instance: events.instance.clone(),
         note: spec.note.clone(),
@@ -818,7 +818,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
     // A web binary of another stage would measure other stores under this stage's name.
     let stores = api::ready_stores(&client, &nginx[0]).await?;
-    let want = crate::matrix::stage_stores(&f.stage);
+    let want = crate::matrix::stage_stores(f.stage);
     if stores != want {
         bail!(
             "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
@@ -859,7 +859,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     for row in &mut rows {
         row.setup = setup.clone();
     }
-    table::write(&opts.out, &f.stage, rows.clone())?;
+    table::write(&opts.out, f.stage, rows.clone())?;
     eprintln!(
         "faults: done in {}; {} and {} written",
         fmt_secs(started.elapsed().as_secs_f64()),
@@ -889,7 +889,7 @@ pub async fn command(file: &Path, out: Option<PathBuf>, run_dir: Option<PathBuf>
     let file = FaultsFile::load(file)?;
     let root = infra::repo_root();
     let out = out.unwrap_or_else(|| root.join("docs/results"));
-    let run_dir = run_dir.unwrap_or_else(|| root.join("run/faults").join(&file.stage));
+    let run_dir = run_dir.unwrap_or_else(|| root.join("run/faults").join(file.stage.name()));
     cancel::install_ctrl_c();
     run(Options { file, out, run_dir, command }).await?;
     Ok(())

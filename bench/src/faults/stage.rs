@@ -8,6 +8,7 @@
 //!   means at the moment of the kill (after a failover the master is another instance).
 //! * [`settled`]: the stage's stores are whole again before the next fault starts.
 
+use crate::matrix::{Stage, Store};
 use anyhow::{bail, Context, Result};
 use domain::ports::CartRepository;
 use infra::{Kind, Running, Topology};
@@ -24,9 +25,9 @@ pub struct CartStore {
 /// Where the carts of `stage` live, connected afresh (called after each fault, so no pooled
 /// connection predates a restart). `None`: this build cannot read the stage's carts (a bench
 /// built without the stage's feature); the check is then reported as not done.
-pub async fn cart_store(stage: &str, topology: &Topology) -> Result<Option<CartStore>> {
-    match stage {
-        "pg" => {
+pub async fn cart_store(stage: Stage, topology: &Topology) -> Result<Option<CartStore>> {
+    match stage.cart_store() {
+        Store::Postgres => {
             // Backend 0, read directly: the consistency check compares it with the others.
             anyhow::ensure!(topology.count(Kind::Postgres) > 0, "no PostgreSQL backend");
             let (host, port) = topology.endpoint(Kind::Postgres, 0);
@@ -39,8 +40,10 @@ pub async fn cart_store(stage: &str, topology: &Topology) -> Result<Option<CartS
                 .with_context(|| format!("connecting to postgres 0 ({backend}) for the cart check"))?;
             Ok(Some(CartStore { name: format!("postgres 0 ({backend}, direct)"), carts: store.stores().carts }))
         }
-        "redis" | "cassandra" => redis_carts(topology).await,
-        _ => Ok(None),
+        Store::Redis => redis_carts(topology).await,
+        Store::Cassandra => {
+            bail!("stage {stage} keeps the carts in Cassandra: the faults run has no cart check for it")
+        }
     }
 }
 

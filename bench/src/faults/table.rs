@@ -2,6 +2,7 @@
 //! stage and keeps the others) and docs/results/faults.md, drawn from all rows.
 
 use super::analysis::{self, ErrorReason};
+use crate::matrix::Stage;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
@@ -45,7 +46,7 @@ pub struct FaultRow {
     /// What the fault did beyond its name (a first rejoin that failed, sessions refused).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
-    pub stage: String,
+    pub stage: Stage,
     /// The instance, as the faults file names it ("pgpool 0", "redis master").
     pub target: String,
     /// The instance it meant at the kill, and its address.
@@ -143,7 +144,7 @@ pub fn load(path: &Path) -> Result<Vec<FaultRow>> {
 
 /// `old` with the rows of `stage` replaced by `new` (in place of the first old one, or at the
 /// end), the other stages' rows kept as they were.
-pub fn merge(old: Vec<FaultRow>, stage: &str, new: Vec<FaultRow>) -> Vec<FaultRow> {
+pub fn merge(old: Vec<FaultRow>, stage: Stage, new: Vec<FaultRow>) -> Vec<FaultRow> {
     let at = old.iter().position(|r| r.stage == stage);
     let mut rows: Vec<FaultRow> = old.into_iter().filter(|r| r.stage != stage).collect();
     let at = at.unwrap_or(rows.len()).min(rows.len());
@@ -152,7 +153,7 @@ pub fn merge(old: Vec<FaultRow>, stage: &str, new: Vec<FaultRow>) -> Vec<FaultRo
 }
 
 /// Writes faults.json (merged) and faults.md (from every row) into `out`.
-pub fn write(out: &Path, stage: &str, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
+pub fn write(out: &Path, stage: Stage, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("faults.json");
     let rows = merge(load(&json)?, stage, new);
@@ -325,7 +326,7 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     );
     md.push_str(METHOD);
     md.push_str("\n\n");
-    let mut stages: Vec<(&str, &str)> = rows.iter().map(|r| (r.stage.as_str(), r.setup.as_str())).collect();
+    let mut stages: Vec<(Stage, &str)> = rows.iter().map(|r| (r.stage, r.setup.as_str())).collect();
     stages.dedup_by(|a, b| a.0 == b.0);
     for (stage, setup) in stages {
         let setup = if setup.is_empty() { "(setup not recorded)" } else { setup };
@@ -451,9 +452,9 @@ pub fn markdown(rows: &[FaultRow]) -> String {
             md.push('\n');
         }
     }
-    let mut runs: Vec<(String, String, String)> = rows
+    let mut runs: Vec<(Stage, String, String)> = rows
         .iter()
-        .map(|r| (r.stage.clone(), r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
+        .map(|r| (r.stage, r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
         .collect();
     runs.dedup_by(|a, b| a.0 == b.0);
     md.push_str("## Runs\n\n");
@@ -511,7 +512,7 @@ fn phase_words(phase: &str) -> &'static str {
 mod tests {
     use super::*;
 
-    fn row(stage: &str, fault: &str) -> FaultRow {
+    fn row(stage: Stage, fault: &str) -> FaultRow {
         FaultRow {
             fault: format!("SIGKILL {fault}, restart"),
             kind: crate::faults::FaultKind::Kill,
@@ -519,7 +520,7 @@ mod tests {
             doubled_order_lines: 0,
             race: None,
             details: vec![],
-            stage: stage.into(),
+            stage,
             target: fault.into(),
             instance: format!("{fault} (127.0.0.1:17200)"),
             note: String::new(),
@@ -559,18 +560,18 @@ mod tests {
 
     #[test]
     fn a_run_replaces_only_its_own_stage() {
-        let old = vec![row("pg", "pgpool 0"), row("pg", "web 0"), row("redis", "redis master")];
-        let merged = merge(old.clone(), "pg", vec![row("pg", "nginx 0")]);
-        let names: Vec<(&str, &str)> = merged.iter().map(|r| (r.stage.as_str(), r.target.as_str())).collect();
+        let old = vec![row(Stage::Pg, "pgpool 0"), row(Stage::Pg, "web 0"), row(Stage::Redis, "redis master")];
+        let merged = merge(old.clone(), Stage::Pg, vec![row(Stage::Pg, "nginx 0")]);
+        let names: Vec<(&str, &str)> = merged.iter().map(|r| (r.stage.name(), r.target.as_str())).collect();
         assert_eq!(names, [("pg", "nginx 0"), ("redis", "redis master")]);
-        let merged = merge(old, "cassandra", vec![row("cassandra", "cassandra 1")]);
+        let merged = merge(old, Stage::Cassandra, vec![row(Stage::Cassandra, "cassandra 1")]);
         assert_eq!(merged.len(), 4);
-        assert_eq!(merged[3].stage, "cassandra");
+        assert_eq!(merged[3].stage, Stage::Cassandra);
     }
 
     #[test]
     fn the_table_shows_errors_with_their_reasons_and_the_checks() {
-        let mut web = row("pg", "web 0");
+        let mut web = row(Stage::Pg, "web 0");
         web.client_errors = 3;
         web.error_reasons = vec![ErrorReason {
             phase: "kill".into(),
@@ -579,7 +580,7 @@ mod tests {
             count: 3,
         }];
         web.error_window_s = Some(1.234);
-        let mut pg = row("pg", "postgres 1");
+        let mut pg = row(Stage::Pg, "postgres 1");
         pg.race = Some(RaceRow {
             users: 2,
             rounds: 40,
@@ -618,13 +619,13 @@ mod tests {
     #[test]
     fn rows_written_before_the_race_and_the_new_kinds_still_load() {
         // A row as faults.json held them before issue 11: no kind, window, race or doubled lines.
-        let mut old = serde_json::to_value(row("pg", "web 0")).unwrap();
+        let mut old = serde_json::to_value(row(Stage::Pg, "web 0")).unwrap();
         let obj = old.as_object_mut().unwrap();
         for k in ["kind", "error_window_s", "doubled_order_lines", "race", "details"] {
             obj.remove(k);
         }
         let back: FaultRow = serde_json::from_value(old).unwrap();
-        assert_eq!(back, FaultRow { error_window_s: None, ..row("pg", "web 0") });
+        assert_eq!(back, FaultRow { error_window_s: None, ..row(Stage::Pg, "web 0") });
         assert!(markdown(std::slice::from_ref(&back)).contains("| 0 | kill:"), "no window shown when not measured");
         assert_eq!(back.kind, crate::faults::FaultKind::Kill);
         // The committed results load too.

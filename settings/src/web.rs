@@ -1,0 +1,192 @@
+//! What infra gives a web instance, and its rendering to the process environment.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Every environment name of the service's configuration starts with this.
+pub const ENV_PREFIX: &str = "SHOPBENCH__";
+
+/// The environment name of a configuration key: `http.port` is `SHOPBENCH__HTTP__PORT` (the rule
+/// docs/configuration.md states and the app's configuration reads).
+pub fn env_name(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
+}
+
+/// The settings infra starts a web instance with and records in its run state: a subset of the
+/// app's configuration (app/src/config.rs; the keys not set here keep the app's defaults).
+/// `Debug` leaves the admin token out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSettings {
+    pub http: HttpSettings,
+    pub admin_token: String,
+    pub postgres: PostgresSettings,
+    /// Present in a topology with Redis (stage redis and cassandra: the carts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis: Option<RedisSettings>,
+    /// Present in a topology with a Cassandra ring (stage cassandra: the catalogue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassandra: Option<CassandraSettings>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSettings {
+    /// `host:port` of every pgpool-II.
+    pub endpoints: Vec<String>,
+    /// Connections per endpoint.
+    pub pool_size: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `host:port` of every Sentinel.
+    pub sentinels: Vec<String>,
+    /// The name the Sentinels monitor the master under.
+    pub master_name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CassandraSettings {
+    /// `host:port` (CQL) of every node.
+    pub nodes: Vec<String>,
+    /// Of the app's keyspace (3, or fewer on a smaller ring).
+    pub replication_factor: u32,
+}
+
+impl WebSettings {
+    /// The settings as the process environment of the web instance: `SHOPBENCH__*` names (see
+    /// [`env_name`]), lists comma-separated. The one place those names are written.
+    pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
+            (env_name("http.host"), self.http.host.clone()),
+            (env_name("http.port"), self.http.port.to_string()),
+            (env_name("admin_token"), self.admin_token.clone()),
+        ];
+        env.extend(self.store_env());
+        env
+    }
+
+    /// The stores' part of [`WebSettings::env`] (no listen address, no admin token): what reaches
+    /// the same stores the same way, e.g. the bench's storage floor.
+    pub fn store_env(&self) -> Vec<(String, String)> {
+        let mut env = self.postgres.env();
+        env.extend(self.redis.iter().flat_map(RedisSettings::env));
+        env.extend(self.cassandra.iter().flat_map(CassandraSettings::env));
+        env
+    }
+}
+
+impl PostgresSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("postgres.endpoints"), self.endpoints.join(",")),
+            (env_name("postgres.pool_size"), self.pool_size.to_string()),
+        ]
+    }
+}
+
+impl RedisSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("redis.sentinels"), self.sentinels.join(",")),
+            (env_name("redis.master_name"), self.master_name.clone()),
+        ]
+    }
+}
+
+impl CassandraSettings {
+    /// This section's part of [`WebSettings::env`].
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            (env_name("cassandra.nodes"), self.nodes.join(",")),
+            (env_name("cassandra.replication_factor"), self.replication_factor.to_string()),
+        ]
+    }
+}
+
+impl fmt::Debug for WebSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSettings")
+            .field("http", &self.http)
+            .field("admin_token", &"<redacted>")
+            .field("postgres", &self.postgres)
+            .field("redis", &self.redis)
+            .field("cassandra", &self.cassandra)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Settings with every section.
+    fn full() -> WebSettings {
+        WebSettings {
+            http: HttpSettings { host: "127.0.0.1".into(), port: 18080 },
+            admin_token: "very-secret".into(),
+            postgres: PostgresSettings {
+                endpoints: vec!["127.0.0.1:19999".into(), "127.0.0.1:20000".into()],
+                pool_size: 7,
+            },
+            redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shopbench".into() }),
+            cassandra: Some(CassandraSettings {
+                nodes: vec!["127.0.0.1:9042".into(), "127.0.0.2:9042".into()],
+                replication_factor: 2,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_environment_uses_the_documented_names_and_comma_separated_lists() {
+        let env = full().env();
+        let expected = [
+            ("SHOPBENCH__HTTP__HOST", "127.0.0.1"),
+            ("SHOPBENCH__HTTP__PORT", "18080"),
+            ("SHOPBENCH__ADMIN_TOKEN", "very-secret"),
+            ("SHOPBENCH__POSTGRES__ENDPOINTS", "127.0.0.1:19999,127.0.0.1:20000"),
+            ("SHOPBENCH__POSTGRES__POOL_SIZE", "7"),
+            ("SHOPBENCH__REDIS__SENTINELS", "127.0.0.1:26379"),
+            ("SHOPBENCH__REDIS__MASTER_NAME", "shopbench"),
+            ("SHOPBENCH__CASSANDRA__NODES", "127.0.0.1:9042,127.0.0.2:9042"),
+            ("SHOPBENCH__CASSANDRA__REPLICATION_FACTOR", "2"),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        assert_eq!(env, expected);
+    }
+
+    #[test]
+    fn absent_stores_are_not_in_the_environment_and_the_store_part_has_no_http_nor_token() {
+        let pg_only = WebSettings { redis: None, cassandra: None, ..full() };
+        let names: Vec<String> = pg_only.env().into_iter().map(|(k, _)| k).collect();
+        assert!(!names.iter().any(|k| k.contains("REDIS") || k.contains("CASSANDRA")), "{names:?}");
+        let stores: Vec<String> = full().store_env().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(stores.len(), 6);
+        assert!(!stores.iter().any(|k| k.contains("HTTP") || k.contains("ADMIN_TOKEN")), "{stores:?}");
+    }
+
+    #[test]
+    fn settings_survive_the_run_state_and_keep_the_token_out_of_debug() {
+        let s = full();
+        let back: WebSettings = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+        let pg_only = WebSettings { redis: None, cassandra: None, ..full() };
+        let json = serde_json::to_string(&pg_only).unwrap();
+        assert!(!json.contains("redis") && !json.contains("cassandra"), "{json}");
+        assert_eq!(serde_json::from_str::<WebSettings>(&json).unwrap(), pg_only);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("very-secret") && shown.contains("<redacted>"), "{shown}");
+    }
+}
