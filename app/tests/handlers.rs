@@ -10,7 +10,7 @@ use app::startup::app;
 use async_trait::async_trait;
 use domain::models::{Category, PageRequest, Product, ProductId};
 use domain::ports::{Catalogue, HealthCheck, StoreResult};
-use domain::{StoreError, Stores};
+use domain::{StoreError, StoreFailure, Stores};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
@@ -21,8 +21,10 @@ const DRIVER_DETAIL: &str = "connection to 10.9.8.7:5432 refused (user shop_owne
 /// A catalogue whose every call fails as an unreachable store.
 struct DownCatalogue;
 
+/// Fails as a driver would: what failed (with an address), and the driver's error as its source.
 fn down<T>() -> StoreResult<T> {
-    Err(StoreError::Unavailable(DRIVER_DETAIL.into()))
+    let driver = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, DRIVER_DETAIL);
+    Err(StoreError::Unavailable(StoreFailure::caused_by("10.9.8.7:5432: error connecting to server", driver)))
 }
 
 #[async_trait]
