@@ -115,8 +115,9 @@ impl From<DomainError> for ApiError {
             }
             DomainError::Unauthenticated => Self::unauthenticated("a bearer token is required"),
             DomainError::Forbidden => Self::new(StatusCode::FORBIDDEN, "forbidden", "this token does not grant that"),
-            DomainError::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "store unavailable");
+            DomainError::Unavailable(failure) => {
+                // `error=<what failed> error.sources=[<the driver's error>, <its cause>, ...]`
+                tracing::warn!(error = &failure as &(dyn std::error::Error + 'static), "store unavailable");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the service is unavailable, retry shortly")
             }
         }
@@ -165,6 +166,39 @@ mod tests {
         );
         let e = ApiError::from(DomainError::NotFound { entity: "user" });
         assert_eq!(body_of(&e), serde_json::json!({"code": "not_found", "message": "user not found"}));
+    }
+
+    /// A `Write` into a shared buffer, for the log lines of one test.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_store_failure_is_logged_with_its_chain_and_answered_without_it() {
+        let log = Captured::default();
+        let writer = log.clone();
+        let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused by 10.1.2.3");
+        let failure = domain::StoreFailure::caused_by("10.1.2.3:5432: error connecting to server", refused);
+        let e = tracing::subscriber::with_default(subscriber, || ApiError::from(DomainError::Unavailable(failure)));
+        let line = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            line.contains(
+                "store unavailable error=10.1.2.3:5432: error connecting to server error.sources=[refused by 10.1.2.3]"
+            ),
+            "{line}"
+        );
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!body_of(&e).to_string().contains("10.1.2.3"));
     }
 
     #[test]

@@ -2,6 +2,15 @@
 //!
 //! Only successful requests have times; failures are counted apart and never enter a mean or a
 //! percentile (a fast error would flatter the mean, a timeout would drown it).
+//!
+//! Own arithmetic on purpose (a nearest-rank percentile, a mean, a sample standard deviation: a
+//! few lines, tested below) rather than a crate. `hdrhistogram` would make the percentiles
+//! approximate: with 3 significant digits a time of 2.048 ms or more shares a bucket up to 1/1024
+//! wide and is reported as the bucket's highest value (up to 8 µs more at 12 ms), which moves the
+//! reports' 2-decimal ms columns in the last digit; its merging is not needed, as every repeat
+//! keeps its own samples (a 30 s window at the load's ~300 req/s is ~10k `u32`, 40 KB; the
+//! GET-product run at ~6k req/s for 10 s, 240 KB). `statrs` has the same mean and standard
+//! deviation, but its quantiles are interpolated estimates, not the nearest rank the reports give.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

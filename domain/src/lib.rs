@@ -6,5 +6,5 @@ pub mod models;
 pub mod ports;
 pub mod service;
 
-pub use error::{DomainError, StoreError, ValidationError};
+pub use error::{DomainError, StoreError, StoreFailure, ValidationError};
 pub use service::{Checkout, Credentials, Shop, Stores};

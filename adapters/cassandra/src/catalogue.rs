@@ -13,7 +13,7 @@
 //! call on that product.
 
 use crate::schema::{BY_CATEGORY, COLUMNS, PRODUCTS};
-use crate::{prepare, timed, unavailable};
+use crate::{failed, prepare, timed, unavailable};
 use async_trait::async_trait;
 use domain::models::*;
 use domain::ports::{Catalogue, StoreResult};
@@ -174,7 +174,7 @@ impl Inner {
         let row = rows.maybe_first_row::<Row>().map_err(|e| unavailable("row", e))?;
         match row.as_ref().and_then(|r| r.columns.first()) {
             Some(Some(CqlValue::Boolean(applied))) => Ok(*applied),
-            other => Err(unavailable("conditional write", format!("no [applied] column in the result: {other:?}"))),
+            other => Err(failed("conditional write", &format!("no [applied] column in the result: {other:?}"))),
         }
     }
 
@@ -323,7 +323,7 @@ impl Catalogue for CassandraCatalogue {
                     db.sync_copies(&Stored { product: stored, prev_category: prev.map(str::to_string) }).await?;
                     return Ok(true);
                 }
-                Err(unavailable("update", "the product kept changing under a conditional update"))
+                Err(failed("update", "the product kept changing under a conditional update"))
             }),
         )
         .await
@@ -354,7 +354,7 @@ impl Catalogue for CassandraCatalogue {
                         return Ok(true);
                     }
                 }
-                Err(unavailable("delete", "the product kept changing under a conditional delete"))
+                Err(failed("delete", "the product kept changing under a conditional delete"))
             }),
         )
         .await

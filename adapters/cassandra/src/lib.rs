@@ -23,7 +23,7 @@ pub use settings::CassandraSettings;
 
 use async_trait::async_trait;
 use domain::ports::{Catalogue, HealthCheck, StoreResult};
-use domain::StoreError;
+use domain::{StoreError, StoreFailure};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -127,8 +127,14 @@ pub(crate) async fn timed<T>(op: &'static str, f: impl std::future::Future<Outpu
     r
 }
 
-pub(crate) fn unavailable(what: &str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(format!("cassandra {what}: {e}"))
+/// The driver's error `e` kept as the source, with its chain.
+pub(crate) fn unavailable<E: std::error::Error + Send + Sync + 'static>(what: &str, e: E) -> StoreError {
+    StoreError::Unavailable(StoreFailure::caused_by(format!("cassandra {what}: {e}"), e))
+}
+
+/// A failure the adapter found itself (no driver error behind it).
+pub(crate) fn failed(what: &str, why: &str) -> StoreError {
+    StoreError::Unavailable(format!("cassandra {what}: {why}").into())
 }
 
 pub(crate) async fn prepare(session: &Session, cql: String, idempotent: bool) -> anyhow::Result<PreparedStatement> {

@@ -19,7 +19,7 @@ use crate::selector::{Selector, Tried};
 use crate::settings::PgSettings;
 use bb8::{ErrorSink, Pool, PooledConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
-use domain::StoreError;
+use domain::{StoreError, StoreFailure};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -330,7 +330,8 @@ pub(crate) struct Attempts<'a> {
     tried: Tried,
     current: usize,
     started: Instant,
-    last: Option<String>,
+    /// Why the last attempt failed, kept for the `Unavailable` that ends the attempts.
+    last: Option<StoreFailure>,
 }
 
 impl Attempts<'_> {
@@ -363,11 +364,11 @@ impl Attempts<'_> {
                 }
                 Err(Checkout::Down(why)) => {
                     self.cluster.endpoint_failed(i, &why);
-                    self.last = Some(format!("{}: {why}", ep.addr));
+                    self.last = Some(format!("{}: {why}", ep.addr).into());
                 }
                 Err(Checkout::Busy(why)) => {
                     tracing::debug!(endpoint = %ep.addr, op = self.op, "postgres pool busy");
-                    self.last = Some(format!("{}: {why}", ep.addr));
+                    self.last = Some(format!("{}: {why}", ep.addr).into());
                 }
             }
         }
@@ -414,22 +415,24 @@ impl Attempts<'_> {
             Err(DbError::TimedOut) => {
                 let why = format!("no answer within {:?}", self.cluster.attempt_timeout(self.op));
                 self.cluster.endpoint_failed(self.current, &why);
-                self.last = Some(format!("{}: {why}", ep.addr));
+                self.last = Some(format!("{}: {why}", ep.addr).into());
                 None
             }
             Err(DbError::Pg(e)) if is_connection_error(&e) => {
                 self.cluster.endpoint_failed(self.current, &describe(&e));
-                self.last = Some(format!("{}: {}", ep.addr, describe(&e)));
+                self.last = Some(StoreFailure::caused_by(format!("{}: {}", ep.addr, describe(&e)), e));
                 None
             }
             Err(DbError::Pg(e)) if is_transient(&e) => {
-                self.last = Some(format!("{}: {}", ep.addr, describe(&e)));
+                self.last = Some(StoreFailure::caused_by(format!("{}: {}", ep.addr, describe(&e)), e));
                 None
             }
             Err(DbError::Pg(e)) => {
                 let why = describe(&e);
                 tracing::error!(endpoint = %ep.addr, op = self.op, error = %why, "postgres statement failed");
-                Some(Err(self.finish_err(StoreError::Unavailable(format!("{}: {why}", ep.addr)))))
+                Some(Err(
+                    self.finish_err(StoreError::Unavailable(StoreFailure::caused_by(format!("{}: {why}", ep.addr), e)))
+                ))
             }
         }
     }

@@ -91,7 +91,7 @@ async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed
         Some(o) => o,
         None => query_orders(&tx, cache, GET, &[&order.id.as_uuid()])
             .await?
-            .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id)))?,
+            .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id).into()))?,
     };
     tx.rollback().await?;
     // Our own earlier attempt committed before its connection was lost: it is this call's write.

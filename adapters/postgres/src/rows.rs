@@ -23,9 +23,9 @@ pub(crate) fn user(r: &Row) -> User {
 
 pub(crate) fn token_hash(r: &Row) -> Result<TokenHash, DbError> {
     let bytes: Vec<u8> = r.get("token_hash");
-    let arr: [u8; 32] = bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| StoreError::Unavailable(format!("stored token hash has {} bytes, not 32", b.len())))?;
+    let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+        StoreError::Unavailable(format!("stored token hash has {} bytes, not 32", b.len()).into())
+    })?;
     Ok(TokenHash::from_bytes(arr))
 }
 
@@ -62,7 +62,7 @@ pub(crate) fn orders(rows: &[Row]) -> Result<Vec<Order>, DbError> {
             _ => {
                 let status: &str = r.get("status");
                 let status = OrderStatus::parse(status)
-                    .map_err(|_| StoreError::Unavailable(format!("order {id} has unknown status {status:?}")))?;
+                    .map_err(|_| StoreError::Unavailable(format!("order {id} has unknown status {status:?}").into()))?;
                 out.push(Order {
                     id: OrderId::from_uuid(id),
                     user_id: UserId::from_uuid(r.get("user_id")),

@@ -20,7 +20,7 @@ use crate::router::{Node, Role, Router, View};
 use async_trait::async_trait;
 use domain::models::*;
 use domain::ports::{CartRepository, Claim, StoreResult};
-use domain::StoreError;
+use domain::{StoreError, StoreFailure};
 use fred::prelude::*;
 use fred::types::CustomCommand;
 use std::collections::HashMap;
@@ -151,7 +151,7 @@ fn item(product: &str, qty: &str) -> Result<CartItem, String> {
 
 /// The script's reply: status, then product/quantity pairs.
 fn outcome(user: UserId, reply: Value) -> Result<Outcome, Failure> {
-    let bad = |why: String| Failure::Final(StoreError::Unavailable(format!("unexpected script reply: {why}")));
+    let bad = |why: String| Failure::Final(StoreError::Unavailable(format!("unexpected script reply: {why}").into()));
     let Value::Array(items) = reply else { return Err(bad(format!("{reply:?}"))) };
     let texts: Vec<String> = items.iter().filter_map(Value::as_string).collect();
     if texts.len() != items.len() || texts.is_empty() {
@@ -224,7 +224,7 @@ impl RedisCarts {
             };
             if Instant::now() >= deadline {
                 tracing::error!(op = change.name(), error = %why, "redis write failed for the whole failover window");
-                break Err(StoreError::Unavailable(format!("redis: {why}")));
+                break Err(StoreError::Unavailable(format!("redis: {why}").into()));
             }
             attempt += 1;
             tracing::debug!(op = change.name(), attempt, error = %why, "redis write retried");
@@ -283,7 +283,10 @@ impl RedisCarts {
                 Err(e) if retryable(e) => return Err(Failure::Retry(e.to_string())),
                 Err(e) => {
                     tracing::error!(node = %master.addr, error = %e, "redis cart script failed");
-                    return Err(Failure::Final(StoreError::Unavailable(format!("redis: {e}"))));
+                    return Err(Failure::Final(StoreError::Unavailable(StoreFailure::caused_by(
+                        format!("redis: {e}"),
+                        e.clone(),
+                    ))));
                 }
                 Ok(_) => {}
             }
@@ -363,7 +366,9 @@ impl RedisCarts {
                         .increment(1);
                     return Ok(cart);
                 }
-                Err(e) if e.kind() == &ErrorKind::Parse => return Err(StoreError::Unavailable(e.to_string())),
+                Err(e) if e.kind() == &ErrorKind::Parse => {
+                    return Err(StoreError::Unavailable(StoreFailure::caused_by(e.to_string(), e)))
+                }
                 Err(e) => router.replica_failed(&node, &e.to_string()),
             }
         }
@@ -379,7 +384,9 @@ impl RedisCarts {
                             .increment(1);
                         return Ok(cart);
                     }
-                    Err(e) if !retryable(&e) => return Err(StoreError::Unavailable(format!("redis: {e}"))),
+                    Err(e) if !retryable(&e) => {
+                        return Err(StoreError::Unavailable(StoreFailure::caused_by(format!("redis: {e}"), e)))
+                    }
                     Err(e) => format!("{}: {e}", master.addr),
                 },
                 None => "no reachable master".to_string(),
@@ -393,7 +400,7 @@ impl RedisCarts {
                 }
             }
             if Instant::now() >= deadline {
-                return Err(StoreError::Unavailable(format!("redis: {why}")));
+                return Err(StoreError::Unavailable(format!("redis: {why}").into()));
             }
             attempt += 1;
             router.refresh_soon();
@@ -471,7 +478,7 @@ pub(crate) async fn change_with_id(
         Ok(Outcome::Cart(c)) => Ok(c),
         Ok(Outcome::Absent | Outcome::Claim(_)) => unreachable!(),
         Err(Failure::Final(e)) => Err(e),
-        Err(Failure::Retry(why)) => Err(StoreError::Unavailable(why)),
+        Err(Failure::Retry(why)) => Err(StoreError::Unavailable(why.into())),
     }
 }
 

@@ -18,7 +18,7 @@ pub use settings::RedisSettings;
 
 use async_trait::async_trait;
 use domain::ports::{CartRepository, HealthCheck, StoreResult};
-use domain::StoreError;
+use domain::{StoreError, StoreFailure};
 use fred::prelude::*;
 use router::Router;
 use std::sync::Arc;
@@ -77,11 +77,8 @@ impl HealthCheck for RedisHealth {
     async fn check(&self) -> StoreResult<()> {
         let view = self.0.view();
         let master = view.master.as_ref().ok_or_else(|| StoreError::Unavailable("redis: no master known".into()))?;
-        master
-            .client()
-            .ping::<String>(None)
-            .await
-            .map(|_| ())
-            .map_err(|e| StoreError::Unavailable(format!("redis master {}: {e}", master.addr)))
+        master.client().ping::<String>(None).await.map(|_| ()).map_err(|e| {
+            StoreError::Unavailable(StoreFailure::caused_by(format!("redis master {}: {e}", master.addr), e))
+        })
     }
 }

@@ -149,7 +149,9 @@ fn web_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
     count_lines(logs, |line| {
         let plain: String = strip_ansi(line);
         let (_, cause) = plain.split_once("store unavailable")?;
-        let cause = cause.trim().trim_start_matches("error=").trim_matches('"');
+        let cause = cause.trim().trim_start_matches("error=");
+        // The driver's error chain that follows is left out: the cause is counted by what failed.
+        let cause = cause.split_once(" error.sources=").map_or(cause, |(what, _)| what).trim_matches('"');
         Some(cause.to_string())
     })
 }
@@ -915,11 +917,13 @@ mod tests {
         let counted = nginx_messages(&[(log.clone(), old.len() as u64)]);
         let web =
             "\u{1b}[2m2026-11-26T09:29:23.972663Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m app::error: store unavailable \
-                   \u{1b}[3merror\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:17220: no connection within 1s\nINFO other\n";
+                   \u{1b}[3merror\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:17220: no connection within 1s\nINFO other\n\
+                   WARN app::error: store unavailable error=127.0.0.1:17220: no connection within 1s \
+                   \u{1b}[3merror\u{1b}[0m\u{1b}[3m.sources\u{1b}[0m\u{1b}[2m=\u{1b}[0m[timed out]\n";
         std::fs::write(&log, web).unwrap();
         let web = web_messages(&[(log, 0)]);
         let _ = std::fs::remove_dir_all(&dir);
-        assert_eq!(web, [("127.0.0.1:17220: no connection within 1s".to_string(), 1)]);
+        assert_eq!(web, [("127.0.0.1:17220: no connection within 1s".to_string(), 2)]);
         assert_eq!(
             counted,
             [

@@ -221,6 +221,6 @@ impl Shop {
             // Someone else moved it first: judge the change against the status it has now.
             order = self.order_of(user, id, true).await?;
         }
-        Err(DomainError::Unavailable(format!("order {id}: its status kept changing under a compare-and-set")))
+        Err(DomainError::Unavailable(format!("order {id}: its status kept changing under a compare-and-set").into()))
     }
 }
