@@ -1,5 +1,7 @@
 //! The request deadline (`http.request_timeout_ms`, app/src/deadline.rs): a request whose store is
 //! stuck is answered 503 within its budget, and a write answered so is not applied later.
+//! Carts in PostgreSQL only (the pg stage).
+#![cfg(not(feature = "stage-redis"))]
 
 use crate::helpers::*;
 use serde_json::json;
@@ -7,7 +9,6 @@ use std::time::{Duration, Instant};
 
 /// Carts in PostgreSQL only: a cart add there takes the user's row lock first, which a session of
 /// the test holds, as a rejoin's table locks or a hung backend would hold the write.
-#[cfg(not(feature = "stage-redis"))]
 #[tokio::test]
 async fn a_write_stuck_past_the_deadline_answers_503_and_never_commits() {
     let budget = Duration::from_millis(1500);
