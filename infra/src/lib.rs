@@ -15,6 +15,7 @@
 pub mod cassandra;
 pub mod check;
 mod cql;
+mod paths;
 mod pgpool;
 mod postgres;
 mod process;
@@ -27,21 +28,24 @@ mod rundir;
 mod running;
 pub mod sizing;
 mod state;
+mod status;
 mod tools;
 pub mod topology;
+mod up;
 mod web;
 
 pub use check::{Difference, Report};
+pub use paths::repo_root;
 pub use pgpool::{pool_nodes, NodeView};
 pub use postgres::SHOP_DB;
 pub use process::{http_get, port_holder};
 pub use rejoin::RejoinReport;
 pub use restart::RestartReport;
-pub use running::{ProcStatus, Running, Status};
+pub use running::Running;
 pub use sizing::Sizing;
 pub use state::Proc;
+pub use status::{ProcStatus, Status};
 pub use topology::{Kind, Overrides, Topology};
-pub use web::repo_root;
 
 /// Signals for [`Running::kill`].
 pub mod signal {

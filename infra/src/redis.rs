@@ -1,15 +1,13 @@
 //! Redis 7 for the carts: instance 0 starts as the master, the others as its read-only replicas,
 //! and Sentinels watch the master under one name, promote a replica when it fails and tell
 //! clients where the master is. No persistence: a (re)started instance gets its data from the
-//! current master. A small client of the Redis protocol (RESP2) for readiness, status and tests.
+//! current master. Readiness, status and the tests ask them through the `redis` crate.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
+use redis::{Client, Connection, ErrorKind, FromRedisValue, InfoDict, RedisError, ServerErrorKind};
 
 use crate::process;
 use crate::render::render;
@@ -17,246 +15,57 @@ use crate::rundir;
 use crate::running::Running;
 use crate::state::Proc;
 use crate::tools::tool;
-use crate::topology::{Kind, Section, Topology};
+use crate::topology::Kind;
 
 const REDIS_CONF: &str = include_str!("../templates/redis.conf");
 const SENTINEL_CONF: &str = include_str!("../templates/sentinel.conf");
 
-/// `[sentinel]`: a [`Section`] plus the name of the monitored master and the failover timing.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(from = "SentinelRaw", into = "SentinelRaw")]
-pub struct SentinelSection {
-    pub section: Section,
-    /// The name clients ask for (`SENTINEL get-master-addr-by-name`); default "shopbench".
-    pub master_name: String,
-    /// Sentinels that must agree that the master is down; default a majority of `count`.
-    pub quorum: Option<usize>,
-    /// A master without a valid reply for this long is down in a sentinel's view (default 3000).
-    pub down_after_ms: u64,
-    /// Default 10000.
-    pub failover_timeout_ms: u64,
-}
-
-// serde's `flatten` cannot be combined with `deny_unknown_fields`, so the file form is spelled out.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SentinelRaw {
-    #[serde(default)]
-    count: usize,
-    base_port: u16,
-    #[serde(default)]
-    hosts: Vec<String>,
-    #[serde(default = "default_master_name")]
-    master_name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    quorum: Option<usize>,
-    #[serde(default = "default_down_after_ms")]
-    down_after_ms: u64,
-    #[serde(default = "default_failover_timeout_ms")]
-    failover_timeout_ms: u64,
-}
-
-fn default_master_name() -> String {
-    "shopbench".to_string()
-}
-fn default_down_after_ms() -> u64 {
-    3000
-}
-fn default_failover_timeout_ms() -> u64 {
-    10000
-}
-
-impl From<SentinelRaw> for SentinelSection {
-    fn from(r: SentinelRaw) -> Self {
-        SentinelSection {
-            section: Section { count: r.count, base_port: r.base_port, hosts: r.hosts, settings: BTreeMap::new() },
-            master_name: r.master_name,
-            quorum: r.quorum,
-            down_after_ms: r.down_after_ms,
-            failover_timeout_ms: r.failover_timeout_ms,
-        }
-    }
-}
-
-impl From<SentinelSection> for SentinelRaw {
-    fn from(s: SentinelSection) -> Self {
-        SentinelRaw {
-            count: s.section.count,
-            base_port: s.section.base_port,
-            hosts: s.section.hosts,
-            master_name: s.master_name,
-            quorum: s.quorum,
-            down_after_ms: s.down_after_ms,
-            failover_timeout_ms: s.failover_timeout_ms,
-        }
-    }
-}
-
-impl SentinelSection {
-    /// No sentinels (a topology without `[sentinel]`).
-    pub fn none() -> SentinelSection {
-        SentinelRaw {
-            count: 0,
-            base_port: 26379,
-            hosts: vec![],
-            master_name: default_master_name(),
-            quorum: None,
-            down_after_ms: default_down_after_ms(),
-            failover_timeout_ms: default_failover_timeout_ms(),
-        }
-        .into()
-    }
-
-    pub fn quorum(&self) -> usize {
-        self.quorum.unwrap_or(self.section.count / 2 + 1)
-    }
-}
-
-/// The Redis part of `Topology::validate`.
-pub(crate) fn validate(t: &Topology) -> Result<()> {
-    let s = &t.sentinel;
-    let count = s.section.count;
-    if count > 0 && t.redis.count == 0 {
-        bail!("[sentinel] needs [redis] instances to monitor");
-    }
-    if count > 0 && !(1..=count).contains(&s.quorum()) {
-        bail!("[sentinel] quorum {} must be between 1 and count ({count})", s.quorum());
-    }
-    let name_ok = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c));
-    if !name_ok(&s.master_name) {
-        bail!("[sentinel] master_name {:?}: use letters, digits, '.', '-' and '_'", s.master_name);
-    }
-    if s.down_after_ms == 0 || s.failover_timeout_ms == 0 {
-        bail!("[sentinel] down_after_ms and failover_timeout_ms must be above 0");
-    }
-    if t.web.section.count > 0 && t.redis.count > 0 && count == 0 {
-        bail!("web instances find the Redis master through Sentinel: add a [sentinel] section (or --redis 0)");
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------------------------------------
 // The protocol
 
-/// A reply of the Redis protocol (RESP2).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Reply {
-    Status(String),
-    /// An error reply, e.g. "READONLY You can't write against a read only replica."
-    Error(String),
-    Int(i64),
-    Bulk(Option<String>),
-    Array(Option<Vec<Reply>>),
-}
-
-impl Reply {
-    /// The reply, or the server's error reply as an `Err`.
-    pub fn ok(self) -> Result<Reply> {
-        match self {
-            Reply::Error(e) => bail!("{e}"),
-            r => Ok(r),
-        }
-    }
-
-    pub fn as_str(&self) -> Option<&str> {
-        match self {
-            Reply::Status(s) | Reply::Bulk(Some(s)) => Some(s),
-            _ => None,
-        }
-    }
-
-    fn items(self) -> Result<Vec<Reply>> {
-        match self {
-            Reply::Array(Some(items)) => Ok(items),
-            other => bail!("expected an array, got {other:?}"),
-        }
-    }
-
-    /// A flat array of names and values (SENTINEL MASTER) as a map.
-    fn into_map(self) -> Result<BTreeMap<String, String>> {
-        let items = self.items()?;
-        let text: Vec<String> = items.iter().map(|i| i.as_str().unwrap_or_default().to_string()).collect();
-        Ok(text.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect())
-    }
-}
-
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Sends one command to `addr` ("host:port") on a fresh connection and reads the reply. A server
-/// error is `Ok(Reply::Error(..))`; see [`Reply::ok`].
-pub fn command(addr: &str, args: &[&str]) -> Result<Reply> {
-    let sock = addr.to_socket_addrs().with_context(|| format!("resolving {addr}"))?.next();
-    let sock = sock.with_context(|| format!("{addr} does not resolve"))?;
-    let stream = TcpStream::connect_timeout(&sock, TIMEOUT).with_context(|| format!("connecting to {addr}"))?;
-    stream.set_read_timeout(Some(TIMEOUT))?;
-    stream.set_write_timeout(Some(TIMEOUT))?;
-    let mut request = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        request.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        request.extend_from_slice(a.as_bytes());
-        request.extend_from_slice(b"\r\n");
-    }
-    (&stream).write_all(&request).with_context(|| format!("sending to {addr}"))?;
-    let what = args.first().copied().unwrap_or_default();
-    read_reply(&mut BufReader::new(&stream)).with_context(|| format!("{what} on {addr}"))
+/// A connection to one instance or sentinel ("host:port"), with 2 s timeouts.
+fn connect(addr: &str) -> Result<Connection> {
+    let client = Client::open(format!("redis://{addr}/")).with_context(|| format!("{addr:?} is not host:port"))?;
+    let conn = client.get_connection_with_timeout(TIMEOUT).with_context(|| format!("connecting to {addr}"))?;
+    conn.set_read_timeout(Some(TIMEOUT))?;
+    conn.set_write_timeout(Some(TIMEOUT))?;
+    Ok(conn)
 }
 
-fn read_reply(r: &mut impl BufRead) -> Result<Reply> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        bail!("connection closed");
-    }
-    let line = line.trim_end_matches(['\r', '\n']);
-    let Some(kind) = line.chars().next() else { bail!("empty reply line") };
-    let rest = &line[1..];
-    Ok(match kind {
-        '+' => Reply::Status(rest.to_string()),
-        '-' => Reply::Error(rest.to_string()),
-        ':' => Reply::Int(rest.parse().with_context(|| format!("bad integer {rest:?}"))?),
-        '$' => {
-            let len: i64 = rest.parse().with_context(|| format!("bad length {rest:?}"))?;
-            if len < 0 {
-                Reply::Bulk(None)
-            } else {
-                let mut buf = vec![0; len as usize + 2];
-                r.read_exact(&mut buf)?;
-                buf.truncate(len as usize);
-                Reply::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
-            }
-        }
-        '*' => {
-            let len: i64 = rest.parse().with_context(|| format!("bad length {rest:?}"))?;
-            if len < 0 {
-                Reply::Array(None)
-            } else {
-                Reply::Array(Some((0..len).map(|_| read_reply(r)).collect::<Result<_>>()?))
-            }
-        }
-        _ => bail!("not a Redis reply: {line:?}"),
-    })
+/// Sends one command to `addr` ("host:port") on a fresh connection and converts the reply to `T`
+/// (`redis::Value`, `String`, `Option<String>`, `Vec<String>`, a map...). A server's error
+/// reply is an error too: see [`is_read_only`].
+pub fn query<T: FromRedisValue>(addr: &str, args: &[&str]) -> Result<T> {
+    let mut conn = connect(addr)?;
+    let (name, rest) = args.split_first().context("no command")?;
+    let mut cmd = redis::cmd(name);
+    cmd.arg(rest);
+    cmd.query(&mut conn).with_context(|| format!("{name} on {addr}"))
+}
+
+/// Whether `e` is the server's READONLY error reply (a write sent to a replica).
+pub fn is_read_only(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<RedisError>().is_some_and(|r| r.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly))
 }
 
 /// `INFO <section>` of an instance as field -> value (e.g. "role", "master_link_status").
 pub fn info(addr: &str, section: &str) -> Result<BTreeMap<String, String>> {
-    let reply = command(addr, &["INFO", section])?.ok()?;
-    let text = reply.as_str().context("INFO did not answer text")?;
-    Ok(text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
-        .collect())
+    let dict: InfoDict = query(addr, &["INFO", section])?;
+    Ok(dict.keys().filter_map(|k| Some((k.clone(), dict.get::<String>(k)?))).collect())
 }
 
 /// The master's "host:port" in the view of the sentinel at `sentinel`.
 pub fn master_addr(sentinel: &str, master_name: &str) -> Result<String> {
-    let items = command(sentinel, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name])?.ok()?;
-    match items {
-        Reply::Array(Some(hp)) if hp.len() == 2 => {
-            Ok(format!("{}:{}", hp[0].as_str().unwrap_or_default(), hp[1].as_str().unwrap_or_default()))
-        }
-        other => bail!("sentinel {sentinel} knows no master {master_name:?}: {other:?}"),
-    }
+    let addr: Option<(String, u16)> = query(sentinel, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name])?;
+    let (host, port) = addr.with_context(|| format!("sentinel {sentinel} knows no master {master_name:?}"))?;
+    Ok(format!("{host}:{port}"))
+}
+
+/// `SENTINEL MASTER <name>` of a sentinel: the master's fields ("ip", "port", "flags", ...).
+fn sentinel_master(sentinel: &str, master_name: &str) -> Result<BTreeMap<String, String>> {
+    query(sentinel, &["SENTINEL", "MASTER", master_name])
 }
 
 /// Role of a Redis instance from `INFO replication`: "master", or "replica of host:port (link
@@ -436,15 +245,14 @@ fn wait_sentinel(r: &Running, i: usize, master: &str) -> Result<()> {
         Duration::from_secs(30),
         || !p.alive(),
         || {
-            let m = command(&addr, &["SENTINEL", "MASTER", &name])?.ok()?.into_map()?;
+            let m = sentinel_master(&addr, &name)?;
             let seen =
                 format!("{}:{}", m.get("ip").cloned().unwrap_or_default(), m.get("port").cloned().unwrap_or_default());
             if seen != master || m.get("flags").map(String::as_str) != Some("master") {
                 bail!("sees master {seen} with flags {:?}, waiting for {master} up", m.get("flags"));
             }
             let healthy = |sub: &str, flags: &str| -> Result<usize> {
-                let items = command(&addr, &["SENTINEL", sub, &name])?.ok()?.items()?;
-                let maps = items.into_iter().map(Reply::into_map).collect::<Result<Vec<_>>>()?;
+                let maps: Vec<BTreeMap<String, String>> = query(&addr, &["SENTINEL", sub, &name])?;
                 Ok(maps
                     .iter()
                     .filter(|m| m.get("flags").map(String::as_str) == Some(flags))
@@ -616,8 +424,7 @@ fn sentinel_agreement(r: &Running) -> Result<Agreement> {
         .iter()
         .filter(|p| p.kind == Kind::Sentinel && p.alive())
         .filter(|p| {
-            command(&p.addr(), &["SENTINEL", "MASTER", name])
-                .and_then(|reply| reply.ok()?.into_map())
+            sentinel_master(&p.addr(), name)
                 .is_ok_and(|m| m.get("flags").is_some_and(|f| f.contains("failover_in_progress")))
         })
         .map(Proc::addr)
@@ -681,65 +488,4 @@ pub(crate) fn status_lines(r: &Running) -> Vec<String> {
             format!("{} {}: {view}", p.label(), p.addr())
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_replies() {
-        let parse = |s: &str| read_reply(&mut BufReader::new(s.as_bytes())).unwrap();
-        assert_eq!(parse("+OK\r\n"), Reply::Status("OK".into()));
-        assert_eq!(parse("-READONLY no\r\n"), Reply::Error("READONLY no".into()));
-        assert_eq!(parse(":42\r\n"), Reply::Int(42));
-        assert_eq!(parse("$-1\r\n"), Reply::Bulk(None));
-        assert_eq!(parse("$5\r\na\r\nbc\r\n"), Reply::Bulk(Some("a\r\nbc".into())));
-        assert_eq!(
-            parse("*2\r\n$9\r\n127.0.0.1\r\n$5\r\n16379\r\n"),
-            Reply::Array(Some(vec![Reply::Bulk(Some("127.0.0.1".into())), Reply::Bulk(Some("16379".into()))]))
-        );
-        let map = parse("*4\r\n$4\r\nname\r\n$1\r\nx\r\n$5\r\nflags\r\n$6\r\nmaster\r\n").into_map().unwrap();
-        assert_eq!(map.get("flags").map(String::as_str), Some("master"));
-        assert!(read_reply(&mut BufReader::new("?x\r\n".as_bytes())).is_err());
-        assert!(Reply::Error("ERR x".into()).ok().is_err());
-    }
-
-    #[test]
-    fn redis_topology_parses_and_validates() {
-        let t = Topology::parse(include_str!("../topologies/redis.toml")).unwrap();
-        assert_eq!([Kind::Redis, Kind::Sentinel].map(|k| t.count(k)), [3, 3]);
-        assert_eq!(t.endpoint(Kind::Redis, 2), ("127.0.0.1".to_string(), 16381));
-        assert_eq!(t.endpoint(Kind::Sentinel, 0), ("127.0.0.1".to_string(), 26379));
-        assert_eq!((t.sentinel.master_name.as_str(), t.sentinel.quorum()), ("shopbench", 2));
-
-        let test = Topology::parse(include_str!("../topologies/test-redis.toml")).unwrap();
-        assert_eq!([Kind::Postgres, Kind::Redis, Kind::Sentinel].map(|k| test.count(k)), [0, 3, 3]);
-        assert_eq!(test.endpoint(Kind::Sentinel, 2).1, 15612);
-
-        let base = "name = \"x\"\n[redis]\ncount = 1\nbase_port = 5000\n";
-        let err = |extra: &str| Topology::parse(&format!("{base}{extra}")).unwrap_err().to_string();
-        assert!(err("[sentinel]\ncount = 3\nbase_port = 6000\nquorum = 4\n").contains("quorum 4"));
-        assert!(err("[sentinel]\ncount = 1\nbase_port = 6000\nmaster_name = \"a b\"\n").contains("master_name"));
-        assert!(err("[sentinel]\ncount = 1\nbase_port = 5000\n").contains("given to both redis 0 and sentinel 0"));
-        let lonely = "name = \"x\"\n[sentinel]\ncount = 1\nbase_port = 6000\n";
-        assert!(Topology::parse(lonely).unwrap_err().to_string().contains("needs [redis]"));
-        assert!(Topology::parse("name = \"x\"\n").unwrap_err().to_string().contains("starts nothing"));
-    }
-
-    #[test]
-    fn redis_overrides() {
-        use crate::topology::Overrides;
-        let t = Topology::parse(include_str!("../topologies/redis.toml")).unwrap();
-        let more = t.clone().with_overrides(&Overrides { redis: Some(4), ..Default::default() }).unwrap();
-        assert_eq!(more.count(Kind::Redis), 4);
-        let none = t.clone().with_overrides(&Overrides { redis: Some(0), ..Default::default() }).unwrap();
-        assert_eq!(none.count(Kind::Redis) + none.count(Kind::Sentinel), 0, "--redis 0 drops the sentinels");
-        let db = t.with_overrides(&Overrides { only_db: true, ..Default::default() }).unwrap();
-        assert_eq!(
-            [Kind::Redis, Kind::Sentinel, Kind::Web].map(|k| db.count(k)),
-            [3, 3, 0],
-            "--only db keeps the stores"
-        );
-    }
 }

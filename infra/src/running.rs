@@ -1,7 +1,6 @@
-//! A started topology: `Topology::up` starts it, `Running` stops it (`down`, or on drop).
+//! A started topology: `Topology::up` (up.rs) starts it, `Running` stops it (`down`, or on drop).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
@@ -11,9 +10,7 @@ use anyhow::{bail, Context, Result};
 use crate::process::{self, RunAs};
 use crate::sizing::Sizing;
 use crate::state::{Proc, State, STATE_FILE};
-use crate::tools::tool;
 use crate::topology::{Kind, Topology};
-use crate::{cassandra, check, pgpool, postgres, redis, rundir, web};
 
 /// A running topology. Dropping it stops every process it started (so a panicking test leaves
 /// nothing behind); [`Running::leave_running`] hands the processes over to a later `down`.
@@ -21,138 +18,10 @@ pub struct Running {
     pub(crate) dir: PathBuf,
     pub(crate) state: State,
     pub(crate) children: HashMap<(Kind, usize), Child>,
-    stop_on_drop: bool,
-}
-
-impl Topology {
-    /// Starts every server of the topology in `run_dir` (created if needed): PostgreSQL backends,
-    /// pgpool-II instances, database `shop`, then web, nginx and Prometheus when their counts are
-    /// above 0. On any failure everything already started is stopped before the error returns.
-    pub fn up(self, run_dir: impl AsRef<Path>) -> Result<Running> {
-        let t0 = Instant::now();
-        self.check_local()?;
-        let run_as = process::service_user()?;
-        let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
-        let socket_root = rundir::socket_root(&dir)?;
-        let web_binary =
-            if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
-        check_tools(&self)?;
-        for kind in Kind::ALL {
-            for i in 0..self.count(kind) {
-                let (host, port) = self.endpoint(kind, i);
-                process::ensure_port_free(&host, port, &format!("{kind} {i}"))?;
-                if kind == Kind::Pgpool {
-                    process::ensure_port_free(&host, self.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
-                }
-                if kind == Kind::Cassandra {
-                    for (h, p, what) in self.cassandra.other_ports(i) {
-                        process::ensure_port_free(&h, p, &what)?;
-                    }
-                }
-            }
-        }
-        let sizing = Sizing::derive(&self);
-        // The sizing is PostgreSQL's and pgpool's: nothing to say for a topology of other stores.
-        let explain =
-            if self.count(Kind::Postgres) > 0 { format!("\n{}", sizing.explain(&self)) } else { String::new() };
-        eprintln!("up: topology {:?} in {}{explain}", self.name, dir.display());
-        let state = State {
-            topology: self,
-            sizing,
-            run_as,
-            socket_root,
-            web_binary,
-            processes: vec![],
-            web_settings: Default::default(),
-        };
-        state.save(&dir)?;
-        let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
-        // From here on, `?` drops `running`, which stops whatever was started.
-        running.start_all()?;
-        eprintln!("up: all ready in {:.1?}", t0.elapsed());
-        Ok(running)
-    }
-}
-
-fn check_tools(t: &Topology) -> Result<()> {
-    let mut needed = vec![];
-    if t.count(Kind::Postgres) > 0 {
-        needed.extend(["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"]);
-    }
-    if t.count(Kind::Pgpool) > 0 {
-        needed.extend(["pgpool", "pg_md5", "pcp_attach_node", "pcp_detach_node", "pcp_node_info"]);
-    }
-    if t.count(Kind::Redis) > 0 {
-        needed.push("redis-server");
-    }
-    if t.count(Kind::Sentinel) > 0 {
-        needed.push("redis-sentinel");
-    }
-    if t.count(Kind::Cassandra) > 0 {
-        cassandra::java17()?;
-    }
-    if t.count(Kind::Nginx) > 0 {
-        needed.push("nginx");
-    }
-    if t.count(Kind::Prometheus) > 0 {
-        needed.push("prometheus");
-    }
-    for name in needed {
-        tool(name)?;
-    }
-    Ok(())
+    pub(crate) stop_on_drop: bool,
 }
 
 impl Running {
-    fn start_all(&mut self) -> Result<()> {
-        let t = self.state.topology.clone();
-        let step = |what: &str, since: Instant| eprintln!("up: {what} ready in {:.1?}", since.elapsed());
-        if t.count(Kind::Postgres) > 0 {
-            let since = Instant::now();
-            postgres::init_all(self)?;
-            for i in 0..t.count(Kind::Postgres) {
-                postgres::start(self, i)?;
-            }
-            postgres::create_client_role(self)?;
-            step(&format!("{} postgres", t.count(Kind::Postgres)), since);
-        }
-        if t.count(Kind::Pgpool) > 0 {
-            let since = Instant::now();
-            pgpool::write_pcp_credentials(self)?;
-            for i in 0..t.count(Kind::Pgpool) {
-                pgpool::start(self, i)?;
-            }
-            step(&format!("{} pgpool", t.count(Kind::Pgpool)), since);
-        }
-        if t.count(Kind::Postgres) > 0 {
-            postgres::create_shop_database(self)?;
-        }
-        if t.count(Kind::Redis) > 0 {
-            let since = Instant::now();
-            redis::start_all(self)?;
-            step(&format!("{} redis, {} sentinel", t.count(Kind::Redis), t.count(Kind::Sentinel)), since);
-        }
-        if t.count(Kind::Cassandra) > 0 {
-            let since = Instant::now();
-            cassandra::start_all(self)?;
-            step(&format!("{} cassandra", t.count(Kind::Cassandra)), since);
-        }
-        let since = Instant::now();
-        for i in 0..t.count(Kind::Web) {
-            web::start_web(self, i)?;
-        }
-        for i in 0..t.count(Kind::Nginx) {
-            web::start_nginx(self, i)?;
-        }
-        if t.count(Kind::Prometheus) > 0 {
-            web::start_prometheus(self)?;
-        }
-        if t.count(Kind::Web) > 0 {
-            step("web tier", since);
-        }
-        Ok(())
-    }
-
     /// Attaches to the topology recorded in `run_dir` (for `status`, `check`, `rejoin`, `down`).
     /// Dropping the result does not stop anything.
     pub fn open(run_dir: impl AsRef<Path>) -> Result<Running> {
@@ -310,44 +179,9 @@ impl Running {
         self.stop(Kind::Postgres, i)
     }
 
-    /// Compares every table of every database on all backends, reading each backend directly.
-    pub fn check_consistency(&self) -> Result<check::Report> {
-        Ok(check::check(&self.backend_list()))
-    }
-
     pub(crate) fn backend_list(&self) -> Vec<(String, u16)> {
         let t = &self.state.topology;
         (0..t.count(Kind::Postgres)).map(|i| t.endpoint(Kind::Postgres, i)).collect()
-    }
-
-    /// Which processes are up and, for each pgpool, its view of every backend.
-    pub fn status(&self) -> Status {
-        let processes = self
-            .state
-            .processes
-            .iter()
-            .map(|p| ProcStatus {
-                kind: p.kind,
-                index: p.index,
-                pid: p.pid,
-                addr: p.addr(),
-                up: p.alive(),
-                orphans: p.orphans().into_iter().map(|(pid, _)| pid).collect(),
-            })
-            .collect();
-        let pgpools = (0..self.state.topology.count(Kind::Pgpool))
-            .map(|i| {
-                let (host, port) = self.state.topology.endpoint(Kind::Pgpool, i);
-                (i, pgpool::pool_nodes(&host, port).map_err(|e| format!("{e:#}")))
-            })
-            .collect();
-        Status { processes, pgpools, redis: redis::status_lines(self) }
-    }
-
-    /// pgpool `i`'s status of backend `node` ("up", "down", ...) asked through pcp, which works
-    /// even when the backends accept no new client session.
-    pub fn pgpool_node_status(&self, i: usize, node: usize) -> Result<String> {
-        pgpool::pcp_node_status(self, i, node, Duration::from_secs(10))
     }
 
     /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs
@@ -425,68 +259,5 @@ fn stop_signal(kind: Kind) -> (i32, Duration) {
         Kind::Cassandra => (libc::SIGTERM, Duration::from_secs(30)),
         Kind::Web | Kind::Prometheus => (libc::SIGTERM, Duration::from_secs(10)),
         Kind::Nginx => (libc::SIGTERM, Duration::from_secs(5)),
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct ProcStatus {
-    pub kind: Kind,
-    pub index: usize,
-    pub pid: u32,
-    pub addr: String,
-    pub up: bool,
-    /// When the main process is gone: its children still running (pgpool's keep serving the port
-    /// until they are ended; `restart` and `down` end them).
-    pub orphans: Vec<u32>,
-}
-
-#[derive(Clone, Debug)]
-pub struct Status {
-    pub processes: Vec<ProcStatus>,
-    /// For each pgpool: its view of the backends, or why it could not be asked.
-    pub pgpools: Vec<(usize, Result<Vec<pgpool::NodeView>, String>)>,
-    /// For each Redis instance its role, for each sentinel the master it names.
-    pub redis: Vec<String>,
-}
-
-impl Status {
-    pub fn is_up(&self, kind: Kind, index: usize) -> bool {
-        self.processes.iter().any(|p| p.kind == kind && p.index == index && p.up)
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for p in &self.processes {
-            let label = format!("{} {}", p.kind, p.index);
-            write!(f, "{label:<14} {:<22} pid {:<8} {}", p.addr, p.pid, if p.up { "up" } else { "DOWN" })?;
-            if p.orphans.is_empty() {
-                writeln!(f)?;
-            } else {
-                let pids: Vec<String> = p.orphans.iter().map(u32::to_string).collect();
-                writeln!(
-                    f,
-                    " (main process gone, {} orphaned children still running, may serve its port: pids {})",
-                    p.orphans.len(),
-                    pids.join(" ")
-                )?;
-            }
-        }
-        for (i, view) in &self.pgpools {
-            match view {
-                Ok(nodes) => {
-                    let nodes: Vec<String> = nodes
-                        .iter()
-                        .map(|n| format!("node {} {}:{} {}", n.node_id, n.host, n.port, n.status))
-                        .collect();
-                    writeln!(f, "pgpool {i} sees: {}", nodes.join(", "))?;
-                }
-                Err(e) => writeln!(f, "pgpool {i} does not answer: {e}")?,
-            }
-        }
-        for line in &self.redis {
-            writeln!(f, "{line}")?;
-        }
-        Ok(())
     }
 }

@@ -7,8 +7,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
-pub use crate::cassandra::CassandraSection;
-pub use crate::redis::SentinelSection;
+mod cassandra;
+mod sentinel;
+
+pub use cassandra::CassandraSection;
+pub use sentinel::SentinelSection;
 
 /// Server kinds, in start order (`down` stops them in reverse).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -405,8 +408,8 @@ impl Topology {
         if self.pgpool.section.count > 0 && self.postgres.count == 0 {
             bail!("pgpool-II needs at least one [postgres] backend");
         }
-        crate::redis::validate(self)?;
-        crate::cassandra::validate(self)?;
+        sentinel::validate(self)?;
+        cassandra::validate(self)?;
         if self.pgpool.section.count > 0 && self.postgres.count > 128 {
             bail!("pgpool-II supports at most 128 backends");
         }

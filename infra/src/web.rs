@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use settings::{CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 
+use crate::paths::repo_root;
 use crate::process;
 use crate::render::render;
 use crate::rundir;
@@ -16,11 +17,6 @@ use crate::topology::Kind;
 
 const NGINX_CONF: &str = include_str!("../templates/nginx.conf");
 const PROMETHEUS_YML: &str = include_str!("../templates/prometheus.yml");
-
-/// The repository root (relative web binary paths are taken from it).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("infra has a parent").to_path_buf()
-}
 
 pub(crate) fn binary_path(binary: &Path) -> Result<PathBuf> {
     let path = if binary.is_absolute() { binary.to_path_buf() } else { repo_root().join(binary) };

@@ -390,9 +390,8 @@ async fn a_master_kill_loses_no_acknowledged_change() {
             carts.get(*u).await.unwrap().items().iter().map(|l| (l.product_id, l.quantity.get())).collect();
         assert_eq!(&got, model, "cart of {u} after the failover");
         let key = format!("failover:{u}");
-        let raw = infra::redis::command(&new_master, &["HGETALL", &key]).unwrap();
-        let infra::redis::Reply::Array(Some(items)) = raw else { panic!("{raw:?}") };
-        let lines = items.chunks(2).filter(|kv| !kv[0].as_str().unwrap().starts_with("op:")).count();
+        let fields: BTreeMap<String, String> = infra::redis::query(&new_master, &["HGETALL", &key]).unwrap();
+        let lines = fields.keys().filter(|k| !k.starts_with("op:")).count();
         assert_eq!(lines, model.len(), "on the new master itself");
         checked += 1;
     }
@@ -408,9 +407,8 @@ async fn a_master_kill_loses_no_acknowledged_change() {
     for (u, model) in &models {
         let Some(model) = model else { continue };
         let key = format!("failover:{u}");
-        let raw = infra::redis::command(&old_master, &["HGETALL", &key]).unwrap();
-        let infra::redis::Reply::Array(Some(items)) = raw else { panic!("{raw:?}") };
-        let lines = items.chunks(2).filter(|kv| !kv[0].as_str().unwrap().starts_with("op:")).count();
+        let fields: BTreeMap<String, String> = infra::redis::query(&old_master, &["HGETALL", &key]).unwrap();
+        let lines = fields.keys().filter(|k| !k.starts_with("op:")).count();
         assert_eq!(lines, model.len(), "the returned old master holds the new master's carts");
     }
     println!("old master back in the read set {old_readable:?} after it answered ({rejoined_after:?} after the restart call)");
@@ -524,8 +522,9 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
     // knows it as a replica it could read from.
     let sentinel = set.running().sentinel_endpoints()[0].clone();
     wait_for("Sentinel lists the slow replica", Duration::from_secs(30), || {
-        let listed = infra::redis::command(&sentinel, &["SENTINEL", "REPLICAS", "shopbench"]);
-        format!("{listed:?}").contains(&slow_port.to_string())
+        let listed: Vec<BTreeMap<String, String>> =
+            infra::redis::query(&sentinel, &["SENTINEL", "REPLICAS", "shopbench"]).unwrap_or_default();
+        listed.iter().any(|r| r.get("port") == Some(&slow_port.to_string()))
     })
     .await;
     store.refresh().await.unwrap();
@@ -545,8 +544,8 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
         let started = Instant::now();
         carts.set(u, p, Quantity::from_trusted(i)).await.unwrap();
         slowest = slowest.max(started.elapsed());
-        let direct = infra::redis::command(&slow, &["HGET", &key, &p.to_string()]).unwrap();
-        if direct.as_str() != Some(i.to_string().as_str()) {
+        let direct: Option<String> = infra::redis::query(&slow, &["HGET", &key, &p.to_string()]).unwrap();
+        if direct != Some(i.to_string()) {
             stale_direct += 1;
         }
         if store.readable_replicas().contains(&slow) {
