@@ -15,6 +15,7 @@
 pub mod cassandra;
 pub mod check;
 mod cql;
+pub mod hosts;
 mod paths;
 mod pgpool;
 mod postgres;
