@@ -23,6 +23,11 @@ pub struct CassandraSection {
     /// Heap of each node (-Xms = -Xmx).
     #[serde(default = "default_heap_mb")]
     pub heap_mb: u32,
+    /// Processors each node believes it has: it sizes its thread pools (request stages,
+    /// compaction, flush, Netty, GC, JIT) and how many idle workers spin looking for work from
+    /// it. A ring of 3 sharing a small machine should not each size for the whole machine.
+    #[serde(default = "default_processors")]
+    pub processors: u32,
 }
 
 fn default_hosts() -> Vec<String> {
@@ -40,6 +45,9 @@ fn default_jmx_base_port() -> u16 {
 fn default_heap_mb() -> u32 {
     1024
 }
+fn default_processors() -> u32 {
+    1
+}
 
 impl CassandraSection {
     pub fn none() -> Self {
@@ -50,6 +58,7 @@ impl CassandraSection {
             storage_port: default_storage_port(),
             jmx_base_port: default_jmx_base_port(),
             heap_mb: default_heap_mb(),
+            processors: default_processors(),
         }
     }
 
