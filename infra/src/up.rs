@@ -12,7 +12,7 @@ use crate::sizing::Sizing;
 use crate::state::State;
 use crate::tools::tool;
 use crate::topology::{Kind, Topology};
-use crate::{cassandra, pgpool, postgres, redis, rundir, web};
+use crate::{cassandra, exporter, pgpool, postgres, prometheus, redis, rundir, web};
 
 impl Topology {
     /// Starts every server of the topology in `run_dir` (created if needed): PostgreSQL backends,
@@ -24,7 +24,8 @@ impl Topology {
         let run_as = process::service_user()?;
         let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
         let socket_root = rundir::socket_root(&dir)?;
-        let web_binary = if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
+        let web_binary =
+            if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
         check_tools(&self)?;
         for kind in Kind::ALL {
             for i in 0..self.count(kind) {
@@ -35,6 +36,10 @@ impl Topology {
                 }
                 if kind == Kind::Cassandra {
                     for (h, p, what) in self.cassandra.other_ports(i) {
+                        process::ensure_port_free(&h, p, &what)?;
+                    }
+                    if self.exporters_on() {
+                        let (h, p, what) = self.cassandra.metrics_addr(i);
                         process::ensure_port_free(&h, p, &what)?;
                     }
                 }
@@ -79,6 +84,9 @@ fn check_tools(t: &Topology) -> Result<()> {
     }
     if t.count(Kind::Cassandra) > 0 {
         cassandra::java17()?;
+        if t.exporters_on() {
+            cassandra::ensure_jmx_agent()?;
+        }
     }
     if t.count(Kind::Nginx) > 0 {
         needed.push("nginx");
@@ -86,6 +94,7 @@ fn check_tools(t: &Topology) -> Result<()> {
     if t.count(Kind::Prometheus) > 0 {
         needed.push("prometheus");
     }
+    needed.extend(Kind::EXPORTERS.into_iter().filter(|k| t.count(*k) > 0).map(exporter::binary));
     for name in needed {
         tool(name)?;
     }
@@ -132,11 +141,17 @@ fn start_all(r: &mut Running) -> Result<()> {
     for i in 0..t.count(Kind::Nginx) {
         web::start_nginx(r, i)?;
     }
-    if t.count(Kind::Prometheus) > 0 {
-        web::start_prometheus(r)?;
-    }
     if t.count(Kind::Web) > 0 {
         step("web tier", since);
+    }
+    if t.exporters_on() {
+        let since = Instant::now();
+        exporter::start_all(r)?;
+        let n: usize = Kind::EXPORTERS.iter().map(|k| t.count(*k)).sum();
+        step(&format!("{n} exporters"), since);
+    }
+    if t.count(Kind::Prometheus) > 0 {
+        prometheus::start(r)?;
     }
     Ok(())
 }
