@@ -144,11 +144,11 @@ fn start_all(r: &mut Running) -> Result<()> {
     if t.count(Kind::Web) > 0 {
         step("web tier", since);
     }
-    if t.exporters_on() {
+    let exporters: usize = Kind::EXPORTERS.iter().map(|k| t.count(*k)).sum();
+    if exporters > 0 {
         let since = Instant::now();
         exporter::start_all(r)?;
-        let n: usize = Kind::EXPORTERS.iter().map(|k| t.count(*k)).sum();
-        step(&format!("{n} exporters"), since);
+        step(&format!("{exporters} exporters"), since);
     }
     if t.count(Kind::Prometheus) > 0 {
         prometheus::start(r)?;
