@@ -107,6 +107,11 @@ fn default_max_body_bytes() -> usize {
 fn default_request_timeout_ms() -> u64 {
     4000
 }
+/// `localhost` or an address in 127.0.0.0/8 or ::1; anything else (0.0.0.0 included) may be reachable.
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
 fn default_admin_token() -> String {
     DEV_ADMIN_TOKEN.into()
 }
@@ -164,6 +169,13 @@ impl Settings {
         anyhow::ensure!(self.http.max_body_bytes >= 1, "http.max_body_bytes must be at least 1");
         anyhow::ensure!(self.http.request_timeout_ms >= 1, "http.request_timeout_ms must be at least 1");
         anyhow::ensure!(!self.admin_token.trim().is_empty(), "admin_token must not be empty");
+        // The development token is public (it is in this repository): anyone who can reach a
+        // non-loopback address could write the catalogue and read every user's orders.
+        anyhow::ensure!(
+            self.admin_token != DEV_ADMIN_TOKEN || is_loopback(&self.http.host),
+            "http.host {:?} is reachable from other machines: set SHOPBENCH__ADMIN_TOKEN (the development admin token is only allowed on a loopback address)",
+            self.http.host
+        );
         if let Some(pg) = &self.postgres {
             anyhow::ensure!(!pg.endpoints.is_empty(), "postgres.endpoints must name at least one host:port");
             anyhow::ensure!(pg.pool_size >= 1, "postgres.pool_size must be at least 1");
@@ -198,6 +210,20 @@ mod tests {
         let shown = format!("{s:?}");
         assert!(!shown.contains("very-secret"), "{shown}");
         assert!(shown.contains("127.0.0.1:5432") && shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn the_development_token_is_refused_off_loopback() {
+        for host in ["0.0.0.0", "10.77.0.2", "::", "shop.example"] {
+            let e = Settings::from_sources(None, env(&[("SHOPBENCH__HTTP__HOST", host)])).err();
+            let e = e.map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains("SHOPBENCH__ADMIN_TOKEN"), "{host}: {e:?}");
+        }
+        for host in ["127.0.0.1", "127.0.0.3", "::1", "localhost"] {
+            assert!(Settings::from_sources(None, env(&[("SHOPBENCH__HTTP__HOST", host)])).is_ok(), "{host}");
+        }
+        let own = env(&[("SHOPBENCH__HTTP__HOST", "0.0.0.0"), ("SHOPBENCH__ADMIN_TOKEN", "per-run-secret")]);
+        assert_eq!(Settings::from_sources(None, own).unwrap().http.host, "0.0.0.0");
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod cassandra;
 pub mod check;
 mod cql;
 mod exporter;
+pub mod hosts;
 mod paths;
 mod pgpool;
 mod postgres;
