@@ -174,6 +174,21 @@ impl Sample {
     }
 }
 
+/// One series of a range query's answer: its labels and (time, value) points.
+#[derive(Clone, Debug, Deserialize)]
+pub struct RangeSeries {
+    pub metric: BTreeMap<String, String>,
+    /// (unix time in seconds, value as Prometheus writes it).
+    pub values: Vec<(f64, String)>,
+}
+
+impl RangeSeries {
+    /// The points as numbers ("NaN" and the like become NaN).
+    pub fn points(&self) -> Vec<(f64, f64)> {
+        self.values.iter().map(|(t, v)| (*t, v.parse().unwrap_or(f64::NAN))).collect()
+    }
+}
+
 /// One scrape target as Prometheus reports it (`/api/v1/targets`).
 #[derive(Clone, Debug, Deserialize)]
 pub struct TargetHealth {
@@ -199,6 +214,13 @@ struct VectorData {
     #[serde(rename = "resultType")]
     result_type: String,
     result: Vec<Sample>,
+}
+
+#[derive(Deserialize)]
+struct MatrixData {
+    #[serde(rename = "resultType")]
+    result_type: String,
+    result: Vec<RangeSeries>,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +254,18 @@ impl PrometheusApi {
         let data: VectorData = self.get(&format!("/api/v1/query?query={q}"))?;
         if data.result_type != "vector" {
             bail!("{promql}: a {} rather than an instant vector", data.result_type);
+        }
+        Ok(data.result)
+    }
+
+    /// Evaluates `promql` at every `step` from `start` to `end` (unix seconds): the time series
+    /// of a report's pictures.
+    pub fn query_range(&self, promql: &str, start: f64, end: f64, step: Duration) -> Result<Vec<RangeSeries>> {
+        let q = utf8_percent_encode(promql, NON_ALPHANUMERIC);
+        let path = format!("/api/v1/query_range?query={q}&start={start:.3}&end={end:.3}&step={}", step.as_secs_f64());
+        let data: MatrixData = self.get(&path)?;
+        if data.result_type != "matrix" {
+            bail!("{promql}: a {} rather than a range", data.result_type);
         }
         Ok(data.result)
     }

@@ -276,6 +276,12 @@ fn every_target_is_up_and_every_dashboard_panel_returns_data() {
     // A metric nobody exports is caught: the check is not vacuous.
     let bogus = [("bogus".to_string(), "rate(shop_no_such_metric_total[1m])".to_string())];
     assert_eq!(unanswered(&bogus, &apis, Duration::from_secs(2)).len(), 1, "a metric nobody exports passed");
+    // The recording rules over time, as a report's picture would read them: several points.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let series = apis[0]
+        .query_range("route:http_requests:rate1m", now - 30.0, now, Duration::from_secs(1))
+        .expect("range query");
+    assert!(series.iter().any(|s| s.points().len() >= 3), "{series:#?}");
     eprintln!("observability: {} panel queries answered in {:.1?}", queries.len(), t0.elapsed());
 
     // The restarted exporter's new pid too.
