@@ -198,7 +198,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
 fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
     let mut groups: Vec<(String, Vec<u32>)> = Kind::ALL
         .into_iter()
-        .filter(|k| *k != Kind::Prometheus && running.topology().count(*k) > 0)
+        .filter(|k| !k.is_observer() && running.topology().count(*k) > 0)
         .map(|k| (k.name().to_string(), running.processes().iter().filter(|p| p.kind == k).map(|p| p.pid).collect()))
         .collect();
     groups.push(("load client".into(), vec![std::process::id()]));

@@ -151,6 +151,68 @@ fn jamm(lib: &Path) -> Result<PathBuf> {
         .with_context(|| format!("no jamm-*.jar in {}", lib.display()))
 }
 
+/// The Prometheus JMX exporter java agent run inside every node when the topology wants exporters.
+pub const JMX_AGENT_VERSION: &str = "1.0.1";
+/// Which MBeans the agent reads and how it names them (written into each node's conf dir).
+const JMX_AGENT_CONFIG: &str = include_str!("../templates/cassandra-jmx-exporter.yaml");
+
+/// The agent's jar, fetched from Maven Central with Maven into .cache/ once (like the Cassandra
+/// jars); concurrent callers wait for one download.
+pub fn ensure_jmx_agent() -> Result<PathBuf> {
+    let dir = repo_root().join(".cache/jmx-exporter").join(JMX_AGENT_VERSION);
+    let jar = dir.join(format!("jmx_prometheus_javaagent-{JMX_AGENT_VERSION}.jar"));
+    if jar.is_file() {
+        return Ok(jar);
+    }
+    let parent = dir.parent().context("cache dir has no parent")?;
+    std::fs::create_dir_all(parent)?;
+    let lock = parent.join(format!("{JMX_AGENT_VERSION}.lock"));
+    let deadline = Instant::now() + Duration::from_secs(5 * 60);
+    while std::fs::create_dir(&lock).is_err() {
+        if jar.is_file() {
+            return Ok(jar);
+        }
+        if Instant::now() > deadline {
+            bail!("waited 5 min for another download of the JMX agent ({} exists; remove it if stale)", lock.display());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let result = download_jmx_agent(&dir, &jar);
+    let _ = std::fs::remove_dir(&lock);
+    result.map(|()| jar)
+}
+
+fn download_jmx_agent(dir: &Path, jar: &Path) -> Result<()> {
+    if jar.is_file() {
+        return Ok(());
+    }
+    let mvn = which("mvn").context("mvn not found (Debian package maven): run scripts/install")?;
+    let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp)?;
+    let mut cmd = Command::new(mvn);
+    cmd.current_dir(&tmp).args([
+        "-B",
+        "--no-transfer-progress",
+        "dependency:copy",
+        &format!("-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:{JMX_AGENT_VERSION}"),
+        "-DoutputDirectory=.",
+    ]);
+    let out = process::run_with_timeout(cmd, Duration::from_secs(5 * 60))?;
+    let fetched = tmp.join(jar.file_name().context("jar has a name")?);
+    if !out.status.success() || !fetched.is_file() {
+        let log = String::from_utf8_lossy(&out.stdout);
+        let tail: Vec<&str> = log.lines().rev().take(15).collect::<Vec<_>>().into_iter().rev().collect();
+        bail!(
+            "fetching jmx_prometheus_javaagent {JMX_AGENT_VERSION} with Maven failed:\n    | {}",
+            tail.join("\n    | ")
+        );
+    }
+    std::fs::create_dir_all(dir)?;
+    std::fs::rename(&fetched, jar)?;
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
 /// The Java 17 `java`: `SHOPBENCH_JAVA17` if set, else Debian's or any JDK 17 under /usr/lib/jvm.
 /// Cassandra 5.0 runs on Java 11 or 17 only; the default `java` may be newer.
 pub fn java17() -> Result<PathBuf> {
@@ -248,6 +310,7 @@ fn write_config(r: &Running, i: usize, d: &NodeDirs) -> Result<()> {
     );
     std::fs::write(d.conf.join("cassandra.yaml"), yaml)?;
     std::fs::write(d.conf.join("logback.xml"), LOGBACK)?;
+    std::fs::write(d.conf.join("jmx-exporter.yaml"), JMX_AGENT_CONFIG)?;
     Ok(())
 }
 
@@ -315,6 +378,12 @@ fn jvm_args(r: &Running, i: usize, d: &NodeDirs, lib: &Path) -> Result<Vec<Strin
         a.push(format!("--add-opens={m}=ALL-UNNAMED"));
     }
     let root = d.root.display();
+    if r.topology().exporters_on() {
+        // Serves the node's metrics over HTTP on its own address (Prometheus' target).
+        let (host, port, _) = c.metrics_addr(i);
+        let config = d.conf.join("jmx-exporter.yaml");
+        a.push(format!("-javaagent:{}={host}:{port}:{}", ensure_jmx_agent()?.display(), config.display()));
+    }
     a.extend([
         format!("-javaagent:{}", jamm(lib)?.display()),
         format!("-Dcassandra.config=file://{}/cassandra.yaml", d.conf.display()),
@@ -339,6 +408,10 @@ fn spawn_node(r: &mut Running, i: usize, java: &Path, lib: &Path) -> Result<Proc
     let host = c.host(i);
     process::ensure_port_free(&host, c.native_port, &format!("cassandra {i}"))?;
     for (h, p, what) in c.other_ports(i) {
+        process::ensure_port_free(&h, p, &what)?;
+    }
+    if r.topology().exporters_on() {
+        let (h, p, what) = c.metrics_addr(i);
         process::ensure_port_free(&h, p, &what)?;
     }
     let d = node_dirs(r, i)?;

@@ -15,7 +15,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::running::Running;
 use crate::topology::Kind;
-use crate::{cassandra, pgpool, redis, web};
+use crate::{cassandra, exporter, pgpool, prometheus, redis, web};
 
 /// What a restart did and how long it took.
 #[derive(Clone, Debug)]
@@ -61,7 +61,8 @@ impl Running {
             }
             Kind::Web => web::start_web(self, index)?,
             Kind::Nginx => web::start_nginx(self, index)?,
-            Kind::Prometheus => web::start_prometheus(self)?,
+            Kind::Prometheus => prometheus::start(self)?,
+            exporter if exporter.observed().is_some() => exporter::start(self, exporter, index)?,
             // A Redis instance comes back as a replica of the current master, once the sentinels
             // have promoted another if it was the master; a sentinel from its rewritten config.
             Kind::Redis | Kind::Sentinel => redis::restart(self, kind, index)?,

@@ -258,6 +258,11 @@ fn stop_signal(kind: Kind) -> (i32, Duration) {
         // SIGTERM drains the node (flushes memtables): a few seconds.
         Kind::Cassandra => (libc::SIGTERM, Duration::from_secs(30)),
         Kind::Web | Kind::Prometheus => (libc::SIGTERM, Duration::from_secs(10)),
+        Kind::PostgresExporter
+        | Kind::PgpoolExporter
+        | Kind::RedisExporter
+        | Kind::SentinelExporter
+        | Kind::NginxExporter => (libc::SIGTERM, Duration::from_secs(5)),
         Kind::Nginx => (libc::SIGTERM, Duration::from_secs(5)),
     }
 }

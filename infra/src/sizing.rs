@@ -5,7 +5,8 @@
 //! - app pool per endpoint   S = max(2, ceil(8 / P))   ~8 connections per web instance in all:
 //!   a 2-worker actix instance on 2 cores gains nothing from more, and fewer would queue requests.
 //! - num_init_children       N = max(W, 1) * S + 4     every web pool on this pgpool fits in its
-//!   children (pgpool queues extra clients silently), + 4 for psql, migrations, status, tests.
+//!   children (pgpool queues extra clients silently), + 4 for psql, migrations, status, tests
+//!   and the pgpool exporter's one session (docs/observability.md).
 //! - max_pool                  = 2                     each child caches `shop` and one other
 //!   database (tests' fresh databases) without reconnect churn.
 //! - superuser_reserved_connections R = P + 6   slots only the superuser (`shopbench_admin`) may

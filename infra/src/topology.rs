@@ -13,9 +13,10 @@ mod sentinel;
 pub use cassandra::CassandraSection;
 pub use sentinel::SentinelSection;
 
-/// Server kinds, in start order (`down` stops them in reverse).
+/// Server kinds, in start order (`down` stops them in reverse). The exporters start after the
+/// servers they observe and before the Prometheus that scrapes them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Kind {
     Postgres,
     Pgpool,
@@ -24,11 +25,21 @@ pub enum Kind {
     Cassandra,
     Web,
     Nginx,
+    /// prometheus-postgres-exporter, one per PostgreSQL backend.
+    PostgresExporter,
+    /// prometheus-postgres-exporter asking a pgpool for its node and process state.
+    PgpoolExporter,
+    /// prometheus-redis-exporter, one per Redis instance.
+    RedisExporter,
+    /// prometheus-redis-exporter, one per Sentinel.
+    SentinelExporter,
+    /// prometheus-nginx-exporter (nginx's stub_status), one per nginx.
+    NginxExporter,
     Prometheus,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Postgres,
         Kind::Pgpool,
         Kind::Redis,
@@ -36,7 +47,21 @@ impl Kind {
         Kind::Cassandra,
         Kind::Web,
         Kind::Nginx,
+        Kind::PostgresExporter,
+        Kind::PgpoolExporter,
+        Kind::RedisExporter,
+        Kind::SentinelExporter,
+        Kind::NginxExporter,
         Kind::Prometheus,
+    ];
+
+    /// The exporter processes, in start order (Cassandra's is a java agent inside each node).
+    pub const EXPORTERS: [Kind; 5] = [
+        Kind::PostgresExporter,
+        Kind::PgpoolExporter,
+        Kind::RedisExporter,
+        Kind::SentinelExporter,
+        Kind::NginxExporter,
     ];
 
     pub fn name(self) -> &'static str {
@@ -48,8 +73,31 @@ impl Kind {
             Kind::Cassandra => "cassandra",
             Kind::Web => "web",
             Kind::Nginx => "nginx",
+            Kind::PostgresExporter => "postgres_exporter",
+            Kind::PgpoolExporter => "pgpool_exporter",
+            Kind::RedisExporter => "redis_exporter",
+            Kind::SentinelExporter => "sentinel_exporter",
+            Kind::NginxExporter => "nginx_exporter",
             Kind::Prometheus => "prometheus",
         }
+    }
+
+    /// The server kind an exporter kind observes (instance i observes instance i).
+    pub fn observed(self) -> Option<Kind> {
+        match self {
+            Kind::PostgresExporter => Some(Kind::Postgres),
+            Kind::PgpoolExporter => Some(Kind::Pgpool),
+            Kind::RedisExporter => Some(Kind::Redis),
+            Kind::SentinelExporter => Some(Kind::Sentinel),
+            Kind::NginxExporter => Some(Kind::Nginx),
+            _ => None,
+        }
+    }
+
+    /// Processes that only observe the others (Prometheus and the exporters), as opposed to the
+    /// shop's own servers.
+    pub fn is_observer(self) -> bool {
+        self == Kind::Prometheus || self.observed().is_some()
     }
 
     pub fn parse(s: &str) -> Result<Kind> {
@@ -199,10 +247,12 @@ fn default_admin_token() -> String {
     "admin-dev-token".to_string()
 }
 
+/// `[prometheus]`: one Prometheus scraping every web instance and, unless `exporters = false`,
+/// an exporter per server (docs/observability.md).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PrometheusSection {
-    /// 0 or 1 (one Prometheus scrapes every web instance).
+    /// 0 or 1.
     #[serde(default = "one")]
     pub count: usize,
     pub port: u16,
@@ -210,6 +260,23 @@ pub struct PrometheusSection {
     pub host: String,
     #[serde(default = "default_scrape")]
     pub scrape_interval: String,
+    /// Start the exporters of every server kind (and Cassandra's java agent) with Prometheus.
+    #[serde(default = "yes")]
+    pub exporters: bool,
+    /// The exporters' ports, one block in [`Kind::EXPORTERS`] order (the postgres exporters
+    /// first, then pgpool's, ...), each on the host of the server it observes; default `port + 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exporter_base_port: Option<u16>,
+}
+
+impl PrometheusSection {
+    pub fn exporter_base_port(&self) -> u16 {
+        self.exporter_base_port.unwrap_or(self.port.saturating_add(1))
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn one() -> usize {
@@ -367,7 +434,23 @@ impl Topology {
             Kind::Web => self.web.section.count,
             Kind::Nginx => self.nginx.count,
             Kind::Prometheus => self.prometheus.as_ref().map_or(0, |p| p.count),
+            exporter => match exporter.observed() {
+                Some(observed) if self.exporters_on() => self.count(observed),
+                _ => 0,
+            },
         }
+    }
+
+    /// Are exporters started with this topology (a Prometheus that wants them)?
+    pub fn exporters_on(&self) -> bool {
+        self.prometheus.as_ref().is_some_and(|p| p.count > 0 && p.exporters)
+    }
+
+    /// The port of exporter `i` of `kind`: its place in the exporters' block.
+    fn exporter_port(&self, kind: Kind, i: usize) -> u16 {
+        let base = self.prometheus.as_ref().map_or(0, PrometheusSection::exporter_base_port) as usize;
+        let before: usize = Kind::EXPORTERS.iter().take_while(|k| **k != kind).map(|k| self.count(*k)).sum();
+        (base + before + i).min(u16::MAX as usize) as u16
     }
 
     /// Host and port of instance `i` of `kind`.
@@ -383,6 +466,10 @@ impl Topology {
             Kind::Prometheus => {
                 let p = self.prometheus.as_ref().expect("no prometheus section");
                 (p.host.clone(), p.port)
+            }
+            exporter => {
+                let observed = exporter.observed().expect("every other kind is an exporter");
+                (self.endpoint(observed, i).0, self.exporter_port(exporter, i))
             }
         }
     }
@@ -435,6 +522,9 @@ impl Topology {
                 }
                 if kind == Kind::Cassandra {
                     ports.extend(self.cassandra.other_ports(i));
+                    if self.exporters_on() {
+                        ports.push(self.cassandra.metrics_addr(i));
+                    }
                 }
             }
         }

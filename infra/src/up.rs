@@ -12,7 +12,7 @@ use crate::sizing::Sizing;
 use crate::state::State;
 use crate::tools::tool;
 use crate::topology::{Kind, Topology};
-use crate::{cassandra, pgpool, postgres, redis, rundir, web};
+use crate::{cassandra, exporter, pgpool, postgres, prometheus, redis, rundir, web};
 
 impl Topology {
     /// Starts every server of the topology in `run_dir` (created if needed): PostgreSQL backends,
@@ -36,6 +36,10 @@ impl Topology {
                 }
                 if kind == Kind::Cassandra {
                     for (h, p, what) in self.cassandra.other_ports(i) {
+                        process::ensure_port_free(&h, p, &what)?;
+                    }
+                    if self.exporters_on() {
+                        let (h, p, what) = self.cassandra.metrics_addr(i);
                         process::ensure_port_free(&h, p, &what)?;
                     }
                 }
@@ -80,6 +84,9 @@ fn check_tools(t: &Topology) -> Result<()> {
     }
     if t.count(Kind::Cassandra) > 0 {
         cassandra::java17()?;
+        if t.exporters_on() {
+            cassandra::ensure_jmx_agent()?;
+        }
     }
     if t.count(Kind::Nginx) > 0 {
         needed.push("nginx");
@@ -87,6 +94,7 @@ fn check_tools(t: &Topology) -> Result<()> {
     if t.count(Kind::Prometheus) > 0 {
         needed.push("prometheus");
     }
+    needed.extend(Kind::EXPORTERS.into_iter().filter(|k| t.count(*k) > 0).map(exporter::binary));
     for name in needed {
         tool(name)?;
     }
@@ -133,11 +141,17 @@ fn start_all(r: &mut Running) -> Result<()> {
     for i in 0..t.count(Kind::Nginx) {
         web::start_nginx(r, i)?;
     }
-    if t.count(Kind::Prometheus) > 0 {
-        web::start_prometheus(r)?;
-    }
     if t.count(Kind::Web) > 0 {
         step("web tier", since);
+    }
+    let exporters: usize = Kind::EXPORTERS.iter().map(|k| t.count(*k)).sum();
+    if exporters > 0 {
+        let since = Instant::now();
+        exporter::start_all(r)?;
+        step(&format!("{exporters} exporters"), since);
+    }
+    if t.count(Kind::Prometheus) > 0 {
+        prometheus::start(r)?;
     }
     Ok(())
 }

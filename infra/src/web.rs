@@ -1,4 +1,4 @@
-//! The web tier: `shopbench` instances, nginx in front of them, Prometheus scraping them.
+//! The web tier: `shopbench` instances and nginx in front of them.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -16,7 +16,6 @@ use crate::tools::tool;
 use crate::topology::Kind;
 
 const NGINX_CONF: &str = include_str!("../templates/nginx.conf");
-const PROMETHEUS_YML: &str = include_str!("../templates/prometheus.yml");
 
 pub(crate) fn binary_path(binary: &Path) -> Result<PathBuf> {
     let path = if binary.is_absolute() { binary.to_path_buf() } else { repo_root().join(binary) };
@@ -118,6 +117,7 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
             ("dir", dir.display().to_string()),
             ("upstream_servers", servers.join("\n")),
             ("web_count", t.count(Kind::Web).to_string()),
+            ("status_path", crate::exporter::NGINX_STATUS_PATH.to_string()),
         ],
     )?;
     let conf_path = dir.join("nginx.conf");
@@ -134,39 +134,4 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
     r.record(proc.clone(), child)?;
     ready_http(&proc, "/health", Duration::from_secs(15))
         .with_context(|| process::tail(&dir.join("logs/error.log"), 10))
-}
-
-/// Prometheus, scraping every web instance's /metrics.
-pub(crate) fn start_prometheus(r: &mut Running) -> Result<()> {
-    let t = r.topology().clone();
-    let prom = t.prometheus.clone().context("no [prometheus] section")?;
-    let (host, port) = t.endpoint(Kind::Prometheus, 0);
-    process::ensure_port_free(&host, port, "prometheus")?;
-    let dir = r.instance_dir(Kind::Prometheus, 0);
-    rundir::instance_dir(&dir, r.run_as())?;
-    rundir::instance_dir(&dir.join("data"), r.run_as())?;
-    let targets: Vec<String> = (0..t.count(Kind::Web)).map(|w| format!("'{}'", t.web.section.addr(w))).collect();
-    let conf = render(
-        PROMETHEUS_YML,
-        &[
-            ("name", t.name.clone()),
-            ("scrape_interval", prom.scrape_interval.clone()),
-            ("web_targets", targets.join(", ")),
-        ],
-    )?;
-    let conf_path = dir.join("prometheus.yml");
-    std::fs::write(&conf_path, conf)?;
-    process::give(&conf_path, r.run_as())?;
-    let log = dir.join("prometheus.log");
-    let mut cmd = process::server_command(&tool("prometheus")?, &log, r.run_as())?;
-    cmd.arg(format!("--config.file={}", conf_path.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
-        .arg(format!("--web.listen-address={host}:{port}"))
-        .current_dir(&dir);
-    let child = process::spawn(cmd, "prometheus")?;
-    let pid = child.id();
-    let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Prometheus, index: 0, pid, start_time, host, port, pcp_port: None, dir, log };
-    r.record(proc.clone(), child)?;
-    ready_http(&proc, "/-/ready", Duration::from_secs(30))
 }

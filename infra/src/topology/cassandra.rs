@@ -20,6 +20,10 @@ pub struct CassandraSection {
     pub storage_port: u16,
     #[serde(default = "default_jmx_base_port")]
     pub jmx_base_port: u16,
+    /// The Prometheus JMX exporter agent of each node (when the topology's Prometheus wants
+    /// exporters): on the node's own address, the same port on every node.
+    #[serde(default = "default_metrics_port")]
+    pub metrics_port: u16,
     /// Heap of each node (-Xms = -Xmx).
     #[serde(default = "default_heap_mb")]
     pub heap_mb: u32,
@@ -42,6 +46,9 @@ fn default_storage_port() -> u16 {
 fn default_jmx_base_port() -> u16 {
     7199
 }
+fn default_metrics_port() -> u16 {
+    7070
+}
 fn default_heap_mb() -> u32 {
     1024
 }
@@ -57,6 +64,7 @@ impl CassandraSection {
             native_port: default_native_port(),
             storage_port: default_storage_port(),
             jmx_base_port: default_jmx_base_port(),
+            metrics_port: default_metrics_port(),
             heap_mb: default_heap_mb(),
             processors: default_processors(),
         }
@@ -73,6 +81,11 @@ impl CassandraSection {
     /// The replication factor a keyspace on this ring can have: 3, or fewer nodes.
     pub fn replication_factor(&self) -> u32 {
         self.count.clamp(1, 3) as u32
+    }
+
+    /// Where node i's JMX exporter agent serves /metrics: (host, port, what).
+    pub fn metrics_addr(&self, i: usize) -> (String, u16, String) {
+        (self.host(i), self.metrics_port, format!("cassandra {i} (metrics)"))
     }
 
     /// Every port of node i besides CQL: (host, port, what).
