@@ -484,6 +484,7 @@ pub fn write(from: &[PathBuf], out: &Path, base: Option<&str>, command: &str) ->
         .with_context(|| format!("writing {}", out.join("comparison.json").display()))?;
     std::fs::write(out.join("README.md"), markdown(&comparisons, &stages, command))
         .with_context(|| format!("writing {}", out.join("README.md").display()))?;
+    crate::page::write_beside(&out.join("README.md"))?;
     Ok(comparisons)
 }
 

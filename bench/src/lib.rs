@@ -14,6 +14,7 @@ pub mod load;
 pub mod machine;
 pub mod matrix;
 pub mod ops;
+pub mod page;
 pub mod pgbench;
 pub mod plan;
 pub mod progress;

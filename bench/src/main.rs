@@ -107,6 +107,12 @@ enum Command {
         #[arg(long)]
         run_dir: Option<PathBuf>,
     },
+    /// Rewrite the HTML page beside markdown reports that are already written (README.md ->
+    /// report.html, faults.md -> faults.html), from the markdown and its charts, measuring nothing.
+    Pages {
+        /// Markdown reports [default: the committed ones under docs/results].
+        markdown: Vec<PathBuf>,
+    },
     /// The race workload alone against a running service (e.g. `cargo run -p app`): per round
     /// one user fires two requests at once (add vs checkout, set vs checkout, a checkout replay vs
     /// add, two checkouts with other keys), then every history is checked; exit code 1 when an
@@ -278,6 +284,18 @@ async fn main() -> Result<()> {
             } else {
                 let file = file.context("--file")?;
                 bench::faults::command(&file, out, run_dir, command_line()).await?;
+            }
+        }
+        Command::Pages { markdown } => {
+            let results = infra::repo_root().join("docs/results");
+            let markdown = if markdown.is_empty() {
+                bench::page::REPORTS.iter().map(|r| results.join(r)).collect()
+            } else {
+                markdown
+            };
+            for md in markdown {
+                let page = bench::page::write_beside(&md)?;
+                eprintln!("bench: {} written", results::display_path(&page));
             }
         }
         Command::Races { url, rounds, users, products, admin_token, seed } => {

@@ -368,7 +368,7 @@ fn rounded(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// Writes summary.json, README.md and the charts into `out`.
+/// Writes summary.json, the charts, README.md and its page report.html into `out`.
 pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let raw = crate::results::display_path(raw_dir);
@@ -382,6 +382,7 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
     }
     std::fs::write(out.join("README.md"), markdown(&s, meta))
         .with_context(|| format!("writing {}", out.join("README.md").display()))?;
+    crate::page::write_beside(&out.join("README.md"))?;
     Ok(s)
 }
 
@@ -491,7 +492,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bench-report-{}", std::process::id()));
         let out = dir.join("docs/results/pg");
         write(&fixtures::meta(), &fixtures::two_configs(), &dir.join("raw"), &out).unwrap();
-        for f in ["summary.json", "README.md", "reads.png", "reads.svg", "writes.png", "writes.svg"] {
+        for f in ["summary.json", "README.md", "report.html", "reads.png", "reads.svg", "writes.png", "writes.svg"] {
             assert!(out.join(f).metadata().unwrap().len() > 100, "{f}");
         }
         let text = std::fs::read_to_string(out.join("summary.json")).unwrap();

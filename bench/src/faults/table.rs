@@ -152,7 +152,7 @@ pub fn merge(old: Vec<FaultRow>, stage: Stage, new: Vec<FaultRow>) -> Vec<FaultR
     rows
 }
 
-/// Writes faults.json (merged) and faults.md (from every row) into `out`.
+/// Writes faults.json (merged), faults.md (from every row) and its page faults.html into `out`.
 pub fn write(out: &Path, stage: Stage, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("faults.json");
@@ -160,13 +160,15 @@ pub fn write(out: &Path, stage: Stage, new: Vec<FaultRow>) -> Result<Vec<FaultRo
     std::fs::write(&json, serde_json::to_string_pretty(&rows)? + "\n")
         .with_context(|| format!("writing {}", json.display()))?;
     std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
+    crate::page::write_beside(&out.join("faults.md"))?;
     Ok(rows)
 }
 
-/// Rewrites faults.md in `out` from its faults.json (after a change of the table's form).
+/// Rewrites faults.md and faults.html in `out` from its faults.json (after a change of the table's form).
 pub fn redraw(out: &Path) -> Result<usize> {
     let rows = load(&out.join("faults.json"))?;
     std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
+    crate::page::write_beside(&out.join("faults.md"))?;
     Ok(rows.len())
 }
 
