@@ -8,6 +8,7 @@
 
 use bench::page;
 use pulldown_cmark::{Event, Parser, Tag};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,7 +65,9 @@ fn open(html: &str, scratch: &Path) -> Seen {
         .arg("--dump-dom")
         .arg(format!("file://{}", file.display()))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(scratch.join("chromium.log")).unwrap())
+        // Its own process group: at the deadline the browser is ended with all its helpers.
+        .process_group(0)
         .spawn()
         .expect("starting chromium");
     let started = Instant::now();
@@ -79,18 +82,20 @@ fn open(html: &str, scratch: &Path) -> Seen {
             break status;
         }
         if started.elapsed() > BROWSER_DEADLINE {
-            let _ = child.kill();
+            // SAFETY: kill(2) on the process group of our own child, which we have not reaped.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             panic!("chromium did not finish {} within {BROWSER_DEADLINE:?}", file.display());
         }
         std::thread::sleep(Duration::from_millis(100));
     };
     let dom = reader.join().unwrap().expect("chromium's DOM dump");
-    assert!(status.success(), "chromium failed ({status}) on {}", file.display());
+    let log = || std::fs::read_to_string(scratch.join("chromium.log")).unwrap_or_default();
+    assert!(status.success(), "chromium failed ({status}) on {}: {}", file.display(), log());
     let probe = dom
         .split_once("<pre id=\"probe\">")
         .and_then(|(_, rest)| rest.split_once("</pre>"))
-        .unwrap_or_else(|| panic!("the probe wrote nothing (the page did not load?): {dom:.2000}"))
+        .unwrap_or_else(|| panic!("the probe wrote nothing (the page did not load?): {dom:.2000}\nchromium: {}", log()))
         .0;
     let mut lines = probe.lines();
     let tables = lines.next().and_then(|l| l.strip_prefix("tables ")).unwrap().parse().unwrap();
