@@ -74,7 +74,13 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
     let hung_at = Instant::now();
     let hung_wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
     running.kill(Kind::Postgres, 1, infra::signal::SIGSTOP).unwrap();
-    let states = children_states(postmaster);
+    // A child waiting for a CPU (state R) stops when it is next scheduled: on a busy machine that
+    // takes a moment, so the states are polled; one that was never signalled stays R or S.
+    let mut states = children_states(postmaster);
+    while !states.iter().all(|&s| s == 'T') && hung_at.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+        states = children_states(postmaster);
+    }
     assert!(!states.is_empty() && states.iter().all(|&s| s == 'T'), "every child stopped: {states:?}");
 
     // Until both pgpools detached it; backend 0 stays attached on both.
@@ -117,7 +123,21 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
     // Back: SIGCONT, then the rejoin.
     drop(resume);
     std::thread::sleep(Duration::from_millis(500));
-    let r = running.rejoin_backend(1).expect("rejoin after SIGCONT");
+    // A rejoin that cannot finish inside its 10 s write hold (at load ~10 on 2 cores a pgpool was
+    // seen slow to restart its children after the attach) releases the writes and says to run it
+    // again: the documented way (the hold of a refused attempt is bounded by the rejoin itself).
+    let mut attempt = 1;
+    let r = loop {
+        match running.rejoin_backend(1) {
+            Ok(r) => break r,
+            Err(e) => {
+                let e = format!("{e:#}");
+                assert!(e.contains("run the rejoin again") && attempt < 3, "rejoin {attempt} after SIGCONT: {e}");
+                eprintln!("rejoin {attempt} after SIGCONT refused ({e}); running it again");
+                attempt += 1;
+            }
+        }
+    };
     eprintln!("rejoin after SIGCONT: writes paused {:.1?}, {:.1?} in all", r.writes_paused, r.total);
     assert!(r.writes_paused < Duration::from_secs(10), "{r:?}");
     std::thread::sleep(Duration::from_millis(500));
