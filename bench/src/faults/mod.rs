@@ -113,11 +113,6 @@ fn healthy(running: &Running) -> Result<()> {
     Ok(())
 }
 
-fn split(addr: &str) -> Result<(String, u16)> {
-    let (h, p) = addr.rsplit_once(':').with_context(|| format!("{addr}: not host:port"))?;
-    Ok((h.to_string(), p.parse()?))
-}
-
 /// Which instance a target means now.
 fn resolve(target: &Target, running: &Running) -> Result<(Kind, usize)> {
     match target {
@@ -606,8 +601,7 @@ async fn run_fault(
             let again = r.check_consistency()?;
             repaired = Some(format!("postgres {b} rejoined after the check; then {again}"));
         }
-        let backends: Vec<(String, u16)> = r.backend_endpoints().iter().map(|a| split(a)).collect::<Result<_>>()?;
-        let orders = audit::orders(&backends, &acked)?;
+        let orders = audit::orders(&r.endpoints(Kind::Postgres), &acked)?;
         Ok((report, repaired, orders))
     })
     .await?;
