@@ -24,7 +24,8 @@ impl Topology {
         let run_as = process::service_user()?;
         let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
         let socket_root = rundir::socket_root(&dir)?;
-        let web_binary = if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
+        let web_binary =
+            if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
         check_tools(&self)?;
         for kind in Kind::ALL {
             for i in 0..self.count(kind) {
