@@ -1,11 +1,14 @@
 //! `shopbench-bench`: run the configuration matrix, re-draw a report, or load a running stack.
 
 use anyhow::{Context, Result};
+use bench::floor;
+use bench::load::api;
+use bench::load::plan::{categories, seed_catalogue};
 use bench::load::{self, LoadSpec, Mix};
+use bench::matrix::runner;
 use bench::matrix::{CatalogueParams, LoadParams};
-use bench::plan::{categories, seed_catalogue};
-use bench::stats::OpStats;
-use bench::{api, floor, results, runner};
+use bench::report::results;
+use bench::report::stats::OpStats;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -203,7 +206,7 @@ async fn main() -> Result<()> {
             eprintln!("bench: report written to {}", results::display_path(&out.join("README.md")));
         }
         Command::Compare { from, out, base } => {
-            bench::compare::write(&from, &out, base.as_deref(), &command_line())?;
+            bench::report::compare::write(&from, &out, base.as_deref(), &command_line())?;
             eprintln!("bench: comparison written to {}", results::display_path(&out.join("README.md")));
         }
         Command::Load {

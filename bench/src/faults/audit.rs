@@ -3,7 +3,7 @@
 //! is what the cart store holds.
 
 use super::timeline::{late_effect, show, AckedOrder};
-use crate::plan::Action;
+use crate::load::plan::Action;
 use anyhow::{Context, Result};
 use domain::ports::CartRepository;
 use endpoints::HostPort;

@@ -28,12 +28,12 @@ pub mod timeline;
 pub use file::{FaultKind, FaultSpec, FaultsFile, Target};
 pub use table::FaultRow;
 
-use crate::api;
 use crate::cancel;
+use crate::load::api;
+use crate::load::plan::{categories, seed_catalogue};
 use crate::load::{self, LoadSpec, Mix, Observer, Tick};
-use crate::machine::Machine;
-use crate::plan::{categories, seed_catalogue};
-use crate::progress::fmt_secs;
+use crate::matrix::machine::Machine;
+use crate::matrix::progress::fmt_secs;
 use crate::race;
 use analysis::Span;
 use anyhow::{bail, Context, Result};
@@ -701,7 +701,7 @@ async fn run_fault(
         consistency: consistency.to_string(),
         repaired,
         problems,
-        finished_at: crate::results::now_rfc3339(),
+        finished_at: crate::report::results::now_rfc3339(),
         git_commit: git_commit(),
         setup: String::new(),
     };
@@ -799,7 +799,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         f.stage,
         f.faults.len(),
         fmt_secs(f.planned_secs() as f64),
-        crate::results::display_path(&opts.run_dir)
+        crate::report::results::display_path(&opts.run_dir)
     );
     let setup = setup(f, &topology, &opts.command);
     let run_dir = opts.run_dir.clone();
@@ -859,8 +859,8 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     eprintln!(
         "faults: done in {}; {} and {} written",
         fmt_secs(started.elapsed().as_secs_f64()),
-        crate::results::display_path(&opts.out.join("faults.json")),
-        crate::results::display_path(&opts.out.join("faults.md"))
+        crate::report::results::display_path(&opts.out.join("faults.json")),
+        crate::report::results::display_path(&opts.out.join("faults.md"))
     );
     let bad: Vec<&FaultRow> = rows
         .iter()

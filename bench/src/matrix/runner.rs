@@ -6,18 +6,18 @@
 //! client session at a time and the web instances' idle pooled connections hold children; with
 //! them gone the floor gets as many connections as the web tier had and pgbench its clients.
 
-use crate::api;
 use crate::cancel;
+use crate::floor::pgbench;
+use crate::floor::redisbench;
 use crate::floor::{self, FloorSpec};
+use crate::load::api;
+use crate::load::plan::seed_catalogue;
 use crate::load::{self, LoadSpec, Mix};
-use crate::machine::{Machine, RssSampler};
+use crate::matrix::machine::{Machine, RssSampler};
+use crate::matrix::progress::{fmt_secs, Progress};
 use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile, BUILT_STAGE};
-use crate::pgbench;
-use crate::plan::seed_catalogue;
-use crate::progress::{fmt_secs, Progress};
-use crate::redisbench;
-use crate::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
-use crate::stats::OpStats;
+use crate::report::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
+use crate::report::stats::OpStats;
 use anyhow::{bail, Context, Result};
 use infra::Kind;
 use settings::WebSettings;
@@ -111,7 +111,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
     let out = opts.out.clone().unwrap_or_else(|| root.join("docs/results").join(m.stage.name()));
-    crate::chart::register_font()?; // fail now rather than after the runs
+    crate::report::chart::register_font()?; // fail now rather than after the runs
 
     let mut meta = RunMeta {
         stage: m.stage,
@@ -247,7 +247,7 @@ fn line(ops: &[OpStats]) -> String {
     let class = |reads: bool| {
         let (t, k) = ops
             .iter()
-            .filter(|o| crate::ops::Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads))
+            .filter(|o| crate::load::ops::Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads))
             .fold((0.0, 0u64), |(t, k), o| (t + o.mean_ms.unwrap_or(0.0) * o.ok as f64, k + o.ok));
         if k == 0 {
             "–".to_string()
@@ -320,7 +320,7 @@ async fn run_config(
 
     let cat = &m.catalogue;
     let t = Instant::now();
-    let specs = seed_catalogue(cat.products, &crate::plan::categories(cat.categories));
+    let specs = seed_catalogue(cat.products, &crate::load::plan::categories(cat.categories));
     let products = api::seed_products(&client, &nginx, &admin, specs, cat.parallel).await.context("seeding")?;
     res.seeded_products = products.len();
     progress.step(&format!("seeded {} products in {:.1} s", products.len(), t.elapsed().as_secs_f64()));
@@ -408,7 +408,8 @@ async fn run_config(
         let rss: Vec<u64> = sampler.finish().into_iter().map(|(_, kib)| kib).collect();
         let out = out?;
         progress.load_finished((4 + c.secs) as f64);
-        let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
+        let get =
+            out.ops.into_iter().find(|o| o.op == crate::load::ops::Op::GetProduct.name()).context("no product GETs")?;
         progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
         check_backends(&running, "the product GETs")?;
         product_reads = Some((get, out.cpu, rss));
@@ -482,9 +483,9 @@ async fn run_config(
     if let Some((get, http_cpu, web_rss_kib)) = product_reads {
         check_cancelled()?;
         progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
-        let before = crate::cpu::snapshot(&groups);
+        let before = crate::matrix::cpu::snapshot(&groups);
         let run = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await;
-        let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
+        let pgbench_cpu = Some(crate::matrix::cpu::between(&before, &crate::matrix::cpu::snapshot(&groups)));
         progress.load_finished(c.secs as f64);
         // A failover ends pgbench's sessions and pgbench then fails: name the cause first.
         let outcome = match check_backends(&running, "pgbench -S") {

@@ -1,12 +1,17 @@
 //! The results folder (docs/results/<stage>/): summary.json, README.md with a table per
 //! configuration and a reading generated from the numbers, and the charts beside it.
 
-use crate::chart;
+pub mod chart;
+pub mod compare;
+pub mod results;
+pub mod stats;
+pub mod summary;
+
+use crate::load::ops::Op;
 use crate::matrix::Stage;
-use crate::ops::Op;
-use crate::results::{ConfigResult, RunMeta};
-use crate::stats::Spread;
-use crate::summary::{self, ClassSummary, ConfigSummary, Summary, STALL_FACTOR};
+use crate::report::results::{ConfigResult, RunMeta};
+use crate::report::stats::Spread;
+use crate::report::summary::{ClassSummary, ConfigSummary, Summary, STALL_FACTOR};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -371,7 +376,7 @@ fn rounded(v: serde_json::Value) -> serde_json::Value {
 /// Writes summary.json, README.md and the charts into `out`.
 pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let raw = crate::results::display_path(raw_dir);
+    let raw = crate::report::results::display_path(raw_dir);
     let s = summary::build(meta, configs, &raw);
     let json = rounded(serde_json::to_value(&s)?);
     std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")
@@ -389,7 +394,7 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
 mod tests {
     use super::*;
     use crate::matrix::Counts;
-    use crate::summary::{build, tests as fixtures};
+    use crate::report::summary::{build, tests as fixtures};
 
     #[test]
     fn the_reading_attributes_single_count_changes_and_is_careful() {

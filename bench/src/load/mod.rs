@@ -11,12 +11,18 @@
 //! shows up as fewer requests rather than as long times (coordinated omission); Goose's
 //! mitigation is left off, and throughput is reported beside every mean.
 
-use crate::cpu::{self, CpuUse};
-use crate::http::{self, HttpRequest, Method};
-use crate::ops::Op;
-use crate::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
-use crate::recorder::Recorder;
-use crate::stats::OpStats;
+pub mod api;
+pub mod http;
+pub mod ops;
+pub mod plan;
+pub mod recorder;
+
+use crate::load::http::{HttpRequest, Method};
+use crate::load::ops::Op;
+use crate::load::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
+use crate::load::recorder::Recorder;
+use crate::matrix::cpu::{self, CpuUse};
+use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
