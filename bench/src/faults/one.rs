@@ -4,10 +4,11 @@
 
 use super::analysis::{self, Span};
 use super::audit::{self, CartAudit, OrderAudit};
+use super::schedule::{schedule, Events};
 use super::table::{self, FaultRow};
 use super::timeline::{self, Seen, Timeline};
-use super::{git_commit, nginx_messages, round, schedule, server_logs, stage, web_messages, with_running};
-use super::{Events, FaultsFile, Shared};
+use super::{git_commit, nginx_messages, round, server_logs, stage, web_messages, with_running};
+use super::{FaultsFile, Shared};
 use crate::load::{self, LoadSpec, Mix, Observer, Tick};
 use crate::race::{self, RaceOutcome};
 use anyhow::{Context, Result};
