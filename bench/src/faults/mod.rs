@@ -331,7 +331,8 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
             stopped = Some(format!("before fault {}: {e:#}", n + 1));
             break;
         }
-        let row = one::run_fault(f, n, &running, &nginx, &admin, &ids).await?;
+        let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
+        let row = one::run_fault(f, n, &running, &stack).await?;
         eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
         rows.push(row);
     }

@@ -17,21 +17,22 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One fault: its load with the kill and restart, then the checks.
-pub(super) async fn run_fault(
-    f: &FaultsFile,
-    n: usize,
-    running: &Shared,
-    nginx: &[String],
-    admin: &str,
-    products: &[uuid::Uuid],
-) -> Result<FaultRow> {
+pub(super) async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>) -> Result<FaultRow> {
     let label = format!("[{}/{}] {}", n + 1, f.faults.len(), f.faults[n].target);
-    let driven = drive(f, n, running, nginx, admin, products, &label).await?;
+    let driven = drive(f, n, running, stack, &label).await?;
     // Let answers the clients no longer wait for finish on the servers.
     tokio::time::sleep(Duration::from_millis(500)).await;
     eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", driven.seen.orders.len());
     let checks = data_checks(f, running, &driven).await?;
     Ok(fault_row(f, n, driven, checks))
+}
+
+/// Where the clients go: the stack every fault of a run loads.
+pub(super) struct Stack<'a> {
+    pub(super) nginx: &'a [String],
+    pub(super) admin: &'a str,
+    /// The seeded products (the race workload's).
+    pub(super) products: &'a [uuid::Uuid],
 }
 
 /// What the clients and the schedule saw during one fault's load.
@@ -55,17 +56,9 @@ struct Checks {
 }
 
 /// The load of fault `n`, its schedule and the race workload, side by side on one clock.
-async fn drive(
-    f: &FaultsFile,
-    n: usize,
-    running: &Shared,
-    nginx: &[String],
-    admin: &str,
-    products: &[uuid::Uuid],
-    label: &str,
-) -> Result<Driven> {
-    let (spec, r) = (&f.faults[n], &f.run);
-    let load_spec = load_spec(f, n, nginx, admin);
+async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, label: &str) -> Result<Driven> {
+    let (spec, r, nginx) = (&f.faults[n], &f.run, stack.nginx);
+    let load_spec = load_spec(f, n, nginx, stack.admin);
     let logs = server_logs(running, Kind::Nginx);
     let web_logs = server_logs(running, Kind::Web);
     let t0 = Instant::now();
@@ -84,7 +77,7 @@ async fn drive(
         users: f.race.users,
         rounds: None,
         until: Some(t0 + Duration::from_secs(total)),
-        products: products.iter().take(f.race.products.max(2)).copied().collect(),
+        products: stack.products.iter().take(f.race.products.max(2)).copied().collect(),
         seed: r.seed.wrapping_add(n as u64),
         request_timeout: Duration::from_secs(r.request_timeout_secs),
     };
