@@ -23,6 +23,7 @@
 //! lock) so one's servers do not slow the other's measurements.
 
 use app::{Application, Settings};
+use endpoints::HostPort;
 use infra::{Kind, Running, Topology, SHOP_DB};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -79,8 +80,8 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 fn split(addr: &str) -> (String, u16) {
-    let (h, p) = addr.rsplit_once(':').unwrap();
-    (h.to_string(), p.parse().unwrap())
+    let HostPort { host, port } = addr.parse().unwrap();
+    (host, port)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -808,7 +809,7 @@ async fn backend_loss_and_rejoin(victim: usize, base_port: u16, prefix: &str) {
     loss["endpoint_metrics_after_loss"] = endpoint_metrics(&http, &pgpools).await;
     // With two backends the survivors are one node: the check reads it; every acknowledged write
     // must be there.
-    let survivors = infra::check::check(&[split(&backends[survivor])]);
+    let survivors = infra::check::check(&[backends[survivor].parse().unwrap()]);
     loss["consistency_of_survivors"] = json!(survivors.to_string());
     let on_survivor = audit(&backends[survivor..=survivor], &during_loss).await;
     loss["audit"] = on_survivor.json();

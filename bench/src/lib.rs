@@ -1,28 +1,23 @@
-//! shopbench's bench: the shopaholic Goose load, the configuration matrix runner over infra
-//! topologies, the storage floor, raw results, summary.json, charts and the results report.
-//! The binary `shopbench-bench` (src/main.rs) is the command-line face of this library.
+//! shopbench's bench, one folder per role (the binary `shopbench-bench`, src/main.rs, is the
+//! command-line face of this library):
+//!
+//! * [`load`]: what the simulated people do ([`load::plan`], [`load::ops`]) and the Goose load
+//!   that sends it over HTTP ([`load::http`], [`load::recorder`], [`load::api`] for seeding).
+//! * [`matrix`]: the matrix file and its runner over infra topologies, with the machine, CPU and
+//!   progress readings taken along the way.
+//! * [`floor`]: the storage floor (the same plans straight into the stores) and the server
+//!   tools' own numbers (`pgbench`, `redis-benchmark`).
+//! * [`report`]: raw results, statistics, summary.json, charts, the results README and the
+//!   comparison of stages.
+//! * [`faults`] and [`race`]: the fault-injection and race workloads with their checks.
+//! * [`page`]: a report's markdown as one self-contained HTML page.
+//! * [`cancel`]: stopping a run on Ctrl-C, for all of them.
 
-pub mod api;
 pub mod cancel;
-pub mod chart;
-pub mod compare;
-pub mod cpu;
 pub mod faults;
 pub mod floor;
-pub mod http;
 pub mod load;
-pub mod machine;
 pub mod matrix;
-pub mod ops;
 pub mod page;
-pub mod pgbench;
-pub mod plan;
-pub mod progress;
 pub mod race;
-pub mod recorder;
-pub mod redisbench;
 pub mod report;
-pub mod results;
-pub mod runner;
-pub mod stats;
-pub mod summary;

@@ -1,11 +1,14 @@
 //! `shopbench-bench`: run the configuration matrix, re-draw a report, or load a running stack.
 
 use anyhow::{Context, Result};
+use bench::floor;
+use bench::load::api;
+use bench::load::plan::{categories, seed_catalogue};
 use bench::load::{self, LoadSpec, Mix};
+use bench::matrix::runner;
 use bench::matrix::{CatalogueParams, LoadParams};
-use bench::plan::{categories, seed_catalogue};
-use bench::stats::OpStats;
-use bench::{api, floor, results, runner};
+use bench::report::results;
+use bench::report::stats::OpStats;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,38 +62,7 @@ enum Command {
         base: Option<String>,
     },
     /// One Goose run against a running stack (e.g. `cargo run -p app`), printed as a table.
-    Load {
-        /// Base URL(s) of the API, comma-separated; users are spread round-robin over them.
-        #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
-        host: Vec<String>,
-        #[arg(long, default_value_t = 16)]
-        users: usize,
-        /// Measured seconds.
-        #[arg(long, default_value_t = 15)]
-        secs: u64,
-        #[arg(long, default_value_t = 5)]
-        warmup: u64,
-        #[arg(long, default_value = "admin-dev-token")]
-        admin_token: String,
-        /// Seed this many products first when the catalogue is empty.
-        #[arg(long, default_value_t = 500)]
-        products: usize,
-        /// Shopper think time in ms, min,max.
-        #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [20, 80])]
-        think_ms: Vec<u64>,
-        #[arg(long, default_value_t = 15)]
-        shopper_weight: usize,
-        #[arg(long, default_value_t = 1)]
-        merchant_weight: usize,
-        /// Only GET /products/{id}, without think time.
-        #[arg(long)]
-        product_reads: bool,
-        /// Also write the numbers as JSON here.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Load(LoadArgs),
     /// SIGKILL and restart one instance of each kind under the shopaholic load, check every
     /// acknowledged order, the carts and the backends; write faults.json and faults.md.
     Faults {
@@ -136,24 +108,7 @@ enum Command {
         seed: u64,
     },
     /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
-    Floor {
-        /// pgpool (or PostgreSQL) endpoints, host:port, comma-separated.
-        #[arg(long, value_delimiter = ',')]
-        endpoints: Vec<String>,
-        #[arg(long, default_value = "shop")]
-        dbname: String,
-        /// Connections per endpoint.
-        #[arg(long, default_value_t = 8)]
-        pool_size: u32,
-        #[arg(long, default_value_t = 16)]
-        users: usize,
-        #[arg(long, default_value_t = 15)]
-        secs: u64,
-        #[arg(long, default_value_t = 3)]
-        warmup: u64,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Floor(FloorArgs),
 }
 
 fn command_line() -> String {
@@ -190,6 +145,162 @@ fn print_table(ops: &[OpStats], secs: f64) {
     println!("total: {ok} ok, {failed} failed in {secs:.0} s ({:.1} req/s)", ok as f64 / secs);
 }
 
+#[derive(clap::Args)]
+struct LoadArgs {
+    /// Base URL(s) of the API, comma-separated; users are spread round-robin over them.
+    #[arg(long, value_delimiter = ',', default_value = "http://127.0.0.1:8080")]
+    host: Vec<String>,
+    #[arg(long, default_value_t = 16)]
+    users: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 15)]
+    secs: u64,
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    #[arg(long, default_value = "admin-dev-token")]
+    admin_token: String,
+    /// Seed this many products first when the catalogue is empty.
+    #[arg(long, default_value_t = 500)]
+    products: usize,
+    /// Shopper think time in ms, min,max.
+    #[arg(long, value_delimiter = ',', num_args = 2, default_values_t = [20, 80])]
+    think_ms: Vec<u64>,
+    #[arg(long, default_value_t = 15)]
+    shopper_weight: usize,
+    #[arg(long, default_value_t = 1)]
+    merchant_weight: usize,
+    /// Only GET /products/{id}, without think time.
+    #[arg(long)]
+    product_reads: bool,
+    /// Also write the numbers as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+#[derive(clap::Args)]
+struct FloorArgs {
+    /// pgpool (or PostgreSQL) endpoints, host:port, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    endpoints: Vec<String>,
+    #[arg(long, default_value = "shop")]
+    dbname: String,
+    /// Connections per endpoint.
+    #[arg(long, default_value_t = 8)]
+    pool_size: u32,
+    #[arg(long, default_value_t = 16)]
+    users: usize,
+    #[arg(long, default_value_t = 15)]
+    secs: u64,
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// `load`: seeds the catalogue if it is empty, runs Goose, prints the table.
+async fn load_command(args: LoadArgs) -> Result<()> {
+    let LoadArgs {
+        host,
+        users,
+        secs,
+        warmup,
+        admin_token,
+        products,
+        think_ms,
+        shopper_weight,
+        merchant_weight,
+        product_reads,
+        json,
+        seed,
+    } = args;
+    bench::cancel::install_ctrl_c();
+    let client = api::client()?;
+    api::wait_ready(&client, &host, Duration::from_secs(10)).await?;
+    let cat = CatalogueParams::default();
+    let mut ids = api::product_ids(&client, &host[0]).await?;
+    if ids.is_empty() && products > 0 {
+        eprintln!("bench: seeding {products} products");
+        let specs = seed_catalogue(products, &categories(cat.categories));
+        ids = api::seed_products(&client, &host, &admin_token, specs, cat.parallel).await?;
+    }
+    let params = LoadParams { think_ms: [think_ms[0], think_ms[1]], ..LoadParams::default() };
+    let spec = LoadSpec {
+        hosts: host,
+        users,
+        warmup: Duration::from_secs(warmup),
+        secs: Duration::from_secs(secs),
+        think: params.think(),
+        merchant_think: params.merchant_think(),
+        mix: if product_reads {
+            Mix::ProductReads { products: Arc::new(ids) }
+        } else {
+            Mix::Shop { shopper_weight, merchant_weight }
+        },
+        journey: Arc::new(params.journey(cat.categories)),
+        admin_token,
+        goose_report: None,
+        seed,
+        request_timeout_secs: 10,
+        cpu_groups: vec![("load client".into(), vec![std::process::id()])],
+    };
+    let tick: load::Tick = Arc::new(|elapsed, total, (ok, failed)| {
+        let whole = elapsed.floor() as u64;
+        if whole > 0 && whole.is_multiple_of(5) {
+            eprintln!("bench: {whole}/{total:.0} s, {ok} requests measured, {failed} failed");
+        }
+    });
+    let out = load::run(&spec, Some(tick)).await?;
+    print_table(&out.ops, out.window_secs);
+    eprintln!(
+        "goose's own count (from user launch): {} requests, {} failed; users moved nginx: {}",
+        out.goose.requests, out.goose.failures, out.host_moves
+    );
+    if let Some(cpu) = &out.cpu {
+        eprintln!("cores used in the window: {}", cpu.one_line());
+    }
+    if let Some(path) = json {
+        std::fs::write(&path, serde_json::to_string_pretty(&out.ops)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `floor`: the storage floor against PostgreSQL endpoints, printed as a table.
+async fn floor_command(args: FloorArgs) -> Result<()> {
+    let FloorArgs { endpoints, dbname, pool_size, users, secs, warmup, seed } = args;
+    anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");
+    let mut settings = adapter_postgres::PgSettings::new(endpoints);
+    settings.dbname = dbname;
+    settings.pool_size = pool_size;
+    let store = adapter_postgres::PgStore::connect(&settings).await?;
+    store.migrate().await?;
+    let admin = "floor-admin";
+    let shop = domain::Shop::new(
+        store.stores(),
+        Arc::new(domain::ports::SystemClock),
+        &domain::models::ApiToken::from_client(admin),
+    );
+    let params = LoadParams::default();
+    let spec = floor::FloorSpec {
+        users,
+        warmup: Duration::from_secs(warmup),
+        secs: Duration::from_secs(secs),
+        think: params.think(),
+        merchant_think: params.merchant_think(),
+        shopper_weight: params.shopper_weight,
+        merchant_weight: params.merchant_weight,
+        journey: Arc::new(params.journey(CatalogueParams::default().categories)),
+        admin_token: admin.into(),
+        seed,
+        cpu_groups: vec![],
+    };
+    let (ops, _) = floor::run(shop, &spec, None).await?;
+    print_table(&ops, secs as f64);
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
@@ -209,73 +320,10 @@ async fn main() -> Result<()> {
             eprintln!("bench: report written to {}", results::display_path(&out.join("README.md")));
         }
         Command::Compare { from, out, base } => {
-            bench::compare::write(&from, &out, base.as_deref(), &command_line())?;
+            bench::report::compare::write(&from, &out, base.as_deref(), &command_line())?;
             eprintln!("bench: comparison written to {}", results::display_path(&out.join("README.md")));
         }
-        Command::Load {
-            host,
-            users,
-            secs,
-            warmup,
-            admin_token,
-            products,
-            think_ms,
-            shopper_weight,
-            merchant_weight,
-            product_reads,
-            json,
-            seed,
-        } => {
-            bench::cancel::install_ctrl_c();
-            let client = api::client()?;
-            api::wait_ready(&client, &host, Duration::from_secs(10)).await?;
-            let cat = CatalogueParams::default();
-            let mut ids = api::product_ids(&client, &host[0]).await?;
-            if ids.is_empty() && products > 0 {
-                eprintln!("bench: seeding {products} products");
-                let specs = seed_catalogue(products, &categories(cat.categories));
-                ids = api::seed_products(&client, &host, &admin_token, specs, cat.parallel).await?;
-            }
-            let params = LoadParams { think_ms: [think_ms[0], think_ms[1]], ..LoadParams::default() };
-            let spec = LoadSpec {
-                hosts: host,
-                users,
-                warmup: Duration::from_secs(warmup),
-                secs: Duration::from_secs(secs),
-                think: params.think(),
-                merchant_think: params.merchant_think(),
-                mix: if product_reads {
-                    Mix::ProductReads { products: Arc::new(ids) }
-                } else {
-                    Mix::Shop { shopper_weight, merchant_weight }
-                },
-                journey: Arc::new(params.journey(cat.categories)),
-                admin_token,
-                goose_report: None,
-                seed,
-                request_timeout_secs: 10,
-                cpu_groups: vec![("load client".into(), vec![std::process::id()])],
-            };
-            let tick: load::Tick = Arc::new(|elapsed, total, (ok, failed)| {
-                let whole = elapsed.floor() as u64;
-                if whole > 0 && whole.is_multiple_of(5) {
-                    eprintln!("bench: {whole}/{total:.0} s, {ok} requests measured, {failed} failed");
-                }
-            });
-            let out = load::run(&spec, Some(tick)).await?;
-            print_table(&out.ops, out.window_secs);
-            eprintln!(
-                "goose's own count (from user launch): {} requests, {} failed; users moved nginx: {}",
-                out.goose.requests, out.goose.failures, out.host_moves
-            );
-            if let Some(cpu) = &out.cpu {
-                eprintln!("cores used in the window: {}", cpu.one_line());
-            }
-            if let Some(path) = json {
-                std::fs::write(&path, serde_json::to_string_pretty(&out.ops)?)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-        }
+        Command::Load(args) => load_command(args).await?,
         Command::Faults { file, redraw, out, run_dir } => {
             if redraw {
                 let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results"));
@@ -301,36 +349,7 @@ async fn main() -> Result<()> {
         Command::Races { url, rounds, users, products, admin_token, seed } => {
             bench::race::command(url, rounds, users, products, &admin_token, seed).await?;
         }
-        Command::Floor { endpoints, dbname, pool_size, users, secs, warmup, seed } => {
-            anyhow::ensure!(!endpoints.is_empty(), "--endpoints host:port[,host:port...]");
-            let mut settings = adapter_postgres::PgSettings::new(endpoints);
-            settings.dbname = dbname;
-            settings.pool_size = pool_size;
-            let store = adapter_postgres::PgStore::connect(&settings).await?;
-            store.migrate().await?;
-            let admin = "floor-admin";
-            let shop = domain::Shop::new(
-                store.stores(),
-                Arc::new(domain::ports::SystemClock),
-                &domain::models::ApiToken::from_client(admin),
-            );
-            let params = LoadParams::default();
-            let spec = floor::FloorSpec {
-                users,
-                warmup: Duration::from_secs(warmup),
-                secs: Duration::from_secs(secs),
-                think: params.think(),
-                merchant_think: params.merchant_think(),
-                shopper_weight: params.shopper_weight,
-                merchant_weight: params.merchant_weight,
-                journey: Arc::new(params.journey(CatalogueParams::default().categories)),
-                admin_token: admin.into(),
-                seed,
-                cpu_groups: vec![],
-            };
-            let (ops, _) = floor::run(shop, &spec, None).await?;
-            print_table(&ops, secs as f64);
-        }
+        Command::Floor(args) => floor_command(args).await?,
     }
     Ok(())
 }

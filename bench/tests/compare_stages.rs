@@ -1,7 +1,7 @@
 //! `shopbench-bench compare` on small SYNTHETIC summaries (made-up numbers, written to temp dirs
 //! for these tests only): which configurations meet, the table rows, the reading, the files.
 
-use bench::compare::{self, StageResults};
+use bench::report::compare::{self, StageResults};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 

@@ -14,7 +14,7 @@
 //! rewrites the expected files; review their diff before committing it.
 
 use bench::faults::table;
-use bench::{compare, report, results};
+use bench::report::{self, compare, results};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 

@@ -1,10 +1,10 @@
 //! The Goose load against the real HTTP service (in-memory store, in this process): every
 //! planned request must be one the API accepts, and users whose nginx is down move on.
 
-use bench::api;
+use bench::load::api;
+use bench::load::ops::Op;
+use bench::load::plan::{categories, seed_catalogue, JourneyConfig};
 use bench::load::{self, LoadSpec, Mix};
-use bench::ops::Op;
-use bench::plan::{categories, seed_catalogue, JourneyConfig};
 use std::sync::Arc;
 use std::time::Duration;
 

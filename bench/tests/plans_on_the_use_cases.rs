@@ -3,8 +3,8 @@
 //! failures. (The PostgreSQL floor runs the same code; the matrix exercises it on real servers.)
 
 use bench::floor::{self, FloorSpec};
-use bench::ops::Op;
-use bench::plan::{seed_catalogue, Action, JourneyConfig, Person, Shopper};
+use bench::load::ops::Op;
+use bench::load::plan::{seed_catalogue, Action, JourneyConfig, Person, Shopper};
 use domain::models::ApiToken;
 use domain::ports::SystemClock;
 use domain::Shop;

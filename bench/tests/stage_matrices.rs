@@ -2,8 +2,8 @@
 //! its counts say (with the stores its stage uses and no others), and the runner refuses what it
 //! cannot run before starting anything.
 
+use bench::matrix::runner::{check_binaries, store_settings, topology_for};
 use bench::matrix::{MatrixFile, BUILT_STAGE};
-use bench::runner::{check_binaries, store_settings, topology_for};
 use infra::Kind;
 use settings::{HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 use std::path::{Path, PathBuf};

@@ -473,9 +473,8 @@ pub(crate) fn restart(r: &mut Running, index: usize) -> Result<()> {
     wait_ring(&procs, RING_TIMEOUT)
 }
 
-fn probe(p: &Proc, cql: &str, cl: Consistency) -> Result<Vec<Vec<cql::Cell>>> {
-    cql::query(&p.host, p.port, cql, cl, Duration::from_secs(10))
-}
+/// How long one CQL probe of a node may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Waits until every node answers CQL, knows all the others, agrees on the schema and serves a
 /// CL=ALL read; a node that dies meanwhile fails it at once, with the tail of its log.
@@ -490,7 +489,7 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
             &format!("{} on {}", p.label(), p.addr()),
             left(),
             || !p.alive(),
-            || probe(p, "SELECT release_version FROM system.local", Consistency::One).map(|_| true),
+            || cql::release_version(&p.host, p.port, PROBE_TIMEOUT).map(|_| true),
         )
         .map_err(|e| with_log(p, e))?;
     }
@@ -498,8 +497,8 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
     let peers_known = || -> Result<bool> {
         let mut versions = Vec::new();
         for p in procs {
-            let peers = probe(p, "SELECT peer, schema_version FROM system.peers", Consistency::One)?;
-            let known: Vec<String> = peers.iter().filter_map(|row| cql::inet(&row[0])).collect();
+            let peers = cql::peers(&p.host, p.port, PROBE_TIMEOUT)?;
+            let known: Vec<String> = peers.iter().map(|(peer, _)| peer.to_string()).collect();
             let missing: Vec<&Proc> = procs.iter().filter(|q| q.index != p.index && !known.contains(&q.host)).collect();
             if !missing.is_empty() {
                 bail!(
@@ -508,12 +507,8 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
                     missing.iter().map(|q| q.label()).collect::<Vec<_>>().join(", ")
                 );
             }
-            versions.extend(peers.iter().map(|row| row[1].clone()));
-            versions.extend(
-                probe(p, "SELECT schema_version FROM system.local", Consistency::One)?
-                    .into_iter()
-                    .map(|r| r[0].clone()),
-            );
+            versions.extend(peers.iter().map(|(_, version)| *version));
+            versions.push(cql::schema_version(&p.host, p.port, PROBE_TIMEOUT)?);
         }
         versions.sort();
         versions.dedup();
@@ -543,7 +538,7 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
             "the ring's probe keyspace",
             left(),
             || !first.alive(),
-            || probe(first, stmt, Consistency::One).map(|_| true),
+            || cql::execute(&first.host, first.port, stmt, Consistency::One, PROBE_TIMEOUT).map(|_| true),
         )?;
     }
     process::wait_until(
@@ -553,7 +548,8 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
         || {
             peers_known()?;
             for p in procs {
-                probe(p, &format!("SELECT v FROM {PROBE_KEYSPACE}.probe WHERE k = 0"), Consistency::All)
+                let read = format!("SELECT v FROM {PROBE_KEYSPACE}.probe WHERE k = 0");
+                cql::execute(&p.host, p.port, &read, Consistency::All, PROBE_TIMEOUT)
                     .with_context(|| format!("CL=ALL through {}", p.label()))?;
             }
             Ok(true)

@@ -11,6 +11,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use endpoints::HostPort;
 
 use crate::psql;
 use crate::rejoin::WritePause;
@@ -187,10 +188,10 @@ const READ_LIMIT: Duration = Duration::from_secs(60);
 /// [`READ_LIMIT`], then the check fails naming the backend it was reading). If backend
 /// 0 is not the main node (a pgpool has detached it), the check tells so anyway: backend 0 then
 /// misses writes. Not covered: databases or tables created during the check.
-pub fn check(backends: &[(String, u16)]) -> Report {
-    let addrs: Vec<String> = backends.iter().map(|(h, p)| format!("{h}:{p}")).collect();
+pub fn check(backends: &[HostPort]) -> Report {
+    let addrs: Vec<String> = backends.iter().map(HostPort::to_string).collect();
     let mut report = Report { backends: addrs, tables: vec![], difference: None };
-    let Some((main_host, main_port)) = backends.first() else { return report };
+    let Some(HostPort { host: main_host, port: main_port }) = backends.first() else { return report };
     let mut pause = Err(anyhow::anyhow!("not tried"));
     for _ in 0..PAUSE_ATTEMPTS {
         pause = WritePause::start(main_host, *main_port);
@@ -208,7 +209,7 @@ pub fn check(backends: &[(String, u16)]) -> Report {
     };
     let mut reads = Vec::new();
     let deadline = Instant::now() + READ_LIMIT;
-    for (i, (host, port)) in backends.iter().enumerate() {
+    for (i, HostPort { host, port }) in backends.iter().enumerate() {
         match read_backend(host, *port, deadline) {
             Ok(r) => reads.push(r),
             Err(e) => {

@@ -5,6 +5,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
+use endpoints::HostPort;
 
 use crate::process::{self, RunAs};
 use crate::render::{render, POSTGRESQL_CONF};
@@ -153,7 +154,7 @@ pub(crate) fn create_client_role(r: &Running) -> Result<()> {
         "CREATE ROLE {CLIENT} LOGIN {attrs}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
         CLIENT = psql::CLIENT_USER
     );
-    for (host, port) in r.backend_list() {
+    for HostPort { host, port } in r.endpoints(Kind::Postgres) {
         psql::admin_query(&host, port, "postgres", &sql)?;
     }
     Ok(())
@@ -165,14 +166,17 @@ pub(crate) fn create_shop_database(r: &Running) -> Result<()> {
     let t = r.topology();
     let exists = format!("SELECT count(*) FROM pg_database WHERE datname = {}", psql::literal(SHOP_DB));
     let create = format!("CREATE DATABASE {SHOP_DB}");
-    let targets: Vec<(String, u16)> =
-        if t.count(Kind::Pgpool) > 0 { vec![t.endpoint(Kind::Pgpool, 0)] } else { r.backend_list() };
-    for (host, port) in &targets {
+    let targets: Vec<HostPort> = if t.count(Kind::Pgpool) > 0 {
+        r.endpoints(Kind::Pgpool).into_iter().take(1).collect()
+    } else {
+        r.endpoints(Kind::Postgres)
+    };
+    for HostPort { host, port } in &targets {
         if psql::query(host, *port, "postgres", &exists)?.trim() == "0" {
             psql::query(host, *port, "postgres", &create).with_context(|| format!("creating database {SHOP_DB}"))?;
         }
     }
-    for (i, (host, port)) in r.backend_list().iter().enumerate() {
+    for (i, HostPort { host, port }) in r.endpoints(Kind::Postgres).iter().enumerate() {
         if psql::query(host, *port, "postgres", &exists)?.trim() != "1" {
             bail!("database {SHOP_DB} was not replicated to postgres {i} ({host}:{port})");
         }

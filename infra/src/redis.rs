@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use endpoints::HostPort;
 use redis::{Client, Connection, ErrorKind, FromRedisValue, InfoDict, RedisError, ServerErrorKind};
 
 use crate::process;
@@ -84,10 +85,6 @@ fn describe_role(info: &BTreeMap<String, String>) -> String {
 // ---------------------------------------------------------------------------------------------
 // Starting
 
-fn split_addr(addr: &str) -> Result<(&str, &str)> {
-    addr.rsplit_once(':').with_context(|| format!("{addr:?} is not host:port"))
-}
-
 /// Starts every Redis instance (0 as the master, then the replicas, each ready when its link to
 /// the master is up), then every sentinel, ready when each sees the master, every replica and
 /// every other sentinel.
@@ -128,8 +125,8 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
     }
     let replicaof = match master {
         Some(m) => {
-            let (h, p) = split_addr(m)?;
-            format!("replicaof {h} {p}")
+            let m = HostPort::parse(m)?;
+            format!("replicaof {} {}", m.host, m.port)
         }
         None => String::new(),
     };
@@ -200,7 +197,7 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
     rundir::instance_dir(&dir, r.run_as())?;
     let conf_path = dir.join("sentinel.conf");
     if !conf_path.exists() {
-        let (master_host, master_port) = split_addr(master)?;
+        let HostPort { host: master_host, port: master_port } = HostPort::parse(master)?;
         let conf = render(
             SENTINEL_CONF,
             &[
@@ -210,7 +207,7 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
                 ("port", port.to_string()),
                 ("dir", dir.display().to_string()),
                 ("master_name", s.master_name.clone()),
-                ("master_host", master_host.to_string()),
+                ("master_host", master_host),
                 ("master_port", master_port.to_string()),
                 ("quorum", s.quorum().to_string()),
                 ("down_after_ms", s.down_after_ms.to_string()),

@@ -6,6 +6,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use endpoints::HostPort;
 
 use crate::process::{self, RunAs};
 use crate::sizing::Sizing;
@@ -55,9 +56,14 @@ impl Running {
         self.state.sizing.app_pool_size
     }
 
-    fn addrs(&self, kind: Kind) -> Vec<String> {
+    /// Where every instance of `kind` listens.
+    pub fn endpoints(&self, kind: Kind) -> Vec<HostPort> {
         let t = &self.state.topology;
-        (0..t.count(kind)).map(|i| t.endpoint(kind, i)).map(|(h, p)| format!("{h}:{p}")).collect()
+        (0..t.count(kind)).map(|i| t.endpoint(kind, i)).map(|(host, port)| HostPort { host, port }).collect()
+    }
+
+    fn addrs(&self, kind: Kind) -> Vec<String> {
+        self.endpoints(kind).iter().map(HostPort::to_string).collect()
     }
 
     /// `host:port` of every pgpool (what the app's SHOPBENCH__POSTGRES__ENDPOINTS lists).
@@ -177,11 +183,6 @@ impl Running {
     /// Stops PostgreSQL backend `i` (fast shutdown), as a failed backend.
     pub fn stop_backend(&mut self, i: usize) -> Result<()> {
         self.stop(Kind::Postgres, i)
-    }
-
-    pub(crate) fn backend_list(&self) -> Vec<(String, u16)> {
-        let t = &self.state.topology;
-        (0..t.count(Kind::Postgres)).map(|i| t.endpoint(Kind::Postgres, i)).collect()
     }
 
     /// Stops everything of the run dir in reverse start order; state.json is removed, data and logs

@@ -13,7 +13,7 @@ use crate::{check, pgpool, redis};
 impl Running {
     /// Compares every table of every database on all backends, reading each backend directly.
     pub fn check_consistency(&self) -> Result<check::Report> {
-        Ok(check::check(&self.backend_list()))
+        Ok(check::check(&self.endpoints(Kind::Postgres)))
     }
 
     /// Which processes are up and, for each pgpool, its view of every backend.

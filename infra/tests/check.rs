@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{topology, TempRunDir};
-use infra::{psql, SHOP_DB};
+use infra::{psql, Kind, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
 name = "itest-check"
@@ -23,11 +23,6 @@ count = 2
 base_port = 19500
 pcp_base_port = 19550
 "#;
-
-fn split(addr: &str) -> (String, u16) {
-    let (h, p) = addr.rsplit_once(':').unwrap();
-    (h.to_string(), p.parse().unwrap())
-}
 
 /// One long-lived psql session through pgpool `(host, port)` that writes until `stop`: each
 /// transaction inserts a row into `items` and bumps `counters` (two tables, as the app's writes).
@@ -62,8 +57,8 @@ fn writer(host: String, port: u16, id: u32, stop: Arc<AtomicBool>) -> std::threa
 fn check_is_identical_every_time_while_clients_write() {
     let dir = TempRunDir::new("check");
     let running = topology(TOPOLOGY).up(&dir.0).expect("up");
-    let pools: Vec<(String, u16)> = running.pgpool_endpoints().iter().map(|a| split(a)).collect();
-    let (h, p) = &pools[0];
+    let pools = running.endpoints(Kind::Pgpool);
+    let (h, p) = (&pools[0].host, &pools[0].port);
     psql::query(h, *p, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY, n bigint NOT NULL)").unwrap();
     psql::query(h, *p, SHOP_DB, "CREATE TABLE counters (writer int PRIMARY KEY, n bigint NOT NULL)").unwrap();
     psql::query(h, *p, SHOP_DB, "INSERT INTO counters VALUES (0, 0), (1, 0), (2, 0), (3, 0)").unwrap();
@@ -72,12 +67,13 @@ fn check_is_identical_every_time_while_clients_write() {
     psql::query(h, *p, SHOP_DB, "INSERT INTO notes SELECT 'note ' || g FROM generate_series(1, 2000) g").unwrap();
 
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> =
-        (0..4u32).map(|w| writer(pools[w as usize % 2].0.clone(), pools[w as usize % 2].1, w, stop.clone())).collect();
+    let writers: Vec<_> = (0..4u32)
+        .map(|w| writer(pools[w as usize % 2].host.clone(), pools[w as usize % 2].port, w, stop.clone()))
+        .collect();
     std::thread::sleep(Duration::from_secs(1));
     let direct = |sql: &str| {
-        let (h, p) = split(&running.backend_endpoints()[0]);
-        psql::query(&h, p, SHOP_DB, sql).unwrap().trim().parse::<u64>().unwrap()
+        let backend = &running.endpoints(Kind::Postgres)[0];
+        psql::query(&backend.host, backend.port, SHOP_DB, sql).unwrap().trim().parse::<u64>().unwrap()
     };
     let rows_before = direct("SELECT count(*) FROM items");
     let mut results = Vec::new();

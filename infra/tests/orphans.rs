@@ -65,9 +65,8 @@ fn orphans_of_a_killed_pgpool_are_shown_and_ended() {
     assert!(status.is_up(Kind::Pgpool, 0), "{status}");
     assert!(status.processes.iter().all(|p| p.orphans.is_empty()), "{status}");
     q("INSERT INTO items VALUES (2)").expect("clients connect to the new pgpool");
-    for addr in running.backend_endpoints() {
-        let (h, p) = addr.rsplit_once(':').unwrap();
-        let n = psql::query(h, p.parse().unwrap(), SHOP_DB, "SELECT count(*) FROM items").unwrap();
+    for addr in running.endpoints(Kind::Postgres) {
+        let n = psql::query(&addr.host, addr.port, SHOP_DB, "SELECT count(*) FROM items").unwrap();
         assert_eq!(n.trim(), "2", "backend {addr}");
     }
 

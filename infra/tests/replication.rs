@@ -22,19 +22,14 @@ base_port = 19910
 pcp_base_port = 19960
 "#;
 
-fn split(addr: &str) -> (String, u16) {
-    let (h, p) = addr.rsplit_once(':').unwrap();
-    (h.to_string(), p.parse().unwrap())
-}
-
 #[test]
 fn replication_check_faults_and_rejoin() {
     let dir = TempRunDir::new("repl");
     let mut running = topology(TOPOLOGY).up(&dir.0).expect("up");
-    let pools: Vec<(String, u16)> = running.pgpool_endpoints().iter().map(|a| split(a)).collect();
-    let backends: Vec<(String, u16)> = running.backend_endpoints().iter().map(|a| split(a)).collect();
-    let via = |i: usize, sql: &str| psql::query(&pools[i].0, pools[i].1, SHOP_DB, sql);
-    let direct = |i: usize, sql: &str| psql::query(&backends[i].0, backends[i].1, SHOP_DB, sql);
+    let pools = running.endpoints(Kind::Pgpool);
+    let backends = running.endpoints(Kind::Postgres);
+    let via = |i: usize, sql: &str| psql::query(&pools[i].host, pools[i].port, SHOP_DB, sql);
+    let direct = |i: usize, sql: &str| psql::query(&backends[i].host, backends[i].port, SHOP_DB, sql);
 
     // Writes through either pgpool land on both backends.
     via(0, "CREATE TABLE items (id uuid PRIMARY KEY, name text NOT NULL, qty int NOT NULL)").unwrap();
@@ -79,9 +74,9 @@ fn replication_check_faults_and_rejoin() {
             let mut n = 0u32;
             while !stop.load(Ordering::Relaxed) {
                 let id = format!("10000000-0000-0000-0000-{n:012}");
-                let (host, port) = &pools[n as usize % 2];
+                let pool = &pools[n as usize % 2];
                 let sql = format!("INSERT INTO items VALUES ('{id}', 'w{n}', 1)");
-                match psql::query(host, *port, SHOP_DB, &sql) {
+                match psql::query(&pool.host, pool.port, SHOP_DB, &sql) {
                     Ok(_) => acked.push(id),
                     Err(_) => failed += 1,
                 }

@@ -7,6 +7,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{any_alive, app_binary, topology, TempRunDir};
+use endpoints::HostPort;
 use infra::{http_get, Kind, Overrides};
 
 const TOPOLOGY: &str = r#"
@@ -32,8 +33,8 @@ exporters = false
 "#;
 
 fn hostport(url: &str) -> (String, u16) {
-    let (h, p) = url.trim_start_matches("http://").rsplit_once(':').unwrap();
-    (h.to_string(), p.parse().unwrap())
+    let HostPort { host, port } = url.trim_start_matches("http://").parse().unwrap();
+    (host, port)
 }
 
 /// POST with a JSON body; returns status and body.

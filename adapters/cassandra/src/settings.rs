@@ -1,6 +1,7 @@
 //! Where the Cassandra ring is and how the catalogue's keyspace is replicated.
 
-use serde::{Deserialize, Deserializer};
+use endpoints::HostPort;
+use serde::Deserialize;
 use std::time::Duration;
 
 /// The app's `cassandra` config section.
@@ -10,7 +11,7 @@ pub struct CassandraSettings {
     /// `host:port` of the nodes to contact first (the driver finds the rest of the ring through
     /// `system.peers`). Every node must use the same CQL port. In the environment a
     /// comma-separated string is accepted too.
-    #[serde(deserialize_with = "node_list")]
+    #[serde(deserialize_with = "endpoints::list_or_comma")]
     pub nodes: Vec<String>,
     #[serde(default = "default_keyspace")]
     pub keyspace: String,
@@ -66,9 +67,7 @@ impl CassandraSettings {
     pub fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.nodes.is_empty(), "cassandra.nodes must name at least one host:port");
         for n in &self.nodes {
-            let (host, port) =
-                n.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("cassandra node {n:?} is not host:port"))?;
-            anyhow::ensure!(!host.is_empty() && port.parse::<u16>().is_ok(), "cassandra node {n:?} is not host:port");
+            HostPort::parse(n).map_err(|e| anyhow::anyhow!("cassandra node {e}"))?;
         }
         let ks = &self.keyspace;
         anyhow::ensure!(
@@ -81,21 +80,6 @@ impl CassandraSettings {
         anyhow::ensure!(self.replication_factor >= 1, "cassandra.replication_factor must be at least 1");
         Ok(())
     }
-}
-
-/// Accepts `["a:1", "b:2"]` or `"a:1,b:2"` (how a list arrives from an environment variable).
-fn node_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        List(Vec<String>),
-        Text(String),
-    }
-    let list = match Raw::deserialize(d)? {
-        Raw::List(l) => l,
-        Raw::Text(t) => t.split(',').map(str::to_string).collect(),
-    };
-    Ok(list.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect())
 }
 
 #[cfg(test)]

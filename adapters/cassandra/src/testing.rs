@@ -10,7 +10,7 @@ use crate::CassandraSettings;
 pub fn test_settings() -> CassandraSettings {
     let raw = std::env::var("SHOPBENCH_TEST_CASSANDRA")
         .unwrap_or_else(|_| panic!("SHOPBENCH_TEST_CASSANDRA is not set: start servers with scripts/test"));
-    let nodes: Vec<String> = raw.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect();
+    let nodes: Vec<String> = endpoints::comma_list(&raw);
     let mut s = CassandraSettings::new(nodes);
     s.replication_factor = s.nodes.len().clamp(1, 3) as u32;
     s

@@ -1,6 +1,7 @@
 //! Connection settings: the pgpool-II (or PostgreSQL) endpoints and how to log in.
 
-use serde::{Deserialize, Deserializer};
+use endpoints::HostPort;
+use serde::Deserialize;
 use std::time::Duration;
 
 /// Where the shop's PostgreSQL is and how to reach it. Every endpoint serves the same data
@@ -9,7 +10,7 @@ use std::time::Duration;
 #[derive(Clone, Deserialize)]
 pub struct PgSettings {
     /// `host:port` of each endpoint. In the environment a comma-separated string is accepted too.
-    #[serde(deserialize_with = "endpoint_list")]
+    #[serde(deserialize_with = "endpoints::list_or_comma")]
     pub endpoints: Vec<String>,
     #[serde(default = "default_user")]
     pub user: String,
@@ -70,9 +71,10 @@ impl PgSettings {
 
     /// The tokio-postgres configuration of one endpoint.
     pub(crate) fn config_for(&self, endpoint: &str) -> anyhow::Result<tokio_postgres::Config> {
-        let (host, port) = split_endpoint(endpoint)?;
+        let HostPort { host, port } =
+            HostPort::parse(endpoint).map_err(|e| anyhow::anyhow!("postgres endpoint {e}"))?;
         let mut c = tokio_postgres::Config::new();
-        c.host(host).port(port).user(&self.user).dbname(&self.dbname);
+        c.host(&host).port(port).user(&self.user).dbname(&self.dbname);
         c.connect_timeout(self.connect_timeout());
         c.application_name("shopbench");
         c.keepalives(true).keepalives_idle(Duration::from_secs(30));
@@ -83,45 +85,18 @@ impl PgSettings {
     }
 }
 
-/// Splits `host:port` (or `[v6]:port`).
-pub(crate) fn split_endpoint(endpoint: &str) -> anyhow::Result<(&str, u16)> {
-    let endpoint = endpoint.trim();
-    let (host, port) =
-        endpoint.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("postgres endpoint {endpoint:?} is not host:port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = port.parse().map_err(|_| anyhow::anyhow!("postgres endpoint {endpoint:?} has a bad port"))?;
-    if host.is_empty() {
-        anyhow::bail!("postgres endpoint {endpoint:?} has no host");
-    }
-    Ok((host, port))
-}
-
-/// Accepts `["a:1", "b:2"]` or `"a:1,b:2"` (how a list arrives from an environment variable).
-fn endpoint_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        List(Vec<String>),
-        Text(String),
-    }
-    let list = match Raw::deserialize(d)? {
-        Raw::List(l) => l,
-        Raw::Text(t) => t.split(',').map(str::to_string).collect(),
-    };
-    Ok(list.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn endpoints_split_into_host_and_port() {
-        assert_eq!(split_endpoint("127.0.0.1:9999").unwrap(), ("127.0.0.1", 9999));
-        assert_eq!(split_endpoint("[::1]:5432").unwrap(), ("::1", 5432));
-        assert!(split_endpoint("localhost").is_err());
-        assert!(split_endpoint(":5432").is_err());
-        assert!(split_endpoint("h:70000").is_err());
+        let s = PgSettings::new(vec![]);
+        assert_eq!(s.config_for("[::1]:5432").unwrap().get_ports(), [5432]);
+        let err = s.config_for("localhost").unwrap_err().to_string();
+        assert!(err.contains("postgres endpoint \"localhost\" is not host:port"), "{err}");
+        assert!(s.config_for(":5432").is_err());
+        assert!(s.config_for("h:70000").is_err());
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::PgSettings;
 pub fn test_settings() -> PgSettings {
     let raw = std::env::var("SHOPBENCH_TEST_PG")
         .unwrap_or_else(|_| panic!("SHOPBENCH_TEST_PG is not set: start servers with scripts/test"));
-    let mut s = PgSettings::new(raw.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect());
+    let mut s = PgSettings::new(endpoints::comma_list(&raw));
     s.dbname = "postgres".into();
     s.pool_size = 4;
     s

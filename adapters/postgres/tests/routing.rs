@@ -43,7 +43,7 @@ async fn a_dead_endpoint_is_skipped_probed_back_and_failed_over_from() {
     assert_eq!(counter("shop_pg_endpoint_requests_total", &spare), 0);
 
     // It comes alive: the probe puts it back and it takes its share.
-    let port = spare.rsplit_once(':').unwrap().1.parse().unwrap();
+    let port = spare.parse::<endpoints::HostPort>().unwrap().port;
     let relay = Relay::start(port, real.clone()).await;
     wait_until("the probe brings the endpoint back", || store.healthy_endpoints().len() == 2).await;
     for _ in 0..20 {
@@ -77,7 +77,7 @@ async fn connect_fails_only_when_no_endpoint_answers() {
 #[tokio::test]
 async fn health_fails_when_every_endpoint_is_gone() {
     let (settings, _, spare) = two_endpoints().await;
-    let port = spare.rsplit_once(':').unwrap().1.parse().unwrap();
+    let port = spare.parse::<endpoints::HostPort>().unwrap().port;
     let target = settings.endpoints[0].clone();
     let relay = Relay::start(port, target).await;
     // Only the relay as endpoint: the store works through it, then not at all once it is gone.

@@ -17,7 +17,8 @@
 //! there is none or the replica fails (the replica is then out until a tick finds it well).
 //! Writes go to the master; see `carts` for how they wait for the replicas.
 
-use crate::settings::{split_address, RedisSettings};
+use crate::settings::{parse_address, RedisSettings};
+use endpoints::HostPort;
 use fred::prelude::*;
 use fred::types::CustomCommand;
 use std::collections::{HashMap, HashSet};
@@ -70,7 +71,7 @@ impl Node {
 /// A fred client builder for one `host:port`, with our timeouts and no retries of its own:
 /// an in-flight command that loses its connection fails, and the caller decides.
 pub(crate) fn builder(addr: &str, settings: &RedisSettings) -> anyhow::Result<Builder> {
-    let (host, port) = split_address(addr)?;
+    let HostPort { host, port } = parse_address(addr)?;
     // fail_fast off: a node that is down when first seen is retried like one that went away.
     let config = Config { server: ServerConfig::new_centralized(host, port), fail_fast: false, ..Default::default() };
     let mut builder = Builder::from_config(config);

@@ -1,6 +1,7 @@
 //! Where the Redis set is (its Sentinels) and how hard to try.
 
-use serde::{Deserialize, Deserializer};
+use endpoints::HostPort;
+use serde::Deserialize;
 use std::time::Duration;
 
 /// How to reach the shop's Redis: the Sentinels that watch it, never a Redis address, so the
@@ -9,7 +10,7 @@ use std::time::Duration;
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `host:port` of each Sentinel. In the environment a comma-separated string is accepted too.
-    #[serde(default = "default_sentinels", deserialize_with = "address_list")]
+    #[serde(default = "default_sentinels", deserialize_with = "endpoints::list_or_comma")]
     pub sentinels: Vec<String>,
     /// The name the Sentinels monitor the master under.
     #[serde(default = "default_master_name")]
@@ -87,7 +88,7 @@ impl RedisSettings {
     pub(crate) fn check(&self) -> anyhow::Result<()> {
         anyhow::ensure!(!self.sentinels.is_empty(), "redis.sentinels must name at least one host:port");
         for s in &self.sentinels {
-            split_address(s)?;
+            parse_address(s)?;
         }
         anyhow::ensure!(!self.master_name.trim().is_empty(), "redis.master_name must not be empty");
         anyhow::ensure!(self.pool_size >= 1, "redis.pool_size must be at least 1");
@@ -95,30 +96,9 @@ impl RedisSettings {
     }
 }
 
-/// Splits `host:port`.
-pub(crate) fn split_address(addr: &str) -> anyhow::Result<(&str, u16)> {
-    let addr = addr.trim();
-    let (host, port) =
-        addr.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("redis address {addr:?} is not host:port"))?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let port = port.parse().map_err(|_| anyhow::anyhow!("redis address {addr:?} has a bad port"))?;
-    anyhow::ensure!(!host.is_empty(), "redis address {addr:?} has no host");
-    Ok((host, port))
-}
-
-/// Accepts `["a:1", "b:2"]` or `"a:1,b:2"` (how a list arrives from an environment variable).
-fn address_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        List(Vec<String>),
-        Text(String),
-    }
-    let list = match Raw::deserialize(d)? {
-        Raw::List(l) => l,
-        Raw::Text(t) => t.split(',').map(str::to_string).collect(),
-    };
-    Ok(list.into_iter().map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect())
+/// Parses a sentinel's or an instance's `host:port`.
+pub(crate) fn parse_address(addr: &str) -> anyhow::Result<HostPort> {
+    HostPort::parse(addr).map_err(|e| anyhow::anyhow!("redis address {e}"))
 }
 
 #[cfg(test)]
@@ -141,9 +121,9 @@ mod tests {
 
     #[test]
     fn addresses_are_checked() {
-        assert_eq!(split_address("127.0.0.1:26379").unwrap(), ("127.0.0.1", 26379));
-        assert!(split_address("localhost").is_err());
-        assert!(split_address(":1").is_err());
+        assert_eq!(parse_address("127.0.0.1:26379").unwrap(), HostPort { host: "127.0.0.1".into(), port: 26379 });
+        assert!(parse_address("localhost").unwrap_err().to_string().starts_with("redis address \"localhost\""));
+        assert!(parse_address(":1").is_err());
         let mut s = RedisSettings::new(vec![]);
         assert!(s.check().is_err());
         s.sentinels = vec!["h:70000".into()];

@@ -10,7 +10,7 @@ use crate::RedisSettings;
 pub fn test_settings() -> RedisSettings {
     let raw = std::env::var("SHOPBENCH_TEST_REDIS")
         .unwrap_or_else(|_| panic!("SHOPBENCH_TEST_REDIS is not set: start servers with scripts/test"));
-    let mut s = RedisSettings::new(raw.split(',').map(|e| e.trim().to_string()).filter(|e| !e.is_empty()).collect());
+    let mut s = RedisSettings::new(endpoints::comma_list(&raw));
     s.pool_size = 2;
     s
 }

@@ -30,13 +30,11 @@ adapter_contract::cart_contract!(fresh);
 
 /// A plain connection to one node, to look behind the adapter's back.
 async fn raw(addr: &str) -> Client {
-    let (host, port) = addr.rsplit_once(':').unwrap();
-    let client = Builder::from_config(Config {
-        server: ServerConfig::new_centralized(host, port.parse().unwrap()),
-        ..Default::default()
-    })
-    .build()
-    .unwrap();
+    let endpoints::HostPort { host, port } = addr.parse().unwrap();
+    let client =
+        Builder::from_config(Config { server: ServerConfig::new_centralized(host, port), ..Default::default() })
+            .build()
+            .unwrap();
     client.init().await.unwrap();
     client
 }

@@ -9,7 +9,7 @@
 //! affected classes (0 when none was affected; `None` when one never recovered in the window).
 
 use super::timeline::Req;
-use crate::ops::Op;
+use crate::load::ops::Op;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -3,9 +3,10 @@
 //! is what the cart store holds.
 
 use super::timeline::{late_effect, show, AckedOrder};
-use crate::plan::Action;
+use crate::load::plan::Action;
 use anyhow::{Context, Result};
 use domain::ports::CartRepository;
+use endpoints::HostPort;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use uuid::Uuid;
 
@@ -37,7 +38,7 @@ fn read_orders(host: &str, port: u16, users: &BTreeSet<Uuid>) -> Result<Stored> 
 }
 
 /// Compares the acknowledged orders with what each backend holds.
-pub fn orders(backends: &[(String, u16)], acked: &[AckedOrder]) -> Result<OrderAudit> {
+pub fn orders(backends: &[HostPort], acked: &[AckedOrder]) -> Result<OrderAudit> {
     let mut told: BTreeMap<(Uuid, String), BTreeSet<Uuid>> = BTreeMap::new();
     for o in acked {
         told.entry((o.user, o.key.clone())).or_default().insert(o.order);
@@ -53,7 +54,7 @@ pub fn orders(backends: &[(String, u16)], acked: &[AckedOrder]) -> Result<OrderA
     }
     let users: BTreeSet<Uuid> = told.keys().map(|(u, _)| *u).collect();
     let mut lost = BTreeSet::new();
-    for (b, (host, port)) in backends.iter().enumerate() {
+    for (b, HostPort { host, port }) in backends.iter().enumerate() {
         let stored = read_orders(host, *port, &users).with_context(|| format!("reading orders on postgres {b}"))?;
         for ((user, key), ids) in &told {
             let found = stored.get(&(*user, key.clone())).map(Vec::as_slice).unwrap_or(&[]);

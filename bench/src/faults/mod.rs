@@ -21,6 +21,8 @@ pub mod analysis;
 pub mod audit;
 pub mod file;
 pub mod inject;
+mod one;
+mod schedule;
 pub mod stage;
 pub mod table;
 pub mod timeline;
@@ -28,20 +30,16 @@ pub mod timeline;
 pub use file::{FaultKind, FaultSpec, FaultsFile, Target};
 pub use table::FaultRow;
 
-use crate::api;
 use crate::cancel;
-use crate::load::{self, LoadSpec, Mix, Observer, Tick};
-use crate::machine::Machine;
-use crate::plan::{categories, seed_catalogue};
-use crate::progress::fmt_secs;
-use crate::race;
-use analysis::Span;
+use crate::load::api;
+use crate::load::plan::{categories, seed_catalogue};
+use crate::matrix::machine::Machine;
+use crate::matrix::progress::fmt_secs;
 use anyhow::{bail, Context, Result};
 use infra::{Kind, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use timeline::Timeline;
 
 pub struct Options {
     pub file: FaultsFile,
@@ -111,11 +109,6 @@ fn healthy(running: &Running) -> Result<()> {
         bail!("the topology is not whole: {}", wrong.join("; "));
     }
     Ok(())
-}
-
-fn split(addr: &str) -> Result<(String, u16)> {
-    let (h, p) = addr.rsplit_once(':').with_context(|| format!("{addr}: not host:port"))?;
-    Ok((h.to_string(), p.parse()?))
 }
 
 /// Which instance a target means now.
@@ -206,512 +199,6 @@ fn nginx_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
         let rest = if rest.starts_with('*') { rest.split_once(' ').map_or(rest, |(_, m)| m) } else { rest };
         Some(rest.split(", client:").next().unwrap_or(rest).trim().to_string())
     })
-}
-
-/// What the schedule did, on the timeline's clock.
-struct Events {
-    instance: String,
-    /// What was done, for the table ("SIGSTOP postgres 1 and its 9 descendants for 20 s, SIGCONT").
-    fault: String,
-    killed_at: f64,
-    restart_at: f64,
-    restarted: Result<(f64, infra::RestartReport), String>,
-    /// What the fault did beyond its name (a first rejoin that failed, sessions refused, ...).
-    notes: Vec<String>,
-    /// What went wrong on the way back, though the instance came back in the end.
-    problems: Vec<String>,
-}
-
-fn proc_of(running: &Shared, kind: Kind, index: usize) -> Result<infra::Proc> {
-    let r = running.lock().unwrap_or_else(|e| e.into_inner());
-    let found = r.processes().iter().find(|p| p.kind == kind && p.index == index).cloned();
-    found.with_context(|| format!("no {kind} {index} in the topology"))
-}
-
-/// A report for a fault whose way back was not a restart (a SIGCONT, sessions closed).
-fn no_restart(kind: Kind, index: usize, took: Duration) -> infra::RestartReport {
-    infra::RestartReport { kind, index, took, writes_paused: None, rejoined_first: vec![] }
-}
-
-/// After a hang or an exhaustion of backend `index`: rejoined when a pgpool detached it.
-fn rejoin_if_detached(r: &mut Running, index: usize, t0: Instant) -> Result<(infra::RestartReport, Option<String>)> {
-    let t = r.topology().clone();
-    let mut detached_on = Vec::new();
-    for p in 0..t.count(Kind::Pgpool) {
-        let (host, port) = t.endpoint(Kind::Pgpool, p);
-        if let Ok(nodes) = infra::pool_nodes(&host, port) {
-            if nodes.iter().any(|n| n.node_id == index && n.status == "down") {
-                detached_on.push(p);
-            }
-        }
-    }
-    if detached_on.is_empty() {
-        return Ok((no_restart(Kind::Postgres, index, t0.elapsed()), None));
-    }
-    let mut report = r.restart(Kind::Postgres, index)?;
-    report.took = t0.elapsed();
-    Ok((report, Some(format!("pgpool(s) {detached_on:?} had detached postgres {index}: rejoined"))))
-}
-
-async fn schedule(
-    spec: &FaultSpec,
-    f: &FaultsFile,
-    running: &Shared,
-    timeline: &Timeline,
-    t0: Instant,
-    label: &str,
-) -> Result<Events> {
-    tokio::time::sleep_until(tokio::time::Instant::from_std(t0 + f.run.kill_at())).await;
-    let down = Duration::from_secs(f.run.down(spec));
-    let target = spec.parse_target()?;
-    if spec.kind == FaultKind::KillBothPgpools {
-        return both_pgpools(running, timeline, down, label).await;
-    }
-    let (kind, index) = with_running(running, move |r| resolve(&target, r)).await?;
-    let proc = proc_of(running, kind, index)?;
-    let instance = format!("{kind} {index} on {}", proc.addr());
-    let killed_at = timeline.now();
-    let mut notes = Vec::new();
-    let mut problems = Vec::new();
-    let mut fault = format!("SIGKILL {}, restart", spec.target);
-    let restarted: Result<infra::RestartReport> = match spec.kind {
-        FaultKind::Kill | FaultKind::KillPgpoolMain => {
-            if spec.kind == FaultKind::Kill {
-                with_running(running, move |r| r.kill(kind, index, infra::signal::SIGKILL)).await?;
-            } else {
-                fault = format!("SIGKILL of {}'s main process alone, restart", spec.target);
-                let pid = proc.pid;
-                let orphans = tokio::task::spawn_blocking(move || {
-                    inject::kill_one(pid)?;
-                    anyhow::Ok(inject::group(pid).len())
-                })
-                .await??;
-                notes.push(format!("pgpool {index}'s main process (pid {}) killed; {orphans} of its children were still alive right after", proc.pid));
-            }
-            eprintln!(
-                "faults: {label}: SIGKILL {instance} (pid {}) at {killed_at:.1} s; it was gone {:.2} s later",
-                proc.pid,
-                timeline.now() - killed_at
-            );
-            tokio::time::sleep(down).await;
-            let first = with_running(running, move |r| r.restart(kind, index)).await;
-            match first {
-                Err(e) if spec.kind == FaultKind::KillPgpoolMain => {
-                    // infra does not end a dead pgpool's orphaned children yet (issue 11, part 7):
-                    // the bench ends them (the old process group) so the next faults can run,
-                    // and the row says the restart was refused.
-                    let orphans = inject::group(proc.pid);
-                    problems.push(format!(
-                        "restarting pgpool {index} was refused ({e:#}); the bench then stopped it \
-                         (infra::Running::stop: the dead main process reaped, its {} orphaned child(ren) of process \
-                         group {} SIGKILLed) and restarted it",
-                        orphans.len(),
-                        proc.pid
-                    ));
-                    with_running(running, move |r| {
-                        r.stop(kind, index)?;
-                        r.restart(kind, index)
-                    })
-                    .await
-                }
-                other => other,
-            }
-        }
-        FaultKind::Hang => {
-            // The guard continues every stopped process when it goes, whatever happens.
-            let stopped = inject::Stopped::tree(proc.pid);
-            fault = format!(
-                "SIGSTOP {} and its {} descendant(s) for {} s, SIGCONT",
-                spec.target,
-                stopped.count().saturating_sub(1),
-                down.as_secs()
-            );
-            eprintln!("faults: {label}: SIGSTOP {instance}: {} process(es) at {killed_at:.1} s", stopped.count());
-            tokio::time::sleep(down).await;
-            stopped.resume();
-            let t = Instant::now();
-            eprintln!("faults: {label}: SIGCONT {instance} at {:.1} s", timeline.now());
-            if kind == Kind::Postgres {
-                // Give the pgpools' health checks a moment to see it alive before deciding.
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                with_running(running, move |r| {
-                    let (report, note) = rejoin_if_detached(r, index, t)?;
-                    Ok((report, note))
-                })
-                .await
-                .map(|(report, note)| {
-                    notes.extend(note);
-                    report
-                })
-            } else {
-                Ok(no_restart(kind, index, t.elapsed()))
-            }
-        }
-        FaultKind::Exhaust => {
-            let (host, port) = (proc.host.clone(), proc.port);
-            let max = spec.sessions.unwrap_or(500);
-            let sessions = inject::Sessions::open(&host, port, max).await?;
-            fault = format!("{} outside sessions on {} for {} s, closed", sessions.opened, spec.target, down.as_secs());
-            eprintln!(
-                "faults: {label}: {} outside sessions hold {instance} (next refused: {})",
-                sessions.opened,
-                sessions.refused.as_deref().unwrap_or("-")
-            );
-            if let Some(why) = &sessions.refused {
-                notes.push(format!("session {} was refused: {why}", sessions.opened + 1));
-            }
-            tokio::time::sleep(down.saturating_sub(Duration::from_secs_f64(timeline.now() - killed_at))).await;
-            sessions.close();
-            let t = Instant::now();
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            with_running(running, move |r| rejoin_if_detached(r, index, t)).await.map(|(report, note)| {
-                notes.extend(note);
-                report
-            })
-        }
-        FaultKind::KillDuringRejoin => {
-            fault = format!("SIGKILL {}, restart killed while it rejoins, restart again", spec.target);
-            with_running(running, move |r| r.kill(kind, index, infra::signal::SIGKILL)).await?;
-            eprintln!("faults: {label}: SIGKILL {instance} (pid {}) at {killed_at:.1} s", proc.pid);
-            tokio::time::sleep(down).await;
-            let t = Instant::now();
-            // The killer: once the rejoin has begun, SIGKILL whatever works on the backend's
-            // directory (the copy, then the backend started on it), once.
-            let dir = proc.dir.clone();
-            let killer = tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while Instant::now() < deadline {
-                    let pids = inject::using_dir(&dir);
-                    if !pids.is_empty() {
-                        return Some((inject::kill_trees(&pids), pids));
-                    }
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                }
-                None
-            });
-            let first = with_running(running, move |r| r.restart(kind, index)).await;
-            let killed = killer.await.ok().flatten();
-            notes.push(format!(
-                "during the first rejoin: {}; it {}",
-                killed.map_or("nothing was found to kill".to_string(), |(n, pids)| format!(
-                    "SIGKILL of {n} process(es) working on postgres {index} (roots {pids:?})"
-                )),
-                match &first {
-                    Ok(r) => format!("succeeded anyway ({:.1} s)", r.took.as_secs_f64()),
-                    Err(e) => format!("failed after {:.1} s: {e:#}", t.elapsed().as_secs_f64()),
-                }
-            ));
-            eprintln!("faults: {label}: {}", notes.last().map(String::as_str).unwrap_or(""));
-            let again = Instant::now();
-            with_running(running, move |r| r.restart(kind, index)).await.map(|mut report| {
-                notes.push(format!("the second rejoin took {:.1} s", again.elapsed().as_secs_f64()));
-                report.took = t.elapsed();
-                report
-            })
-        }
-        FaultKind::KillBothPgpools => unreachable!("handled above"),
-    };
-    // When the way back began: the restart, the SIGCONT, the sessions' close.
-    let restart_at = killed_at + down.as_secs_f64();
-    let restarted = match restarted {
-        Ok(report) => {
-            let at = timeline.now();
-            eprintln!("faults: {label}: {kind} {index} back at {at:.1} s (took {:.1?})", report.took);
-            Ok((at, report))
-        }
-        Err(e) => {
-            eprintln!("faults: {label}: bringing {kind} {index} back FAILED: {e:#}");
-            Err(format!("{e:#}"))
-        }
-    };
-    Ok(Events { instance, fault, killed_at, restart_at, restarted, notes, problems })
-}
-
-/// Every pgpool SIGKILLed at once, then each restarted.
-async fn both_pgpools(running: &Shared, timeline: &Timeline, down: Duration, label: &str) -> Result<Events> {
-    let n = running.lock().unwrap_or_else(|e| e.into_inner()).topology().count(Kind::Pgpool);
-    let mut addrs = Vec::new();
-    for i in 0..n {
-        addrs.push(proc_of(running, Kind::Pgpool, i)?.addr());
-    }
-    let killed_at = timeline.now();
-    with_running(running, move |r| {
-        for i in 0..n {
-            r.kill(Kind::Pgpool, i, infra::signal::SIGKILL)?;
-        }
-        Ok(())
-    })
-    .await?;
-    eprintln!("faults: {label}: SIGKILL of all {n} pgpools at {killed_at:.1} s");
-    tokio::time::sleep(down).await;
-    let restart_at = timeline.now();
-    let t = Instant::now();
-    let restarted = with_running(running, move |r| {
-        let mut last = None;
-        for i in 0..n {
-            last = Some(r.restart(Kind::Pgpool, i)?);
-        }
-        let mut report = last.context("no pgpool")?;
-        report.took = t.elapsed();
-        Ok(report)
-    })
-    .await;
-    let restarted = match restarted {
-        Ok(report) => Ok((timeline.now(), report)),
-        Err(e) => {
-            eprintln!("faults: {label}: restarting the pgpools FAILED: {e:#}");
-            Err(format!("{e:#}"))
-        }
-    };
-    Ok(Events {
-        instance: format!("pgpool 0-{} on {}", n.saturating_sub(1), addrs.join(", ")),
-        fault: format!("SIGKILL of all {n} pgpools at once, restart each"),
-        killed_at,
-        restart_at,
-        restarted,
-        notes: vec![],
-        problems: vec![],
-    })
-}
-
-/// One fault: its load with the kill and restart, then the checks.
-async fn run_fault(
-    f: &FaultsFile,
-    n: usize,
-    running: &Shared,
-    nginx: &[String],
-    admin: &str,
-    products: &[uuid::Uuid],
-) -> Result<FaultRow> {
-    let spec = &f.faults[n];
-    let r = &f.run;
-    let label = format!("[{}/{}] {}", n + 1, f.faults.len(), spec.target);
-    let load_spec = LoadSpec {
-        hosts: nginx.to_vec(),
-        users: r.users,
-        warmup: Duration::from_secs(r.warmup_secs),
-        secs: r.load_secs(spec),
-        think: f.load.think(),
-        merchant_think: f.load.merchant_think(),
-        mix: Mix::Shop { shopper_weight: f.load.shopper_weight, merchant_weight: f.load.merchant_weight },
-        journey: Arc::new(f.load.journey(f.catalogue.categories)),
-        admin_token: admin.to_string(),
-        goose_report: None,
-        seed: r.seed.wrapping_add(n as u64),
-        request_timeout_secs: r.request_timeout_secs,
-        cpu_groups: vec![],
-    };
-    let logs = server_logs(running, Kind::Nginx);
-    let web_logs = server_logs(running, Kind::Web);
-    let t0 = Instant::now();
-    let timeline = Arc::new(Timeline::new(t0));
-    let total = 1 + r.warmup_secs + load_spec.secs.as_secs();
-    eprintln!(
-        "faults: {label}: {total} s of load ({} users, {} racing), {:?} at {} s, back {} s later",
-        r.users,
-        f.race.users,
-        spec.kind,
-        r.kill_at().as_secs(),
-        r.down(spec)
-    );
-    let race_spec = race::RaceSpec {
-        urls: nginx.to_vec(),
-        users: f.race.users,
-        rounds: None,
-        until: Some(t0 + Duration::from_secs(total)),
-        products: products.iter().take(f.race.products.max(2)).copied().collect(),
-        seed: r.seed.wrapping_add(n as u64),
-        request_timeout: Duration::from_secs(r.request_timeout_secs),
-    };
-    let tick: Tick = {
-        let timeline = timeline.clone();
-        let label = label.clone();
-        Arc::new(move |elapsed, total, _| {
-            let whole = elapsed.floor() as u64;
-            if whole > 0 && whole.is_multiple_of(5) {
-                let (ok, failed) = timeline.counts();
-                eprintln!("faults: {label}: {whole}/{total:.0} s, {ok} requests ok, {failed} failed");
-            }
-        })
-    };
-    let observer: Arc<dyn Observer> = timeline.clone();
-    let racing = async {
-        if f.race.users == 0 {
-            return Ok(None);
-        }
-        race::run_from(&race_spec, t0).await.map(Some)
-    };
-    let (out, events, raced) = tokio::join!(
-        load::run_observed(&load_spec, Some(tick), Some(observer)),
-        schedule(spec, f, running, &timeline, t0, &label),
-        racing
-    );
-    let load_end = timeline.now();
-    out.with_context(|| format!("the load of fault {label}"))?;
-    let events = events.with_context(|| format!("fault {label}"))?;
-    let raced = raced.with_context(|| format!("the race workload of fault {label}"))?;
-    let seen = timeline.finish();
-    let nginx_errors = nginx_messages(&logs);
-    let web_errors = web_messages(&web_logs);
-    // Let answers the clients no longer wait for finish on the servers.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-
-    let mut problems = events.problems.clone();
-    let (restarted_at, restart) = match &events.restarted {
-        Ok((at, report)) => (Some(*at), Some(report.clone())),
-        Err(e) => {
-            problems.push(format!("the restart failed: {e}"));
-            (None, None)
-        }
-    };
-    if restarted_at.is_some_and(|at| at > load_end) {
-        problems.push(format!("the restart ended after the load ({load_end:.1} s): its recovery was not seen"));
-    }
-    let reqs = &seen.requests;
-    let steady = Span { from: 1.0 + r.warmup_secs as f64, to: events.killed_at };
-    let down = Span { from: events.killed_at, to: events.restart_at };
-    let after = Span { from: events.restart_at, to: load_end };
-    let from_kill = Span { from: events.killed_at, to: f64::INFINITY };
-    let mut error_reasons = analysis::reasons(reqs, steady, "before");
-    error_reasons.extend(analysis::reasons(reqs, down, "kill"));
-    error_reasons.extend(analysis::reasons(reqs, after, "restart"));
-    let writes = |r: &&timeline::Req| !r.op.is_read();
-    let reads = |r: &&timeline::Req| r.op.is_read();
-
-    // The data checks, with no write in flight.
-    eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", seen.orders.len());
-    let stage = f.stage;
-    let mut acked = seen.orders.clone();
-    if let Some(raced) = &raced {
-        for h in &raced.histories {
-            for e in &h.events {
-                if let race::check::Request::Checkout {
-                    key,
-                    outcome: race::check::CheckoutOutcome::Ordered { order, status },
-                } = &e.req
-                {
-                    acked.push(timeline::AckedOrder { user: h.user, key: key.clone(), order: *order, status: *status });
-                }
-            }
-        }
-    }
-    let (consistency, repaired, orders) = with_running(running, move |r| {
-        let report = r.check_consistency()?;
-        let mut repaired = None;
-        if let Some(d) = &report.difference {
-            let b = d.backend();
-            eprintln!("faults: backends differ ({report}); rejoining postgres {b} so the next fault starts clean");
-            r.rejoin_backend(b).with_context(|| format!("repairing postgres {b}"))?;
-            let again = r.check_consistency()?;
-            repaired = Some(format!("postgres {b} rejoined after the check; then {again}"));
-        }
-        let backends: Vec<(String, u16)> = r.backend_endpoints().iter().map(|a| split(a)).collect::<Result<_>>()?;
-        let orders = audit::orders(&backends, &acked)?;
-        Ok((report, repaired, orders))
-    })
-    .await?;
-    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
-    let (cart_store, carts) = match stage::cart_store(stage, &topology).await? {
-        Some(store) => (
-            Some(store.name.clone()),
-            Some(audit::carts(store.carts.as_ref(), &seen.known_carts, &seen.unsettled).await?),
-        ),
-        None => (None, None),
-    };
-    let carts = carts.unwrap_or_default();
-    problems.extend(orders.lost.iter().cloned());
-    problems.extend(orders.duplicated.iter().cloned());
-    problems.extend(carts.lost.iter().cloned());
-    problems.extend(seen.cart_contradictions.iter().cloned());
-    if !consistency.is_identical() {
-        problems.push(format!("after the load: {consistency}"));
-    }
-    let race_row = raced.as_ref().map(|o| table::RaceRow {
-        users: f.race.users,
-        rounds: o.rounds,
-        by_kind: o.by_kind,
-        requests: o.requests,
-        failed: o.failures.len(),
-        failure_reasons: o.failure_reasons.clone(),
-        orders: o.orders,
-        histories: o.verdict.histories,
-        lost_cart_changes: o.verdict.lost.len(),
-        doubled_order_lines: o.verdict.doubled.len(),
-    });
-    if let Some(o) = &raced {
-        problems.extend(o.verdict.lost.iter().map(|l| format!("race: lost: {l}")));
-        problems.extend(o.verdict.doubled.iter().map(|l| format!("race: doubled: {l}")));
-        problems.extend(o.verdict.duplicated_keys.iter().map(|l| format!("race: duplicated: {l}")));
-    }
-    // Every client-visible error, of the shopaholic load and of the race workload.
-    let mut error_times: Vec<f64> = reqs.iter().filter(|r| !r.ok()).map(|r| r.end).collect();
-    if let Some(o) = &raced {
-        error_times.extend(o.failures.iter().copied());
-    }
-    let error_window_s =
-        match (error_times.iter().copied().reduce(f64::min), error_times.iter().copied().reduce(f64::max)) {
-            (Some(a), Some(b)) => Some(round(b - a)),
-            _ => Some(0.0),
-        };
-
-    let race_lost = race_row.as_ref().map_or(0, |r| r.lost_cart_changes);
-    let race_doubled = race_row.as_ref().map_or(0, |r| r.doubled_order_lines);
-    let race_duplicated = raced.as_ref().map_or(0, |o| o.verdict.duplicated_keys.len());
-    let row = FaultRow {
-        fault: events.fault.clone(),
-        kind: spec.kind,
-        error_window_s,
-        doubled_order_lines: race_doubled,
-        race: race_row,
-        details: events.notes.clone(),
-        stage: f.stage,
-        target: spec.target.clone(),
-        instance: events.instance.clone(),
-        note: spec.note.clone(),
-        client_errors: analysis::failures(reqs, from_kill).len() as u64,
-        errors_after_restart: analysis::failures(reqs, Span { from: events.restart_at, to: f64::INFINITY }).len()
-            as u64,
-        errors_before_fault: analysis::failures(reqs, steady).len() as u64,
-        error_reasons,
-        recovery_s: analysis::recovery(reqs, down, steady).map(round),
-        restart_s: restart.as_ref().map(|x| round(x.took.as_secs_f64())),
-        restart_recovery_s: match restarted_at {
-            Some(at) if at <= load_end => analysis::recovery(reqs, after, steady).map(round),
-            _ => None,
-        },
-        writes_paused_s: restart.as_ref().and_then(|x| x.writes_paused).map(|d| round(d.as_secs_f64())),
-        longest_write_pause_s: [
-            round(analysis::longest_pause(reqs, down, writes)),
-            round(analysis::longest_pause(reqs, after, writes)),
-        ],
-        longest_read_pause_s: [
-            round(analysis::longest_pause(reqs, down, reads)),
-            round(analysis::longest_pause(reqs, after, reads)),
-        ],
-        slowest_request_s: round(analysis::slowest(reqs, from_kill).map_or(0.0, |s| s.0)),
-        slowest_op: analysis::slowest(reqs, from_kill).map(|s| s.1.name().to_string()).unwrap_or_default(),
-        requests_ok: reqs.iter().filter(|r| r.ok()).count() as u64,
-        requests_failed: reqs.iter().filter(|r| !r.ok()).count() as u64,
-        acked_orders: orders.acked,
-        lost_orders: orders.lost.len(),
-        duplicated_orders: orders.duplicated.len() + race_duplicated,
-        cart_store,
-        carts_checked: carts.checked,
-        lost_cart_changes: carts.lost.len() + race_lost,
-        cart_contradictions: seen.cart_contradictions.len(),
-        late_applied_changes: seen.late_applied + carts.late as u64,
-        nginx_errors,
-        web_errors,
-        backends_identical: consistency.is_identical(),
-        consistency: consistency.to_string(),
-        repaired,
-        problems,
-        finished_at: crate::results::now_rfc3339(),
-        git_commit: git_commit(),
-        setup: String::new(),
-    };
-    Ok(row)
 }
 
 fn summary(r: &FaultRow) -> String {
@@ -805,7 +292,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         f.stage,
         f.faults.len(),
         fmt_secs(f.planned_secs() as f64),
-        crate::results::display_path(&opts.run_dir)
+        crate::report::results::display_path(&opts.run_dir)
     );
     let setup = setup(f, &topology, &opts.command);
     let run_dir = opts.run_dir.clone();
@@ -844,7 +331,8 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
             stopped = Some(format!("before fault {}: {e:#}", n + 1));
             break;
         }
-        let row = run_fault(f, n, &running, &nginx, &admin, &ids).await?;
+        let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
+        let row = one::run_fault(f, n, &running, &stack).await?;
         eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
         rows.push(row);
     }
@@ -865,8 +353,8 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     eprintln!(
         "faults: done in {}; {} and {} written",
         fmt_secs(started.elapsed().as_secs_f64()),
-        crate::results::display_path(&opts.out.join("faults.json")),
-        crate::results::display_path(&opts.out.join("faults.md"))
+        crate::report::results::display_path(&opts.out.join("faults.json")),
+        crate::report::results::display_path(&opts.out.join("faults.md"))
     );
     let bad: Vec<&FaultRow> = rows
         .iter()

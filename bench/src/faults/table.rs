@@ -336,70 +336,97 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     }
     md.push_str("\n| stage | fault | errors seen | recovery | data check |\n|---|---|---|---|---|\n");
     for r in rows {
-        let mut fault = format!("{} ({})", r.fault, r.instance);
-        if !r.note.is_empty() {
-            fault.push_str(&format!(": {}", r.note));
-        }
-        let errors = if r.client_errors == 0 {
-            "0".to_string()
-        } else {
-            let groups = by_reason(&r.error_reasons);
-            let top: Vec<String> = groups.iter().take(3).map(|g| format!("{} x {}", g.count, g.reason)).collect();
-            let more = if groups.len() > 3 { ", ..." } else { "" };
-            format!("{} ({}{more})", r.client_errors, top.join(", "))
-        };
-        let errors = match &r.race {
-            Some(race) if race.failed > 0 => format!("{errors}; race {}", race.failed),
-            _ => errors,
-        };
-        let errors = match r.error_window_s {
-            Some(w) => format!("{errors}; window {}", secs(Some(w))),
-            None => errors,
-        };
-        let mut recovery = format!("kill: {}", secs(r.recovery_s));
-        match r.restart_s {
-            Some(took) => {
-                recovery.push_str(&format!("; restart took {took:.1} s"));
-                if let Some(p) = r.writes_paused_s {
-                    recovery.push_str(&format!(" (writes held {p:.1} s)"));
-                }
-                recovery.push_str(&format!(", then {}", secs(r.restart_recovery_s)));
-            }
-            None => recovery.push_str("; restart FAILED"),
-        }
-        if r.slowest_request_s >= analysis::PAUSE {
-            let op = if r.slowest_op.is_empty() { String::new() } else { format!(", `{}`", r.slowest_op) };
-            recovery.push_str(&format!("; slowest request {:.1} s{op}", r.slowest_request_s));
-        }
-        let carts = match &r.cart_store {
-            Some(_) => {
-                let late = if r.late_applied_changes > 0 {
-                    format!(" ({} failed changes applied later)", r.late_applied_changes)
-                } else {
-                    String::new()
-                };
-                format!(
-                    "{} carts: {} lost, {} contradicted{late}",
-                    r.carts_checked, r.lost_cart_changes, r.cart_contradictions
-                )
-            }
-            None => "carts not checked".into(),
-        };
-        let backends =
-            if r.backends_identical { "backends identical".to_string() } else { "backends DIFFERENT".into() };
-        let repaired = r.repaired.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
-        let race = match &r.race {
-            Some(x) => {
-                format!("; race: {} rounds, {} lost, {} doubled", x.rounds, x.lost_cart_changes, x.doubled_order_lines)
-            }
-            None => String::new(),
-        };
-        let data = format!(
-            "{} acked orders: {} lost, {} duplicated; {carts}{race}; {backends}{repaired}",
-            r.acked_orders, r.lost_orders, r.duplicated_orders
-        );
+        let (fault, errors, recovery, data) = (fault_cell(r), errors_cell(r), recovery_cell(r), data_cell(r));
         let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.stage);
     }
+    reasons_section(&mut md, rows);
+    done_and_problems_sections(&mut md, rows);
+    runs_section(&mut md, rows);
+    md
+}
+
+/// The fault, its instance and the file's note.
+fn fault_cell(r: &FaultRow) -> String {
+    let mut fault = format!("{} ({})", r.fault, r.instance);
+    if !r.note.is_empty() {
+        fault.push_str(&format!(": {}", r.note));
+    }
+    fault
+}
+
+/// The client-visible errors, the three commonest reasons first, and their window.
+fn errors_cell(r: &FaultRow) -> String {
+    let errors = if r.client_errors == 0 {
+        "0".to_string()
+    } else {
+        let groups = by_reason(&r.error_reasons);
+        let top: Vec<String> = groups.iter().take(3).map(|g| format!("{} x {}", g.count, g.reason)).collect();
+        let more = if groups.len() > 3 { ", ..." } else { "" };
+        format!("{} ({}{more})", r.client_errors, top.join(", "))
+    };
+    let errors = match &r.race {
+        Some(race) if race.failed > 0 => format!("{errors}; race {}", race.failed),
+        _ => errors,
+    };
+    let errors = match r.error_window_s {
+        Some(w) => format!("{errors}; window {}", secs(Some(w))),
+        None => errors,
+    };
+    errors
+}
+
+/// How long until the clients succeeded again, after the kill and after the restart.
+fn recovery_cell(r: &FaultRow) -> String {
+    let mut recovery = format!("kill: {}", secs(r.recovery_s));
+    match r.restart_s {
+        Some(took) => {
+            recovery.push_str(&format!("; restart took {took:.1} s"));
+            if let Some(p) = r.writes_paused_s {
+                recovery.push_str(&format!(" (writes held {p:.1} s)"));
+            }
+            recovery.push_str(&format!(", then {}", secs(r.restart_recovery_s)));
+        }
+        None => recovery.push_str("; restart FAILED"),
+    }
+    if r.slowest_request_s >= analysis::PAUSE {
+        let op = if r.slowest_op.is_empty() { String::new() } else { format!(", `{}`", r.slowest_op) };
+        recovery.push_str(&format!("; slowest request {:.1} s{op}", r.slowest_request_s));
+    }
+    recovery
+}
+
+/// The data checks: orders, carts, the race, the backends.
+fn data_cell(r: &FaultRow) -> String {
+    let carts = match &r.cart_store {
+        Some(_) => {
+            let late = if r.late_applied_changes > 0 {
+                format!(" ({} failed changes applied later)", r.late_applied_changes)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} carts: {} lost, {} contradicted{late}",
+                r.carts_checked, r.lost_cart_changes, r.cart_contradictions
+            )
+        }
+        None => "carts not checked".into(),
+    };
+    let backends = if r.backends_identical { "backends identical".to_string() } else { "backends DIFFERENT".into() };
+    let repaired = r.repaired.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
+    let race = match &r.race {
+        Some(x) => {
+            format!("; race: {} rounds, {} lost, {} doubled", x.rounds, x.lost_cart_changes, x.doubled_order_lines)
+        }
+        None => String::new(),
+    };
+    format!(
+        "{} acked orders: {} lost, {} duplicated; {carts}{race}; {backends}{repaired}",
+        r.acked_orders, r.lost_orders, r.duplicated_orders
+    )
+}
+
+/// The reasons for every client-visible error, explained, with what the servers logged.
+fn reasons_section(md: &mut String, rows: &[FaultRow]) {
     md.push_str("\n## Reasons for the client-visible errors\n\n");
     let with_errors: Vec<&FaultRow> =
         rows.iter().filter(|r| !r.error_reasons.is_empty() || r.race.as_ref().is_some_and(|x| x.failed > 0)).collect();
@@ -429,6 +456,10 @@ pub fn markdown(rows: &[FaultRow]) -> String {
         }
         md.push('\n');
     }
+}
+
+/// What the faults did beyond their names, and the problems the checks found.
+fn done_and_problems_sections(md: &mut String, rows: &[FaultRow]) {
     let detailed: Vec<&FaultRow> = rows.iter().filter(|r| !r.details.is_empty()).collect();
     if !detailed.is_empty() {
         md.push_str("## What the faults did\n\n");
@@ -454,6 +485,10 @@ pub fn markdown(rows: &[FaultRow]) -> String {
             md.push('\n');
         }
     }
+}
+
+/// When and from which commit each stage's rows were made.
+fn runs_section(md: &mut String, rows: &[FaultRow]) {
     let mut runs: Vec<(Stage, String, String)> = rows
         .iter()
         .map(|r| (r.stage, r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
@@ -463,7 +498,6 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     for (stage, at, commit) in runs {
         let _ = writeln!(md, "- {stage}: finished {at}, commit {commit}");
     }
-    md
 }
 
 /// Failures of one reason, over the operations and phases they happened in.

@@ -2,9 +2,9 @@
 //! orders they were told were placed, and each shopper's cart as the answers showed it.
 //! Fed by the Goose load as an [`Observer`]; read by the analysis and the data checks.
 
+use crate::load::ops::Op;
+use crate::load::plan::{Action, Outcome};
 use crate::load::{Finished, Observer};
-use crate::ops::Op;
-use crate::plan::{Action, Outcome};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::Instant;

@@ -523,10 +523,12 @@ pub async fn run_from(spec: &RaceSpec, t0: Instant) -> Result<RaceOutcome> {
 
 /// The products to race on: the catalogue's first `n`, seeding it when it has fewer than 2.
 pub async fn products(client: &reqwest::Client, urls: &[String], admin: &str, n: usize) -> Result<Vec<Uuid>> {
-    let mut ids = crate::api::product_ids(client, &urls[0]).await?;
+    let mut ids = crate::load::api::product_ids(client, &urls[0]).await?;
     if ids.len() < 2 {
-        let specs = crate::plan::seed_catalogue(n.max(2), &crate::plan::categories(2));
-        ids = crate::api::seed_products(client, urls, admin, specs, 4).await.context("seeding products to race on")?;
+        let specs = crate::load::plan::seed_catalogue(n.max(2), &crate::load::plan::categories(2));
+        ids = crate::load::api::seed_products(client, urls, admin, specs, 4)
+            .await
+            .context("seeding products to race on")?;
     }
     ids.truncate(n.max(2));
     Ok(ids)
@@ -543,9 +545,9 @@ pub async fn command(
     seed: u64,
 ) -> Result<()> {
     crate::cancel::install_ctrl_c();
-    let client = crate::api::client()?;
+    let client = crate::load::api::client()?;
     // The first URL only: the others may be down on purpose (the workload does not avoid them).
-    crate::api::wait_ready(&client, &urls[..1], Duration::from_secs(30)).await?;
+    crate::load::api::wait_ready(&client, &urls[..1], Duration::from_secs(30)).await?;
     let ids = self::products(&client, &urls[..1], admin, products).await?;
     let spec = RaceSpec {
         urls,

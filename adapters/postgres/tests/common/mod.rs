@@ -31,10 +31,10 @@ pub async fn store() -> (PgStore, PgSettings) {
 /// A plain connection to the test database, to look at rows behind the adapter's back.
 pub async fn sql(settings: &PgSettings) -> tokio_postgres::Client {
     let endpoint = &settings.endpoints[0];
-    let (host, port) = endpoint.rsplit_once(':').unwrap();
+    let endpoints::HostPort { host, port } = endpoint.parse().unwrap();
     let (client, conn) = tokio_postgres::Config::new()
-        .host(host)
-        .port(port.parse().unwrap())
+        .host(&host)
+        .port(port)
         .user(&settings.user)
         .dbname(&settings.dbname)
         .connect(tokio_postgres::NoTls)

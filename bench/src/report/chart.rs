@@ -3,7 +3,7 @@
 //! PNG and SVG, drawn with plotters; text uses DejaVu Sans (Debian's fonts-dejavu-core), loaded
 //! at run time because plotters' `ab_glyph` backend has no font of its own.
 
-use crate::summary::Summary;
+use crate::report::summary::Summary;
 use anyhow::{anyhow, Context, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -48,7 +48,7 @@ impl ChartData {
 /// The reads (or writes) chart of a summary: operations that ran in some configuration.
 pub fn chart_data(summary: &Summary, reads: bool) -> ChartData {
     let mut groups: Vec<String> = Vec::new();
-    for op in crate::ops::Op::ALL.iter().filter(|o| o.is_read() == reads) {
+    for op in crate::load::ops::Op::ALL.iter().filter(|o| o.is_read() == reads) {
         let ran = summary
             .configurations
             .iter()
@@ -234,7 +234,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::{build, tests as fixtures};
+    use crate::report::summary::{build, tests as fixtures};
 
     #[test]
     fn chart_inputs_split_reads_and_writes_per_configuration() {

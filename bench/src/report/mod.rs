@@ -1,12 +1,17 @@
 //! The results folder (docs/results/<stage>/): summary.json, README.md with a table per
 //! configuration and a reading generated from the numbers, and the charts beside it.
 
-use crate::chart;
+pub mod chart;
+pub mod compare;
+pub mod results;
+pub mod stats;
+pub mod summary;
+
+use crate::load::ops::Op;
 use crate::matrix::Stage;
-use crate::ops::Op;
-use crate::results::{ConfigResult, RunMeta};
-use crate::stats::Spread;
-use crate::summary::{self, ClassSummary, ConfigSummary, Summary, STALL_FACTOR};
+use crate::report::results::{ConfigResult, RunMeta};
+use crate::report::stats::Spread;
+use crate::report::summary::{ClassSummary, ConfigSummary, Summary, STALL_FACTOR};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
@@ -186,7 +191,19 @@ pub fn floor_stores(stage: Stage) -> &'static str {
 
 pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
     let mut md = String::new();
-    let m = &s.method;
+    header(&mut md, s, meta);
+    method(&mut md, s);
+    targets_charts_reading(&mut md, s);
+    let _ = writeln!(md, "## Per configuration\n");
+    for c in &s.configurations {
+        configuration(&mut md, s, c);
+    }
+    port_calls(&mut md);
+    md
+}
+
+/// Title, where the numbers come from and how to draw this again.
+fn header(md: &mut String, s: &Summary, meta: &RunMeta) {
     let _ = writeln!(md, "# Results: stage `{}`\n", s.stage);
     if !meta.matrix.description.is_empty() {
         let _ = writeln!(md, "{}\n", meta.matrix.description);
@@ -204,6 +221,11 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         meta.started_at,
         meta.git_commit.as_ref().map(|c| format!(", commit `{c}`")).unwrap_or_default()
     );
+}
+
+/// What was measured: the load, the timing and the floor.
+fn method(md: &mut String, s: &Summary) {
+    let m = &s.method;
     let _ = writeln!(md, "## What was measured\n");
     let _ = writeln!(
         md,
@@ -234,7 +256,10 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         m.timing,
         floor_stores(s.stage)
     );
+}
 
+/// The targets, the charts and the generated reading.
+fn targets_charts_reading(md: &mut String, s: &Summary) {
     let _ = writeln!(md, "## Targets\n\n| target | measured | reached |\n|---|---|---|");
     for t in &s.targets {
         let _ = writeln!(md, "| {} | {} | {} |", t.target, t.measured, reached(t.reached));
@@ -250,98 +275,106 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
         let _ = writeln!(md, "- {line}");
     }
     let _ = writeln!(md);
+}
 
-    let _ = writeln!(md, "## Per configuration\n");
-    for c in &s.configurations {
-        let _ = writeln!(md, "### {} ({})\n", c.label, c.counts().long().replace(' ', ", "));
+/// One configuration: its table of operations, then what else was measured on it.
+fn configuration(md: &mut String, s: &Summary, c: &ConfigSummary) {
+    let _ = writeln!(md, "### {} ({})\n", c.label, c.counts().long().replace(' ', ", "));
+    let _ = writeln!(
+        md,
+        "| operation | mean ms | spread ms | p50 ms | p95 ms | p99 ms | req/s | requests | failures | floor mean ms | HTTP overhead ms |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    );
+    for o in &c.operations {
         let _ = writeln!(
             md,
-            "| operation | mean ms | spread ms | p50 ms | p95 ms | p99 ms | req/s | requests | failures | floor mean ms | HTTP overhead ms |\n\
-             |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+            "| `{}` | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
+            o.op,
+            ms(o.mean_ms),
+            spread_text(o.mean_ms_spread),
+            ms(o.p50_ms),
+            ms(o.p95_ms),
+            ms(o.p99_ms),
+            o.rps,
+            o.requests,
+            o.failures,
+            ms(o.floor_mean_ms),
+            ms(o.overhead_ms())
         );
-        for o in &c.operations {
-            let _ = writeln!(
-                md,
-                "| `{}` | {} | {} | {} | {} | {} | {:.1} | {} | {} | {} | {} |",
-                o.op,
-                ms(o.mean_ms),
-                spread_text(o.mean_ms_spread),
-                ms(o.p50_ms),
-                ms(o.p95_ms),
-                ms(o.p99_ms),
-                o.rps,
-                o.requests,
-                o.failures,
-                ms(o.floor_mean_ms),
-                ms(o.overhead_ms())
-            );
-        }
+    }
+    let _ = writeln!(
+        md,
+        "| **all reads** | {} | {} | {} | | | {:.1} | | | {} | |\n| **all writes** | {} | {} | {} | | | {:.1} | | | {} | |\n",
+        ms(c.reads.mean_ms),
+        spread_text(c.reads.mean_ms_spread),
+        ms(c.reads.typical_ms),
+        c.reads.rps,
+        ms(c.reads.floor_mean_ms),
+        ms(c.writes.mean_ms),
+        spread_text(c.writes.mean_ms_spread),
+        ms(c.writes.typical_ms),
+        c.writes.rps,
+        ms(c.writes.floor_mean_ms)
+    );
+    beside_the_table(md, s, c);
+}
+
+/// A configuration's counts, memory, CPU, the pgbench and redis-benchmark comparisons, errors.
+fn beside_the_table(md: &mut String, s: &Summary, c: &ConfigSummary) {
+    let rss: Vec<String> = c.web_rss_peak_mib.iter().map(|v| format!("{v:.1}")).collect();
+    let _ = writeln!(
+        md,
+        "- {} requests, {} failed; web instances' peak VmRSS: {} MiB; users that moved to another nginx: {}.",
+        c.requests,
+        c.failures,
+        if rss.is_empty() { "not sampled".into() } else { rss.join(", ") },
+        c.host_moves
+    );
+    let _ = writeln!(
+        md,
+        "- Goose's own count (from user launch, warm-up included): {} requests, {} failed.",
+        c.goose_requests, c.goose_failures
+    );
+    if let Some(cpu) = &c.cpu {
+        let _ = writeln!(md, "- Cores used during the timed runs (of {}): {}.", s.machine.cores, cpu.one_line());
+    }
+    if let Some(p) = &c.get_product_vs_pgbench {
         let _ = writeln!(
             md,
-            "| **all reads** | {} | {} | {} | | | {:.1} | | | {} | |\n| **all writes** | {} | {} | {} | | | {:.1} | | | {} | |\n",
-            ms(c.reads.mean_ms),
-            spread_text(c.reads.mean_ms_spread),
-            ms(c.reads.typical_ms),
-            c.reads.rps,
-            ms(c.reads.floor_mean_ms),
-            ms(c.writes.mean_ms),
-            spread_text(c.writes.mean_ms_spread),
-            ms(c.writes.typical_ms),
-            c.writes.rps,
-            ms(c.writes.floor_mean_ms)
+            "- GET product at c={}: {:.0} req/s over HTTP (mean {} ms, {} failed) vs pgbench -S {:.0} tps: ratio {:.2}.",
+            p.clients,
+            p.http_rps,
+            ms(p.http_mean_ms),
+            p.http_failures,
+            p.pgbench.tps,
+            p.ratio
         );
-        let rss: Vec<String> = c.web_rss_peak_mib.iter().map(|v| format!("{v:.1}")).collect();
-        let _ = writeln!(
-            md,
-            "- {} requests, {} failed; web instances' peak VmRSS: {} MiB; users that moved to another nginx: {}.",
-            c.requests,
-            c.failures,
-            if rss.is_empty() { "not sampled".into() } else { rss.join(", ") },
-            c.host_moves
-        );
-        let _ = writeln!(
-            md,
-            "- Goose's own count (from user launch, warm-up included): {} requests, {} failed.",
-            c.goose_requests, c.goose_failures
-        );
-        if let Some(cpu) = &c.cpu {
-            let _ = writeln!(md, "- Cores used during the timed runs (of {}): {}.", s.machine.cores, cpu.one_line());
-        }
-        if let Some(p) = &c.get_product_vs_pgbench {
-            let _ = writeln!(
-                md,
-                "- GET product at c={}: {:.0} req/s over HTTP (mean {} ms, {} failed) vs pgbench -S {:.0} tps: ratio {:.2}.",
-                p.clients,
-                p.http_rps,
-                ms(p.http_mean_ms),
-                p.http_failures,
-                p.pgbench.tps,
-                p.ratio
-            );
-            for (what, cpu) in [("the HTTP product GETs", &p.http_cpu), ("pgbench -S", &p.pgbench_cpu)] {
-                if let Some(cpu) = cpu {
-                    let _ = writeln!(md, "  - Cores used during {what}: {}.", cpu.one_line());
-                }
+        for (what, cpu) in [("the HTTP product GETs", &p.http_cpu), ("pgbench -S", &p.pgbench_cpu)] {
+            if let Some(cpu) = cpu {
+                let _ = writeln!(md, "  - Cores used during {what}: {}.", cpu.one_line());
             }
         }
-        if let Some(r) = &c.redis_benchmark {
-            let _ = writeln!(
-                md,
-                "- redis-benchmark GET at c={} on the {} {}: {:.0} req/s (mean {} ms), the Redis node's own limit beside \
-                 pgbench's.",
-                r.clients,
-                r.role,
-                r.endpoint,
-                r.rps,
-                ms(r.mean_ms)
-            );
-        }
-        for e in &c.errors {
-            let _ = writeln!(md, "- **Error:** {e}");
-        }
-        let _ = writeln!(md);
     }
+    if let Some(r) = &c.redis_benchmark {
+        let _ = writeln!(
+            md,
+            "- redis-benchmark GET at c={} on the {} {}: {:.0} req/s (mean {} ms), the Redis node's own limit beside \
+             pgbench's.",
+            r.clients,
+            r.role,
+            r.endpoint,
+            r.rps,
+            ms(r.mean_ms)
+        );
+    }
+    for e in &c.errors {
+        let _ = writeln!(md, "- **Error:** {e}");
+    }
+    let _ = writeln!(md);
+}
 
+/// The port calls behind each operation, which the floor makes too.
+fn port_calls(md: &mut String) {
     let _ = writeln!(
         md,
         "## Storage floor: the port calls behind each operation\n\n\
@@ -351,7 +384,6 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
     for op in Op::ALL {
         let _ = writeln!(md, "| `{}` | {} |", op.name(), op.port_calls());
     }
-    md
 }
 
 /// Fractions cut to 4 decimals (0.1 µs in milliseconds): the file is read by people and diffed.
@@ -371,7 +403,7 @@ fn rounded(v: serde_json::Value) -> serde_json::Value {
 /// Writes summary.json, the charts, README.md and its page report.html into `out`.
 pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Path) -> Result<Summary> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let raw = crate::results::display_path(raw_dir);
+    let raw = crate::report::results::display_path(raw_dir);
     let s = summary::build(meta, configs, &raw);
     let json = rounded(serde_json::to_value(&s)?);
     std::fs::write(out.join("summary.json"), serde_json::to_string_pretty(&json)? + "\n")
@@ -390,7 +422,7 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
 mod tests {
     use super::*;
     use crate::matrix::Counts;
-    use crate::summary::{build, tests as fixtures};
+    use crate::report::summary::{build, tests as fixtures};
 
     #[test]
     fn the_reading_attributes_single_count_changes_and_is_careful() {

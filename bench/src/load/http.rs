@@ -1,7 +1,7 @@
 //! The HTTP form of each planned action (DESIGN.md's API) and what its response means to the
 //! plan. Pure: the Goose layer sends what this builds.
 
-use crate::plan::{Action, Outcome};
+use crate::load::plan::{Action, Outcome};
 use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
@@ -156,7 +156,7 @@ pub fn outcome_of(action: &Action, expect: &[u16], status: u16, body: &[u8]) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::NewProductSpec;
+    use crate::load::plan::NewProductSpec;
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)

@@ -3,12 +3,15 @@
 //! HTTP, JSON, nginx or actix. Each operation then makes exactly the port calls it makes behind
 //! the API (`Op::port_calls`), so full-stack mean minus floor mean is what the HTTP stack costs.
 
-use crate::cpu::CpuUse;
+pub mod pgbench;
+pub mod redisbench;
+
+use crate::load::ops::Op;
+use crate::load::plan::{merchants_among, Action, JourneyConfig, Merchant, Outcome, Person, Shopper};
+use crate::load::recorder::Recorder;
 use crate::load::Tick;
-use crate::ops::Op;
-use crate::plan::{merchants_among, Action, JourneyConfig, Merchant, Outcome, Person, Shopper};
-use crate::recorder::Recorder;
-use crate::stats::OpStats;
+use crate::matrix::cpu::CpuUse;
+use crate::report::stats::OpStats;
 use domain::models::*;
 use domain::{Credentials, DomainError, Shop};
 use rand::{Rng, SeedableRng};

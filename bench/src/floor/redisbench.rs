@@ -3,6 +3,7 @@
 //! a replica; the HTTP stack, the access check in PostgreSQL and the cart's shape come on top).
 
 use anyhow::{bail, Context, Result};
+use endpoints::HostPort;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::process::Command;
@@ -30,9 +31,9 @@ pub fn parse_csv(output: &str) -> Option<(f64, Option<f64>)> {
 /// `redis-benchmark -t get -c clients -n requests --csv` against `endpoint` (one key, so every
 /// GET is a hit on the same small value or a miss: the node's command path, not memory).
 pub async fn get(endpoint: &str, role: &str, clients: usize, requests: u64) -> Result<RedisBenchRun> {
-    let (host, port) = endpoint.rsplit_once(':').with_context(|| format!("endpoint {endpoint:?} is not host:port"))?;
+    let HostPort { host, port } = HostPort::parse(endpoint).map_err(|e| anyhow::anyhow!("endpoint {e}"))?;
     let args: Vec<String> =
-        ["-h", host, "-p", port, "-t", "get", "-c", &clients.to_string(), "-n", &requests.to_string()]
+        ["-h", &host, "-p", &port.to_string(), "-t", "get", "-c", &clients.to_string(), "-n", &requests.to_string()]
             .into_iter()
             .map(String::from)
             .chain(["--csv".to_string()])

@@ -114,7 +114,7 @@ mod tests {
 
     #[test]
     fn the_readme_documents_every_mapping() {
-        let readme = include_str!("../README.md");
+        let readme = include_str!("../../README.md");
         for op in Op::ALL {
             let row = format!("| `{}` | {} |", op.name(), op.port_calls());
             assert!(readme.contains(&row), "bench/README.md lacks or differs on: {row}");

@@ -6,18 +6,18 @@
 //! client session at a time and the web instances' idle pooled connections hold children; with
 //! them gone the floor gets as many connections as the web tier had and pgbench its clients.
 
-use crate::api;
 use crate::cancel;
+use crate::floor::pgbench;
+use crate::floor::redisbench;
 use crate::floor::{self, FloorSpec};
+use crate::load::api;
+use crate::load::plan::{seed_catalogue, JourneyConfig};
 use crate::load::{self, LoadSpec, Mix};
-use crate::machine::{Machine, RssSampler};
+use crate::matrix::machine::{Machine, RssSampler};
+use crate::matrix::progress::{fmt_secs, Progress};
 use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile, BUILT_STAGE};
-use crate::pgbench;
-use crate::plan::seed_catalogue;
-use crate::progress::{fmt_secs, Progress};
-use crate::redisbench;
-use crate::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
-use crate::stats::OpStats;
+use crate::report::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
+use crate::report::stats::OpStats;
 use anyhow::{bail, Context, Result};
 use infra::Kind;
 use settings::WebSettings;
@@ -111,7 +111,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let run_dir = run_dir.canonicalize()?;
     let out = opts.out.clone().unwrap_or_else(|| root.join("docs/results").join(m.stage.name()));
-    crate::chart::register_font()?; // fail now rather than after the runs
+    crate::report::chart::register_font()?; // fail now rather than after the runs
 
     let mut meta = RunMeta {
         stage: m.stage,
@@ -247,7 +247,7 @@ fn line(ops: &[OpStats]) -> String {
     let class = |reads: bool| {
         let (t, k) = ops
             .iter()
-            .filter(|o| crate::ops::Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads))
+            .filter(|o| crate::load::ops::Op::from_name(&o.op).is_some_and(|op| op.is_read() == reads))
             .fold((0.0, 0u64), |(t, k), o| (t + o.mean_ms.unwrap_or(0.0) * o.ok as f64, k + o.ok));
         if k == 0 {
             "–".to_string()
@@ -283,6 +283,7 @@ pub fn store_settings(web0: &WebSettings, web: usize) -> Vec<(String, String)> {
     env
 }
 
+/// One configuration, phase after phase; raw results are saved after each.
 async fn run_config(
     m: &MatrixFile,
     res: &mut ConfigResult,
@@ -290,82 +291,162 @@ async fn run_config(
     progress: &Progress,
     logs: &mut Vec<(String, PathBuf)>,
 ) -> Result<()> {
-    let counts = res.counts;
-    let topology = topology_for(m, counts)?;
-    let topo_dir = run_dir.join("topology");
-    progress.step(&format!("starting {} (infra)", counts.long()));
-    let mut running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
-    logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), p.log.clone())));
-    let sizing = running.sizing();
-    res.sizing = serde_json::to_value(sizing)?;
-    let nginx = running.nginx_urls();
-    let pgpools = running.pgpool_endpoints();
-    let admin = running.topology().web.admin_token.clone();
-    let client = api::client()?;
-    api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
-    let stores = api::ready_stores(&client, &nginx[0]).await?;
-    let want = stage_stores(m.stage);
-    if stores != want {
-        bail!(
-            "the web instances run on the stores [{}], stage {} on [{}]: {} is not a build of this stage \
-             (cargo build --release -p app{})",
-            stores.join(", "),
-            m.stage,
-            want.join(", "),
-            running.topology().web.binary_or_default().display(),
-            stage_features(m.stage)
-        );
+    let mut run = ConfigRun::start(m, res, run_dir, progress, logs).await?;
+    let products = run.seed(res).await?;
+    let compare = run.init_pgbench(res).await;
+    for repeat in 1..=m.run.repeats {
+        run.repeat(res, repeat).await?;
     }
-    check_cancelled()?;
+    let clients = m.compare.clients.min(run.running.sizing().num_init_children as usize).max(1);
+    // The HTTP half of GET product vs pgbench, while the web tier still runs.
+    let product_reads = match compare {
+        true => Some(run.product_reads(clients, products).await?),
+        false => None,
+    };
+    // The floor runs on the web tier's own store settings, read before the tier stops.
+    let floor_env = match m.run.floor {
+        true => Some(store_settings(
+            run.running.web_settings(0).context("infra recorded no settings of web 0")?,
+            res.counts.web,
+        )),
+        false => None,
+    };
+    run.stop_web_tier(res.counts)?;
+    if let Some(env) = floor_env {
+        run.floor(res, env).await?;
+    } // The store pools close there, with the last handle on them: pgbench gets the pgpool children.
+    if let Some(reads) = product_reads {
+        run.pgbench_select(res, clients, reads).await?;
+    }
+    if m.compare.enabled && res.counts.redis > 0 {
+        run.redis_benchmark(res, clients).await?;
+    }
+    progress.step("stopping the topology");
+    tokio::task::block_in_place(|| run.running.down())?;
+    Ok(())
+}
 
-    let cat = &m.catalogue;
-    let t = Instant::now();
-    let specs = seed_catalogue(cat.products, &crate::plan::categories(cat.categories));
-    let products = api::seed_products(&client, &nginx, &admin, specs, cat.parallel).await.context("seeding")?;
-    res.seeded_products = products.len();
-    progress.step(&format!("seeded {} products in {:.1} s", products.len(), t.elapsed().as_secs_f64()));
-    results::save_config(run_dir, res)?;
+/// What the HTTP half of GET product vs pgbench measured: the GETs, the CPU they took and the
+/// web instances' memory.
+type ProductReads = (OpStats, Option<crate::matrix::cpu::CpuUse>, Vec<u64>);
 
-    // The comparison with pgbench is one number among many: if pgbench cannot run, say so and
-    // measure the rest.
-    let c = &m.compare;
-    let mut compare = c.enabled;
-    if compare {
-        progress.step("pgbench -i (scratch database through pgpool)");
-        if let Err(e) = pgbench::init(&pgpools[0]).await {
-            progress.step(&format!("pgbench -i failed, no comparison in this configuration: {e:#}"));
-            res.errors.push(format!("pgbench -i: {e:#}"));
-            compare = false;
+/// A configuration's running topology and what each phase of its run needs from it.
+struct ConfigRun<'a> {
+    m: &'a MatrixFile,
+    run_dir: &'a Path,
+    progress: &'a Progress,
+    running: infra::Running,
+    client: reqwest::Client,
+    nginx: Vec<String>,
+    pgpools: Vec<String>,
+    admin: String,
+    journey: Arc<JourneyConfig>,
+    /// The processes whose CPU time is measured (nginx and web leave with the web tier).
+    groups: Vec<(String, Vec<u32>)>,
+}
+
+impl<'a> ConfigRun<'a> {
+    /// Brings the configuration's topology up and checks that the web instances are a build of
+    /// the matrix's stage.
+    async fn start(
+        m: &'a MatrixFile,
+        res: &mut ConfigResult,
+        run_dir: &'a Path,
+        progress: &'a Progress,
+        logs: &mut Vec<(String, PathBuf)>,
+    ) -> Result<ConfigRun<'a>> {
+        let counts = res.counts;
+        let topology = topology_for(m, counts)?;
+        let topo_dir = run_dir.join("topology");
+        progress.step(&format!("starting {} (infra)", counts.long()));
+        let running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
+        logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), p.log.clone())));
+        res.sizing = serde_json::to_value(running.sizing())?;
+        let nginx = running.nginx_urls();
+        let client = api::client()?;
+        api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
+        let stores = api::ready_stores(&client, &nginx[0]).await?;
+        let want = stage_stores(m.stage);
+        if stores != want {
+            bail!(
+                "the web instances run on the stores [{}], stage {} on [{}]: {} is not a build of this stage \
+                 (cargo build --release -p app{})",
+                stores.join(", "),
+                m.stage,
+                want.join(", "),
+                running.topology().web.binary_or_default().display(),
+                stage_features(m.stage)
+            );
         }
+        check_cancelled()?;
+        Ok(ConfigRun {
+            m,
+            run_dir,
+            progress,
+            pgpools: running.pgpool_endpoints(),
+            admin: running.topology().web.admin_token.clone(),
+            journey: Arc::new(m.load.journey(m.catalogue.categories)),
+            groups: cpu_groups(&running),
+            running,
+            client,
+            nginx,
+        })
     }
 
-    let journey = Arc::new(m.load.journey(cat.categories));
-    let r = &m.run;
-    let mut groups = cpu_groups(&running);
-    for repeat in 1..=r.repeats {
+    /// Seeds the catalogue through the API; returns the product ids.
+    async fn seed(&self, res: &mut ConfigResult) -> Result<Vec<uuid::Uuid>> {
+        let cat = &self.m.catalogue;
+        let t = Instant::now();
+        let specs = seed_catalogue(cat.products, &crate::load::plan::categories(cat.categories));
+        let products =
+            api::seed_products(&self.client, &self.nginx, &self.admin, specs, cat.parallel).await.context("seeding")?;
+        res.seeded_products = products.len();
+        self.progress.step(&format!("seeded {} products in {:.1} s", products.len(), t.elapsed().as_secs_f64()));
+        results::save_config(self.run_dir, res)?;
+        Ok(products)
+    }
+
+    /// `pgbench -i` when the comparison is wanted; whether it can run. The comparison with
+    /// pgbench is one number among many: if pgbench cannot run, say so and measure the rest.
+    async fn init_pgbench(&self, res: &mut ConfigResult) -> bool {
+        if !self.m.compare.enabled {
+            return false;
+        }
+        self.progress.step("pgbench -i (scratch database through pgpool)");
+        if let Err(e) = pgbench::init(&self.pgpools[0]).await {
+            self.progress.step(&format!("pgbench -i failed, no comparison in this configuration: {e:#}"));
+            res.errors.push(format!("pgbench -i: {e:#}"));
+            return false;
+        }
+        true
+    }
+
+    /// One timed Goose run of the shop mix, with its warm-up.
+    async fn repeat(&self, res: &mut ConfigResult, repeat: u32) -> Result<()> {
+        let (m, r) = (self.m, &self.m.run);
         check_cancelled()?;
         let spec = LoadSpec {
-            hosts: nginx.clone(),
+            hosts: self.nginx.clone(),
             users: r.users,
             warmup: Duration::from_secs(r.warmup_secs),
             secs: Duration::from_secs(r.secs),
             think: m.load.think(),
             merchant_think: m.load.merchant_think(),
             mix: Mix::Shop { shopper_weight: m.load.shopper_weight, merchant_weight: m.load.merchant_weight },
-            journey: journey.clone(),
-            admin_token: admin.clone(),
-            goose_report: Some(run_dir.join(format!("goose-config-{:02}-repeat-{repeat}.json", res.index + 1))),
+            journey: self.journey.clone(),
+            admin_token: self.admin.clone(),
+            goose_report: Some(self.run_dir.join(format!("goose-config-{:02}-repeat-{repeat}.json", res.index + 1))),
             seed: r.seed.wrapping_add(u64::from(repeat)),
             request_timeout_secs: r.request_timeout_secs,
-            cpu_groups: groups.clone(),
+            cpu_groups: self.groups.clone(),
         };
         let phase = format!("repeat {repeat}/{}", r.repeats);
-        let sampler = RssSampler::start(web_pids(&running), Duration::from_millis(500));
-        let out = load::run(&spec, Some(progress.ticker(phase.clone(), 5))).await;
+        let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
+        let out = load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await;
         let rss = sampler.finish();
         let out = out?;
-        progress.load_finished((2 + r.warmup_secs + r.secs) as f64);
-        progress.step(&format!("{phase}: {}", line(&out.ops)));
+        self.progress.load_finished((2 + r.warmup_secs + r.secs) as f64);
+        self.progress.step(&format!("{phase}: {}", line(&out.ops)));
         res.repeats.push(RepeatResult {
             repeat,
             users: r.users,
@@ -376,73 +457,70 @@ async fn run_config(
             web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
             cpu: out.cpu,
         });
-        if let Err(e) = check_backends(&running, &phase) {
+        if let Err(e) = check_backends(&self.running, &phase) {
             res.repeats.pop();
             return Err(e);
         }
-        results::save_config(run_dir, res)?;
+        results::save_config(self.run_dir, res)
     }
 
-    // The HTTP half of GET product vs pgbench, while the web tier still runs.
-    let mut product_reads = None;
-    let clients = c.clients.min(sizing.num_init_children as usize).max(1);
-    if compare {
+    /// Product GETs only, at `clients` users without think time.
+    async fn product_reads(&self, clients: usize, products: Vec<uuid::Uuid>) -> Result<ProductReads> {
+        let (c, r) = (&self.m.compare, &self.m.run);
         check_cancelled()?;
         let spec = LoadSpec {
-            hosts: nginx.clone(),
+            hosts: self.nginx.clone(),
             users: clients,
             warmup: Duration::from_secs(2),
             secs: Duration::from_secs(c.secs),
             think: (Duration::ZERO, Duration::ZERO),
             merchant_think: (Duration::ZERO, Duration::ZERO),
-            mix: Mix::ProductReads { products: Arc::new(products.clone()) },
-            journey: journey.clone(),
-            admin_token: admin.clone(),
+            mix: Mix::ProductReads { products: Arc::new(products) },
+            journey: self.journey.clone(),
+            admin_token: self.admin.clone(),
             goose_report: None,
             seed: r.seed,
             request_timeout_secs: r.request_timeout_secs,
-            cpu_groups: groups.clone(),
+            cpu_groups: self.groups.clone(),
         };
-        let sampler = RssSampler::start(web_pids(&running), Duration::from_millis(500));
-        let out = load::run(&spec, Some(progress.ticker(format!("GET product at c={clients}"), 5))).await;
+        let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
+        let out = load::run(&spec, Some(self.progress.ticker(format!("GET product at c={clients}"), 5))).await;
         let rss: Vec<u64> = sampler.finish().into_iter().map(|(_, kib)| kib).collect();
         let out = out?;
-        progress.load_finished((4 + c.secs) as f64);
-        let get = out.ops.into_iter().find(|o| o.op == crate::ops::Op::GetProduct.name()).context("no product GETs")?;
-        progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
-        check_backends(&running, "the product GETs")?;
-        product_reads = Some((get, out.cpu, rss));
+        self.progress.load_finished((4 + c.secs) as f64);
+        let get =
+            out.ops.into_iter().find(|o| o.op == crate::load::ops::Op::GetProduct.name()).context("no product GETs")?;
+        self.progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
+        check_backends(&self.running, "the product GETs")?;
+        Ok((get, out.cpu, rss))
     }
 
-    // The floor runs on the web tier's own store settings, read before the tier stops.
-    let floor_env = match r.floor {
-        true => {
-            Some(store_settings(running.web_settings(0).context("infra recorded no settings of web 0")?, counts.web))
-        }
-        false => None,
-    };
-
-    // Web tier off: the floor and pgbench get the pgpool children it held.
-    progress.step("stopping nginx and web instances");
-    tokio::task::block_in_place(|| -> Result<()> {
-        for i in 0..counts.nginx {
-            running.stop(Kind::Nginx, i)?;
-        }
-        for i in 0..counts.web {
-            running.stop(Kind::Web, i)?;
-        }
+    /// Web tier off: the floor and pgbench get the pgpool children it held.
+    fn stop_web_tier(&mut self, counts: Counts) -> Result<()> {
+        self.progress.step("stopping nginx and web instances");
+        tokio::task::block_in_place(|| -> Result<()> {
+            for i in 0..counts.nginx {
+                self.running.stop(Kind::Nginx, i)?;
+            }
+            for i in 0..counts.web {
+                self.running.stop(Kind::Web, i)?;
+            }
+            Ok(())
+        })?;
+        self.groups.retain(|(name, _)| name != "nginx" && name != "web");
         Ok(())
-    })?;
-    groups.retain(|(name, _)| name != "nginx" && name != "web");
+    }
 
-    if let Some(env) = floor_env {
-        let pool_size = sizing.app_pool_size * counts.web as u32;
+    /// The storage floor, repeated like the Goose runs, on the web tier's store settings `env`.
+    async fn floor(&self, res: &mut ConfigResult, env: Vec<(String, String)>) -> Result<()> {
+        let (m, r) = (self.m, &self.m.run);
+        let pool_size = self.running.sizing().app_pool_size * res.counts.web as u32;
         let settings = app::Settings::from_sources(None, Some(env.clone())).context("storage floor: settings")?;
         let wiring = app::wiring::wire(&settings).await.context("storage floor: wiring the stores")?;
         let shop = domain::Shop::new(
             wiring.stores,
             Arc::new(domain::ports::SystemClock),
-            &domain::models::ApiToken::from_client(&admin),
+            &domain::models::ApiToken::from_client(&self.admin),
         );
         let spec = FloorSpec {
             users: r.users,
@@ -452,49 +530,54 @@ async fn run_config(
             merchant_think: m.load.merchant_think(),
             shopper_weight: m.load.shopper_weight,
             merchant_weight: m.load.merchant_weight,
-            journey: journey.clone(),
-            admin_token: admin.clone(),
+            journey: self.journey.clone(),
+            admin_token: self.admin.clone(),
             seed: r.seed,
-            cpu_groups: groups.clone(),
+            cpu_groups: self.groups.clone(),
         };
         for repeat in 1..=r.repeats {
             check_cancelled()?;
             let phase = format!("storage floor {repeat}/{}", r.repeats);
             let spec = FloorSpec { seed: r.seed.wrapping_add(u64::from(repeat)), ..spec.clone() };
-            let (ops, cpu) = floor::run(shop.clone(), &spec, Some(progress.ticker(phase.clone(), 5))).await?;
-            progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
-            progress.step(&format!("{phase}: {}", line(&ops)));
-            check_backends(&running, &phase)?;
+            let (ops, cpu) = floor::run(shop.clone(), &spec, Some(self.progress.ticker(phase.clone(), 5))).await?;
+            self.progress.load_finished((spec.warmup + spec.secs).as_secs_f64());
+            self.progress.step(&format!("{phase}: {}", line(&ops)));
+            check_backends(&self.running, &phase)?;
             res.floor.push(FloorRun {
                 repeat,
                 tasks: r.users,
                 window_secs: spec.secs.as_secs_f64(),
                 pool_size,
-                endpoints: pgpools.clone(),
+                endpoints: self.pgpools.clone(),
                 settings: env.iter().map(|(k, v)| format!("{k}={v}")).collect(),
                 ops,
                 cpu,
             });
-            results::save_config(run_dir, res)?;
+            results::save_config(self.run_dir, res)?;
         }
-    } // The store pools close here, with the last handle on them: pgbench gets the pgpool children.
+        Ok(())
+    }
 
-    if let Some((get, http_cpu, web_rss_kib)) = product_reads {
+    /// `pgbench -S` at the clients of the product GETs, held against them.
+    async fn pgbench_select(&self, res: &mut ConfigResult, clients: usize, reads: ProductReads) -> Result<()> {
+        let c = &self.m.compare;
+        let (get, http_cpu, web_rss_kib) = reads;
         check_cancelled()?;
-        progress.step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, pgpools[0]));
-        let before = crate::cpu::snapshot(&groups);
-        let run = pgbench::select_only(&pgpools[0], clients, c.threads, c.secs).await;
-        let pgbench_cpu = Some(crate::cpu::between(&before, &crate::cpu::snapshot(&groups)));
-        progress.load_finished(c.secs as f64);
+        self.progress
+            .step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, self.pgpools[0]));
+        let before = crate::matrix::cpu::snapshot(&self.groups);
+        let run = pgbench::select_only(&self.pgpools[0], clients, c.threads, c.secs).await;
+        let pgbench_cpu = Some(crate::matrix::cpu::between(&before, &crate::matrix::cpu::snapshot(&self.groups)));
+        self.progress.load_finished(c.secs as f64);
         // A failover ends pgbench's sessions and pgbench then fails: name the cause first.
-        let outcome = match check_backends(&running, "pgbench -S") {
+        let outcome = match check_backends(&self.running, "pgbench -S") {
             Err(failover) => Err(failover),
             Ok(()) => run.context("pgbench -S"),
         };
         match outcome {
             Ok(pg) => {
                 let ratio = if pg.tps > 0.0 { get.rps / pg.tps } else { 0.0 };
-                progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
+                self.progress.step(&format!("pgbench -S: {:.0} tps; GET product / pgbench = {ratio:.2}", pg.tps));
                 res.product_vs_pgbench = Some(ProductVsPgbench {
                     clients,
                     secs: c.secs,
@@ -510,38 +593,35 @@ async fn run_config(
             }
             Err(e) => {
                 let e = format!("{e:#}");
-                progress.step(&e);
+                self.progress.step(&e);
                 res.errors.push(e);
             }
         }
-        results::save_config(run_dir, res)?;
+        results::save_config(self.run_dir, res)
     }
 
-    // Beside pgbench -S, what one Redis node gives a GET at the same concurrency (a replica,
-    // where the cart reads go); a failure costs only this number.
-    if c.enabled && counts.redis > 0 {
+    /// Beside pgbench -S, what one Redis node gives a GET at the same concurrency (a replica,
+    /// where the cart reads go); a failure costs only this number.
+    async fn redis_benchmark(&self, res: &mut ConfigResult, clients: usize) -> Result<()> {
+        let c = &self.m.compare;
         check_cancelled()?;
-        let i = usize::from(counts.redis > 1);
-        let (host, port) = running.topology().endpoint(Kind::Redis, i);
+        let i = usize::from(res.counts.redis > 1);
+        let (host, port) = self.running.topology().endpoint(Kind::Redis, i);
         let role = if i == 0 { "master" } else { "replica" };
-        progress.step(&format!("redis-benchmark -t get -c {clients} on {role} {host}:{port}"));
+        self.progress.step(&format!("redis-benchmark -t get -c {clients} on {role} {host}:{port}"));
         match redisbench::get(&format!("{host}:{port}"), role, clients, 40_000 * c.secs.max(1)).await {
             Ok(run) => {
-                progress.step(&format!("redis-benchmark GET: {:.0} req/s", run.rps));
+                self.progress.step(&format!("redis-benchmark GET: {:.0} req/s", run.rps));
                 res.redis_benchmark = Some(run);
             }
             Err(e) => {
                 let e = format!("redis-benchmark: {e:#}");
-                progress.step(&e);
+                self.progress.step(&e);
                 res.errors.push(e);
             }
         }
-        results::save_config(run_dir, res)?;
+        results::save_config(self.run_dir, res)
     }
-
-    progress.step("stopping the topology");
-    tokio::task::block_in_place(|| running.down())?;
-    Ok(())
 }
 
 #[cfg(test)]

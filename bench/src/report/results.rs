@@ -1,12 +1,12 @@
 //! Raw results as saved in the run dir (outside git): `meta.json` plus one `config-NN.json` per
 //! configuration, rewritten after every phase so an interrupted matrix keeps what it measured.
 
-use crate::cpu::CpuUse;
+use crate::floor::pgbench::PgbenchRun;
 use crate::load::GooseTotals;
-use crate::machine::Machine;
+use crate::matrix::cpu::CpuUse;
+use crate::matrix::machine::Machine;
 use crate::matrix::{Counts, MatrixFile};
-use crate::pgbench::PgbenchRun;
-use crate::stats::OpStats;
+use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -96,7 +96,7 @@ pub struct ConfigResult {
     pub product_vs_pgbench: Option<ProductVsPgbench>,
     /// `redis-benchmark -t get` on a Redis node at the same concurrency (stages with Redis).
     #[serde(default)]
-    pub redis_benchmark: Option<crate::redisbench::RedisBenchRun>,
+    pub redis_benchmark: Option<crate::floor::redisbench::RedisBenchRun>,
     /// Phases that failed (the configuration's other numbers are still kept).
     #[serde(default)]
     pub errors: Vec<String>,
@@ -163,7 +163,7 @@ pub fn display_path(p: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::summary::tests as fixtures;
+    use crate::report::summary::tests as fixtures;
 
     #[test]
     fn a_run_dir_reads_back_its_configurations_in_order_and_nothing_else() {

@@ -1,11 +1,11 @@
 //! `docs/results/<stage>/summary.json`: per configuration and operation, the numbers over all
 //! repeats, the GET-product-vs-pgbench ratio, and the targets with whether each was reached.
 
-use crate::cpu::CpuUse;
-use crate::machine::Machine;
-use crate::ops::Op;
-use crate::results::{ConfigResult, ProductVsPgbench, RunMeta};
-use crate::stats::{mean, OpStats, OpSummary, Spread};
+use crate::load::ops::Op;
+use crate::matrix::cpu::CpuUse;
+use crate::matrix::machine::Machine;
+use crate::report::results::{ConfigResult, ProductVsPgbench, RunMeta};
+use crate::report::stats::{mean, OpStats, OpSummary, Spread};
 use serde::{Deserialize, Serialize};
 
 /// The targets of issue #4.
@@ -117,7 +117,7 @@ pub struct ConfigSummary {
     pub get_product_vs_pgbench: Option<ProductVsPgbench>,
     /// `redis-benchmark -t get` on a Redis node at the product GETs' concurrency.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub redis_benchmark: Option<crate::redisbench::RedisBenchRun>,
+    pub redis_benchmark: Option<crate::floor::redisbench::RedisBenchRun>,
     pub errors: Vec<String>,
 }
 
@@ -359,7 +359,7 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
     let m = &meta.matrix;
     Summary {
         stage: meta.stage,
-        generated_at: crate::results::now_rfc3339(),
+        generated_at: crate::report::results::now_rfc3339(),
         command: meta.command.clone(),
         machine: meta.machine.clone(),
         raw_results: raw_dir.to_string(),
@@ -386,11 +386,11 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::floor::pgbench::PgbenchRun;
     use crate::load::GooseTotals;
-    use crate::machine::Machine;
+    use crate::matrix::machine::Machine;
     use crate::matrix::{Counts, MatrixFile};
-    use crate::pgbench::PgbenchRun;
-    use crate::results::{FloorRun, RepeatResult};
+    use crate::report::results::{FloorRun, RepeatResult};
     use std::collections::BTreeMap;
 
     pub fn op(name: &str, micros: &[u32], failures: u64) -> OpStats {

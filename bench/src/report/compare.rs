@@ -8,11 +8,11 @@
 //! and nginx counts (the largest such "base" they share, or `--base`), with every Redis or
 //! Cassandra count the other stage ran on that base.
 
-use crate::chart::{self, Bar, ChartData};
+use crate::load::ops::Op;
 use crate::matrix::{Counts, Stage};
-use crate::ops::Op;
-use crate::stats::OpSummary;
-use crate::summary::{ConfigSummary, Summary};
+use crate::report::chart::{self, Bar, ChartData};
+use crate::report::stats::OpSummary;
+use crate::report::summary::{ConfigSummary, Summary};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -58,7 +58,7 @@ impl StageResults {
         let path = dir.join("summary.json");
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         let summary: Summary = serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        Ok(StageResults { source: crate::results::display_path(&path), summary })
+        Ok(StageResults { source: crate::report::results::display_path(&path), summary })
     }
 }
 
@@ -475,7 +475,7 @@ pub fn write(from: &[PathBuf], out: &Path, base: Option<&str>, command: &str) ->
         }
     }
     let json = serde_json::json!({
-        "generated_at": crate::results::now_rfc3339(),
+        "generated_at": crate::report::results::now_rfc3339(),
         "command": command,
         "sources": stages.iter().map(|s| &s.source).collect::<Vec<_>>(),
         "comparisons": comparisons,
@@ -490,7 +490,7 @@ pub fn write(from: &[PathBuf], out: &Path, base: Option<&str>, command: &str) ->
 
 pub fn markdown(comparisons: &[Comparison], stages: &[StageResults], command: &str) -> String {
     let mut md = String::from("# The storage stages compared\n\n");
-    let _ = writeln!(md, "Generated {} by `{command}` from:\n", crate::results::now_rfc3339());
+    let _ = writeln!(md, "Generated {} by `{command}` from:\n", crate::report::results::now_rfc3339());
     for s in stages {
         let m = &s.summary.method;
         let _ = writeln!(

@@ -1,6 +1,6 @@
 //! Plain HTTP calls outside the measured load: readiness and seeding the catalogue.
 
-use crate::plan::NewProductSpec;
+use crate::load::plan::NewProductSpec;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::time::{Duration, Instant};

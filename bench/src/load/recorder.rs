@@ -1,8 +1,8 @@
 //! Collects the time of every request that completes inside the measured window (after the
 //! warm-up, before the end), per operation. Shared by all simulated users of a run.
 
-use crate::ops::Op;
-use crate::stats::OpStats;
+use crate::load::ops::Op;
+use crate::report::stats::OpStats;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;

@@ -1,6 +1,11 @@
 //! The matrix file: which configurations to run and how (see bench/matrix/*.toml).
 
-use crate::plan::{categories, JourneyConfig};
+pub mod cpu;
+pub mod machine;
+pub mod progress;
+pub mod runner;
+
+use crate::load::plan::{categories, JourneyConfig};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -7,7 +7,7 @@
 //! keep happening during the measured window and carts and order lists stay realistically small.
 //! A merchant (admin token) browses, creates and edits products.
 
-use crate::ops::Op;
+use crate::load::ops::Op;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

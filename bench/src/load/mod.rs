@@ -11,12 +11,18 @@
 //! shows up as fewer requests rather than as long times (coordinated omission); Goose's
 //! mitigation is left off, and throughput is reported beside every mean.
 
-use crate::cpu::{self, CpuUse};
-use crate::http::{self, HttpRequest, Method};
-use crate::ops::Op;
-use crate::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
-use crate::recorder::Recorder;
-use crate::stats::OpStats;
+pub mod api;
+pub mod http;
+pub mod ops;
+pub mod plan;
+pub mod recorder;
+
+use crate::load::http::{HttpRequest, Method};
+use crate::load::ops::Op;
+use crate::load::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
+use crate::load::recorder::Recorder;
+use crate::matrix::cpu::{self, CpuUse};
+use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
 use goose::config::GooseConfiguration;
 use goose::prelude::*;
@@ -322,6 +328,44 @@ pub async fn run_observed(
         host_moves: AtomicU64::new(0),
         observer,
     });
+    let attack = scenarios(spec, &ctx)?;
+    // One second more than the window needs, so the window never outlasts Goose's run.
+    let run_time = (spec.warmup + spec.secs).as_secs().max(1) as usize + 1;
+    let total = launch + Duration::from_secs(run_time as u64);
+    let attack = configure(attack, spec, &ctx, run_time)?;
+
+    let ticker = tick.map(|tick| spawn_ticker(tick, ctx.clone(), t0, total));
+    let cpu_probe = window_cpu(&ctx.recorder, spec.cpu_groups.clone());
+    let metrics = attack.execute().await.context("goose load test");
+    if let Some(t) = ticker {
+        t.abort();
+    }
+    let metrics = metrics?;
+    if crate::cancel::is_cancelled() {
+        anyhow::bail!("the load test was interrupted");
+    }
+    anyhow::ensure!(
+        Instant::now() >= ctx.recorder.window_end(),
+        "the load test ended {:.1} s before the end of the measured window",
+        (ctx.recorder.window_end() - Instant::now()).as_secs_f64()
+    );
+    let goose = GooseTotals {
+        requests: metrics.requests.values().map(|r| (r.success_count + r.fail_count) as u64).sum(),
+        failures: metrics.requests.values().map(|r| r.fail_count as u64).sum(),
+        duration_secs: metrics.duration as u64,
+        users: metrics.maximum_users as u64,
+    };
+    Ok(LoadResult {
+        ops: ctx.recorder.finish(),
+        window_secs: spec.secs.as_secs_f64(),
+        goose,
+        host_moves: ctx.host_moves.load(Ordering::Relaxed),
+        cpu: cpu_probe.await.ok().flatten(),
+    })
+}
+
+/// Goose's scenarios for the mix: shoppers and merchants by weight, or product readers.
+fn scenarios(spec: &LoadSpec, ctx: &Arc<Ctx>) -> Result<GooseAttack> {
     let mut attack = GooseAttack::initialize_with_config(GooseConfiguration::default())?;
     match &spec.mix {
         Mix::Shop { shopper_weight, merchant_weight } => {
@@ -354,9 +398,11 @@ pub async fn run_observed(
             )?);
         }
     }
-    // One second more than the window needs, so the window never outlasts Goose's run.
-    let run_time = (spec.warmup + spec.secs).as_secs().max(1) as usize + 1;
-    let total = launch + Duration::from_secs(run_time as u64);
+    Ok(attack)
+}
+
+/// Goose's run: every user at once, for `run_time` seconds, without its own reports.
+fn configure(attack: GooseAttack, spec: &LoadSpec, ctx: &Ctx, run_time: usize) -> Result<Box<GooseAttack>> {
     let mut attack = attack
         .set_default(GooseDefault::Host, ctx.hosts[0].as_str())?
         .set_default(GooseDefault::Users, spec.users)?
@@ -373,42 +419,17 @@ pub async fn run_observed(
         attack = attack.set_default(GooseDefault::ReportFile, path.to_string_lossy().as_ref())?;
     }
 
-    let ticker = tick.map(|tick| {
-        let ctx = ctx.clone();
-        tokio::spawn(async move {
-            let mut every = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                every.tick().await;
-                tick(t0.elapsed().as_secs_f64(), total.as_secs_f64(), ctx.recorder.counts());
-            }
-        })
-    });
-    let cpu_probe = window_cpu(&ctx.recorder, spec.cpu_groups.clone());
-    let metrics = attack.execute().await.context("goose load test");
-    if let Some(t) = ticker {
-        t.abort();
-    }
-    let metrics = metrics?;
-    if crate::cancel::is_cancelled() {
-        anyhow::bail!("the load test was interrupted");
-    }
-    anyhow::ensure!(
-        Instant::now() >= ctx.recorder.window_end(),
-        "the load test ended {:.1} s before the end of the measured window",
-        (ctx.recorder.window_end() - Instant::now()).as_secs_f64()
-    );
-    let goose = GooseTotals {
-        requests: metrics.requests.values().map(|r| (r.success_count + r.fail_count) as u64).sum(),
-        failures: metrics.requests.values().map(|r| r.fail_count as u64).sum(),
-        duration_secs: metrics.duration as u64,
-        users: metrics.maximum_users as u64,
-    };
-    Ok(LoadResult {
-        ops: ctx.recorder.finish(),
-        window_secs: spec.secs.as_secs_f64(),
-        goose,
-        host_moves: ctx.host_moves.load(Ordering::Relaxed),
-        cpu: cpu_probe.await.ok().flatten(),
+    Ok(attack)
+}
+
+/// Calls `tick` every second with the time so far, the run's total and the counts.
+fn spawn_ticker(tick: Tick, ctx: Arc<Ctx>, t0: Instant, total: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            tick(t0.elapsed().as_secs_f64(), total.as_secs_f64(), ctx.recorder.counts());
+        }
     })
 }
 

@@ -2,6 +2,7 @@
 //! single-row primary-key read, to hold the product GET against.
 
 use anyhow::{bail, Context, Result};
+use endpoints::HostPort;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::process::Command;
@@ -40,8 +41,8 @@ async fn run(program: &str, args: &[String], timeout: Duration) -> Result<String
 }
 
 fn conn_args(endpoint: &str) -> Result<Vec<String>> {
-    let (host, port) = endpoint.rsplit_once(':').with_context(|| format!("endpoint {endpoint:?} is not host:port"))?;
-    Ok(vec!["-h".into(), host.into(), "-p".into(), port.into(), "-U".into(), "postgres".into()])
+    let HostPort { host, port } = HostPort::parse(endpoint).map_err(|e| anyhow::anyhow!("endpoint {e}"))?;
+    Ok(vec!["-h".into(), host, "-p".into(), port.to_string(), "-U".into(), "postgres".into()])
 }
 
 /// Creates the scratch database through the endpoint (pgpool replicates it to every backend)
