@@ -52,7 +52,11 @@ impl Statements {
             insert: prepare(
                 s,
                 format!("INSERT INTO {ks}.{PRODUCTS} ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"),
-                false,
+                // Idempotent, so the driver may also send it to another coordinator when one
+                // hangs (speculative execution): a twin that finds the row reads "not applied",
+                // which insert() already treats as a repeat (the failover test saw two attempts
+                // in a row time out on a SIGSTOPped coordinator: 4.4 s, past the 4 s budget).
+                true,
             )
             .await?,
             get: prepare(s, format!("SELECT {COLUMNS}, prev_category FROM {ks}.{PRODUCTS} WHERE id = ?"), true).await?,
@@ -62,9 +66,12 @@ impl Statements {
                     "UPDATE {ks}.{PRODUCTS} SET name = ?, description = ?, category = ?, price_cents = ?, \
                      updated_at = ?, prev_category = ? WHERE id = ? IF category = ?"
                 ),
-                false,
+                // Idempotent as the insert: a twin that finds the category already moved reads
+                // "not applied", and update() then looks again and writes the same values.
+                true,
             )
             .await?,
+            // Not idempotent: a twin's "not applied" after the other deleted would answer false.
             delete: prepare(s, format!("DELETE FROM {ks}.{PRODUCTS} WHERE id = ? IF category = ?"), false).await?,
             copy_upsert: prepare(
                 s,

@@ -140,7 +140,7 @@ pub(crate) fn failed(what: &str, why: &str) -> StoreError {
 pub(crate) async fn prepare(session: &Session, cql: String, idempotent: bool) -> anyhow::Result<PreparedStatement> {
     let mut st = session.prepare(cql.as_str()).await.map_err(|e| anyhow::anyhow!("preparing {cql:?}: {e}"))?;
     // The driver retries only idempotent statements on another node after a failure that may
-    // have reached the server; the conditional writes are retried by the catalogue itself.
+    // have reached the server (and speculate only with them); the catalogue retries the rest.
     st.set_is_idempotent(idempotent);
     Ok(st)
 }
