@@ -41,7 +41,7 @@ pub use check::{Difference, Report};
 pub use paths::repo_root;
 pub use pgpool::{pool_nodes, NodeView};
 pub use postgres::SHOP_DB;
-pub use process::{http_get, port_holder};
+pub use process::{all_processes, http_get, machine_ticks, port_holder, ProcInfo};
 pub use prometheus::{PrometheusApi, ScrapeTarget};
 pub use rejoin::RejoinReport;
 pub use restart::RestartReport;

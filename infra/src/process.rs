@@ -76,25 +76,67 @@ pub enum ProcState {
     Gone,
 }
 
-fn stat_fields(pid: u32) -> Option<Vec<String>> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ppid ...": comm may hold spaces and parens, so split after the last ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    Some(rest.split_whitespace().map(str::to_string).collect())
+/// One process as `/proc/<pid>/stat` shows it (parsed by the procfs crate).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcInfo {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgrp: u32,
+    /// Exited but not reaped (Z), or dying (X).
+    pub dead: bool,
+    /// Kernel start time (clock ticks since boot): with the pid it identifies a process even
+    /// after the pid is reused.
+    pub start: u64,
+    /// CPU ticks (USER_HZ) of the process and of its children already waited for
+    /// (utime + stime + cutime + cstime): a short-lived child still counts for its parent.
+    pub cpu_ticks: u64,
 }
 
-/// Kernel start time (clock ticks since boot) of `pid`: with the pid it identifies a process even
-/// after the pid is reused.
+impl ProcInfo {
+    fn from_stat(s: procfs::process::Stat) -> Option<ProcInfo> {
+        Some(ProcInfo {
+            pid: u32::try_from(s.pid).ok()?,
+            ppid: u32::try_from(s.ppid).ok()?,
+            pgrp: u32::try_from(s.pgrp).ok()?,
+            dead: matches!(s.state, 'Z' | 'X'),
+            start: s.starttime,
+            cpu_ticks: s.utime + s.stime + s.cutime.max(0) as u64 + s.cstime.max(0) as u64,
+        })
+    }
+}
+
+/// `pid`'s entry, if it exists.
+pub fn proc_info(pid: u32) -> Option<ProcInfo> {
+    let p = procfs::process::Process::new(i32::try_from(pid).ok()?).ok()?;
+    ProcInfo::from_stat(p.stat().ok()?)
+}
+
+/// Every process of the machine, zombies included.
+pub fn all_processes() -> Vec<ProcInfo> {
+    let Ok(all) = procfs::process::all_processes() else { return vec![] };
+    all.flatten().filter_map(|p| ProcInfo::from_stat(p.stat().ok()?)).collect()
+}
+
+/// Busy and total CPU ticks of the whole machine since boot (/proc/stat).
+pub fn machine_ticks() -> Option<(u64, u64)> {
+    use procfs::CurrentSI;
+    let t = procfs::KernelStats::current().ok()?.total;
+    let idle = t.idle + t.iowait.unwrap_or(0);
+    let total = t.user + t.nice + t.system + idle + t.irq.unwrap_or(0) + t.softirq.unwrap_or(0) + t.steal.unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// Kernel start time of `pid` (see [`ProcInfo::start`]).
 pub fn start_time(pid: u32) -> Option<u64> {
-    stat_fields(pid)?.get(19)?.parse().ok()
+    proc_info(pid).map(|p| p.start)
 }
 
 pub fn proc_state(pid: u32, start: u64) -> ProcState {
-    match stat_fields(pid) {
-        None => ProcState::Gone,
-        Some(f) if f.get(19).and_then(|s| s.parse::<u64>().ok()) != Some(start) => ProcState::Gone,
-        Some(f) if f[0] == "Z" || f[0] == "X" => ProcState::Zombie,
+    match proc_info(pid) {
+        Some(p) if p.start != start => ProcState::Gone,
+        Some(p) if p.dead => ProcState::Zombie,
         Some(_) => ProcState::Running,
+        None => ProcState::Gone,
     }
 }
 
@@ -104,12 +146,7 @@ pub fn alive(pid: u32, start: u64) -> bool {
 
 /// Does any live process remain in process group `pgid`?
 pub fn group_alive(pgid: u32) -> bool {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return false };
-    entries.flatten().any(|e| {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { return false };
-        // field 5 of stat is the pgrp (index 2 after the state)
-        stat_fields(pid).is_some_and(|f| f[0] != "Z" && f.get(2).and_then(|g| g.parse().ok()) == Some(pgid))
-    })
+    all_processes().iter().any(|p| !p.dead && p.pgrp == pgid)
 }
 
 pub fn signal(pid: u32, sig: i32) -> Result<()> {
@@ -128,23 +165,9 @@ pub fn signal_group(pgid: u32, sig: i32) {
     unsafe { libc::kill(-(pgid as i32), sig) };
 }
 
-/// Every live process (not a zombie) with its /proc/PID/stat fields after the command name.
-fn live_processes() -> Vec<(u32, Vec<String>)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return vec![] };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, stat_fields(pid)?)))
-        .filter(|(_, f)| f[0] != "Z" && f[0] != "X")
-        .collect()
-}
-
 /// Every live process: (pid, parent pid, process group).
 fn process_table() -> Vec<(u32, u32, u32)> {
-    live_processes()
-        .into_iter()
-        .filter_map(|(pid, f)| Some((pid, f.get(1)?.parse().ok()?, f.get(2)?.parse().ok()?)))
-        .collect()
+    all_processes().into_iter().filter(|p| !p.dead).map(|p| (p.pid, p.ppid, p.pgrp)).collect()
 }
 
 /// The live descendants of `pid` (children, their children, ...), parents before children.
@@ -423,13 +446,31 @@ pub fn tcp_state(local_port: u16, remote_port: u16) -> Option<u8> {
 
 /// Live children of `parent`: (pid, start time, process title).
 pub fn children(parent: u32) -> Vec<(u32, u64, String)> {
-    live_processes()
+    all_processes()
         .into_iter()
-        .filter(|(_, f)| f.get(1).and_then(|p| p.parse::<u32>().ok()) == Some(parent))
-        .filter_map(|(pid, f)| {
-            let title = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        .filter(|p| !p.dead && p.ppid == parent)
+        .filter_map(|p| {
+            let title = std::fs::read(format!("/proc/{}/cmdline", p.pid)).ok()?;
             let title = String::from_utf8_lossy(&title).replace('\0', " ").trim().to_string();
-            Some((pid, f.get(19)?.parse().ok()?, title))
+            Some((p.pid, p.start, title))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_in_proc_with_its_parent_and_group() {
+        let me = proc_info(std::process::id()).expect("our own entry");
+        // SAFETY: getppid and getpgrp have no preconditions.
+        let (ppid, pgrp) = unsafe { (libc::getppid() as u32, libc::getpgrp() as u32) };
+        assert_eq!((me.ppid, me.pgrp, me.dead), (ppid, pgrp, false));
+        assert_eq!(proc_state(me.pid, me.start), ProcState::Running);
+        assert_eq!(proc_state(me.pid, me.start + 1), ProcState::Gone, "another start time is another process");
+        assert!(all_processes().iter().any(|p| (p.pid, p.start) == (me.pid, me.start)));
+        let (busy, total) = machine_ticks().expect("/proc/stat");
+        assert!(busy > 0 && total > busy);
+    }
 }

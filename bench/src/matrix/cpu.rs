@@ -10,41 +10,9 @@ use std::time::Instant;
 /// ships (the kernel ABI fixes it, whatever CONFIG_HZ is).
 const TICKS_PER_SEC: f64 = 100.0;
 
-/// `(ppid, ticks)` from a `/proc/<pid>/stat` line, where ticks are the process's own user and
-/// system time plus that of its children already waited for (utime + stime + cutime + cstime):
-/// a short-lived child (pgbench, a PostgreSQL backend that quit) still counts for its parent.
-pub fn parse_stat(line: &str) -> Option<(u32, u64)> {
-    // The command name may hold spaces and parentheses: fields start after the last ')'.
-    let rest = &line[line.rfind(')')? + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // f[0] is field 3 (state): ppid is field 4, utime..cstime are fields 14..17.
-    let ppid = f.get(1)?.parse().ok()?;
-    let mut ticks = 0u64;
-    for i in 11..=14 {
-        ticks += f.get(i)?.parse::<i64>().ok()?.max(0) as u64;
-    }
-    Some((ppid, ticks))
-}
-
-/// Busy and total ticks of the whole machine from the `cpu` line of /proc/stat.
-pub fn parse_proc_stat(text: &str) -> Option<(u64, u64)> {
-    let line = text.lines().find(|l| l.starts_with("cpu "))?;
-    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-    let total: u64 = v.iter().take(8).sum();
-    let idle = v.get(3)? + v.get(4).unwrap_or(&0);
-    Some((total - idle, total))
-}
-
+/// pid -> (ppid, CPU ticks of it and its reaped children), as infra reads /proc.
 fn processes() -> HashMap<u32, (u32, u64)> {
-    let mut out = HashMap::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
-    for e in dir.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
-        if let Some(v) = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok().as_deref().and_then(parse_stat) {
-            out.insert(pid, v);
-        }
-    }
-    out
+    infra::all_processes().into_iter().map(|p| (p.pid, (p.ppid, p.cpu_ticks))).collect()
 }
 
 /// Ticks of each group: every process whose ancestry reaches one of the group's root pids.
@@ -74,11 +42,7 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(groups: &[(String, Vec<u32>)]) -> Snapshot {
-    Snapshot {
-        at: Instant::now(),
-        groups: group_ticks(&processes(), groups),
-        machine: parse_proc_stat(&std::fs::read_to_string("/proc/stat").unwrap_or_default()),
-    }
+    Snapshot { at: Instant::now(), groups: group_ticks(&processes(), groups), machine: infra::machine_ticks() }
 }
 
 /// Cores each component used on average between two snapshots, plus the machine's busy cores.
@@ -125,20 +89,6 @@ impl CpuUse {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn parses_stat_lines_with_odd_names() {
-        let line =
-            "4242 (pgpool: wait (for) conn) S 4200 4200 4200 0 -1 4194560 100 0 0 0 350 120 30 5 20 0 1 0 1000 0";
-        assert_eq!(parse_stat(line), Some((4200, 505)));
-        assert_eq!(parse_stat("garbage"), None);
-    }
-
-    #[test]
-    fn machine_busy_ticks() {
-        let stat = "cpu  100 5 50 800 45 0 0 0 0 0\ncpu0 50 2 25 400 20 0 0 0 0 0\n";
-        assert_eq!(parse_proc_stat(stat), Some((155, 1000)));
-    }
 
     #[test]
     fn groups_take_their_descendants() {
