@@ -3,8 +3,8 @@
 //!
 //! * [`load`]: what the simulated people do ([`load::plan`], [`load::ops`]) and the Goose load
 //!   that sends it over HTTP ([`load::http`], [`load::recorder`], [`load::api`] for seeding).
-//! * [`matrix`]: the matrix file and its runner over infra topologies, with the machine, CPU and
-//!   progress readings taken along the way.
+//! * [`matrix`]: the matrix file and its runner over infra topologies, with its progress.
+//! * [`measure`]: the CPU per component and the machine's readings, taken by every workload.
 //! * [`floor`]: the storage floor (the same plans straight into the stores) and the server
 //!   tools' own numbers (`pgbench`, `redis-benchmark`).
 //! * [`report`]: raw results, statistics, summary.json, charts, the results README and the
@@ -18,6 +18,7 @@ pub mod faults;
 pub mod floor;
 pub mod load;
 pub mod matrix;
+pub mod measure;
 pub mod page;
 pub mod race;
 pub mod report;

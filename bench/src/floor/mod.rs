@@ -10,7 +10,7 @@ use crate::load::ops::Op;
 use crate::load::plan::{merchants_among, Action, JourneyConfig, Merchant, Outcome, Person, Shopper};
 use crate::load::recorder::Recorder;
 use crate::load::Tick;
-use crate::matrix::cpu::CpuUse;
+use crate::measure::cpu::CpuUse;
 use crate::report::stats::OpStats;
 use domain::models::*;
 use domain::{Credentials, DomainError, Shop};

@@ -21,7 +21,7 @@ use crate::load::http::{HttpRequest, Method};
 use crate::load::ops::Op;
 use crate::load::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
 use crate::load::recorder::Recorder;
-use crate::matrix::cpu::{self, CpuUse};
+use crate::measure::cpu::{self, CpuUse};
 use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
 use goose::config::GooseConfiguration;

@@ -1,7 +1,5 @@
 //! The matrix file: which configurations to run and how (see bench/matrix/*.toml).
 
-pub mod cpu;
-pub mod machine;
 pub mod progress;
 pub mod runner;
 

@@ -13,9 +13,9 @@ use crate::floor::{self, FloorSpec};
 use crate::load::api;
 use crate::load::plan::{seed_catalogue, JourneyConfig};
 use crate::load::{self, LoadSpec, Mix};
-use crate::matrix::machine::{Machine, RssSampler};
 use crate::matrix::progress::{fmt_secs, Progress};
 use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile, BUILT_STAGE};
+use crate::measure::machine::{Machine, RssSampler};
 use crate::report::results::{self, ConfigResult, FloorRun, ProductVsPgbench, RepeatResult, RunMeta};
 use crate::report::stats::OpStats;
 use anyhow::{bail, Context, Result};
@@ -328,7 +328,7 @@ async fn run_config(
 
 /// What the HTTP half of GET product vs pgbench measured: the GETs, the CPU they took and the
 /// web instances' memory.
-type ProductReads = (OpStats, Option<crate::matrix::cpu::CpuUse>, Vec<u64>);
+type ProductReads = (OpStats, Option<crate::measure::cpu::CpuUse>, Vec<u64>);
 
 /// A configuration's running topology and what each phase of its run needs from it.
 struct ConfigRun<'a> {
@@ -565,9 +565,9 @@ impl<'a> ConfigRun<'a> {
         check_cancelled()?;
         self.progress
             .step(&format!("pgbench -S -c {clients} -j {} -T {} through {}", c.threads, c.secs, self.pgpools[0]));
-        let before = crate::matrix::cpu::snapshot(&self.groups);
+        let before = crate::measure::cpu::snapshot(&self.groups);
         let run = pgbench::select_only(&self.pgpools[0], clients, c.threads, c.secs).await;
-        let pgbench_cpu = Some(crate::matrix::cpu::between(&before, &crate::matrix::cpu::snapshot(&self.groups)));
+        let pgbench_cpu = Some(crate::measure::cpu::between(&before, &crate::measure::cpu::snapshot(&self.groups)));
         self.progress.load_finished(c.secs as f64);
         // A failover ends pgbench's sessions and pgbench then fails: name the cause first.
         let outcome = match check_backends(&self.running, "pgbench -S") {

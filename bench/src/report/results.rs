@@ -3,9 +3,9 @@
 
 use crate::floor::pgbench::PgbenchRun;
 use crate::load::GooseTotals;
-use crate::matrix::cpu::CpuUse;
-use crate::matrix::machine::Machine;
 use crate::matrix::{Counts, MatrixFile};
+use crate::measure::cpu::CpuUse;
+use crate::measure::machine::Machine;
 use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,8 @@
 //! repeats, the GET-product-vs-pgbench ratio, and the targets with whether each was reached.
 
 use crate::load::ops::Op;
-use crate::matrix::cpu::CpuUse;
-use crate::matrix::machine::Machine;
+use crate::measure::cpu::CpuUse;
+use crate::measure::machine::Machine;
 use crate::report::results::{ConfigResult, ProductVsPgbench, RunMeta};
 use crate::report::stats::{mean, OpStats, OpSummary, Spread};
 use serde::{Deserialize, Serialize};
@@ -388,8 +388,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::floor::pgbench::PgbenchRun;
     use crate::load::GooseTotals;
-    use crate::matrix::machine::Machine;
     use crate::matrix::{Counts, MatrixFile};
+    use crate::measure::machine::Machine;
     use crate::report::results::{FloorRun, RepeatResult};
     use std::collections::BTreeMap;
 
