@@ -217,7 +217,7 @@ fn teardown(dir: &Path, made: Made) -> Result<()> {
         }
         // Whatever was started through sshd lives in the namespace: a namespace outlives its
         // name while a process holds it, so every process in it is ended before the name goes.
-        if let Ok(pids) = ip_out(&["netns", "pids", &h.netns]) {
+        if let Ok(pids) = super::ip(&["netns", "pids", &h.netns]) {
             for pid in pids.split_whitespace().filter_map(|p| p.parse::<u32>().ok()) {
                 let _ = process::signal(pid, libc::SIGKILL);
             }
@@ -226,11 +226,11 @@ fn teardown(dir: &Path, made: Made) -> Result<()> {
         let _ = ip(&["link", "del", &h.veth]);
     }
     let _ = ip(&["link", "del", &made.bridge]);
-    if ip_out(&["link", "show", &made.bridge]).is_ok() {
+    if super::ip(&["link", "show", &made.bridge]).is_ok() {
         errors.push(format!("bridge {} is still there", made.bridge));
     }
     for h in &made.hosts {
-        if ip_out(&["netns", "pids", &h.netns]).is_ok() {
+        if super::ip(&["netns", "pids", &h.netns]).is_ok() {
             errors.push(format!("namespace {} is still there", h.netns));
         }
     }
@@ -270,13 +270,7 @@ fn client_key(dir: &Path) -> Result<PathBuf> {
 }
 
 fn ip(args: &[&str]) -> Result<()> {
-    ip_out(args).map(drop)
-}
-
-fn ip_out(args: &[&str]) -> Result<String> {
-    let mut cmd = Command::new("ip");
-    cmd.args(args);
-    process::run_ok(cmd, TOOL_TIMEOUT)
+    super::ip(args).map(drop)
 }
 
 /// An exclusive advisory lock held until the file is dropped.

@@ -10,3 +10,13 @@ mod subnet;
 pub use emulated::EmulatedHosts;
 pub use ssh::SshHost;
 pub use subnet::free_subnet;
+
+use std::process::Command;
+use std::time::Duration;
+
+/// Runs iproute2's `ip` with `args` (bounded), returning its stdout.
+fn ip(args: &[&str]) -> anyhow::Result<String> {
+    let mut cmd = Command::new("ip");
+    cmd.args(args);
+    crate::process::run_ok(cmd, Duration::from_secs(20))
+}

@@ -1,13 +1,10 @@
 //! A private IPv4 /24 that nothing on this machine uses yet, for emulated hosts.
 
-use std::process::Command;
-use std::time::Duration;
-
 use anyhow::{bail, Context, Result};
 use ipnet::Ipv4Net;
 use serde::Deserialize;
 
-use crate::process;
+use super::ip;
 
 #[derive(Deserialize)]
 struct Link {
@@ -42,11 +39,6 @@ pub fn free_subnet() -> Result<Ipv4Net> {
 
 /// The IPv4 networks of this namespace's addresses and routes (`ip -json`).
 fn taken() -> Result<Vec<Ipv4Net>> {
-    let ip = |args: &[&str]| -> Result<String> {
-        let mut cmd = Command::new("ip");
-        cmd.args(args);
-        process::run_ok(cmd, Duration::from_secs(10))
-    };
     let links: Vec<Link> = serde_json::from_str(&ip(&["-json", "-4", "addr", "show"])?).context("ip -json addr")?;
     let routes: Vec<Route> =
         serde_json::from_str(&ip(&["-json", "-4", "route", "show", "table", "all"])?).context("ip -json route")?;
