@@ -5,7 +5,7 @@ use crate::cluster::DbError;
 use domain::models::*;
 use domain::StoreError;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, SimpleQueryRow};
 use uuid::Uuid;
 
 pub(crate) fn ts(t: chrono::DateTime<chrono::Utc>) -> Timestamp {
@@ -39,6 +39,31 @@ pub(crate) fn product(r: &Row) -> Product {
         created_at: ts(r.get("created_at")),
         updated_at: ts(r.get("updated_at")),
     }
+}
+
+/// A product from a simple-protocol row (text values) of `catalogue::get_simple`.
+pub(crate) fn product_text(r: &SimpleQueryRow) -> Result<Product, DbError> {
+    let text = |name: &str| -> Result<&str, DbError> {
+        r.try_get(name)?.ok_or_else(|| StoreError::Unavailable(format!("products.{name} is NULL").into()).into())
+    };
+    let parsed = |name: &str| -> Result<i64, DbError> {
+        text(name)?.parse().map_err(|e| StoreError::Unavailable(format!("products.{name}: {e}").into()).into())
+    };
+    let millis = |name: &str| -> Result<Timestamp, DbError> {
+        let ms = parsed(name)?;
+        Timestamp::from_millis(ms)
+            .ok_or_else(|| StoreError::Unavailable(format!("products.{name}: {ms}").into()).into())
+    };
+    let id = Uuid::parse_str(text("id")?).map_err(|e| StoreError::Unavailable(format!("products.id: {e}").into()))?;
+    Ok(Product {
+        id: ProductId::from_uuid(id),
+        name: ProductName::from_trusted(text("name")?.to_owned()),
+        description: Description::from_trusted(text("description")?.to_owned()),
+        category: Category::from_trusted(text("category")?.to_owned()),
+        price: Cents::from_trusted(parsed("price_cents")?),
+        created_at: millis("created_ms")?,
+        updated_at: millis("updated_ms")?,
+    })
 }
 
 pub(crate) fn cart_item(r: &Row) -> CartItem {
