@@ -4,7 +4,7 @@
 //! with the fault's moments marked. Kept as `faults/<stage>-NN.json` beside faults.json.
 
 use super::series::{per_second, Series};
-use super::{range, Window, NOT_LOAD, RATE_WINDOW};
+use super::{range, range_by, Window, NOT_LOAD, RATE_WINDOW};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -58,29 +58,6 @@ fn label<'a>(l: &'a BTreeMap<String, String>, k: &str) -> &'a str {
     l.get(k).map_or("?", String::as_str)
 }
 
-/// A series per label set of `promql`, its value a function of the labels (a state kept in
-/// labels, as pgpool's node status and Redis' role are), named by `name`.
-fn states(
-    api: &infra::PrometheusApi,
-    promql: &str,
-    w: Window,
-    name: impl Fn(&BTreeMap<String, String>) -> String,
-    value: impl Fn(&BTreeMap<String, String>) -> f64,
-) -> Result<Vec<Series>> {
-    let mut out: Vec<Series> = Vec::new();
-    for r in api.query_range(promql, w.start, w.end, super::STEP)? {
-        let v = value(&r.metric);
-        let points = r.points().into_iter().map(|(t, _)| (t, v)).collect();
-        let s = Series::from_points(name(&r.metric), points, w.start, 1.0);
-        match out.iter_mut().find(|o| o.name == s.name) {
-            Some(o) => o.add(&s),
-            None => out.push(s),
-        }
-    }
-    out.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(out)
-}
-
 /// Reads the servers' side of window `w` from Prometheus into `s`; each failed query is noted
 /// in `s.errors` and the others still read.
 pub fn query(api: &infra::PrometheusApi, w: Window, s: &mut FaultSeries) {
@@ -105,12 +82,12 @@ pub fn query(api: &infra::PrometheusApi, w: Window, s: &mut FaultSeries) {
         "waiting" => 0.5,
         _ => 0.0,
     };
-    let nodes = note("pgpool nodes", states(api, "pgpool_nodes_lb_weight", w, node, node_state));
+    let nodes = note("pgpool nodes", range_by(api, "pgpool_nodes_lb_weight", w, node, |l, _| node_state(l)));
     let pool = |l: &BTreeMap<String, String>| format!("{} {}", label(l, "endpoint"), label(l, "state"));
     let pools = note("app pools", range(api, "sum by (endpoint, state) (shop_pg_pool_connections)", w, pool, 1.0));
     let role = |l: &BTreeMap<String, String>| if label(l, "role") == "master" { 1.0 } else { 0.0 };
     let instance = |l: &BTreeMap<String, String>| label(l, "instance").to_string();
-    let roles = note("redis roles", states(api, "redis_instance_info{tier=\"redis\"}", w, instance, role));
+    let roles = note("redis roles", range_by(api, "redis_instance_info{tier=\"redis\"}", w, instance, |l, _| role(l)));
     let lag = "redis_master_repl_offset{tier=\"redis\"} - on (instance) group_right redis_connected_slave_offset_bytes";
     let replica = |l: &BTreeMap<String, String>| format!("{}:{}", label(l, "slave_ip"), label(l, "slave_port"));
     let lag = note("redis lag", range(api, lag, w, replica, 1.0));

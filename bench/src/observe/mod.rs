@@ -58,10 +58,23 @@ pub fn range(
     name: impl Fn(&BTreeMap<String, String>) -> String,
     scale: f64,
 ) -> Result<Vec<Series>> {
+    range_by(api, promql, w, name, |_, v| v * scale)
+}
+
+/// [`range`], each point's value made by `value` from the series' labels and its value (a
+/// state kept in labels, as pgpool's node status and Redis' role are).
+pub fn range_by(
+    api: &infra::PrometheusApi,
+    promql: &str,
+    w: Window,
+    name: impl Fn(&BTreeMap<String, String>) -> String,
+    value: impl Fn(&BTreeMap<String, String>, f64) -> f64,
+) -> Result<Vec<Series>> {
     let answer = api.query_range(promql, w.start, w.end, STEP)?;
     let mut out: Vec<Series> = Vec::new();
     for r in &answer {
-        let s = Series::from_points(name(&r.metric), r.points(), w.start, scale);
+        let points = r.points().into_iter().map(|(t, v)| (t, value(&r.metric, v))).collect();
+        let s = Series::from_points(name(&r.metric), points, w.start, 1.0);
         match out.iter_mut().find(|o| o.name == s.name) {
             Some(o) => o.add(&s),
             None => out.push(s),
