@@ -5,6 +5,7 @@
 //!   that sends it over HTTP ([`load::http`], [`load::recorder`], [`load::api`] for seeding).
 //! * [`matrix`]: the matrix file and its runner over infra topologies, with its progress.
 //! * [`measure`]: the CPU per component and the machine's readings, taken by every workload.
+//! * [`observe`]: what Prometheus saw of a run, read back as small series for the reports.
 //! * [`floor`]: the storage floor (the same plans straight into the stores) and the server
 //!   tools' own numbers (`pgbench`, `redis-benchmark`).
 //! * [`report`]: raw results, statistics, summary.json, charts, the results README and the
@@ -19,6 +20,7 @@ pub mod floor;
 pub mod load;
 pub mod matrix;
 pub mod measure;
+pub mod observe;
 pub mod page;
 pub mod race;
 pub mod report;

@@ -47,6 +47,9 @@ binary = "{}"
 [topology.nginx]
 count = 1
 base_port = 17290
+[topology.prometheus]
+port = 17296
+exporter_base_port = 17291
 [[fault]]
 target = "postgres 1"
 restart_budget_secs = 10
@@ -110,8 +113,41 @@ async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() 
     let md = std::fs::read_to_string(out.join("faults.md")).unwrap();
     assert!(md.contains("| pg | SIGKILL postgres 1, restart (postgres 1 on 127.0.0.1:17271)"), "{md}");
     assert!(md.contains("| redis | SIGKILL redis master, restart"), "{md}");
+    observed(&out, r, &md);
 
-    for port in [17270, 17271, 17275, 17276, 17285, 17290] {
+    for port in [17270, 17271, 17275, 17276, 17285, 17290, 17291, 17293, 17295, 17296] {
         assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "something still listens on {port}");
+    }
+}
+
+/// The fault's timeline: every series of the servers was read from the run's Prometheus, and
+/// pgpool's view shows the killed backend leave and come back.
+fn observed(out: &std::path::Path, r: &FaultRow, md: &str) {
+    use bench::observe::faults::FaultSeries;
+    assert_eq!(r.timeline.as_deref(), Some("faults/pg-01"));
+    assert!(md.contains("![pg postgres 1](faults/pg-01.png)"), "{md}");
+    for ext in ["png", "svg"] {
+        assert!(out.join(format!("faults/pg-01.{ext}")).metadata().unwrap().len() > 1000, "{ext}");
+    }
+    let s: FaultSeries =
+        serde_json::from_str(&std::fs::read_to_string(out.join("faults/pg-01.json")).unwrap()).unwrap();
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.marks.iter().map(|m| m.1.as_str()).collect::<Vec<_>>(), ["SIGKILL", "restart", "back"]);
+    let ok = s.clients.iter().find(|c| c.name == "ok").unwrap();
+    assert!(ok.max().unwrap() > 5.0, "{ok:?}");
+    for (what, series) in [("status", &s.status), ("up", &s.up), ("pgpool nodes", &s.pgpool_nodes), ("pools", &s.pools)]
+    {
+        assert!(!series.is_empty() && series.iter().all(|x| !x.points.is_empty()), "{what}: {series:?}");
+    }
+    let tiers: Vec<&str> = s.up.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(tiers, ["nginx", "pgpool", "postgres", "prometheus", "web"]);
+    let status: Vec<&str> = s.status.iter().map(|x| x.name.as_str()).collect();
+    assert!(status.contains(&"2xx"), "{status:?}");
+    assert_eq!(s.pgpool_nodes.len(), 4, "2 pgpools x 2 backends: {:?}", s.pgpool_nodes);
+    let node1 = s.pgpool_nodes.iter().filter(|x| x.name.ends_with("node 1"));
+    let (kill, back) = (s.marks[0].0, s.marks[2].0);
+    for n in node1 {
+        assert!(n.points.iter().any(|p| p.0 > kill && p.0 < back && p.1 == 0.0), "seen down: {n:?}");
+        assert!(n.points.iter().any(|p| p.0 > back + 1.0 && p.1 == 1.0), "seen up again: {n:?}");
     }
 }

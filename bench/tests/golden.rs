@@ -105,7 +105,12 @@ fn the_report_of_a_stage_renders_as_before() {
     assert_eq!(configs.len(), 2, "the golden run has two configurations");
     let out = Scratch::new("report");
     report::write(&meta, &configs, &raw, &out.0).unwrap();
-    check_all(&out.0, &data().join("expected/report"), &["README.md", "summary.json", "reads.svg", "writes.svg"]);
+    check_all(
+        &out.0,
+        &data().join("expected/report"),
+        &["README.md", "summary.json", "reads.svg", "writes.svg", "over-time-config-01.svg"],
+    );
+    assert!(!out.0.join("over-time-config-02.png").exists(), "configuration 2 was not observed");
 }
 
 #[test]

@@ -27,7 +27,9 @@ fn every_configuration_of_every_stage_becomes_its_topology() {
                 .map(|k| t.count(k));
             assert_eq!(got, [c.postgres, c.pgpool, c.web, c.nginx, c.redis, c.cassandra], "{file} {}", c.label());
             assert_eq!(t.count(Kind::Sentinel), if c.redis > 0 { 3 } else { 0 }, "{file}: Sentinels come with Redis");
-            assert_eq!(t.count(Kind::Prometheus), 0);
+            // Observed ([run] observe by default): Prometheus and an exporter per server.
+            assert_eq!(t.count(Kind::Prometheus), 1, "{file}");
+            assert_eq!(t.count(Kind::NginxExporter), c.nginx, "{file}");
             assert_eq!(t.web.binary_or_default(), PathBuf::from(format!("target/release/shopbench-{stage}")));
             t.check_local().unwrap();
         }

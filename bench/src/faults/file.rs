@@ -24,7 +24,8 @@ pub struct FaultsFile {
     #[serde(default)]
     pub race: RaceParams,
     /// An infra topology with its counts. Without `[topology.web] binary` the web instances run
-    /// target/release/shopbench-<stage> (scripts/faults builds it). Prometheus is not started.
+    /// target/release/shopbench-<stage> (scripts/faults builds it). Its `[topology.prometheus]`
+    /// is started only with `[run] observe`.
     pub topology: toml::Table,
     #[serde(rename = "fault")]
     pub faults: Vec<FaultSpec>,
@@ -52,6 +53,10 @@ pub struct FaultRun {
     pub after_secs: u64,
     pub request_timeout_secs: u64,
     pub seed: u64,
+    /// Start Prometheus (1 s scrapes) and the exporters with the topology and keep each fault's
+    /// timeline of the servers (bench/src/observe); needs `[topology.prometheus] port`. Off: no
+    /// Prometheus, as before.
+    pub observe: bool,
 }
 
 impl Default for FaultRun {
@@ -64,6 +69,7 @@ impl Default for FaultRun {
             after_secs: 6,
             request_timeout_secs: 10,
             seed: 7,
+            observe: true,
         }
     }
 }
@@ -206,6 +212,7 @@ impl FaultsFile {
         if r.users == 0 || r.before_secs == 0 || r.down_secs == 0 || r.after_secs == 0 {
             bail!("[run]: users, before_secs, down_secs and after_secs must be at least 1");
         }
+        crate::observe::check_topology(r.observe, &self.topology)?;
         let topology = self.topology()?;
         for f in &self.faults {
             let target = f.parse_target()?;
@@ -225,16 +232,16 @@ impl FaultsFile {
         Ok(())
     }
 
-    /// The infra topology: the file's, with the stage's web binary unless it names one, and no
-    /// Prometheus (the bench reads its own numbers).
+    /// The infra topology: the file's, with the stage's web binary unless it names one, and its
+    /// Prometheus with the exporters when `[run] observe` (crate::observe).
     pub fn topology(&self) -> Result<infra::Topology> {
+        let (text, prometheus) = crate::observe::topology_text(self.run.observe, &self.topology)?;
         let overrides = infra::Overrides {
-            prometheus: Some(0),
+            prometheus: Some(prometheus),
             default_web_binary: Some(crate::matrix::web_binary(self.stage)),
             ..infra::Overrides::default()
         };
-        infra::Topology::parse_with(&toml::to_string(&self.topology)?, &overrides)
-            .context("[topology] of the faults file")
+        infra::Topology::parse_with(&text, &overrides).context("[topology] of the faults file")
     }
 
     /// The planned time of the whole run: the loads and the checks after each (a guess), without
@@ -301,6 +308,18 @@ mod tests {
             "{stage}: backend hang"
         );
         assert!(f.race.users > 0, "{stage}: the race workload runs beside the load");
+        // Observed: Prometheus every second, its exporters inside the faults command's ports.
+        assert!(f.run.observe, "{stage}");
+        assert_eq!((t.count(Kind::Prometheus), t.prometheus.as_ref().unwrap().scrape_interval.as_str()), (1, "1s"));
+        for k in Kind::EXPORTERS.into_iter().chain([Kind::Prometheus]) {
+            for i in 0..t.count(k) {
+                let port = t.endpoint(k, i).1;
+                assert!(
+                    (17202..17500).contains(&port) && !(17270..17300).contains(&port),
+                    "{stage}: {k} {i} on {port}"
+                );
+            }
+        }
         f
     }
 
@@ -360,13 +379,13 @@ mod tests {
         );
         assert!(spec("pgpool").parse_target().is_err());
         assert!(spec("toaster 1").parse_target().is_err());
-        let text = "stage = \"pg\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
+        let text = "stage = \"pg\"\n[run]\nobserve = false\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
                     [[fault]]\ntarget = \"postgres 1\"\n";
         let err = format!("{:#}", FaultsFile::parse(text).unwrap_err());
         assert!(err.contains("has 1 postgres instance"), "{err}");
         let file = |fault: &str| {
             format!(
-                "stage = \"pg\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 2\nbase_port = 17290\n\
+                "stage = \"pg\"\n[run]\nobserve = false\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 2\nbase_port = 17290\n\
                  [topology.pgpool]\ncount = 2\nbase_port = 17294\npcp_base_port = 17296\n[[fault]]\n{fault}\n"
             )
         };
@@ -385,13 +404,28 @@ mod tests {
         }
     }
 
+    /// Observing needs the section that gives Prometheus' port; off, the file runs as before.
+    #[test]
+    fn observing_needs_a_prometheus_section() {
+        let text = "stage = \"pg\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
+                    [[fault]]\ntarget = \"postgres 0\"\n";
+        let err = format!("{:#}", FaultsFile::parse(text).unwrap_err());
+        assert!(err.contains("[run] observe = true needs [topology.prometheus]"), "{err}");
+        let off = FaultsFile::parse(&text.replace("[topology]", "[run]\nobserve = false\n[topology]")).unwrap();
+        assert_eq!(off.topology().unwrap().count(Kind::Prometheus), 0);
+        let on =
+            FaultsFile::parse(&text.replace("[[fault]]", "[topology.prometheus]\nport = 17291\n[[fault]]")).unwrap();
+        let t = on.topology().unwrap();
+        assert_eq!((t.count(Kind::Prometheus), t.count(Kind::PostgresExporter)), (1, 1));
+    }
+
     /// A stage name outside the three used to be taken (any short name), and the run then
     /// skipped its cart check without a word: now the file is refused.
     #[test]
     fn a_stage_that_is_not_one_of_the_three_is_refused() {
         let text = |stage: &str| {
             format!(
-                "stage = \"{stage}\"\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
+                "stage = \"{stage}\"\n[run]\nobserve = false\n[topology]\nname = \"f\"\n[topology.postgres]\ncount = 1\nbase_port = 17290\n\
                  [[fault]]\ntarget = \"postgres 0\"\n"
             )
         };

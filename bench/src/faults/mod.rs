@@ -22,6 +22,7 @@ pub mod audit;
 pub mod file;
 pub mod inject;
 mod one;
+pub mod pictures;
 mod schedule;
 pub mod stage;
 pub mod table;
@@ -316,12 +317,22 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
             want.join(", ")
         );
     }
+    let api = running.lock().unwrap_or_else(|e| e.into_inner()).prometheus_api();
+    if let Some(api) = api {
+        let missing =
+            tokio::task::spawn_blocking(move || crate::observe::wait_until_scraped(&api, Duration::from_secs(30)))
+                .await?;
+        if !missing.is_empty() {
+            eprintln!("faults: Prometheus has not scraped {} yet; going on", missing.join(", "));
+        }
+    }
     let specs = seed_catalogue(f.catalogue.products, &categories(f.catalogue.categories));
     let t = Instant::now();
     let ids = api::seed_products(&client, &nginx, &admin, specs, f.catalogue.parallel).await.context("seeding")?;
     eprintln!("faults: seeded {} products in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
 
     let mut rows: Vec<FaultRow> = Vec::new();
+    let mut series = Vec::new();
     let mut stopped = None;
     for n in 0..f.faults.len() {
         if cancel::is_cancelled() {
@@ -332,9 +343,10 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
             break;
         }
         let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
-        let row = one::run_fault(f, n, &running, &stack).await?;
+        let (row, observed) = one::run_fault(f, n, &running, &stack).await?;
         eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
         rows.push(row);
+        series.push(observed);
     }
     if let Some(why) = &stopped {
         eprintln!("faults: stopped: {why}");
@@ -349,6 +361,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     for row in &mut rows {
         row.setup = setup.clone();
     }
+    pictures::save(&opts.out, f.stage, &mut rows, &series)?;
     table::write(&opts.out, f.stage, rows.clone())?;
     eprintln!(
         "faults: done in {}; {} and {} written",

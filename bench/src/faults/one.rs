@@ -8,8 +8,9 @@ use super::schedule::{schedule, Events};
 use super::table::{self, FaultRow};
 use super::timeline::{self, Seen, Timeline};
 use super::{git_commit, nginx_messages, round, server_logs, stage, web_messages, with_running};
-use super::{FaultsFile, Shared};
+use super::{FaultKind, FaultsFile, Shared};
 use crate::load::{self, LoadSpec, Mix, Observer, Tick};
+use crate::observe::faults::{clients, FaultSeries};
 use crate::race::{self, RaceOutcome};
 use anyhow::{Context, Result};
 use infra::Kind;
@@ -17,14 +18,20 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// One fault: its load with the kill and restart, then the checks.
-pub(super) async fn run_fault(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>) -> Result<FaultRow> {
+pub(super) async fn run_fault(
+    f: &FaultsFile,
+    n: usize,
+    running: &Shared,
+    stack: &Stack<'_>,
+) -> Result<(FaultRow, Option<FaultSeries>)> {
     let label = format!("[{}/{}] {}", n + 1, f.faults.len(), f.faults[n].target);
-    let driven = drive(f, n, running, stack, &label).await?;
+    let mut driven = drive(f, n, running, stack, &label).await?;
+    let observed = driven.observed.take();
     // Let answers the clients no longer wait for finish on the servers.
     tokio::time::sleep(Duration::from_millis(500)).await;
     eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", driven.seen.orders.len());
     let checks = data_checks(f, running, &driven).await?;
-    Ok(fault_row(f, n, driven, checks))
+    Ok((fault_row(f, n, driven, checks), observed))
 }
 
 /// Where the clients go: the stack every fault of a run loads.
@@ -44,6 +51,8 @@ struct Driven {
     raced: Option<RaceOutcome>,
     nginx_errors: Vec<(String, u64)>,
     web_errors: Vec<(String, u64)>,
+    /// The load over time, when the topology has a Prometheus.
+    observed: Option<FaultSeries>,
 }
 
 /// The data checks' findings.
@@ -62,6 +71,7 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
     let logs = server_logs(running, Kind::Nginx);
     let web_logs = server_logs(running, Kind::Web);
     let t0 = Instant::now();
+    let t0_unix = crate::observe::Window::unix_of(t0);
     let timeline = Arc::new(Timeline::new(t0));
     let total = 1 + r.warmup_secs + load_spec.secs.as_secs();
     eprintln!(
@@ -98,6 +108,12 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
     let events = events.with_context(|| format!("fault {label}"))?;
     let raced = raced.with_context(|| format!("the race workload of fault {label}"))?;
     let seen = timeline.finish();
+    let window = crate::observe::Window { start: t0_unix, end: t0_unix + load_end };
+    let api = running.lock().unwrap_or_else(|e| e.into_inner()).prometheus_api();
+    let observed = match api {
+        Some(api) => Some(observe(api, window, spec.kind, &events, &seen).await?),
+        None => None,
+    };
     Ok(Driven {
         load_end,
         events,
@@ -105,7 +121,37 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
         raced,
         nginx_errors: nginx_messages(&logs),
         web_errors: web_messages(&web_logs),
+        observed,
     })
+}
+
+/// The fault's load over time: the clients' side from the timeline, the servers' from Prometheus.
+async fn observe(
+    api: infra::PrometheusApi,
+    w: crate::observe::Window,
+    kind: FaultKind,
+    events: &Events,
+    seen: &Seen,
+) -> Result<FaultSeries> {
+    let (into, back) = match kind {
+        FaultKind::Hang => ("SIGSTOP", "SIGCONT"),
+        FaultKind::Exhaust => ("sessions taken", "sessions closed"),
+        _ => ("SIGKILL", "restart"),
+    };
+    let mut marks = vec![(events.killed_at, into.to_string()), (events.restart_at, back.to_string())];
+    if let Ok((at, _)) = &events.restarted {
+        marks.push((*at, "back".to_string()));
+    }
+    let end = w.end - w.start;
+    let reqs = seen.requests.iter().map(|r| (r.end, r.error.as_deref()));
+    let mut s = FaultSeries { start: w.start, end: w.end, marks, clients: clients(reqs, end), ..Default::default() };
+    // The last scrape of the window lands up to a scrape interval after it.
+    tokio::time::sleep(crate::observe::STEP).await;
+    Ok(tokio::task::spawn_blocking(move || {
+        crate::observe::faults::query(&api, w, &mut s);
+        s
+    })
+    .await?)
 }
 
 /// The shopaholic load of fault `n`.
@@ -248,7 +294,7 @@ fn error_window(reqs: &[timeline::Req], raced: Option<&RaceOutcome>) -> Option<f
 fn fault_row(f: &FaultsFile, n: usize, driven: Driven, checks: Checks) -> FaultRow {
     let spec = &f.faults[n];
     let problems = problems(&driven, &checks);
-    let Driven { load_end, events, seen, raced, nginx_errors, web_errors } = driven;
+    let Driven { load_end, events, seen, raced, nginx_errors, web_errors, .. } = driven;
     let Checks { consistency, repaired, orders, cart_store, carts } = checks;
     let (restarted_at, restart) = match &events.restarted {
         Ok((at, report)) => (Some(*at), Some(report.clone())),
@@ -319,5 +365,6 @@ fn fault_row(f: &FaultsFile, n: usize, driven: Driven, checks: Checks) -> FaultR
         finished_at: crate::report::results::now_rfc3339(),
         git_commit: git_commit(),
         setup: String::new(),
+        timeline: None,
     }
 }

@@ -118,6 +118,10 @@ pub struct FaultRow {
     /// row of a run; faults.md shows it once per stage).
     #[serde(default)]
     pub setup: String,
+    /// The fault's picture over time and its series, from faults.json's folder without the
+    /// extension ("faults/pg-01": .png, .svg, .json); `None` when the run was not observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<String>,
 }
 
 impl FaultRow {
@@ -167,6 +171,7 @@ pub fn write(out: &Path, stage: Stage, new: Vec<FaultRow>) -> Result<Vec<FaultRo
 /// Rewrites faults.md and faults.html in `out` from its faults.json (after a change of the table's form).
 pub fn redraw(out: &Path) -> Result<usize> {
     let rows = load(&out.join("faults.json"))?;
+    super::pictures::redraw(out, &rows)?;
     std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
     crate::page::write_beside(&out.join("faults.md"))?;
     Ok(rows.len())
@@ -339,6 +344,7 @@ pub fn markdown(rows: &[FaultRow]) -> String {
         let (fault, errors, recovery, data) = (fault_cell(r), errors_cell(r), recovery_cell(r), data_cell(r));
         let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.stage);
     }
+    super::pictures::section(&mut md, rows);
     reasons_section(&mut md, rows);
     done_and_problems_sections(&mut md, rows);
     runs_section(&mut md, rows);
@@ -591,6 +597,7 @@ mod tests {
             finished_at: "2026-11-26T09:00:00Z".into(),
             git_commit: Some("abc".into()),
             setup: format!("ran as `faults --file {stage}.toml`."),
+            timeline: None,
         }
     }
 

@@ -80,6 +80,8 @@ pub struct LoadResult {
     /// How often a user moved to another nginx after a failed connection.
     pub host_moves: u64,
     pub cpu: Option<CpuUse>,
+    /// The measured window in unix time (what Prometheus is asked about).
+    pub window: crate::observe::Window,
 }
 
 /// Called about once a second while the load runs: seconds since start, total seconds,
@@ -361,6 +363,10 @@ pub async fn run_observed(
         goose,
         host_moves: ctx.host_moves.load(Ordering::Relaxed),
         cpu: cpu_probe.await.ok().flatten(),
+        window: crate::observe::Window {
+            start: crate::observe::Window::unix_of(ctx.recorder.window_start()),
+            end: crate::observe::Window::unix_of(ctx.recorder.window_end()),
+        },
     })
 }
 

@@ -56,7 +56,7 @@ pub struct MatrixFile {
     #[serde(default)]
     pub compare: CompareParams,
     /// An infra topology (ports, hosts, web binary, admin token); each configuration sets its
-    /// counts. Prometheus is not started (the bench reads its own numbers).
+    /// counts. Its `[topology.prometheus]` is started only with `[run] observe`.
     pub topology: toml::Table,
     #[serde(rename = "config")]
     pub configs: Vec<Counts>,
@@ -76,11 +76,24 @@ pub struct RunParams {
     pub request_timeout_secs: u64,
     /// Seeds every simulated person's random choices.
     pub seed: u64,
+    /// Start Prometheus (1 s scrapes) and the exporters with each configuration and keep its
+    /// measured windows over time for the report (bench/src/observe); needs
+    /// `[topology.prometheus] port`. Off: no Prometheus, as before.
+    pub observe: bool,
 }
 
 impl Default for RunParams {
     fn default() -> Self {
-        RunParams { users: 16, warmup_secs: 10, secs: 60, repeats: 3, floor: true, request_timeout_secs: 10, seed: 1 }
+        RunParams {
+            users: 16,
+            warmup_secs: 10,
+            secs: 60,
+            repeats: 3,
+            floor: true,
+            request_timeout_secs: 10,
+            seed: 1,
+            observe: true,
+        }
     }
 }
 
@@ -275,6 +288,7 @@ impl MatrixFile {
             }
         }
         let r = &self.run;
+        crate::observe::check_topology(r.observe, &self.topology)?;
         if r.users == 0 || r.secs == 0 || r.repeats == 0 {
             bail!("[run] users, secs and repeats must be at least 1");
         }
@@ -316,6 +330,8 @@ stage = "pg"
 name = "bench"
 [topology.postgres]
 base_port = 19800
+[topology.prometheus]
+port = 19890
 [[config]]
 postgres = 1
 pgpool = 1

@@ -43,8 +43,9 @@ pub struct MatrixOptions {
 
 /// The infra topology of one configuration: the file's `[topology]` with its counts (0 for the
 /// stores the configuration does not use), the stage's web binary unless the file names one, and
-/// no Prometheus (the bench reads its own numbers).
+/// its Prometheus with the exporters when `[run] observe` (crate::observe).
 pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
+    let (text, prometheus) = crate::observe::topology_text(m.run.observe, &m.topology)?;
     let overrides = infra::Overrides {
         postgres: Some(c.postgres),
         pgpool: Some(c.pgpool),
@@ -53,11 +54,11 @@ pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
         // Sentinels come with Redis (their count is the file's); no Redis, no Sentinels.
         redis: Some(c.redis),
         cassandra: Some(c.cassandra),
-        prometheus: Some(0),
+        prometheus: Some(prometheus),
         default_web_binary: Some(web_binary(m.stage)),
         ..infra::Overrides::default()
     };
-    infra::Topology::parse_with(&toml::to_string(&m.topology)?, &overrides).context("[topology] of the matrix file")
+    infra::Topology::parse_with(&text, &overrides).context("[topology] of the matrix file")
 }
 
 /// Refuses a matrix this bench cannot run before anything starts: the stage's web binary must
@@ -202,6 +203,7 @@ fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
         .map(|k| (k.name().to_string(), running.processes().iter().filter(|p| p.kind == k).map(|p| p.pid).collect()))
         .collect();
     groups.push(("load client".into(), vec![std::process::id()]));
+    groups.extend(crate::observe::observer_group(running));
     groups
 }
 
@@ -442,9 +444,13 @@ impl<'a> ConfigRun<'a> {
         };
         let phase = format!("repeat {repeat}/{}", r.repeats);
         let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
+        let watch = crate::observe::matrix::Watch::start(&self.running, &self.groups);
         let out = load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await;
         let rss = sampler.finish();
         let out = out?;
+        if let Some(watch) = watch {
+            watch.finish(self.run_dir, res.index, repeat, out.window)?;
+        }
         self.progress.load_finished((2 + r.warmup_secs + r.secs) as f64);
         self.progress.step(&format!("{phase}: {}", line(&out.ops)));
         res.repeats.push(RepeatResult {
@@ -634,8 +640,14 @@ mod tests {
         let m = MatrixFile::load(&path).unwrap();
         let t = topology_for(&m, Counts { postgres: 3, pgpool: 2, web: 2, nginx: 1, ..Counts::default() }).unwrap();
         assert_eq!([Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx].map(|k| t.count(k)), [3, 2, 2, 1]);
-        assert_eq!(t.count(Kind::Prometheus), 0);
         assert_eq!(t.endpoint(Kind::Nginx, 0), ("127.0.0.1".to_string(), 18300));
         t.check_local().unwrap();
+        // Observed by default: Prometheus every second, with an exporter per server.
+        assert_eq!(t.count(Kind::Prometheus), 1);
+        assert_eq!(t.prometheus.as_ref().unwrap().scrape_interval, "1s");
+        assert_eq!(t.count(Kind::PostgresExporter) + t.count(Kind::PgpoolExporter) + t.count(Kind::NginxExporter), 6);
+        let off = MatrixFile { run: crate::matrix::RunParams { observe: false, ..m.run.clone() }, ..m.clone() };
+        let t = topology_for(&off, Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() }).unwrap();
+        assert_eq!(t.count(Kind::Prometheus) + t.count(Kind::PostgresExporter), 0, "off: as before, no Prometheus");
     }
 }

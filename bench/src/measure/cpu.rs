@@ -8,7 +8,7 @@ use std::time::Instant;
 
 /// Linux reports process times in USER_HZ ticks, 100 per second on every architecture Debian
 /// ships (the kernel ABI fixes it, whatever CONFIG_HZ is).
-const TICKS_PER_SEC: f64 = 100.0;
+pub(crate) const TICKS_PER_SEC: f64 = 100.0;
 
 /// pid -> (ppid, CPU ticks of it and its reaped children), as infra reads /proc.
 fn processes() -> HashMap<u32, (u32, u64)> {

@@ -3,9 +3,11 @@
 
 pub mod chart;
 pub mod compare;
+pub mod observed;
 pub mod results;
 pub mod stats;
 pub mod summary;
+pub mod timeseries;
 
 use crate::load::ops::Op;
 use crate::matrix::Stage;
@@ -412,7 +414,9 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
         let data = chart::chart_data(&s, reads);
         chart::draw(&data, &out.join(format!("{name}.png")), &out.join(format!("{name}.svg")))?;
     }
-    std::fs::write(out.join("README.md"), markdown(&s, meta))
+    let mut md = markdown(&s, meta);
+    observed::insert(&mut md, &observed::section(&observed::draw_all(configs, raw_dir, out)?));
+    std::fs::write(out.join("README.md"), md)
         .with_context(|| format!("writing {}", out.join("README.md").display()))?;
     crate::page::write_beside(&out.join("README.md"))?;
     Ok(s)
