@@ -73,7 +73,11 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("cannot listen on {}:{}: {e}", http.host, http.port))?;
         let address = listener.local_addr()?;
         let workers = http.workers;
-        let server = HttpServer::new(move || app(state.clone(), &http)).workers(workers).listen(listener)?.run();
+        let server = HttpServer::new(move || app(state.clone(), &http))
+            .workers(workers)
+            .keep_alive(Duration::from_secs(::settings::KEEP_ALIVE_SECS))
+            .listen(listener)?
+            .run();
         tracing::info!(%address, workers, "listening");
         Ok(Self { port: address.port(), server })
     }

@@ -117,6 +117,7 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
             ("dir", dir.display().to_string()),
             ("upstream_servers", servers.join("\n")),
             ("web_count", t.count(Kind::Web).to_string()),
+            ("proxy_idle_secs", settings::PROXY_IDLE_SECS.to_string()),
             ("status_path", crate::exporter::NGINX_STATUS_PATH.to_string()),
         ],
     )?;

@@ -14,4 +14,7 @@ mod stage;
 mod web;
 
 pub use stage::{Stage, Store, UnknownStage};
-pub use web::{env_name, CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings, ENV_PREFIX};
+pub use web::{
+    env_name, CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings, ENV_PREFIX,
+    KEEP_ALIVE_SECS, PROXY_IDLE_SECS,
+};

@@ -12,6 +12,17 @@ pub fn env_name(key: &str) -> String {
     format!("{ENV_PREFIX}{}", key.replace('.', "__").to_uppercase())
 }
 
+/// How long a web instance keeps an idle HTTP/1.1 connection open. nginx drops its idle upstream
+/// connections sooner ([`PROXY_IDLE_SECS`]): were the instance to close one just as nginx reuses
+/// it, a POST sent on it would fail, and nginx does not resend a POST, so the client would get a
+/// 502 (actix-web's default, 5 s, is below nginx's default upstream idle time, 60 s).
+pub const KEEP_ALIVE_SECS: u64 = 75;
+
+/// nginx's `keepalive_timeout` for its idle connections to the web instances.
+pub const PROXY_IDLE_SECS: u64 = 60;
+
+const _: () = assert!(PROXY_IDLE_SECS < KEEP_ALIVE_SECS, "nginx must close idle upstream connections first");
+
 /// The settings infra starts a web instance with and records in its run state: a subset of the
 /// app's configuration (app/src/config.rs; the keys not set here keep the app's defaults).
 /// `Debug` leaves the admin token out.
