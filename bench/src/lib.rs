@@ -8,6 +8,8 @@
 //! * [`observe`]: what Prometheus saw of a run, read back as small series for the reports.
 //! * [`floor`]: the storage floor (the same plans straight into the stores) and the server
 //!   tools' own numbers (`pgbench`, `redis-benchmark`).
+//! * [`latency`]: histograms of raw and coordinated-omission-corrected times, mergeable.
+//! * [`capacity`]: the stepped-rate open-loop run that finds a configuration's capacity.
 //! * [`report`]: raw results, statistics, summary.json, charts, the results README and the
 //!   comparison of stages.
 //! * [`faults`] and [`race`]: the fault-injection and race workloads with their checks.
@@ -15,8 +17,10 @@
 //! * [`cancel`]: stopping a run on Ctrl-C, for all of them.
 
 pub mod cancel;
+pub mod capacity;
 pub mod faults;
 pub mod floor;
+pub mod latency;
 pub mod load;
 pub mod matrix;
 pub mod measure;

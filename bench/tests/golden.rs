@@ -108,7 +108,7 @@ fn the_report_of_a_stage_renders_as_before() {
     check_all(
         &out.0,
         &data().join("expected/report"),
-        &["README.md", "summary.json", "reads.svg", "writes.svg", "over-time-config-01.svg"],
+        &["README.md", "summary.json", "reads.svg", "writes.svg", "capacity.svg", "over-time-config-01.svg"],
     );
     assert!(!out.0.join("over-time-config-02.png").exists(), "configuration 2 was not observed");
 }
@@ -149,4 +149,86 @@ fn the_mask_hides_only_times_of_now() {
     let now = results::now_rfc3339();
     let text = format!("T {now}, {now}\nfrom 2026-01-01T00:00:00Z; Ten: 10:00T, é{now}");
     assert_eq!(masked(&text), "T <generated>, <generated>\nfrom 2026-01-01T00:00:00Z; Ten: 10:00T, é<generated>");
+}
+
+/// Writes the open-loop parts of `raw-pg` (each repeat's histograms, each configuration's
+/// capacity steps) from the numbers already there, deterministically; run by hand when they
+/// change: `cargo test -p bench --test golden -- --ignored make_open_loop_data`.
+#[test]
+#[ignore = "rewrites test data; run by hand"]
+fn make_open_loop_data() {
+    use bench::capacity::{CapacityParams, CapacityRun, StepResult};
+    use bench::latency::{Hist, OpLatency};
+    use std::time::Duration;
+
+    /// `n` times spread over the quantile curve through the given (quantile, ms) points.
+    fn spread(n: u64, points: &[(f64, f64)]) -> Vec<Duration> {
+        (0..n)
+            .map(|i| {
+                let q = (i as f64 + 0.5) / n as f64;
+                let k = points.windows(2).position(|w| q <= w[1].0).unwrap_or(points.len() - 2);
+                let ((q0, v0), (q1, v1)) = (points[k], points[k + 1]);
+                Duration::from_secs_f64((v0 + (v1 - v0) * (q - q0) / (q1 - q0)) / 1000.0)
+            })
+            .collect()
+    }
+    let step = |offered: f64, done: u64, failures: u64, raw_p99: f64, late_p99: f64| {
+        let mut s = StepResult {
+            offered_rps: offered,
+            users: 64,
+            window_secs: 10.0,
+            ok: done - failures,
+            failures,
+            ..StepResult::default()
+        };
+        if failures > 0 {
+            s.failure_reasons.insert("status 503".into(), failures);
+        }
+        for t in spread(done - failures, &[(0.0, 0.4), (0.5, 2.0), (0.99, raw_p99), (1.0, raw_p99 * 2.0)]) {
+            s.raw.record(t);
+        }
+        for t in spread(done - failures, &[(0.0, 0.4), (0.5, 2.5), (0.99, late_p99), (1.0, late_p99 * 2.0)]) {
+            s.corrected.record(t);
+        }
+        s
+    };
+    let raw = data().join("raw-pg");
+    let (_, mut configs) = results::load_run(&raw).unwrap();
+    for c in &mut configs {
+        for r in &mut c.repeats {
+            r.latency = r
+                .ops
+                .iter()
+                .filter(|o| o.ok > 0)
+                .map(|o| {
+                    let at = |v: Option<f64>| v.unwrap();
+                    let curve = [
+                        (0.0, at(o.min_ms)),
+                        (0.5, at(o.p50_ms)),
+                        (0.95, at(o.p95_ms)),
+                        (0.99, at(o.p99_ms)),
+                        (1.0, at(o.max_ms)),
+                    ];
+                    let mut l = OpLatency { op: o.op.clone(), raw: Hist::default(), corrected: Hist::default() };
+                    for t in spread(o.ok, &curve) {
+                        l.raw.record(t);
+                        // A shopper's mean think time, 50 ms, as its expected interval.
+                        l.corrected.record_correct(t, Duration::from_millis(50));
+                    }
+                    l
+                })
+                .collect();
+        }
+        // Configuration 1 holds up to 376 req/s, configuration 2 up to 527 (then 3 failures).
+        let held: &[f64] = if c.index == 0 {
+            &[50.0, 70.0, 98.0, 137.0, 192.0, 269.0, 376.0]
+        } else {
+            &[50.0, 70.0, 98.0, 137.0, 192.0, 269.0, 376.0, 527.0]
+        };
+        let mut steps: Vec<StepResult> =
+            held.iter().map(|&r| step(r, (r * 10.0) as u64, 0, 4.0 + r / 40.0, 6.0 + r / 20.0)).collect();
+        steps.push(if c.index == 0 { step(527.0, 4810, 0, 38.0, 240.0) } else { step(738.0, 7100, 3, 30.0, 48.0) });
+        c.capacity = Some(CapacityRun { params: CapacityParams::default(), steps });
+        results::save_config(&raw, c).unwrap();
+    }
 }

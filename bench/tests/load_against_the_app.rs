@@ -74,3 +74,30 @@ async fn the_shop_mix_runs_without_failures_and_users_leave_a_dead_nginx() {
     assert!(get.ok > 100 && get.failures == 0, "{get:?}");
     assert_eq!(out.ops.iter().map(|o| o.ok).sum::<u64>(), get.ok, "only product GETs");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_run_offers_its_rate_and_times_requests_from_their_schedule() {
+    let live = spawn_app().await;
+    let client = api::client().unwrap();
+    api::wait_ready(&client, std::slice::from_ref(&live), Duration::from_secs(10)).await.unwrap();
+    api::seed_products(&client, std::slice::from_ref(&live), ADMIN, seed_catalogue(40, &categories(4)), 8)
+        .await
+        .unwrap();
+    let paced = LoadSpec {
+        users: 8,
+        think: (Duration::ZERO, Duration::ZERO),
+        merchant_think: (Duration::ZERO, Duration::ZERO),
+        ..spec(vec![live], Mix::Shop { shopper_weight: 3, merchant_weight: 1 })
+    };
+    // 60 req/s for a 3 s window: 180 requests due; an in-memory app keeps up easily.
+    let out = load::run_paced(&paced, 60.0, None).await.unwrap();
+    let done: u64 = out.ops.iter().map(|o| o.ok + o.failures).sum();
+    assert_eq!(out.ops.iter().map(|o| o.failures).sum::<u64>(), 0);
+    assert!((150..=190).contains(&done), "{done} requests in 3 s at 60 req/s");
+    for l in &out.latency {
+        // Timed from the schedule and never backfilled: as many entries, none faster.
+        assert_eq!(l.corrected.count(), l.raw.count(), "{}", l.op);
+        assert!(l.corrected.percentile_ms(50.0) >= l.raw.percentile_ms(50.0), "{}", l.op);
+    }
+    assert!(load::run_paced(&paced, 0.0, None).await.is_err(), "a rate of 0 is refused");
+}

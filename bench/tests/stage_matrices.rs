@@ -54,10 +54,13 @@ fn the_store_counts_vary_and_ports_stay_in_the_bench_range() {
     }
     assert_eq!(t.endpoint(Kind::Redis, 0).1, 19900);
     assert_eq!(t.endpoint(Kind::Sentinel, 0).1, 19950);
-    // Each file's configurations fit its time budget (12-15 minutes with start-up and the floor).
+    // Each file's closed-loop runs fit its time budget (12-15 minutes with start-up and the
+    // floor); the capacity steps come on top, at most 14 steps of 15 s per configuration.
     for m in [&redis, &cas] {
-        let load_secs = m.planned_secs_per_config() * m.configs.len() as u64;
+        let capacity = m.capacity.planned_secs();
+        let load_secs = (m.planned_secs_per_config() - capacity) * m.configs.len() as u64;
         assert!((300..=720).contains(&load_secs), "{}: {load_secs} s of load", m.stage);
+        assert!(m.capacity.enabled && capacity <= 14 * 15, "{}: {capacity} s of capacity steps", m.stage);
     }
 }
 

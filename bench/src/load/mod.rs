@@ -9,18 +9,23 @@
 //! requests only, inside the measured window); Goose's own counts are kept as a cross-check.
 //! Goose is a closed-loop client: a slow response delays that user's next request, so a stall
 //! shows up as fewer requests rather than as long times (coordinated omission); Goose's
-//! mitigation is left off, and throughput is reported beside every mean.
+//! mitigation is left off, and throughput is reported beside every mean. The recorder also keeps
+//! histograms corrected for it ([`crate::latency`]), and [`run_paced`] runs the same users open
+//! loop, each request at its scheduled time ([`pace`]), for the capacity steps.
 
 pub mod api;
 pub mod http;
 pub mod ops;
+pub mod pace;
 pub mod plan;
 pub mod recorder;
 
+use crate::latency::OpLatency;
 use crate::load::http::{HttpRequest, Method};
 use crate::load::ops::Op;
+use crate::load::pace::Pace;
 use crate::load::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
-use crate::load::recorder::Recorder;
+use crate::load::recorder::{Recorder, Timing};
 use crate::measure::cpu::{self, CpuUse};
 use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
@@ -82,6 +87,8 @@ pub struct LoadResult {
     pub cpu: Option<CpuUse>,
     /// The measured window in unix time (what Prometheus is asked about).
     pub window: crate::observe::Window,
+    /// Per operation with successes: raw and coordinated-omission-corrected histograms.
+    pub latency: Vec<OpLatency>,
 }
 
 /// Called about once a second while the load runs: seconds since start, total seconds,
@@ -123,6 +130,11 @@ struct Ctx {
     products: Arc<Vec<Uuid>>,
     host_moves: AtomicU64,
     observer: Option<Arc<dyn Observer>>,
+    /// Open loop: when each user's requests are due (`None`: closed loop with think times).
+    pace: Option<Pace>,
+    /// Closed loop: the mean think time of shoppers and merchants, each one's expected interval
+    /// between sends for the coordinated-omission backfill.
+    think_means: (Duration, Duration),
 }
 
 /// A user's state between transactions (Goose session data must be `Clone`).
@@ -133,6 +145,10 @@ struct Session(Option<UserState>);
 struct UserState {
     person: Person,
     host: usize,
+    /// Requests sent so far (the next one's place in the pace).
+    sent: u64,
+    /// The backfill interval of the corrected histograms (zero: none).
+    interval: Duration,
 }
 
 #[derive(Clone, Copy)]
@@ -155,7 +171,13 @@ fn on_start(ctx: Arc<Ctx>, role: Role) -> Transaction {
             };
             let host = index % ctx.hosts.len();
             user.set_base_url(&ctx.hosts[host])?;
-            user.set_session_data(Session(Some(UserState { person, host })));
+            // Paced requests are timed from their schedule: nothing to backfill.
+            let interval = match (role, ctx.pace) {
+                (_, Some(_)) | (Role::Reader, None) => Duration::ZERO,
+                (Role::Shopper, None) => ctx.think_means.0,
+                (Role::Merchant, None) => ctx.think_means.1,
+            };
+            user.set_session_data(Session(Some(UserState { person, host, sent: 0, interval })));
             Ok(())
         })
     });
@@ -186,6 +208,11 @@ async fn one_request(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
     let op = action.op();
     let req = http::request_of(&action);
     let token = st.person.token().map(str::to_owned);
+    let scheduled = ctx.pace.map(|p| p.scheduled(user.weighted_users_index, st.sent));
+    st.sent += 1;
+    if let Some(at) = scheduled {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+    }
     let started = Instant::now();
     if let Some(o) = &ctx.observer {
         o.sent(user.weighted_users_index, &action, started);
@@ -222,7 +249,9 @@ async fn one_request(user: &mut GooseUser, ctx: &Ctx) -> TransactionResult {
     }
     // Reasons are kept short and fixed ("status 503", "bad body", "timeout"), so they group.
     let recorded = outcome.as_ref().map(|_| ()).map_err(|r| r.split(':').next().unwrap_or(r).to_string());
-    ctx.recorder.record(op, elapsed, recorded);
+    let from_schedule = scheduled.map_or(elapsed, |at| (started + elapsed).saturating_duration_since(at));
+    let timing = Timing { elapsed, from_schedule, interval: st.interval };
+    ctx.recorder.record_timed(Instant::now(), op, timing, recorded);
     st.person.apply(op, outcome.unwrap_or(Outcome::Failed));
     user.set_session_data(Session(Some(st)));
     Ok(())
@@ -308,6 +337,26 @@ pub async fn run_observed(
     tick: Option<Tick>,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<LoadResult> {
+    run_with(spec, tick, observer, None).await
+}
+
+/// [`run`] open loop: `rate` requests per second over all users, each at its scheduled time
+/// (the spec's think times should be zero: pacing replaces them).
+pub async fn run_paced(spec: &LoadSpec, rate: f64, tick: Option<Tick>) -> Result<LoadResult> {
+    anyhow::ensure!(rate > 0.0, "a paced run needs a rate above 0");
+    run_with(spec, tick, None, Some(rate)).await
+}
+
+fn mean_of(range: (Duration, Duration)) -> Duration {
+    (range.0 + range.1) / 2
+}
+
+async fn run_with(
+    spec: &LoadSpec,
+    tick: Option<Tick>,
+    observer: Option<Arc<dyn Observer>>,
+    rate: Option<f64>,
+) -> Result<LoadResult> {
     anyhow::ensure!(!spec.hosts.is_empty(), "no host to load");
     anyhow::ensure!(spec.users > 0, "at least one user");
     let products = match &spec.mix {
@@ -329,6 +378,8 @@ pub async fn run_observed(
         products,
         host_moves: AtomicU64::new(0),
         observer,
+        pace: rate.map(|r| Pace::new(t0 + launch, r, spec.users)),
+        think_means: (mean_of(spec.think), mean_of(spec.merchant_think)),
     });
     let attack = scenarios(spec, &ctx)?;
     // One second more than the window needs, so the window never outlasts Goose's run.
@@ -357,8 +408,10 @@ pub async fn run_observed(
         duration_secs: metrics.duration as u64,
         users: metrics.maximum_users as u64,
     };
+    let (ops, latency) = ctx.recorder.finish_with_latency();
     Ok(LoadResult {
-        ops: ctx.recorder.finish(),
+        ops,
+        latency,
         window_secs: spec.secs.as_secs_f64(),
         goose,
         host_moves: ctx.host_moves.load(Ordering::Relaxed),

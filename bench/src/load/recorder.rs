@@ -1,6 +1,9 @@
 //! Collects the time of every request that completes inside the measured window (after the
 //! warm-up, before the end), per operation. Shared by all simulated users of a run.
+//! Beside the exact samples it keeps the raw and the coordinated-omission-corrected histograms
+//! ([`crate::latency`]).
 
+use crate::latency::{Hist, OpLatency};
 use crate::load::ops::Op;
 use crate::report::stats::OpStats;
 use std::collections::BTreeMap;
@@ -12,6 +15,26 @@ use std::time::{Duration, Instant};
 struct Slot {
     micros: Vec<u32>,
     failures: BTreeMap<String, u64>,
+    raw: Hist,
+    corrected: Hist,
+}
+
+/// The times of one successful request, for the histograms.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Sent until the whole body was read.
+    pub elapsed: Duration,
+    /// From the time it should have been sent (its schedule in a paced run; else when it was sent).
+    pub from_schedule: Duration,
+    /// The closed-loop user's expected interval between sends, for the backfill (zero: none).
+    pub interval: Duration,
+}
+
+impl Timing {
+    /// A request of a closed loop without correction (the storage floor, the throughput runs).
+    pub fn plain(elapsed: Duration) -> Timing {
+        Timing { elapsed, from_schedule: elapsed, interval: Duration::ZERO }
+    }
 }
 
 pub struct Recorder {
@@ -48,13 +71,20 @@ impl Recorder {
     }
 
     pub fn record_at(&self, done: Instant, op: Op, elapsed: Duration, result: Result<(), String>) {
+        self.record_timed(done, op, Timing::plain(elapsed), result)
+    }
+
+    /// Records one request that ended at `done` with its times; `Err(reason)` for a failure.
+    pub fn record_timed(&self, done: Instant, op: Op, t: Timing, result: Result<(), String>) {
         if done < self.from || done > self.until {
             return;
         }
         let mut slot = self.slots[op as usize].lock().unwrap_or_else(|p| p.into_inner());
         match result {
             Ok(()) => {
-                slot.micros.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                slot.micros.push(u32::try_from(t.elapsed.as_micros()).unwrap_or(u32::MAX));
+                slot.raw.record(t.elapsed);
+                slot.corrected.record_correct(t.from_schedule, t.interval);
                 self.ok.fetch_add(1, Ordering::Relaxed);
             }
             Err(reason) => {
@@ -71,15 +101,25 @@ impl Recorder {
 
     /// Per-operation numbers of the window, every operation present (zeros where none ran).
     pub fn finish(&self) -> Vec<OpStats> {
+        self.finish_with_latency().0
+    }
+
+    /// [`Recorder::finish`] and the histograms of the operations that had successes.
+    pub fn finish_with_latency(&self) -> (Vec<OpStats>, Vec<OpLatency>) {
         let secs = (self.until - self.from).as_secs_f64();
-        Op::ALL
+        let mut latency = Vec::new();
+        let stats = Op::ALL
             .iter()
             .map(|op| {
                 let mut slot = self.slots[*op as usize].lock().unwrap_or_else(|p| p.into_inner());
                 let slot = std::mem::take(&mut *slot);
+                if slot.raw.count() > 0 {
+                    latency.push(OpLatency { op: op.name().to_string(), raw: slot.raw, corrected: slot.corrected });
+                }
                 OpStats::from_samples(op.name(), slot.micros, slot.failures, secs)
             })
-            .collect()
+            .collect();
+        (stats, latency)
     }
 }
 
@@ -106,5 +146,31 @@ mod tests {
         assert!((get.rps - 0.2).abs() < 1e-9);
         let other = stats.iter().find(|s| s.op == "POST /users").unwrap();
         assert_eq!((other.ok, other.mean_ms), (0, None));
+    }
+
+    #[test]
+    fn histograms_keep_raw_and_corrected_times_of_the_window() {
+        let t0 = Instant::now();
+        let r = Recorder::new(t0, Duration::from_secs(10));
+        let ms = Duration::from_millis;
+        let at = t0 + Duration::from_secs(1);
+        // Closed loop, 50 ms think: a 210 ms answer stood for 3 unsent requests (160, 110, 60 ms).
+        let stalled = Timing { elapsed: ms(210), from_schedule: ms(210), interval: ms(50) };
+        r.record_timed(at, Op::GetCart, stalled, Ok(()));
+        // Paced: sent 30 ms late, answered in 2 ms: 32 ms from its schedule, no backfill.
+        let late = Timing { elapsed: ms(2), from_schedule: ms(32), interval: Duration::ZERO };
+        r.record_timed(at, Op::GetCart, late, Ok(()));
+        r.record_timed(at, Op::GetCart, Timing::plain(ms(1)), Err("status 503".into()));
+        r.record_timed(t0 + Duration::from_secs(11), Op::GetCart, late, Ok(())); // after the end
+        let (stats, latency) = r.finish_with_latency();
+        assert_eq!(stats.iter().find(|s| s.op == Op::GetCart.name()).unwrap().ok, 2);
+        assert_eq!(latency.len(), 1, "only operations with successes");
+        let cart = &latency[0];
+        assert_eq!(cart.op, Op::GetCart.name());
+        assert_eq!(cart.raw.count(), 2);
+        // 210 and 32, plus 160, 110, 60 backfilled.
+        assert_eq!(cart.corrected.count(), 5);
+        assert!((cart.raw.percentile_ms(100.0).unwrap() - 210.0).abs() < 0.2);
+        assert!((cart.corrected.percentile_ms(0.0).unwrap() - 32.0).abs() < 0.05, "the late one from its schedule");
     }
 }

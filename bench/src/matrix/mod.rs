@@ -55,6 +55,9 @@ pub struct MatrixFile {
     pub catalogue: CatalogueParams,
     #[serde(default)]
     pub compare: CompareParams,
+    /// The stepped-rate open-loop run per configuration (on unless `enabled = false`).
+    #[serde(default)]
+    pub capacity: crate::capacity::CapacityParams,
     /// An infra topology (ports, hosts, web binary, admin token); each configuration sets its
     /// counts. Its `[topology.prometheus]` is started only with `[run] observe`.
     pub topology: toml::Table,
@@ -306,7 +309,7 @@ impl MatrixFile {
         if self.compare.enabled && (self.compare.clients == 0 || self.compare.secs == 0) {
             bail!("[compare] clients and secs must be at least 1");
         }
-        Ok(())
+        self.capacity.validate()
     }
 
     /// Planned seconds of load in one configuration (for the time-left estimate).
@@ -316,7 +319,7 @@ impl MatrixFile {
         let http = u64::from(r.repeats) * (2 + r.warmup_secs + r.secs);
         let floor = if r.floor { u64::from(r.repeats) * (r.warmup_secs.min(5) + r.secs) } else { 0 };
         let compare = if self.compare.enabled { 2 * self.compare.secs + 4 } else { 0 };
-        http + floor + compare
+        http + floor + compare + self.capacity.planned_secs()
     }
 }
 
@@ -346,7 +349,8 @@ nginx = 1
         assert_eq!(m.run.users, 16);
         assert_eq!(m.configs, vec![Counts { postgres: 1, pgpool: 1, web: 1, nginx: 1, ..Counts::default() }]);
         assert_eq!(m.load.journey(3).categories, vec!["category-00", "category-01", "category-02"]);
-        assert_eq!(m.planned_secs_per_config(), 3 * 72 + 3 * 65 + 24);
+        // The capacity steps count with every step up to the limit: 14 of 15 s.
+        assert_eq!(m.planned_secs_per_config(), 3 * 72 + 3 * 65 + 24 + 14 * 15);
     }
 
     #[test]

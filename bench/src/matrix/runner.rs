@@ -158,6 +158,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
             floor: vec![],
             product_vs_pgbench: None,
             redis_benchmark: None,
+            capacity: None,
             errors: vec![],
             started_at: results::now_rfc3339(),
             secs_taken: 0.0,
@@ -305,6 +306,7 @@ async fn run_config(
         true => Some(run.product_reads(clients, products).await?),
         false => None,
     };
+    run.capacity(res).await?;
     // The floor runs on the web tier's own store settings, read before the tier stops.
     let floor_env = match m.run.floor {
         true => Some(store_settings(
@@ -462,6 +464,7 @@ impl<'a> ConfigRun<'a> {
             host_moves: out.host_moves,
             web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
             cpu: out.cpu,
+            latency: out.latency,
         });
         if let Err(e) = check_backends(&self.running, &phase) {
             res.repeats.pop();
@@ -499,6 +502,18 @@ impl<'a> ConfigRun<'a> {
         self.progress.step(&format!("GET product at c={clients}: {:.0} req/s, {} failed", get.rps, get.failures));
         check_backends(&self.running, "the product GETs")?;
         Ok((get, out.cpu, rss))
+    }
+
+    /// The stepped-rate open-loop run (`crate::capacity`), while the web tier is up.
+    async fn capacity(&self, res: &mut ConfigResult) -> Result<()> {
+        let target = crate::capacity::Target {
+            nginx: &self.nginx,
+            admin: &self.admin,
+            journey: self.journey.clone(),
+            cpu_groups: self.groups.clone(),
+        };
+        crate::capacity::run(self.m, &target, res, self.run_dir, self.progress).await?;
+        check_backends(&self.running, "the capacity steps")
     }
 
     /// Web tier off: the floor and pgbench get the pgpool children it held.

@@ -196,6 +196,7 @@ pub fn markdown(s: &Summary, meta: &RunMeta) -> String {
     header(&mut md, s, meta);
     method(&mut md, s);
     targets_charts_reading(&mut md, s);
+    crate::capacity::report::section(&mut md, s);
     let _ = writeln!(md, "## Per configuration\n");
     for c in &s.configurations {
         configuration(&mut md, s, c);
@@ -318,6 +319,7 @@ fn configuration(md: &mut String, s: &Summary, c: &ConfigSummary) {
         c.writes.rps,
         ms(c.writes.floor_mean_ms)
     );
+    crate::capacity::report::configuration(md, c);
     beside_the_table(md, s, c);
 }
 
@@ -414,6 +416,7 @@ pub fn write(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &Path, out: &Pat
         let data = chart::chart_data(&s, reads);
         chart::draw(&data, &out.join(format!("{name}.png")), &out.join(format!("{name}.svg")))?;
     }
+    crate::capacity::report::draw(&s, out)?;
     let mut md = markdown(&s, meta);
     observed::insert(&mut md, &observed::section(&observed::draw_all(configs, raw_dir, out)?));
     std::fs::write(out.join("README.md"), md)

@@ -40,6 +40,9 @@ pub struct RepeatResult {
     /// Cores each component used during the window.
     #[serde(default)]
     pub cpu: Option<CpuUse>,
+    /// Per operation: raw and coordinated-omission-corrected histograms (absent in older runs).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency: Vec<crate::latency::OpLatency>,
 }
 
 /// One timed storage-floor run.
@@ -97,6 +100,9 @@ pub struct ConfigResult {
     /// `redis-benchmark -t get` on a Redis node at the same concurrency (stages with Redis).
     #[serde(default)]
     pub redis_benchmark: Option<crate::floor::redisbench::RedisBenchRun>,
+    /// The stepped-rate open-loop run (absent when off, and in older runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::CapacityRun>,
     /// Phases that failed (the configuration's other numbers are still kept).
     #[serde(default)]
     pub errors: Vec<String>,

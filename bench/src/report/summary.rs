@@ -119,6 +119,13 @@ pub struct ConfigSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redis_benchmark: Option<crate::floor::redisbench::RedisBenchRun>,
     pub errors: Vec<String>,
+    /// Per operation, raw and coordinated-omission-corrected percentiles from the repeats'
+    /// merged histograms (absent for runs recorded before them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub corrected: Vec<crate::latency::CorrectedOp>,
+    /// The stepped-rate open-loop run's capacity (absent when not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<crate::capacity::report::CapacitySummary>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -266,6 +273,8 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         get_product_vs_pgbench: c.product_vs_pgbench.clone(),
         redis_benchmark: c.redis_benchmark.clone(),
         errors: c.errors.clone(),
+        corrected: crate::capacity::report::corrected_ops(c),
+        capacity: c.capacity.as_ref().map(crate::capacity::report::CapacitySummary::of),
     }
 }
 
@@ -437,6 +446,7 @@ pub(crate) mod tests {
                 cores: [("web".to_string(), 0.5 + f64::from(jitter) / 1000.0), ("postgres".to_string(), 0.8)].into(),
                 machine_busy: Some(1.9),
             }),
+            latency: vec![],
         };
         ConfigResult {
             index,
@@ -474,6 +484,7 @@ pub(crate) mod tests {
                 pgbench_cpu: None,
             }),
             redis_benchmark: None,
+            capacity: None,
             errors: vec![],
             started_at: "2026-01-01T00:00:00Z".into(),
             secs_taken: 60.0,
