@@ -240,7 +240,8 @@ fn method(md: &mut String, s: &Summary) {
          - Catalogue seeded through the API: {} products in {} categories, on a fresh topology per configuration.\n\
          - Time of a request: {}. The rows **all reads** and **all writes** give the class's mean and, in the p50 \
          column, its typical request: the operations' medians weighted by their requests. Goose is a closed-loop client (coordinated omission): a stall shows up as fewer \
-         requests, so read the times together with req/s.\n\
+         requests, so read the times together with req/s; each configuration's table of corrected p99 and the \
+         open-loop capacity section correct for it.\n\
          - Storage floor: the same plans, as many tasks as users, calling the use cases straight on {} with as \
          many connections as the whole web tier (web instances stopped meanwhile). Full-stack mean minus floor mean \
          is what nginx, actix-web and JSON cost.\n\
