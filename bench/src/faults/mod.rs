@@ -305,43 +305,14 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
 
     let client = api::client()?;
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
-    // A web binary of another stage would measure other stores under this stage's name.
-    let stores = api::ready_stores(&client, &nginx[0]).await?;
-    let want = crate::matrix::stage_stores(f.stage);
-    if stores != want {
-        bail!(
-            "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
-            stores.join(", "),
-            f.stage,
-            want.join(", ")
-        );
-    }
+    ensure_stage_stores(&client, &nginx[0], f.stage).await?;
     let specs = seed_catalogue(f.catalogue.products, &categories(f.catalogue.categories));
     let t = Instant::now();
     let ids = api::seed_products(&client, &nginx, &admin, specs, f.catalogue.parallel).await.context("seeding")?;
     eprintln!("faults: seeded {} products in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
 
-    let mut rows: Vec<FaultRow> = Vec::new();
-    let mut stopped = None;
-    for n in 0..f.faults.len() {
-        if cancel::is_cancelled() {
-            bail!("interrupted");
-        }
-        if let Err(e) = with_running(&running, |r| healthy(r)).await {
-            stopped = Some(format!("before fault {}: {e:#}", n + 1));
-            break;
-        }
-        let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
-        let row = one::run_fault(f, n, &running, &stack).await?;
-        eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
-        rows.push(row);
-    }
-    if let Some(why) = &stopped {
-        eprintln!("faults: stopped: {why}");
-        if let Some(last) = rows.last_mut() {
-            last.problems.push(format!("the remaining faults were not run: {why}"));
-        }
-    }
+    let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
+    let (mut rows, stopped) = run_each(f, &running, &stack).await?;
     let running = Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("the topology is still shared"))?;
     let running = running.into_inner().unwrap_or_else(|e| e.into_inner());
     tokio::task::spawn_blocking(move || running.down()).await??;
@@ -356,6 +327,55 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         crate::report::results::display_path(&opts.out.join("faults.json")),
         crate::report::results::display_path(&opts.out.join("faults.md"))
     );
+    judge(&rows, stopped)?;
+    Ok(rows)
+}
+
+/// A web binary of another stage would measure other stores under this stage's name: refuses
+/// the run when the stores the instance behind `url` is ready on are not `stage`'s.
+async fn ensure_stage_stores(client: &reqwest::Client, url: &str, stage: crate::matrix::Stage) -> Result<()> {
+    let stores = api::ready_stores(client, url).await?;
+    let want = crate::matrix::stage_stores(stage);
+    if stores != want {
+        bail!(
+            "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
+            stores.join(", "),
+            stage,
+            want.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the faults one after another while the topology is healthy before each; returns their
+/// rows and, when one found it unhealthy, why the rest were not run (noted on the last row).
+async fn run_each(f: &FaultsFile, running: &Shared, stack: &one::Stack<'_>) -> Result<(Vec<FaultRow>, Option<String>)> {
+    let mut rows: Vec<FaultRow> = Vec::new();
+    let mut stopped = None;
+    for n in 0..f.faults.len() {
+        if cancel::is_cancelled() {
+            bail!("interrupted");
+        }
+        if let Err(e) = with_running(running, |r| healthy(r)).await {
+            stopped = Some(format!("before fault {}: {e:#}", n + 1));
+            break;
+        }
+        let row = one::run_fault(f, n, running, stack).await?;
+        eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
+        rows.push(row);
+    }
+    if let Some(why) = &stopped {
+        eprintln!("faults: stopped: {why}");
+        if let Some(last) = rows.last_mut() {
+            last.problems.push(format!("the remaining faults were not run: {why}"));
+        }
+    }
+    Ok((rows, stopped))
+}
+
+/// The run's verdict once its rows are written: an error when not every fault ran, or when one
+/// lost or duplicated acknowledged data or its restart failed.
+fn judge(rows: &[FaultRow], stopped: Option<String>) -> Result<()> {
     let bad: Vec<&FaultRow> = rows
         .iter()
         .filter(|r| {
@@ -371,7 +391,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         let names: Vec<&str> = bad.iter().map(|r| r.target.as_str()).collect();
         bail!("acknowledged data lost or duplicated, or a restart failed, in: {} (see faults.md)", names.join(", "));
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The command: reads the file, runs, prints where the results are.
