@@ -27,10 +27,10 @@ use endpoints::HostPort;
 use infra::{Kind, Running, Topology, SHOP_DB};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use test_support::RunDir;
 
 const ADMIN: &str = "failover-admin-token";
 const SHOPPERS: usize = 6;
@@ -49,29 +49,6 @@ fn topology(name: &str, base: u16) -> Topology {
         base + 20
     ))
     .expect("test topology")
-}
-
-/// A temp run dir, removed when dropped (after the topology in it has stopped), except when the
-/// test failed: then its servers' logs stay for reading.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("shopbench-app-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("the servers' logs are kept in {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// Runs blocking infra work without stalling the shoppers' tasks.
@@ -366,14 +343,12 @@ async fn read_backend(addr: &str) -> BackendRows {
         .dbname(SHOP_DB)
         .connect(tokio_postgres::NoTls)
         .await
-        .unwrap_or_else(|e| panic!("connect to backend {addr}: {}", adapter_postgres::testing::describe(&e)));
+        .unwrap_or_else(|e| panic!("connect to backend {addr}: {}", test_support::pg::describe(&e)));
     tokio::spawn(conn);
     let rows = |sql: &'static str| {
         let c = &c;
         async move {
-            c.query(sql, &[])
-                .await
-                .unwrap_or_else(|e| panic!("{sql} on {addr}: {}", adapter_postgres::testing::describe(&e)))
+            c.query(sql, &[]).await.unwrap_or_else(|e| panic!("{sql} on {addr}: {}", test_support::pg::describe(&e)))
         }
     };
     let mut b = BackendRows {
@@ -666,8 +641,9 @@ fn assert_only_unavailable(ledgers: &[Ledger]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pgpool_loss_is_invisible_to_clients() {
     let _turn = TURN.lock().await;
-    let dir = TempDir::new("pgpool-loss");
-    let mut running = blocking(|| topology("app-pgpool-loss", 16000).up(&dir.0)).expect("up");
+    // Removed after the topology in it has stopped; kept with the servers' logs if the test fails.
+    let dir = RunDir::kept_on_failure("app-pgpool-loss");
+    let mut running = blocking(|| topology("app-pgpool-loss", 16000).up(&dir)).expect("up");
     let pgpools = running.pgpool_endpoints();
     let backends = running.backend_endpoints();
     let clock = Instant::now();
@@ -781,8 +757,8 @@ async fn a_main_backend_loss_and_its_rejoin_lose_no_acknowledged_write() {
 /// infra's procedure while shoppers keep going, and writes go on on both.
 async fn backend_loss_and_rejoin(victim: usize, base_port: u16, prefix: &str) {
     let _turn = TURN.lock().await;
-    let dir = TempDir::new(&format!("{prefix}backend-loss"));
-    let mut running = blocking(|| topology(&format!("app-{prefix}backend-loss"), base_port).up(&dir.0)).expect("up");
+    let dir = RunDir::kept_on_failure(&format!("app-{prefix}backend-loss"));
+    let mut running = blocking(|| topology(&format!("app-{prefix}backend-loss"), base_port).up(&dir)).expect("up");
     let pgpools = running.pgpool_endpoints();
     let backends = running.backend_endpoints();
     let survivor = 1 - victim;

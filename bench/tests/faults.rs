@@ -7,6 +7,7 @@
 
 use bench::faults::{self, FaultRow, FaultsFile};
 use std::path::PathBuf;
+use test_support::RunDir;
 
 /// The app binary of this build (target/<profile>/shopbench): `cargo test --workspace`
 /// (scripts/test) builds it; `cargo build -p app` does too.
@@ -59,23 +60,11 @@ restart_budget_secs = 10
     .expect("the test's faults file")
 }
 
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("kept for reading: {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() {
-    let dir = TempDir(std::env::temp_dir().join(format!("shopbench-bench-faults-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&dir.0);
-    let out = dir.0.join("results");
+    // The results and the run dir (the servers' logs) are kept for reading if the test fails.
+    let dir = RunDir::kept_on_failure("bench-faults");
+    let out = dir.path().join("results");
     std::fs::create_dir_all(&out).unwrap();
     // A row of a later stage that this run must keep.
     let redis = FaultRow {
@@ -87,7 +76,7 @@ async fn a_backend_killed_and_rejoined_under_load_loses_no_acknowledged_order() 
     std::fs::write(out.join("faults.json"), serde_json::to_string(&vec![redis.clone()]).unwrap()).unwrap();
 
     let opts =
-        faults::Options { file: file(), out: out.clone(), run_dir: dir.0.join("run"), command: "the test".into() };
+        faults::Options { file: file(), out: out.clone(), run_dir: dir.path().join("run"), command: "the test".into() };
     let rows = faults::run(opts).await.expect("the faults run");
 
     assert_eq!(rows.len(), 1);

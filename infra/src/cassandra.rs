@@ -493,30 +493,7 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
         )
         .map_err(|e| with_log(p, e))?;
     }
-    // Every node lists the others as peers and all report one schema version.
-    let peers_known = || -> Result<bool> {
-        let mut versions = Vec::new();
-        for p in procs {
-            let peers = cql::peers(&p.host, p.port, PROBE_TIMEOUT)?;
-            let known: Vec<String> = peers.iter().map(|(peer, _)| peer.to_string()).collect();
-            let missing: Vec<&Proc> = procs.iter().filter(|q| q.index != p.index && !known.contains(&q.host)).collect();
-            if !missing.is_empty() {
-                bail!(
-                    "{} does not know {} yet",
-                    p.label(),
-                    missing.iter().map(|q| q.label()).collect::<Vec<_>>().join(", ")
-                );
-            }
-            versions.extend(peers.iter().map(|(_, version)| *version));
-            versions.push(cql::schema_version(&p.host, p.port, PROBE_TIMEOUT)?);
-        }
-        versions.sort();
-        versions.dedup();
-        if versions.len() != 1 {
-            bail!("schema versions differ across the ring");
-        }
-        Ok(true)
-    };
+    let peers_known = || ring_agrees(procs);
     process::wait_until(&format!("cassandra ring of {n}"), left(), || dead().is_some(), peers_known).map_err(|e| {
         match dead() {
             Some(p) => with_log(p, e),
@@ -559,6 +536,32 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
         Some(p) => with_log(p, e),
         None => e,
     })
+}
+
+/// Whether every node lists the others as peers and all report one schema version (an error
+/// says which does not yet).
+fn ring_agrees(procs: &[Proc]) -> Result<bool> {
+    let mut versions = Vec::new();
+    for p in procs {
+        let peers = cql::peers(&p.host, p.port, PROBE_TIMEOUT)?;
+        let known: Vec<String> = peers.iter().map(|(peer, _)| peer.to_string()).collect();
+        let missing: Vec<&Proc> = procs.iter().filter(|q| q.index != p.index && !known.contains(&q.host)).collect();
+        if !missing.is_empty() {
+            bail!(
+                "{} does not know {} yet",
+                p.label(),
+                missing.iter().map(|q| q.label()).collect::<Vec<_>>().join(", ")
+            );
+        }
+        versions.extend(peers.iter().map(|(_, version)| *version));
+        versions.push(cql::schema_version(&p.host, p.port, PROBE_TIMEOUT)?);
+    }
+    versions.sort();
+    versions.dedup();
+    if versions.len() != 1 {
+        bail!("schema versions differ across the ring");
+    }
+    Ok(true)
 }
 
 impl Running {

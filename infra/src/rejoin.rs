@@ -364,15 +364,7 @@ impl Running {
         }
 
         // 1. detach on every pgpool that still has it attached
-        for &p in &pgpools {
-            let (host, port) = t.endpoint(Kind::Pgpool, p);
-            let status =
-                pgpool::pool_nodes_patient(&host, port)?.into_iter().find(|n| n.node_id == i).map(|n| n.status);
-            if status.as_deref() != Some("down") {
-                pgpool::pcp_node(self, "pcp_detach_node", p, i)?;
-                eprintln!("rejoin: detached node {i} on pgpool {p}");
-            }
-        }
+        self.detach_everywhere(i, &pgpools)?;
         // 2. stop it
         if self.proc(Kind::Postgres, i).is_ok_and(|p| p.alive()) {
             self.stop(Kind::Postgres, i)?;
@@ -381,24 +373,7 @@ impl Running {
         // A killed one we started is our zombie until we reap it; its pid in the lock file
         // (postmaster.pid, the socket's lock) would make the new server refuse to start.
         self.reap(Kind::Postgres, i);
-        // the source: a running backend every pgpool has up
-        let mut source = None;
-        for k in (0..t.count(Kind::Postgres)).filter(|&k| k != i) {
-            if !self.proc(Kind::Postgres, k).is_ok_and(|p| p.alive()) {
-                continue;
-            }
-            let mut up_everywhere = true;
-            for &p in &pgpools {
-                let (host, port) = t.endpoint(Kind::Pgpool, p);
-                up_everywhere &=
-                    pgpool::pool_nodes_patient(&host, port)?.iter().any(|n| n.node_id == k && n.status == "up");
-            }
-            if up_everywhere {
-                source = Some(k);
-                break;
-            }
-        }
-        let Some(source) = source else { bail!("no running backend is up on every pgpool to copy node {i} from") };
+        let source = self.rejoin_source(i, &pgpools)?;
         let (src_host, src_port) = t.endpoint(Kind::Postgres, source);
 
         // 3. copy and start it as a standby of the source, writes flowing
@@ -435,5 +410,40 @@ impl Running {
         let writes_paused = paused_at.elapsed();
         eprintln!("rejoin: writes resumed after {writes_paused:.1?}");
         Ok(RejoinReport { backend: i, source, total: t0.elapsed(), writes_paused })
+    }
+
+    /// Detaches backend `i` on each of `pgpools` that does not already show it down.
+    fn detach_everywhere(&self, i: usize, pgpools: &[usize]) -> Result<()> {
+        for &p in pgpools {
+            let (host, port) = self.topology().endpoint(Kind::Pgpool, p);
+            let status =
+                pgpool::pool_nodes_patient(&host, port)?.into_iter().find(|n| n.node_id == i).map(|n| n.status);
+            if status.as_deref() != Some("down") {
+                pgpool::pcp_node(self, "pcp_detach_node", p, i)?;
+                eprintln!("rejoin: detached node {i} on pgpool {p}");
+            }
+        }
+        Ok(())
+    }
+
+    /// The backend to copy `i` from: the first other one that runs and that every pgpool of
+    /// `pgpools` has up.
+    fn rejoin_source(&self, i: usize, pgpools: &[usize]) -> Result<usize> {
+        let t = self.topology();
+        for k in (0..t.count(Kind::Postgres)).filter(|&k| k != i) {
+            if !self.proc(Kind::Postgres, k).is_ok_and(|p| p.alive()) {
+                continue;
+            }
+            let mut up_everywhere = true;
+            for &p in pgpools {
+                let (host, port) = t.endpoint(Kind::Pgpool, p);
+                up_everywhere &=
+                    pgpool::pool_nodes_patient(&host, port)?.iter().any(|n| n.node_id == k && n.status == "up");
+            }
+            if up_everywhere {
+                return Ok(k);
+            }
+        }
+        bail!("no running backend is up on every pgpool to copy node {i} from")
     }
 }

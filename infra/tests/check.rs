@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{topology, TempRunDir};
+use common::{topology, RunDir};
 use infra::{psql, Kind, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -55,8 +55,8 @@ fn writer(host: String, port: u16, id: u32, stop: Arc<AtomicBool>) -> std::threa
 
 #[test]
 fn check_is_identical_every_time_while_clients_write() {
-    let dir = TempRunDir::new("check");
-    let running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-check");
+    let running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let pools = running.endpoints(Kind::Pgpool);
     let (h, p) = (&pools[0].host, &pools[0].port);
     psql::query(h, *p, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY, n bigint NOT NULL)").unwrap();

@@ -8,7 +8,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{topology, TempRunDir};
+use common::{topology, RunDir};
 use infra::{psql, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -45,8 +45,8 @@ fn count_clients(host: &str, port: u16) -> u64 {
 
 #[test]
 fn a_full_backend_stays_attached_on_every_pgpool() {
-    let dir = TempRunDir::new("full");
-    let running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-full");
+    let running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let sizing = running.sizing();
     let via = |pool: u16, sql: &str| psql::query("127.0.0.1", pool, SHOP_DB, sql);
     via(19520, "CREATE TABLE items (id int PRIMARY KEY)").unwrap();

@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{assert_on_every_backend, topology, TempRunDir, Writer};
+use common::{assert_on_every_backend, topology, RunDir, Writer};
 use infra::{psql, Kind, Running, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -61,8 +61,8 @@ fn attached(s: &str) -> bool {
 
 #[test]
 fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
-    let dir = TempRunDir::new("hang");
-    let mut running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-hang");
+    let mut running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let run_dir = running.run_dir().to_path_buf();
     psql::query("127.0.0.1", 19540, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY)").unwrap();
 

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::TempRunDir;
+use common::RunDir;
 use infra::hosts::{EmulatedHosts, SshHost};
 
 const T: Duration = Duration::from_secs(15);
@@ -35,8 +35,8 @@ fn running(pid: u32) -> bool {
 
 #[test]
 fn emulated_hosts_are_machines_reached_over_ssh_and_nothing_else() {
-    let run = TempRunDir::new("hosts");
-    let hosts = EmulatedHosts::create(&run.0, 3).expect("3 emulated hosts");
+    let run = RunDir::new("infra-test-hosts");
+    let hosts = EmulatedHosts::create(run.path(), 3).expect("3 emulated hosts");
     let list = hosts.hosts();
     let control = hosts.control_address().to_string();
     let subnet_prefix = control.rsplit_once('.').unwrap().0.to_string() + ".";
@@ -63,13 +63,13 @@ fn emulated_hosts_are_machines_reached_over_ssh_and_nothing_else() {
     }
 
     // Files go to a host's own directory.
-    let note = run.0.join("note.txt");
+    let note = run.path().join("note.txt");
     std::fs::write(&note, "shipped\n").unwrap();
     h2.copy_to(&[note.as_path()], &h2.dir.display().to_string(), T).unwrap();
     assert_eq!(h2.run(&format!("cat {}/note.txt", h2.dir.display()), T).unwrap(), "shipped\n");
 
     // A host key nobody trusts is refused (no prompt, no accept-new).
-    let empty = run.0.join("empty_known_hosts");
+    let empty = run.path().join("empty_known_hosts");
     std::fs::write(&empty, "").unwrap();
     let stranger = SshHost { known_hosts: Some(empty), ..h1.clone() };
     let e = format!("{:#}", stranger.run("true", T).expect_err("unknown host key"));
@@ -91,5 +91,5 @@ fn emulated_hosts_are_machines_reached_over_ssh_and_nothing_else() {
         assert!(!namespaces.contains(n.as_str()), "namespace {n} left: {namespaces}");
     }
     assert!(!ip(&["-4", "-o", "addr"]).contains(&control), "the bridge's address is left");
-    assert!(!Path::new(&run.0.join("hosts.json")).exists());
+    assert!(!Path::new(&run.path().join("hosts.json")).exists());
 }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use common::{any_alive, app_binary, topology, TempRunDir};
+use common::{any_alive, app_binary, topology, RunDir};
 use infra::{Kind, Overrides};
 use serde_json::Value;
 
@@ -90,10 +90,10 @@ fn get(addr: &str, path: &str) -> Answer {
 
 #[test]
 fn nginx_answers_its_own_errors_in_the_api_json_shape() {
-    let dir = TempRunDir::new("nginx-errors");
+    let dir = RunDir::new("infra-test-nginx-errors");
     let t =
         topology(TOPOLOGY).with_overrides(&Overrides { web_binary: Some(app_binary()), ..Default::default() }).unwrap();
-    let mut running = t.up(&dir.0).expect("up");
+    let mut running = t.up(dir.path()).expect("up");
     let nginx = running.nginx_urls()[0].trim_start_matches("http://").to_string();
     assert_eq!(get(&nginx, "/health/ready").status, 200);
 

@@ -14,7 +14,7 @@ use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{any_alive, app_binary, topology, TempRunDir};
+use common::{any_alive, app_binary, topology, RunDir};
 use infra::{Kind, Overrides, PrometheusApi, Running};
 
 const PG: &str = r#"
@@ -247,12 +247,12 @@ fn every_target_is_up_and_every_dashboard_panel_returns_data() {
     proven.sort();
     assert_eq!(files, proven, "a dashboard no test proves");
 
-    let pg_dir = TempRunDir::new("observe-pg");
-    let redis_dir = TempRunDir::new("observe-redis");
+    let pg_dir = RunDir::new("infra-test-observe-pg");
+    let redis_dir = RunDir::new("infra-test-observe-redis");
     let pg = topology(PG).with_overrides(&Overrides { web_binary: Some(app_binary()), ..Default::default() }).unwrap();
     let admin = pg.web.admin_token.clone();
-    let pg = pg.up(&pg_dir.0).expect("up pg");
-    let redis = topology(REDIS).up(&redis_dir.0).expect("up redis");
+    let pg = pg.up(pg_dir.path()).expect("up pg");
+    let redis = topology(REDIS).up(redis_dir.path()).expect("up redis");
     let procs: Vec<infra::Proc> = pg.processes().iter().chain(redis.processes()).cloned().collect();
     let exporters = procs.iter().filter(|p| p.kind.observed().is_some()).count();
     assert_eq!(exporters, 1 + 1 + 1 + 2 + 1, "an exporter per backend, pgpool, nginx, Redis instance, Sentinel");
@@ -295,8 +295,8 @@ fn every_target_is_up_and_every_dashboard_panel_returns_data() {
 /// panels return data (a ring start takes ~30-60 s on 2 cores).
 #[test]
 fn cassandra_jmx_target_is_up_and_its_dashboard_returns_data() {
-    let dir = TempRunDir::new("observe-cassandra");
-    let running = topology(CASSANDRA).up(&dir.0).expect("up cassandra");
+    let dir = RunDir::new("infra-test-observe-cassandra");
+    let running = topology(CASSANDRA).up(dir.path()).expect("up cassandra");
     wait_targets_up(&running, Duration::from_secs(60));
     let queries: Vec<(String, String)> = PROVEN_WITH_CASSANDRA.iter().flat_map(|f| panel_queries(f)).collect();
     let empty = unanswered(&queries, &[running.prometheus_api().unwrap()], Duration::from_secs(90));

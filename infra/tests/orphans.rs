@@ -7,7 +7,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{topology, TempRunDir};
+use common::{topology, RunDir};
 use infra::{psql, Kind, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -40,8 +40,8 @@ fn wait_dead(pids: &[u32]) -> Vec<u32> {
 
 #[test]
 fn orphans_of_a_killed_pgpool_are_shown_and_ended() {
-    let dir = TempRunDir::new("orphans");
-    let mut running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-orphans");
+    let mut running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let q = |sql: &str| psql::query("127.0.0.1", 19510, SHOP_DB, sql);
     q("CREATE TABLE items (id int PRIMARY KEY)").unwrap();
     q("INSERT INTO items VALUES (1)").unwrap();

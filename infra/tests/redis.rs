@@ -6,7 +6,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use common::{any_alive, topology, TempRunDir};
+use common::{any_alive, topology, RunDir};
 use infra::redis::{info, is_read_only, query};
 use infra::{signal, Kind};
 
@@ -48,12 +48,12 @@ fn follows(addr: &str, master: &str) -> anyhow::Result<bool> {
 
 #[test]
 fn replicas_follow_the_master_and_sentinels_promote_one_when_it_dies() {
-    let dir = TempRunDir::new("redis");
+    let dir = RunDir::new("infra-test-redis");
     let t = topology(
         "name = \"itest-redis\"\n[redis]\ncount = 3\nbase_port = 15620\n[sentinel]\ncount = 3\nbase_port = 15630\n",
     );
     let started = Instant::now();
-    let mut running = t.up(&dir.0).expect("up");
+    let mut running = t.up(dir.path()).expect("up");
     eprintln!("up with 1 master, 2 replicas, 3 sentinels in {:.1?}", started.elapsed());
     let redis = running.redis_endpoints();
     assert_eq!(redis, ["127.0.0.1:15620", "127.0.0.1:15621", "127.0.0.1:15622"]);
@@ -150,9 +150,9 @@ fn replicas_follow_the_master_and_sentinels_promote_one_when_it_dies() {
 
 #[test]
 fn without_sentinels_a_restarted_replica_follows_instance_0() {
-    let dir = TempRunDir::new("redis-plain");
+    let dir = RunDir::new("infra-test-redis-plain");
     let t = topology("name = \"itest-redis-plain\"\n[redis]\ncount = 2\nbase_port = 15640\n");
-    let mut running = t.up(&dir.0).expect("up");
+    let mut running = t.up(dir.path()).expect("up");
     let redis = running.redis_endpoints();
     assert_eq!(running.redis_master().unwrap(), redis[0]);
     assert!(set(&redis[0], "k", "v1"));

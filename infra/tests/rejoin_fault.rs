@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{assert_on_every_backend, topology, TempRunDir, Writer};
+use common::{assert_on_every_backend, topology, RunDir, Writer};
 use infra::{psql, Kind, Running, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -54,8 +54,8 @@ fn killer(dir: PathBuf, old: Option<u32>, after_attach: bool) -> std::thread::Jo
 
 #[test]
 fn a_backend_dying_during_its_rejoin_holds_writes_briefly_and_the_rejoin_can_be_run_again() {
-    let dir = TempRunDir::new("rejoin-fault");
-    let mut running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-rejoin-fault");
+    let mut running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let run_dir = running.run_dir().to_path_buf();
     psql::query("127.0.0.1", 19530, SHOP_DB, "CREATE TABLE items (id text PRIMARY KEY)").unwrap();
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{any_alive, topology, TempRunDir};
+use common::{any_alive, topology, RunDir};
 use infra::{psql, Difference, Kind, SHOP_DB};
 
 const TOPOLOGY: &str = r#"
@@ -24,8 +24,8 @@ pcp_base_port = 19960
 
 #[test]
 fn replication_check_faults_and_rejoin() {
-    let dir = TempRunDir::new("repl");
-    let mut running = topology(TOPOLOGY).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-repl");
+    let mut running = topology(TOPOLOGY).up(dir.path()).expect("up");
     let pools = running.endpoints(Kind::Pgpool);
     let backends = running.endpoints(Kind::Postgres);
     let via = |i: usize, sql: &str| psql::query(&pools[i].host, pools[i].port, SHOP_DB, sql);

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{app_binary, topology, TempRunDir};
+use common::{app_binary, topology, RunDir};
 use infra::{http_get, Kind, Overrides, Running};
 
 const TOPOLOGY: &str = r#"
@@ -34,7 +34,7 @@ fn ready(port: u16) -> u16 {
 }
 
 /// Kills `kind index`, restarts it, and checks that it runs under a new pid, also in state.json.
-fn kill_and_restart(running: &mut Running, dir: &TempRunDir, kind: Kind, index: usize) -> infra::RestartReport {
+fn kill_and_restart(running: &mut Running, dir: &RunDir, kind: Kind, index: usize) -> infra::RestartReport {
     let before = pid(running, kind, index);
     running.kill(kind, index, infra::signal::SIGKILL).unwrap();
     assert!(!running.status().is_up(kind, index));
@@ -43,17 +43,17 @@ fn kill_and_restart(running: &mut Running, dir: &TempRunDir, kind: Kind, index: 
     let after = pid(running, kind, index);
     assert_ne!(before, after, "{kind} {index} runs under a new pid");
     assert!(running.status().is_up(kind, index));
-    let saved = Running::open(&dir.0).unwrap();
+    let saved = Running::open(dir.path()).unwrap();
     assert_eq!(pid(&saved, kind, index), after, "state.json records the new pid");
     report
 }
 
 #[test]
 fn every_kind_restarts_after_a_sigkill_on_its_ports() {
-    let dir = TempRunDir::new("restart");
+    let dir = RunDir::new("infra-test-restart");
     let t =
         topology(TOPOLOGY).with_overrides(&Overrides { web_binary: Some(app_binary()), ..Default::default() }).unwrap();
-    let mut running = t.up(&dir.0).expect("up");
+    let mut running = t.up(dir.path()).expect("up");
 
     let err = running.restart(Kind::Pgpool, 1).unwrap_err().to_string();
     assert!(err.contains("is running"), "{err}");
@@ -62,7 +62,7 @@ fn every_kind_restarts_after_a_sigkill_on_its_ports() {
     // the other pgpool sees every node up, so it goes.
     let before = pid(&running, Kind::Pgpool, 1);
     running.kill(Kind::Pgpool, 1, infra::signal::SIGKILL).unwrap();
-    std::fs::write(dir.0.join("pgpool1/pgpool_status"), "up\ndown\n").unwrap();
+    std::fs::write(dir.path().join("pgpool1/pgpool_status"), "up\ndown\n").unwrap();
     running.restart(Kind::Pgpool, 1).expect("restart pgpool 1");
     assert_ne!(pid(&running, Kind::Pgpool, 1), before);
     let nodes = infra::pool_nodes("127.0.0.1", 19971).unwrap();

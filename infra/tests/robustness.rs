@@ -5,7 +5,7 @@ mod common;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use common::{any_alive, topology, TempRunDir};
+use common::{any_alive, topology, RunDir};
 use infra::{Kind, Overrides, Running};
 
 /// 1 backend on `pg`, 1 pgpool on `pool` (pcp on pool + 5), 1 web instance: each test has its
@@ -24,9 +24,9 @@ fn db_only(pg: u16, pool: u16) -> infra::Topology {
 
 #[test]
 fn taken_port_is_named_and_nothing_starts() {
-    let dir = TempRunDir::new("port");
+    let dir = RunDir::new("infra-test-port");
     let _holder = TcpListener::bind("127.0.0.1:19940").unwrap();
-    let err = db_only(15440, 19940).up(&dir.0).err().expect("up must fail while the pgpool port is taken");
+    let err = db_only(15440, 19940).up(dir.path()).err().expect("up must fail while the pgpool port is taken");
     let msg = format!("{err:#}");
     assert!(msg.contains("port 127.0.0.1:19940 (for pgpool 0) is already taken"), "{msg}");
     assert!(msg.contains(&format!("pid {}", std::process::id())), "the holder is named: {msg}");
@@ -36,18 +36,18 @@ fn taken_port_is_named_and_nothing_starts() {
 
 #[test]
 fn second_up_is_refused_and_drop_stops_everything() {
-    let dir = TempRunDir::new("twice");
-    let running = db_only(15450, 19950).up(&dir.0).expect("up");
+    let dir = RunDir::new("infra-test-twice");
+    let running = db_only(15450, 19950).up(dir.path()).expect("up");
     let procs = running.processes().to_vec();
     assert_eq!(procs.len(), 2);
 
-    let err = db_only(15450, 19950).up(&dir.0).err().expect("a second up in the same run dir must fail");
+    let err = db_only(15450, 19950).up(dir.path()).err().expect("a second up in the same run dir must fail");
     let msg = format!("{err:#}");
     assert!(msg.contains("already running") && msg.contains("nothing started"), "{msg}");
     assert_eq!(any_alive(&procs).len(), 2, "the second up must not touch the running topology");
 
     // Another handle on the same run dir (as the CLI makes) sees the same processes.
-    let opened = Running::open(&dir.0).unwrap();
+    let opened = Running::open(dir.path()).unwrap();
     assert!(opened.status().is_up(Kind::Pgpool, 0));
     drop(opened);
     assert_eq!(any_alive(&procs).len(), 2, "dropping an opened handle stops nothing");
@@ -60,12 +60,12 @@ fn second_up_is_refused_and_drop_stops_everything() {
 
 #[test]
 fn failure_half_way_stops_what_was_started() {
-    let dir = TempRunDir::new("halfway");
+    let dir = RunDir::new("infra-test-halfway");
     // A "web binary" that exits at once: PostgreSQL and pgpool are up when it fails.
     let t = topo(15470, 19970)
         .with_overrides(&Overrides { web_binary: Some("/bin/false".into()), ..Default::default() })
         .unwrap();
-    let err = t.up(&dir.0).err().expect("up must fail when a web instance dies");
+    let err = t.up(dir.path()).err().expect("up must fail when a web instance dies");
     let msg = format!("{err:#}");
     assert!(msg.contains("web 0") && msg.contains("exited while starting"), "{msg}");
     assert!(msg.contains("last lines of"), "the error carries the log tail: {msg}");
@@ -80,5 +80,5 @@ fn failure_half_way_stops_what_was_started() {
         }
         assert!(free, "port {port} still taken: {:?}", infra::port_holder(port));
     }
-    assert!(!dir.0.join("state.json").exists(), "state.json left behind after cleanup");
+    assert!(!dir.path().join("state.json").exists(), "state.json left behind after cleanup");
 }

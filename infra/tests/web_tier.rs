@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{any_alive, app_binary, topology, TempRunDir};
+use common::{any_alive, app_binary, topology, RunDir};
 use endpoints::HostPort;
 use infra::{http_get, Kind, Overrides};
 
@@ -63,10 +63,10 @@ fn get(url: &str, path: &str) -> u16 {
 
 #[test]
 fn full_topology_serves_through_nginx_and_survives_a_killed_web_instance() {
-    let dir = TempRunDir::new("web");
+    let dir = RunDir::new("infra-test-web");
     let t =
         topology(TOPOLOGY).with_overrides(&Overrides { web_binary: Some(app_binary()), ..Default::default() }).unwrap();
-    let mut running = t.up(&dir.0).expect("up");
+    let mut running = t.up(dir.path()).expect("up");
     let nginx = running.nginx_urls();
     assert_eq!(nginx.len(), 2);
     for n in &nginx {
@@ -74,7 +74,7 @@ fn full_topology_serves_through_nginx_and_survives_a_killed_web_instance() {
     }
 
     // Each web instance runs with the settings the run state records (what the bench reads).
-    let reopened = infra::Running::open(&dir.0).unwrap();
+    let reopened = infra::Running::open(dir.path()).unwrap();
     for i in 0..2 {
         let recorded = running.web_settings(i).expect("web settings recorded").clone();
         assert_eq!(reopened.web_settings(i), Some(&recorded), "web {i}: not in state.json");

@@ -17,7 +17,6 @@
 mod catalogue;
 mod schema;
 mod settings;
-pub mod testing;
 
 pub use settings::CassandraSettings;
 

@@ -1,11 +1,11 @@
 //! Catalogue against a real Cassandra ring (SHOPBENCH_TEST_CASSANDRA, started by scripts/test):
 //! the shared catalogue contract (adapters/contract), then what only this adapter promises.
 
-use adapter_cassandra::testing::{fresh_keyspace, test_settings};
 use adapter_cassandra::{CassandraSettings, CassandraStore};
 use domain::ports::Catalogue;
 use std::collections::HashMap;
 use std::sync::Arc;
+use test_support::cassandra::{fresh_keyspace, test_settings};
 
 /// A catalogue in a keyspace of its own.
 async fn fresh() -> Arc<dyn Catalogue> {

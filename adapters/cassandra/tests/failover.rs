@@ -9,7 +9,6 @@
 
 use adapter_cassandra::{CassandraSettings, CassandraStore};
 use domain::models::*;
-use infra::{Kind, Running, Topology};
 use scylla::policies::load_balancing::{NodeIdentifier, SingleTargetLoadBalancingPolicy};
 use scylla::statement::Consistency;
 use std::collections::HashMap;
@@ -17,6 +16,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::servers::{self, Kind, Running, Topology};
+use test_support::RunDir;
 
 const RING: &str = r#"
 name = "cassandra-failover-test"
@@ -76,9 +77,11 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
-    let dir = std::env::temp_dir().join(format!("shopbench-cassandra-failover-{}", std::process::id()));
+    // Kept when the test fails: the nodes' logs.
+    let dir = RunDir::kept_on_failure("cassandra-failover");
+    let path = dir.path().to_path_buf();
     let t = Instant::now();
-    let running: Running = blocking(move || Topology::parse(RING).unwrap().up(dir).expect("ring up")).await;
+    let running: Running = blocking(move || Topology::parse(RING).unwrap().up(path).expect("ring up")).await;
     eprintln!("ring of 3 ready in {:.1?}", t.elapsed());
     let mut settings = CassandraSettings::new(running.cassandra_nodes());
     settings.keyspace = "failover".into();
@@ -155,7 +158,7 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     // by dropping the node's connections when their keepalives go unanswered.
     let running = blocking(move || {
         let mut r = running;
-        r.kill(Kind::Cassandra, 1, infra::signal::SIGSTOP).expect("stop node 1");
+        r.kill(Kind::Cassandra, 1, servers::signal::SIGSTOP).expect("stop node 1");
         r
     })
     .await;
@@ -166,7 +169,7 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     end(hung, &mut report);
     let running = blocking(move || {
         let mut r = running;
-        r.kill(Kind::Cassandra, 1, infra::signal::SIGCONT).expect("resume node 1");
+        r.kill(Kind::Cassandra, 1, servers::signal::SIGCONT).expect("resume node 1");
         r
     })
     .await;
@@ -284,11 +287,10 @@ async fn a_killed_node_costs_no_request_and_rejoins_as_a_replica() {
     assert!(!written_while_down.is_empty(), "writes went on while node 2 was down");
     assert_eq!(failures, 0, "requests failed:\n  {}", report.join("\n  "));
     drop(store);
-    let dir = running.run_dir().to_path_buf();
     blocking(move || running.down().expect("ring down")).await;
-    let _ = std::fs::remove_dir_all(dir);
+    drop(dir);
 }
 
 fn libc_sigkill() -> i32 {
-    infra::signal::SIGKILL
+    servers::signal::SIGKILL
 }

@@ -29,7 +29,6 @@ mod orders;
 mod rows;
 mod selector;
 mod settings;
-pub mod testing;
 mod users;
 
 pub use settings::PgSettings;

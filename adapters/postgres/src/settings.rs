@@ -69,8 +69,9 @@ impl PgSettings {
         Duration::from_millis(self.connect_timeout_ms.max(1))
     }
 
-    /// The tokio-postgres configuration of one endpoint.
-    pub(crate) fn config_for(&self, endpoint: &str) -> anyhow::Result<tokio_postgres::Config> {
+    /// The tokio-postgres configuration of one endpoint (the adapter's pools use it; so may a
+    /// plain client beside the adapter).
+    pub fn config_for(&self, endpoint: &str) -> anyhow::Result<tokio_postgres::Config> {
         let HostPort { host, port } =
             HostPort::parse(endpoint).map_err(|e| anyhow::anyhow!("postgres endpoint {e}"))?;
         let mut c = tokio_postgres::Config::new();

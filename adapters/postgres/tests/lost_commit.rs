@@ -4,11 +4,11 @@
 
 mod common;
 
-use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use common::*;
 use domain::ports::Placed;
 use std::sync::atomic::Ordering;
+use test_support::pg::{fresh_database, test_settings};
 
 /// A migrated store whose only endpoint is a relay to the test server.
 async fn behind_relay() -> (PgStore, PgSettings, Relay) {

@@ -4,11 +4,11 @@
 
 mod common;
 
-use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use common::*;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+use test_support::pg::{fresh_database, test_settings};
 
 async fn wait_until(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(5);

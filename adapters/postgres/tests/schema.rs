@@ -2,9 +2,9 @@
 
 mod common;
 
-use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::PgStore;
 use common::*;
+use test_support::pg::{fresh_database, test_settings};
 
 #[tokio::test]
 async fn migrate_is_idempotent() {

@@ -527,10 +527,12 @@ mod tests {
     }
 
     /// The script's side of a retry: the same change id twice adds once (a real Redis set,
-    /// SHOPBENCH_TEST_REDIS, as for the crate's integration tests).
+    /// SHOPBENCH_TEST_REDIS, as for the crate's integration tests; test-support's settings are
+    /// of another build of this crate, so they are made here from its parts).
     #[tokio::test]
     async fn a_retried_change_is_applied_once() {
-        let settings = crate::testing::fresh_prefix(&crate::testing::test_settings());
+        let mut settings = crate::RedisSettings::new(test_support::servers_from_env(test_support::REDIS));
+        settings.key_prefix = format!("{}:", test_support::unique_name("test:"));
         let store = crate::RedisStore::connect(&settings).await.unwrap();
         let carts = RedisCarts(store.router.clone());
         let (user, p) = (UserId::from_uuid(Uuid::now_v7()), ProductId::from_uuid(Uuid::now_v7()));

@@ -12,7 +12,6 @@
 mod carts;
 mod router;
 mod settings;
-pub mod testing;
 
 pub use settings::RedisSettings;
 

@@ -3,13 +3,13 @@
 //! Redis's own: the key layout, and a user reading their own changes from the replicas.
 
 use adapter_contract::carts::{lines, product_id, product_ids, qty, CartFixture};
-use adapter_redis::testing::{fresh_prefix, test_settings};
 use adapter_redis::{RedisSettings, RedisStore};
 use domain::models::*;
 use domain::ports::CartRepository;
 use fred::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
+use test_support::redis::{fresh_prefix, test_settings};
 
 fn new_user() -> UserId {
     UserId::from_uuid(uuid::Uuid::now_v7())

@@ -20,36 +20,36 @@
 use adapter_redis::{RedisSettings, RedisStore};
 use domain::models::*;
 use domain::ports::CartRepository;
-use infra::{Kind, Running, Topology};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use test_support::servers::{self, Kind, Running, Topology};
+use test_support::RunDir;
 
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// A Redis set in a temp run dir; the dir is removed after the servers stop, unless the test
-/// failed (their logs stay for reading).
+/// A Redis set in a temp run dir; the dir is removed after the servers stop (fields drop in
+/// order), unless the test failed (their logs stay for reading).
 struct Set {
-    running: Option<Running>,
-    dir: PathBuf,
+    running: Running,
+    _dir: RunDir,
 }
 
 impl Set {
     fn start(name: &str, base: u16) -> Set {
-        let dir = std::env::temp_dir().join(format!("shopbench-redis-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = RunDir::kept_on_failure(&format!("redis-{name}"));
         let topology = Topology::parse(&format!(
             "name = \"{name}\"\n[redis]\ncount = 3\nbase_port = {base}\n[sentinel]\ncount = 3\nbase_port = {}\n",
             base + 10
         ))
         .expect("test topology");
         let running = topology.up(&dir).expect("the redis set starts");
-        Set { running: Some(running), dir }
+        Set { running, _dir: dir }
     }
     fn running(&mut self) -> &mut Running {
-        self.running.as_mut().unwrap()
+        &mut self.running
     }
     fn settings(&mut self) -> RedisSettings {
         let mut s = RedisSettings::new(self.running().sentinel_endpoints());
@@ -62,20 +62,9 @@ impl Set {
     }
 }
 
-impl Drop for Set {
-    fn drop(&mut self) {
-        drop(self.running.take());
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        } else {
-            eprintln!("server logs kept in {}", self.dir.display());
-        }
-    }
-}
-
 /// HGETALL calls a node has served so far (`INFO commandstats`).
 fn hgetall_calls(addr: &str) -> u64 {
-    let stats = infra::redis::info(addr, "commandstats").unwrap_or_default();
+    let stats = servers::redis::info(addr, "commandstats").unwrap_or_default();
     stats
         .get("cmdstat_hgetall")
         .and_then(|v| v.split(',').find_map(|kv| kv.strip_prefix("calls=")))
@@ -187,7 +176,7 @@ async fn reads_spread_over_the_replicas_and_survive_a_lost_replica() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     let at_kill = calls(&endpoints);
     let signalled = Instant::now();
-    set.running().kill(Kind::Redis, 2, infra::signal::SIGKILL).unwrap();
+    set.running().kill(Kind::Redis, 2, servers::signal::SIGKILL).unwrap();
     wait_for("the dead replica leaves the read set", Duration::from_secs(5), || {
         !store.readable_replicas().contains(&endpoints[2])
     })
@@ -204,7 +193,7 @@ async fn reads_spread_over_the_replicas_and_survive_a_lost_replica() {
     assert!(reads_after_kill[1] > 100, "reads went on on replica 1: {reads_after_kill:?}");
 
     // (c) Replica 1 hangs (SIGSTOP): reads fall back to the master; it is back once it answers.
-    set.running().kill(Kind::Redis, 1, infra::signal::SIGSTOP).unwrap();
+    set.running().kill(Kind::Redis, 1, servers::signal::SIGSTOP).unwrap();
     let hung_dropped = wait_for("the hung replica leaves the read set", Duration::from_secs(10), || {
         !store.readable_replicas().contains(&endpoints[1])
     })
@@ -213,7 +202,7 @@ async fn reads_spread_over_the_replicas_and_survive_a_lost_replica() {
     let on_master_from = hgetall_calls(&endpoints[0]);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let on_master = hgetall_calls(&endpoints[0]) - on_master_from;
-    set.running().kill(Kind::Redis, 1, infra::signal::SIGCONT).unwrap();
+    set.running().kill(Kind::Redis, 1, servers::signal::SIGCONT).unwrap();
     let back_after = wait_for("the replica is read from again", Duration::from_secs(10), || {
         store.readable_replicas().contains(&endpoints[1])
     })
@@ -348,14 +337,14 @@ async fn a_master_kill_loses_no_acknowledged_change() {
     let old_master = store.master().unwrap();
     assert_eq!(old_master, endpoints[0]);
     let killed_at = t0.elapsed();
-    set.running().kill(Kind::Redis, 0, infra::signal::SIGKILL).unwrap();
+    set.running().kill(Kind::Redis, 0, servers::signal::SIGKILL).unwrap();
     // Sentinel's promotion, seen from outside.
     let promoted_after = {
         let sentinel = sentinels[0].clone();
         let old = old_master.clone();
         let start = Instant::now();
         tokio::task::spawn_blocking(move || loop {
-            if infra::redis::master_addr(&sentinel, "shopbench").is_ok_and(|m| m != old) {
+            if servers::redis::master_addr(&sentinel, "shopbench").is_ok_and(|m| m != old) {
                 return start.elapsed();
             }
             assert!(start.elapsed() < Duration::from_secs(30), "no promotion within 30 s");
@@ -364,7 +353,7 @@ async fn a_master_kill_loses_no_acknowledged_change() {
         .await
         .unwrap()
     };
-    let new_master = infra::redis::master_addr(&sentinels[0], "shopbench").unwrap();
+    let new_master = servers::redis::master_addr(&sentinels[0], "shopbench").unwrap();
     let promoted_at = killed_at + promoted_after;
     wait_for("a write acknowledged after the promotion", Duration::from_secs(30), || {
         acks.lock().unwrap().iter().any(|a| a.at > promoted_at)
@@ -390,7 +379,7 @@ async fn a_master_kill_loses_no_acknowledged_change() {
             carts.get(*u).await.unwrap().items().iter().map(|l| (l.product_id, l.quantity.get())).collect();
         assert_eq!(&got, model, "cart of {u} after the failover");
         let key = format!("failover:{u}");
-        let fields: BTreeMap<String, String> = infra::redis::query(&new_master, &["HGETALL", &key]).unwrap();
+        let fields: BTreeMap<String, String> = servers::redis::query(&new_master, &["HGETALL", &key]).unwrap();
         let lines = fields.keys().filter(|k| !k.starts_with("op:")).count();
         assert_eq!(lines, model.len(), "on the new master itself");
         checked += 1;
@@ -407,7 +396,7 @@ async fn a_master_kill_loses_no_acknowledged_change() {
     for (u, model) in &models {
         let Some(model) = model else { continue };
         let key = format!("failover:{u}");
-        let fields: BTreeMap<String, String> = infra::redis::query(&old_master, &["HGETALL", &key]).unwrap();
+        let fields: BTreeMap<String, String> = servers::redis::query(&old_master, &["HGETALL", &key]).unwrap();
         let lines = fields.keys().filter(|k| !k.starts_with("op:")).count();
         assert_eq!(lines, model.len(), "the returned old master holds the new master's carts");
     }
@@ -477,14 +466,16 @@ async fn slow_link(port: u16, target: String, delay: Duration) -> tokio::task::J
 }
 
 /// A redis-server started here (not by infra: it replicates through the slow link), killed by
-/// its PID when dropped.
-struct SlowReplica(std::process::Child, PathBuf);
+/// its PID when dropped (then its dir is removed).
+struct SlowReplica {
+    child: std::process::Child,
+    _dir: RunDir,
+}
 
 impl Drop for SlowReplica {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-        let _ = std::fs::remove_dir_all(&self.1);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -499,23 +490,22 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
     let master = set.endpoints()[0].clone();
     let (slow_port, link_port) = (15785u16, 15786u16);
     let _link = slow_link(link_port, master.clone(), Duration::from_millis(800)).await;
-    let dir = std::env::temp_dir().join(format!("shopbench-redis-slow-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = RunDir::new("redis-slow");
     let child = std::process::Command::new("redis-server")
         .args(["--bind", "127.0.0.1", "--port", &slow_port.to_string(), "--save", "", "--appendonly", "no"])
-        .args(["--dir", dir.to_str().unwrap(), "--replicaof", "127.0.0.1", &link_port.to_string()])
+        .args(["--dir", dir.path().to_str().unwrap(), "--replicaof", "127.0.0.1", &link_port.to_string()])
         // Sentinel would "fix" its master (the relay) back to the real one.
         .args(["--rename-command", "REPLICAOF", "", "--rename-command", "SLAVEOF", ""])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("redis-server");
-    let _slow = SlowReplica(child, dir);
+    let _slow = SlowReplica { child, _dir: dir };
     let slow = format!("127.0.0.1:{slow_port}");
 
     let store = RedisStore::connect(&set.settings()).await.expect("connect");
     wait_for("the fast replicas are readable", Duration::from_secs(10), || store.readable_replicas().len() == 2).await;
     wait_for("the slow replica is attached", Duration::from_secs(20), || {
-        infra::redis::info(&slow, "replication").is_ok_and(|i| i.get("master_link_status").is_some_and(|s| s == "up"))
+        servers::redis::info(&slow, "replication").is_ok_and(|i| i.get("master_link_status").is_some_and(|s| s == "up"))
     })
     .await;
     // Sentinel lists it too (it finds replicas in the master's INFO, every 10 s), so the adapter
@@ -523,7 +513,7 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
     let sentinel = set.running().sentinel_endpoints()[0].clone();
     wait_for("Sentinel lists the slow replica", Duration::from_secs(30), || {
         let listed: Vec<BTreeMap<String, String>> =
-            infra::redis::query(&sentinel, &["SENTINEL", "REPLICAS", "shopbench"]).unwrap_or_default();
+            servers::redis::query(&sentinel, &["SENTINEL", "REPLICAS", "shopbench"]).unwrap_or_default();
         listed.iter().any(|r| r.get("port") == Some(&slow_port.to_string()))
     })
     .await;
@@ -544,7 +534,7 @@ async fn a_slow_replica_is_never_read_so_users_see_their_own_changes() {
         let started = Instant::now();
         carts.set(u, p, Quantity::from_trusted(i)).await.unwrap();
         slowest = slowest.max(started.elapsed());
-        let direct: Option<String> = infra::redis::query(&slow, &["HGET", &key, &p.to_string()]).unwrap();
+        let direct: Option<String> = servers::redis::query(&slow, &["HGET", &key, &p.to_string()]).unwrap();
         if direct != Some(i.to_string()) {
             stale_direct += 1;
         }

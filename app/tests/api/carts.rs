@@ -143,7 +143,7 @@ async fn carts_live_in_redis_in_a_stage_redis_build() {
     let tea = app.product("Tea", "drinks", 300).await;
     app.add_to_cart(&user, &token, id_of(&tea), 2).await;
 
-    let pg = adapter_postgres::testing::connect(&app.db).await;
+    let pg = test_support::pg::connect(&app.db).await;
     let count = |sql: &'static str| {
         let pg = &pg;
         async move { pg.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }

@@ -19,7 +19,7 @@ async fn a_write_stuck_past_the_deadline_answers_503_and_never_commits() {
     let (user, token) = app.user().await;
     let uid: uuid::Uuid = user.parse().unwrap();
 
-    let db = adapter_postgres::testing::connect(&app.db).await;
+    let db = test_support::pg::connect(&app.db).await;
     db.batch_execute("BEGIN").await.unwrap();
     db.execute("SELECT 1 FROM users WHERE id = $1 FOR UPDATE", &[&uid]).await.unwrap();
     let locked = Instant::now();

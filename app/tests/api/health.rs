@@ -24,7 +24,7 @@ async fn a_lost_database_gives_503_without_internals() {
     let (user, _) = app.user().await;
 
     // test_settings() names the `postgres` database, from which the test's own is dropped.
-    let client = adapter_postgres::testing::connect(&adapter_postgres::testing::test_settings()).await;
+    let client = test_support::pg::connect(&test_support::pg::test_settings()).await;
     client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", app.db.dbname)).await.unwrap();
 
     let r = app.get("/health/ready").send().await;
@@ -96,7 +96,7 @@ async fn without_postgres_the_app_runs_on_the_memory_store() {
 /// `redis`, or another build with it, refuses to start and says why.
 #[tokio::test]
 async fn a_build_refuses_the_stores_of_another_stage() {
-    let db = adapter_postgres::testing::fresh_database(&adapter_postgres::testing::test_settings()).await;
+    let db = test_support::pg::fresh_database(&test_support::pg::test_settings()).await;
     let mut settings = app::Settings::default();
     settings.http.port = 0;
     settings.postgres = Some(db);
@@ -115,13 +115,13 @@ async fn a_build_refuses_the_stores_of_another_stage() {
 /// it, refuses to start and says why.
 #[tokio::test]
 async fn a_build_refuses_the_catalogue_store_of_another_stage() {
-    let db = adapter_postgres::testing::fresh_database(&adapter_postgres::testing::test_settings()).await;
+    let db = test_support::pg::fresh_database(&test_support::pg::test_settings()).await;
     let mut settings = app::Settings::default();
     settings.http.port = 0;
     settings.postgres = Some(db);
     #[cfg(feature = "stage-redis")]
     {
-        settings.redis = Some(adapter_redis::testing::fresh_prefix(&adapter_redis::testing::test_settings()));
+        settings.redis = Some(test_support::redis::fresh_prefix(&test_support::redis::test_settings()));
     }
     #[cfg(feature = "stage-cassandra")]
     let expected = "this build has feature stage-cassandra: configure cassandra too";

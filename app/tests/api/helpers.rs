@@ -34,7 +34,7 @@ pub async fn spawn_app() -> TestApp {
 /// The app on a fresh database; `tune` may change the settings first.
 pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     let _ = app::telemetry::init(&std::env::var("TEST_LOG").unwrap_or_else(|_| "off".into()));
-    let db = adapter_postgres::testing::fresh_database(&adapter_postgres::testing::test_settings()).await;
+    let db = test_support::pg::fresh_database(&test_support::pg::test_settings()).await;
     let mut settings = Settings::default();
     settings.http.port = 0;
     settings.http.workers = 1;
@@ -42,12 +42,12 @@ pub async fn spawn_app_with(tune: impl FnOnce(&mut Settings)) -> TestApp {
     settings.postgres = Some(db.clone());
     #[cfg(feature = "stage-redis")]
     {
-        let redis = adapter_redis::testing::fresh_prefix(&adapter_redis::testing::test_settings());
+        let redis = test_support::redis::fresh_prefix(&test_support::redis::test_settings());
         settings.redis = Some(redis);
     }
     #[cfg(feature = "stage-cassandra")]
     {
-        let cassandra = adapter_cassandra::testing::fresh_keyspace(&adapter_cassandra::testing::test_settings());
+        let cassandra = test_support::cassandra::fresh_keyspace(&test_support::cassandra::test_settings());
         settings.cassandra = Some(cassandra);
     }
     tune(&mut settings);

@@ -221,7 +221,7 @@ async fn deleting_a_product() {
 async fn the_catalogue_lives_in_cassandra_in_a_stage_cassandra_build() {
     let app = spawn_app().await;
     let tea = app.product("Tea", "drinks", 300).await;
-    let pg = adapter_postgres::testing::connect(&app.db).await;
+    let pg = test_support::pg::connect(&app.db).await;
     let in_pg: i64 = pg.query_one("SELECT count(*) FROM products", &[]).await.unwrap().get(0);
     assert_eq!(in_pg, 0, "the product is not in postgres");
 

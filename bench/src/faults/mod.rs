@@ -306,54 +306,15 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
 
     let client = api::client()?;
     api::wait_ready(&client, &nginx, Duration::from_secs(60)).await?;
-    // A web binary of another stage would measure other stores under this stage's name.
-    let stores = api::ready_stores(&client, &nginx[0]).await?;
-    let want = crate::matrix::stage_stores(f.stage);
-    if stores != want {
-        bail!(
-            "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
-            stores.join(", "),
-            f.stage,
-            want.join(", ")
-        );
-    }
-    let api = running.lock().unwrap_or_else(|e| e.into_inner()).prometheus_api();
-    if let Some(api) = api {
-        let missing =
-            tokio::task::spawn_blocking(move || crate::observe::wait_until_scraped(&api, Duration::from_secs(30)))
-                .await?;
-        if !missing.is_empty() {
-            eprintln!("faults: Prometheus has not scraped {} yet; going on", missing.join(", "));
-        }
-    }
+    ensure_stage_stores(&client, &nginx[0], f.stage).await?;
+    wait_scraped(&running).await?;
     let specs = seed_catalogue(f.catalogue.products, &categories(f.catalogue.categories));
     let t = Instant::now();
     let ids = api::seed_products(&client, &nginx, &admin, specs, f.catalogue.parallel).await.context("seeding")?;
     eprintln!("faults: seeded {} products in {:.1} s", ids.len(), t.elapsed().as_secs_f64());
 
-    let mut rows: Vec<FaultRow> = Vec::new();
-    let mut series = Vec::new();
-    let mut stopped = None;
-    for n in 0..f.faults.len() {
-        if cancel::is_cancelled() {
-            bail!("interrupted");
-        }
-        if let Err(e) = with_running(&running, |r| healthy(r)).await {
-            stopped = Some(format!("before fault {}: {e:#}", n + 1));
-            break;
-        }
-        let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
-        let (row, observed) = one::run_fault(f, n, &running, &stack).await?;
-        eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
-        rows.push(row);
-        series.push(observed);
-    }
-    if let Some(why) = &stopped {
-        eprintln!("faults: stopped: {why}");
-        if let Some(last) = rows.last_mut() {
-            last.problems.push(format!("the remaining faults were not run: {why}"));
-        }
-    }
+    let stack = one::Stack { nginx: &nginx, admin: &admin, products: &ids };
+    let (mut rows, series, stopped) = run_each(f, &running, &stack).await?;
     let running = Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("the topology is still shared"))?;
     let running = running.into_inner().unwrap_or_else(|e| e.into_inner());
     tokio::task::spawn_blocking(move || running.down()).await??;
@@ -369,6 +330,76 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         crate::report::results::display_path(&opts.out.join("faults.json")),
         crate::report::results::display_path(&opts.out.join("faults.md"))
     );
+    judge(&rows, stopped)?;
+    Ok(rows)
+}
+
+/// A web binary of another stage would measure other stores under this stage's name: refuses
+/// the run when the stores the instance behind `url` is ready on are not `stage`'s.
+async fn ensure_stage_stores(client: &reqwest::Client, url: &str, stage: crate::matrix::Stage) -> Result<()> {
+    let stores = api::ready_stores(client, url).await?;
+    let want = crate::matrix::stage_stores(stage);
+    if stores != want {
+        bail!(
+            "the web instances run on the stores [{}], stage {} on [{}]: the web binary is not a build of this stage",
+            stores.join(", "),
+            stage,
+            want.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Runs the faults one after another while the topology is healthy before each; returns their
+/// rows and, when one found it unhealthy, why the rest were not run (noted on the last row).
+/// The faults' series over time (one per row) come back beside the rows.
+async fn run_each(
+    f: &FaultsFile,
+    running: &Shared,
+    stack: &one::Stack<'_>,
+) -> Result<(Vec<FaultRow>, Vec<Option<crate::observe::faults::FaultSeries>>, Option<String>)> {
+    let mut rows: Vec<FaultRow> = Vec::new();
+    let mut series = Vec::new();
+    let mut stopped = None;
+    for n in 0..f.faults.len() {
+        if cancel::is_cancelled() {
+            bail!("interrupted");
+        }
+        if let Err(e) = with_running(running, |r| healthy(r)).await {
+            stopped = Some(format!("before fault {}: {e:#}", n + 1));
+            break;
+        }
+        let (row, observed) = one::run_fault(f, n, running, stack).await?;
+        eprintln!("faults: [{}/{}] {}: {}", n + 1, f.faults.len(), row.target, summary(&row));
+        rows.push(row);
+        series.push(observed);
+    }
+    if let Some(why) = &stopped {
+        eprintln!("faults: stopped: {why}");
+        if let Some(last) = rows.last_mut() {
+            last.problems.push(format!("the remaining faults were not run: {why}"));
+        }
+    }
+    Ok((rows, series, stopped))
+}
+
+/// Waits (up to 30 s) until the run's Prometheus, if any, has scraped every target: a fault's
+/// pictures start from a full view instead of a ramp of targets coming up.
+async fn wait_scraped(running: &Shared) -> Result<()> {
+    let Some(api) = running.lock().unwrap_or_else(|e| e.into_inner()).prometheus_api() else {
+        return Ok(());
+    };
+    let missing =
+        tokio::task::spawn_blocking(move || crate::observe::wait_until_scraped(&api, Duration::from_secs(30))).await?;
+    if !missing.is_empty() {
+        eprintln!("faults: Prometheus has not scraped {} yet; going on", missing.join(", "));
+    }
+    Ok(())
+}
+
+/// The run's verdict once its rows are written: an error when not every fault ran, or when one
+/// lost or duplicated acknowledged data or its restart failed.
+fn judge(rows: &[FaultRow], stopped: Option<String>) -> Result<()> {
     let bad: Vec<&FaultRow> = rows
         .iter()
         .filter(|r| {
@@ -384,7 +415,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         let names: Vec<&str> = bad.iter().map(|r| r.target.as_str()).collect();
         bail!("acknowledged data lost or duplicated, or a restart failed, in: {} (see faults.md)", names.join(", "));
     }
-    Ok(rows)
+    Ok(())
 }
 
 /// The command: reads the file, runs, prints where the results are.

@@ -194,6 +194,20 @@ pub fn explain(fault: super::FaultKind, target: &str, op: &str, reason: &str) ->
             return Some(why);
         }
     }
+    let why = match kind {
+        "web" | "nginx" => explain_front(kind, method, reason),
+        "postgres" | "redis" | "cassandra" => explain_store(kind, reason),
+        _ => None,
+    };
+    why.or_else(|| (reason == "503 unavailable").then_some(STORE_RETRIES_RAN_OUT))
+}
+
+/// A 503 that no reason of its own explains.
+const STORE_RETRIES_RAN_OUT: &str = "the service's store retries (2 s window, docs/replication.md) ran out: the \
+    operation was not applied or its outcome is unknown, and the client is told to retry.";
+
+/// Reasons particular to a killed web instance or nginx.
+fn explain_front(kind: &str, method: &str, reason: &str) -> Option<&'static str> {
     match kind {
         "web" if reason.starts_with("502") && (method == "POST" || method == "PATCH") => Some(
             "the request was in flight on the killed web instance; nginx resends only requests it may repeat \
@@ -206,6 +220,14 @@ pub fn explain(fault: super::FaultKind, target: &str, op: &str, reason: &str) ->
                  moves to the other nginx with its next request, as a client with two addresses would.",
             )
         }
+        _ => None,
+    }
+}
+
+/// Reasons particular to a killed store instance (a backend rejoined, a Redis failover, a
+/// Cassandra node).
+fn explain_store(kind: &str, reason: &str) -> Option<&'static str> {
+    match kind {
         "postgres" if reason.starts_with("502") => Some(
             "nginx answered at once that it had no web instance left (\"no live upstreams\" in its log): each of its \
              5 s read timeouts on writes the rejoin held counts as a failed attempt, three within 5 s mark an \
@@ -262,10 +284,6 @@ pub fn explain(fault: super::FaultKind, target: &str, op: &str, reason: &str) ->
              fault run logged it for whole-catalogue listings, range reads), as long as nginx's proxy_read_timeout: \
              nginx resends a GET to the other web instance, but not a POST or PATCH, and gives up when the resent \
              request waits as well. Not acknowledged.",
-        ),
-        _ if reason == "503 unavailable" => Some(
-            "the service's store retries (2 s window, docs/replication.md) ran out: the operation was not applied \
-             or its outcome is unknown, and the client is told to retry.",
         ),
         _ => None,
     }

@@ -232,6 +232,41 @@ fn unsettled_failure(status: Option<u16>) -> bool {
     status.is_none_or(|s| s >= 500)
 }
 
+impl Inner {
+    /// A cart `got` after `a` (a change, or a read) at `end` s, checked against the cart known
+    /// for `user` with `a` applied: a difference that changes the client saw fail account for is
+    /// their late effect (they are settled then); any other difference is a contradiction.
+    fn check_cart(&mut self, user: Uuid, a: &Action, got: &Lines, end: f64) {
+        let Some(CartView::Known(before)) = self.carts.get(&user) else { return };
+        let expected = apply_change(before, a).unwrap_or_else(|| before.clone());
+        if expected == *got {
+            return;
+        }
+        let pending = self.unsettled.get(&user).map(Vec::as_slice).unwrap_or(&[]);
+        let change = (!matches!(a, Action::GetCart { .. })).then_some(a);
+        if let Some(applied) = late_effect(before, pending, change, got) {
+            self.late += 1;
+            let left = self.unsettled.entry(user).or_default();
+            let mut i = 0;
+            left.retain(|_| {
+                i += 1;
+                !applied.contains(&(i - 1))
+            });
+        } else {
+            let what = match a {
+                Action::GetCart { .. } => "reading the cart".to_string(),
+                other => other.op().to_string(),
+            };
+            let line = format!(
+                "user {user}: after {what} at {end:.2} s the cart is {}, the acknowledged changes make it {}",
+                show(got),
+                show(&expected)
+            );
+            self.cart_contradictions.push(line);
+        }
+    }
+}
+
 impl Observer for Timeline {
     fn sent(&self, user: usize, action: &Action, _at: Instant) {
         self.lock().in_flight.insert(user, action.clone());
@@ -280,33 +315,7 @@ impl Observer for Timeline {
                 Ok(Outcome::Cart { items }),
             ) => {
                 let got: Lines = items.iter().copied().collect();
-                if let Some(CartView::Known(before)) = inner.carts.get(user) {
-                    let expected = apply_change(before, a).unwrap_or_else(|| before.clone());
-                    let pending = inner.unsettled.get(user).map(Vec::as_slice).unwrap_or(&[]);
-                    let change = (!matches!(a, Action::GetCart { .. })).then_some(a);
-                    if expected != got {
-                        if let Some(applied) = late_effect(before, pending, change, &got) {
-                            inner.late += 1;
-                            let left = inner.unsettled.entry(*user).or_default();
-                            let mut i = 0;
-                            left.retain(|_| {
-                                i += 1;
-                                !applied.contains(&(i - 1))
-                            });
-                        } else {
-                            let what = match a {
-                                Action::GetCart { .. } => "reading the cart".to_string(),
-                                other => other.op().to_string(),
-                            };
-                            let line = format!(
-                                "user {user}: after {what} at {end:.2} s the cart is {}, the acknowledged changes make it {}",
-                                show(&got),
-                                show(&expected)
-                            );
-                            inner.cart_contradictions.push(line);
-                        }
-                    }
-                }
+                inner.check_cart(*user, a, &got, end);
                 inner.carts.insert(*user, CartView::Known(got));
             }
             (Action::AddItem { user, .. } | Action::SetQuantity { user, .. } | Action::RemoveItem { user, .. }, _) => {

@@ -149,31 +149,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
             break;
         }
         progress.start_config(n, &counts.long());
-        let mut res = ConfigResult {
-            index: *index,
-            counts: *counts,
-            sizing: serde_json::Value::Null,
-            seeded_products: 0,
-            repeats: vec![],
-            floor: vec![],
-            product_vs_pgbench: None,
-            redis_benchmark: None,
-            capacity: None,
-            errors: vec![],
-            started_at: results::now_rfc3339(),
-            secs_taken: 0.0,
-        };
-        let t = Instant::now();
-        let mut logs = Vec::new();
-        if let Err(e) = run_config(&m, &mut res, &run_dir, &progress, &mut logs).await {
-            eprintln!("bench: [config {}] {}: {e:#}", n + 1, counts.label());
-            res.errors.push(format!("{e:#}"));
-        }
-        if !res.errors.is_empty() {
-            keep_logs(&run_dir, *index, &logs);
-        }
-        res.secs_taken = t.elapsed().as_secs_f64();
-        results::save_config(&run_dir, &res)?;
+        run_and_save(&m, n, *index, *counts, &run_dir, &progress).await?;
         progress.end_config();
     }
     meta.finished_at = Some(results::now_rfc3339());
@@ -193,6 +169,43 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     let (meta, configs) = results::load_run(&run_dir)?;
     crate::report::write(&meta, &configs, &run_dir, &out)?;
     Ok(out)
+}
+
+/// Runs configuration `index` (the `n`th chosen) and saves its results, also when it failed
+/// (then with its servers' logs); only a failure to save is an error.
+async fn run_and_save(
+    m: &MatrixFile,
+    n: usize,
+    index: usize,
+    counts: Counts,
+    run_dir: &Path,
+    progress: &Progress,
+) -> Result<()> {
+    let mut res = ConfigResult {
+        index,
+        counts,
+        sizing: serde_json::Value::Null,
+        seeded_products: 0,
+        repeats: vec![],
+        floor: vec![],
+        product_vs_pgbench: None,
+        redis_benchmark: None,
+        capacity: None,
+        errors: vec![],
+        started_at: results::now_rfc3339(),
+        secs_taken: 0.0,
+    };
+    let t = Instant::now();
+    let mut logs = Vec::new();
+    if let Err(e) = run_config(m, &mut res, run_dir, progress, &mut logs).await {
+        eprintln!("bench: [config {}] {}: {e:#}", n + 1, counts.label());
+        res.errors.push(format!("{e:#}"));
+    }
+    if !res.errors.is_empty() {
+        keep_logs(run_dir, index, &logs);
+    }
+    res.secs_taken = t.elapsed().as_secs_f64();
+    results::save_config(run_dir, &res)
 }
 
 /// The components whose CPU use is measured: each kind's instances, and this process (Goose,

@@ -178,89 +178,107 @@ fn consistent(ops: &[Op], relax: Relax, cap: u32) -> bool {
     let last_group = ops.iter().map(|o| o.last).max().unwrap_or(0);
     // Slot i of a state's mask: whether active[i] has taken effect.
     let mut active: Vec<Option<usize>> = Vec::new();
-    let mut states: HashSet<(u32, u32, u64)> = [(0, 0, 0)].into();
+    let mut states: HashSet<State> = [(0, 0, 0)].into();
     for g in 0..=last_group {
-        for (i, _) in ops.iter().enumerate().filter(|(_, o)| o.first == g) {
-            let slot = match active.iter().position(Option::is_none) {
-                Some(s) => s,
-                None => {
-                    active.push(None);
-                    active.len() - 1
-                }
-            };
-            if slot >= 64 {
-                // Beyond what a state can track: treat the op as never applied (only a may-op
-                // can be dropped without a false alarm; a history this dense does not occur).
-                active.pop();
-                continue;
-            }
-            active[slot] = Some(i);
-        }
+        admit(ops, g, &mut active);
         // Closure: any pending active op may take effect next; quantity may vanish or appear
         // in the relaxed models.
-        let mut todo: Vec<(u32, u32, u64)> = states.iter().copied().collect();
-        while let Some((c, hold, mask)) = todo.pop() {
-            let mut next = Vec::new();
-            for (slot, op) in active.iter().enumerate() {
-                let Some(i) = op else { continue };
-                if mask & (1 << slot) != 0 {
-                    continue;
-                }
-                let op = &ops[*i];
-                if let Some(first) = op.after {
-                    // Still active: it must have taken effect in this state; retired: it did.
-                    if active.iter().position(|a| *a == Some(first)).is_some_and(|s| mask & (1 << s) == 0) {
-                        continue;
-                    }
-                }
-                let (after, hold) = match op.effect {
-                    Effect::Add(q) => ((c + q).min(big), hold),
-                    Effect::Set(q) => (q.min(big), if hold == 0 { 0 } else { hold | RESET }),
-                    Effect::Claim(o) if hold == 0 && c == o => (c, o + 1),
-                    Effect::Claim(_) => continue,
-                    Effect::Settle if hold == 0 => continue,
-                    Effect::Settle if hold & RESET != 0 => (c, 0),
-                    Effect::Settle => (c.saturating_sub(hold - 1), 0),
-                    Effect::Empty if hold != 0 => continue,
-                    Effect::Empty | Effect::Nothing => (c, hold),
-                };
-                if op.then.is_some_and(|t| t != after) {
-                    continue;
-                }
-                next.push((after, hold, mask | (1 << slot)));
-            }
-            if matches!(relax, Relax::Vanish | Relax::Both) {
-                next.extend((0..c).map(|v| (v, hold, mask)));
-            }
-            if matches!(relax, Relax::Appear | Relax::Both) {
-                next.extend((c + 1..=big).map(|v| (v, hold, mask)));
-            }
-            for s in next {
+        let mut todo: Vec<State> = states.iter().copied().collect();
+        while let Some(state) = todo.pop() {
+            for s in next_states(ops, &active, state, relax, big) {
                 if states.insert(s) {
                     todo.push(s);
                 }
             }
         }
-        // Ops whose window ends here: a must-op has taken effect; its slot is freed.
-        for (slot, entry) in active.iter_mut().enumerate() {
-            let Some(i) = *entry else { continue };
-            let op = &ops[i];
-            if op.last != g {
-                continue;
-            }
-            let bit = 1u64 << slot;
-            states = states
-                .into_iter()
-                .filter(|(_, _, m)| !op.must || m & bit != 0)
-                .map(|(c, h, m)| (c, h, m & !bit))
-                .collect();
-            *entry = None;
-        }
+        states = retire(ops, g, &mut active, states);
         if states.is_empty() {
             return false;
         }
     }
     true
+}
+
+/// A state of the search: the quantity, the claim held (`RESET` marks one a set overrode), and
+/// which active ops have taken effect.
+type State = (u32, u32, u64);
+
+/// The ops whose window opens at group `g` take a free slot of `active`.
+fn admit(ops: &[Op], g: u32, active: &mut Vec<Option<usize>>) {
+    for (i, _) in ops.iter().enumerate().filter(|(_, o)| o.first == g) {
+        let slot = match active.iter().position(Option::is_none) {
+            Some(s) => s,
+            None => {
+                active.push(None);
+                active.len() - 1
+            }
+        };
+        if slot >= 64 {
+            // Beyond what a state can track: treat the op as never applied (only a may-op
+            // can be dropped without a false alarm; a history this dense does not occur).
+            active.pop();
+            continue;
+        }
+        active[slot] = Some(i);
+    }
+}
+
+/// The states one step from `(c, hold, mask)`: a pending active op takes effect, or (relaxed
+/// models) quantity vanishes or appears.
+fn next_states(ops: &[Op], active: &[Option<usize>], (c, hold, mask): State, relax: Relax, big: u32) -> Vec<State> {
+    let mut next = Vec::new();
+    for (slot, op) in active.iter().enumerate() {
+        let Some(i) = op else { continue };
+        if mask & (1 << slot) != 0 {
+            continue;
+        }
+        let op = &ops[*i];
+        if let Some(first) = op.after {
+            // Still active: it must have taken effect in this state; retired: it did.
+            if active.iter().position(|a| *a == Some(first)).is_some_and(|s| mask & (1 << s) == 0) {
+                continue;
+            }
+        }
+        let (after, hold) = match op.effect {
+            Effect::Add(q) => ((c + q).min(big), hold),
+            Effect::Set(q) => (q.min(big), if hold == 0 { 0 } else { hold | RESET }),
+            Effect::Claim(o) if hold == 0 && c == o => (c, o + 1),
+            Effect::Claim(_) => continue,
+            Effect::Settle if hold == 0 => continue,
+            Effect::Settle if hold & RESET != 0 => (c, 0),
+            Effect::Settle => (c.saturating_sub(hold - 1), 0),
+            Effect::Empty if hold != 0 => continue,
+            Effect::Empty | Effect::Nothing => (c, hold),
+        };
+        if op.then.is_some_and(|t| t != after) {
+            continue;
+        }
+        next.push((after, hold, mask | (1 << slot)));
+    }
+    if matches!(relax, Relax::Vanish | Relax::Both) {
+        next.extend((0..c).map(|v| (v, hold, mask)));
+    }
+    if matches!(relax, Relax::Appear | Relax::Both) {
+        next.extend((c + 1..=big).map(|v| (v, hold, mask)));
+    }
+    next
+}
+
+/// Ops whose window ends at group `g`: a must-op has taken effect (the states where it has not
+/// are dropped); its slot is freed.
+fn retire(ops: &[Op], g: u32, active: &mut [Option<usize>], mut states: HashSet<State>) -> HashSet<State> {
+    for (slot, entry) in active.iter_mut().enumerate() {
+        let Some(i) = *entry else { continue };
+        let op = &ops[i];
+        if op.last != g {
+            continue;
+        }
+        let bit = 1u64 << slot;
+        states =
+            states.into_iter().filter(|(_, _, m)| !op.must || m & bit != 0).map(|(c, h, m)| (c, h, m & !bit)).collect();
+        *entry = None;
+    }
+    states
 }
 
 /// Which key each stored order belongs to, and the order of each key.

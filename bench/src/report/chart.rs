@@ -5,6 +5,7 @@
 
 use crate::report::summary::Summary;
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -190,24 +191,7 @@ where
         for (g, b) in bars.iter().enumerate() {
             let Some(b) = b else { continue };
             let mid = g as f64 + 0.1 + s as f64 * band + band * 0.45;
-            if b.hi > b.lo {
-                chart
-                    .draw_series([ErrorBar::new_horizontal(mid, b.lo, b.mean, b.hi, BLACK.stroke_width(1), 6)])
-                    .map_err(err)?;
-            }
-            if let Some(f) = b.floor {
-                let half = band * 0.45;
-                chart
-                    .draw_series([PathElement::new(vec![(f, mid - half), (f, mid + half)], BLACK.stroke_width(3))])
-                    .map_err(err)?;
-            }
-            chart
-                .draw_series([Text::new(
-                    format!("{:.2}", b.mean),
-                    (b.hi.max(b.mean).max(b.floor.unwrap_or(0.0)) + x_max * 0.006, mid),
-                    (FAMILY, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
-                )])
-                .map_err(err)?;
+            draw_marks(&mut chart, b, mid, band * 0.45, x_max)?;
         }
     }
     // Operation names in the label area, at each group's centre.
@@ -227,6 +211,39 @@ where
         .border_style(BLACK)
         .label_font((FAMILY, 13))
         .draw()
+        .map_err(err)?;
+    Ok(())
+}
+
+/// A bar's marks around its centre line `mid`: the spread of the repeats, the storage floor (a
+/// tick `half` high each way) and the value.
+fn draw_marks<DB: DrawingBackend>(
+    chart: &mut ChartContext<'_, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    b: &Bar,
+    mid: f64,
+    half: f64,
+    x_max: f64,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| anyhow!("{e:?}");
+    if b.hi > b.lo {
+        chart
+            .draw_series([ErrorBar::new_horizontal(mid, b.lo, b.mean, b.hi, BLACK.stroke_width(1), 6)])
+            .map_err(err)?;
+    }
+    if let Some(f) = b.floor {
+        chart
+            .draw_series([PathElement::new(vec![(f, mid - half), (f, mid + half)], BLACK.stroke_width(3))])
+            .map_err(err)?;
+    }
+    chart
+        .draw_series([Text::new(
+            format!("{:.2}", b.mean),
+            (b.hi.max(b.mean).max(b.floor.unwrap_or(0.0)) + x_max * 0.006, mid),
+            (FAMILY, 12).into_font().color(&BLACK).pos(Pos::new(HPos::Left, VPos::Center)),
+        )])
         .map_err(err)?;
     Ok(())
 }

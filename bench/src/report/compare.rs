@@ -324,67 +324,80 @@ fn separated(x: &Cell, y: &Cell) -> Option<bool> {
 pub fn reading(comparisons: &[Comparison], stages: &[StageResults]) -> Vec<String> {
     let mut out = Vec::new();
     for c in comparisons {
-        let base = &c.sides[0];
-        for (i, other) in c.sides.iter().enumerate().skip(1) {
-            let at = if c.base.is_empty() { String::new() } else { format!(" at {}", c.base) };
-            let (full, floor) = weighted(c, i);
-            let Some((a, b)) = full else { continue };
-            let mut s = format!(
-                "{}{at}: {} ({}) {a:.2} ms → {} ({}) {b:.2} ms per operation ({}), weighted by the {} stage's mix",
-                c.title.split(':').next().unwrap_or("Operations"),
-                base.store,
-                base.config,
-                other.store,
-                other.config,
-                pct(change(a, b)),
-                base.stage
-            );
-            if let Some((fa, fb)) = floor {
-                let _ = write!(s, "; at the storage floor {fa:.2} → {fb:.2} ms ({})", pct(change(fa, fb)));
-            }
-            s.push('.');
-            out.push(s);
-
-            // Operation, baseline mean, other mean, whether they differ beyond the repeats' spread.
-            let changes: Vec<(&str, f64, f64, Option<bool>)> = c
-                .rows
-                .iter()
-                .filter_map(|r| {
-                    let (x, y) = (&r.cells[0], &r.cells[i]);
-                    Some((r.op.as_str(), x.mean_ms?, y.mean_ms?, separated(x, y)))
-                })
-                .filter(|(_, a, _, _)| *a > 0.0)
-                .collect();
-            if let Some((op, a, b, _)) =
-                changes.iter().max_by(|x, y| change(x.1, x.2).abs().total_cmp(&change(y.1, y.2).abs()))
-            {
-                out.push(format!("Largest change: `{op}` {a:.2} → {b:.2} ms ({}).", pct(change(*a, *b))));
-            }
-            let slower: Vec<String> = changes
-                .iter()
-                .filter(|(_, a, b, _)| change(*a, *b) > SMALL_CHANGE)
-                .map(|(op, a, b, _)| format!("`{op}` ({})", pct(change(*a, *b))))
-                .collect();
-            if !slower.is_empty() {
-                out.push(format!("Slower with {} ({}): {}.", other.store, other.config, slower.join(", ")));
-            }
-            let judged: Vec<bool> = changes.iter().filter_map(|(_, _, _, sep)| *sep).collect();
-            if judged.len() == changes.len() && !judged.is_empty() {
-                out.push(format!(
-                    "{} of {} operations differ beyond the spread of the repeats (no overlap of their lowest..highest means).",
-                    judged.iter().filter(|s| **s).count(),
-                    judged.len()
-                ));
-            } else if !changes.is_empty() {
-                out.push(
-                    "Some of these means come from one repeat, so their spread is unknown: treat changes of a few \
-                     percent as noise."
-                        .into(),
-                );
-            }
+        for i in 1..c.sides.len() {
+            out.extend(side_reading(c, i));
         }
     }
-    // Runs disturbed by other work on the machine, among the compared configurations.
+    out.extend(disturbed_caution(comparisons, stages));
+    out.extend(machine_caution(stages));
+    out
+}
+
+/// Side `i` of `c` against its first side: the weighted means, the largest change, what got
+/// slower, and whether the changes stand out of the repeats' spread.
+fn side_reading(c: &Comparison, i: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let (base, other) = (&c.sides[0], &c.sides[i]);
+    let at = if c.base.is_empty() { String::new() } else { format!(" at {}", c.base) };
+    let (full, floor) = weighted(c, i);
+    let Some((a, b)) = full else { return out };
+    let mut s = format!(
+        "{}{at}: {} ({}) {a:.2} ms → {} ({}) {b:.2} ms per operation ({}), weighted by the {} stage's mix",
+        c.title.split(':').next().unwrap_or("Operations"),
+        base.store,
+        base.config,
+        other.store,
+        other.config,
+        pct(change(a, b)),
+        base.stage
+    );
+    if let Some((fa, fb)) = floor {
+        let _ = write!(s, "; at the storage floor {fa:.2} → {fb:.2} ms ({})", pct(change(fa, fb)));
+    }
+    s.push('.');
+    out.push(s);
+
+    // Operation, baseline mean, other mean, whether they differ beyond the repeats' spread.
+    let changes: Vec<(&str, f64, f64, Option<bool>)> = c
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let (x, y) = (&r.cells[0], &r.cells[i]);
+            Some((r.op.as_str(), x.mean_ms?, y.mean_ms?, separated(x, y)))
+        })
+        .filter(|(_, a, _, _)| *a > 0.0)
+        .collect();
+    if let Some((op, a, b, _)) = changes.iter().max_by(|x, y| change(x.1, x.2).abs().total_cmp(&change(y.1, y.2).abs()))
+    {
+        out.push(format!("Largest change: `{op}` {a:.2} → {b:.2} ms ({}).", pct(change(*a, *b))));
+    }
+    let slower: Vec<String> = changes
+        .iter()
+        .filter(|(_, a, b, _)| change(*a, *b) > SMALL_CHANGE)
+        .map(|(op, a, b, _)| format!("`{op}` ({})", pct(change(*a, *b))))
+        .collect();
+    if !slower.is_empty() {
+        out.push(format!("Slower with {} ({}): {}.", other.store, other.config, slower.join(", ")));
+    }
+    let judged: Vec<bool> = changes.iter().filter_map(|(_, _, _, sep)| *sep).collect();
+    if judged.len() == changes.len() && !judged.is_empty() {
+        out.push(format!(
+            "{} of {} operations differ beyond the spread of the repeats (no overlap of their lowest..highest means).",
+            judged.iter().filter(|s| **s).count(),
+            judged.len()
+        ));
+    } else if !changes.is_empty() {
+        out.push(
+            "Some of these means come from one repeat, so their spread is unknown: treat changes of a few \
+             percent as noise."
+                .into(),
+        );
+    }
+    out
+}
+
+/// A caution naming the compared configurations whose runs other work on the machine disturbed.
+fn disturbed_caution(comparisons: &[Comparison], stages: &[StageResults]) -> Option<String> {
     let mut disturbed: Vec<String> = Vec::new();
     for side in comparisons.iter().flat_map(|c| &c.sides) {
         let config = stages
@@ -398,24 +411,29 @@ pub fn reading(comparisons: &[Comparison], stages: &[StageResults]) -> Vec<Strin
             disturbed.push(line);
         }
     }
-    if !disturbed.is_empty() {
-        out.push(format!(
+    (!disturbed.is_empty()).then(|| {
+        format!(
             "Caution: processes outside the topology and the load client were busy during the timed runs of {}; \
              those numbers are disturbed and should be measured again on a quiet machine.",
             disturbed.join(", ")
-        ));
-    }
+        )
+    })
+}
+
+/// Whether the stages ran on one machine, and what that means for their numbers.
+fn machine_caution(stages: &[StageResults]) -> Option<String> {
     let machines: Vec<String> = stages.iter().map(|s| s.summary.machine.one_line()).collect();
     if machines.windows(2).any(|w| w[0] != w[1]) {
-        out.push("Caution: the stages ran on different machines; their numbers do not compare.".into());
-    } else if let Some(m) = stages.first() {
-        out.push(format!(
-            "Each stage was measured in its own run on the same machine ({} cores shared by every server and the load \
-             client): other work on the machine during one run shifts that stage's numbers.",
-            m.summary.machine.cores
-        ));
+        Some("Caution: the stages ran on different machines; their numbers do not compare.".into())
+    } else {
+        stages.first().map(|m| {
+            format!(
+                "Each stage was measured in its own run on the same machine ({} cores shared by every server and the \
+                 load client): other work on the machine during one run shifts that stage's numbers.",
+                m.summary.machine.cores
+            )
+        })
     }
-    out
 }
 
 /// The chart of a comparison: per operation a bar per side and, in a lighter shade of the same

@@ -77,12 +77,46 @@ fn read_write_changes(a: &ConfigSummary, b: &ConfigSummary) -> Vec<String> {
 /// Sentences about what the instance counts did, generated from the numbers.
 pub fn reading(s: &Summary) -> Vec<String> {
     let cs = &s.configurations;
-    let mut out = Vec::new();
     if cs.is_empty() {
         return vec!["No configuration finished; there is nothing to read.".into()];
     }
-    // Effects of one count at a time: each configuration against the nearest earlier one that
-    // differs from it in exactly that count.
+    let mut out = count_effects(cs);
+    let best = |f: fn(&ConfigSummary) -> Option<f64>| {
+        cs.iter().filter_map(|c| Some((c.label.as_str(), f(c)?))).min_by(|x, y| x.1.total_cmp(&y.1))
+    };
+    if let (Some((r, rv)), Some((w, wv))) = (best(|c| c.reads.mean_ms), best(|c| c.writes.mean_ms)) {
+        out.push(format!("Fastest reads: {r} ({rv:.2} ms per read); fastest writes: {w} ({wv:.2} ms per write)."));
+    }
+    out.extend(cs.iter().filter_map(http_overhead));
+    for c in cs.iter().filter(|c| !c.stalled_repeats.is_empty()) {
+        let which: Vec<String> = c.stalled_repeats.iter().map(u32::to_string).collect();
+        out.push(format!(
+            "Caution: {}: repeat {} had a reads or writes mean over {STALL_FACTOR:.0}× the middle repeat's, a stall (other \
+             work on the machine, a pause) rather than the topology. It pulls this configuration's means up and widens \
+             their spread; the typical times, from the medians, are not moved by it.",
+            c.label,
+            which.join(", ")
+        ));
+    }
+    let others: Vec<f64> = cs.iter().filter_map(|c| c.cpu.as_ref()?.others()).collect();
+    if let Some(worst) = others.iter().copied().reduce(f64::max).filter(|w| *w > OTHER_LOAD_WARNING) {
+        out.push(format!(
+            "Caution: processes outside the topology and the load client used up to {worst:.2} cores during the timed \
+             runs (other work on the machine); the numbers are disturbed by it and should be measured again on a quiet machine."
+        ));
+    }
+    out.push(format!(
+        "Every server and the load generator share this machine's {} cores: adding an instance adds processes that compete \
+         for the same cores, so these numbers show contention on one machine rather than scale-out over machines.",
+        s.machine.cores
+    ));
+    out
+}
+
+/// The effect of each count: every configuration against the nearest earlier one that differs
+/// from it in that count alone, or, when none does, against the first.
+fn count_effects(cs: &[ConfigSummary]) -> Vec<String> {
+    let mut out = Vec::new();
     for (j, b) in cs.iter().enumerate() {
         let Some((a, (kind, from, to))) =
             cs[..j].iter().rev().find_map(|a| Some((a, a.counts().single_difference(&b.counts())?)))
@@ -114,51 +148,26 @@ pub fn reading(s: &Summary) -> Vec<String> {
             }
         }
     }
-    let best = |f: fn(&ConfigSummary) -> Option<f64>| {
-        cs.iter().filter_map(|c| Some((c.label.as_str(), f(c)?))).min_by(|x, y| x.1.total_cmp(&y.1))
-    };
-    if let (Some((r, rv)), Some((w, wv))) = (best(|c| c.reads.mean_ms), best(|c| c.writes.mean_ms)) {
-        out.push(format!("Fastest reads: {r} ({rv:.2} ms per read); fastest writes: {w} ({wv:.2} ms per write)."));
-    }
-    for c in cs {
-        if let (Some(o), Some(full), Some(floor)) = (c.http_overhead_ms, c.reads.mean_ms, c.reads.floor_mean_ms) {
-            let added = if o > 0.0 {
-                format!(
-                    "the HTTP stack (nginx, actix-web, JSON, one more network hop) added {o:.2} ms per request of the \
-                     mix over the storage floor"
-                )
-            } else {
-                format!(
-                    "the full stack was not slower than the storage floor ({o:.2} ms per request of the mix): the \
-                     HTTP stack's cost is below what this run resolves"
-                )
-            };
-            out.push(format!("{}: {added}; a read took {full:.2} ms in full and {floor:.2} ms at the floor.", c.label));
-        }
-    }
-    for c in cs.iter().filter(|c| !c.stalled_repeats.is_empty()) {
-        let which: Vec<String> = c.stalled_repeats.iter().map(u32::to_string).collect();
-        out.push(format!(
-            "Caution: {}: repeat {} had a reads or writes mean over {STALL_FACTOR:.0}× the middle repeat's, a stall (other \
-             work on the machine, a pause) rather than the topology. It pulls this configuration's means up and widens \
-             their spread; the typical times, from the medians, are not moved by it.",
-            c.label,
-            which.join(", ")
-        ));
-    }
-    let others: Vec<f64> = cs.iter().filter_map(|c| c.cpu.as_ref()?.others()).collect();
-    if let Some(worst) = others.iter().copied().reduce(f64::max).filter(|w| *w > OTHER_LOAD_WARNING) {
-        out.push(format!(
-            "Caution: processes outside the topology and the load client used up to {worst:.2} cores during the timed \
-             runs (other work on the machine); the numbers are disturbed by it and should be measured again on a quiet machine."
-        ));
-    }
-    out.push(format!(
-        "Every server and the load generator share this machine's {} cores: adding an instance adds processes that compete \
-         for the same cores, so these numbers show contention on one machine rather than scale-out over machines.",
-        s.machine.cores
-    ));
     out
+}
+
+/// What the HTTP stack added over the storage floor in configuration `c`, where both were measured.
+fn http_overhead(c: &ConfigSummary) -> Option<String> {
+    let (Some(o), Some(full), Some(floor)) = (c.http_overhead_ms, c.reads.mean_ms, c.reads.floor_mean_ms) else {
+        return None;
+    };
+    let added = if o > 0.0 {
+        format!(
+            "the HTTP stack (nginx, actix-web, JSON, one more network hop) added {o:.2} ms per request of the \
+             mix over the storage floor"
+        )
+    } else {
+        format!(
+            "the full stack was not slower than the storage floor ({o:.2} ms per request of the mix): the \
+             HTTP stack's cost is below what this run resolves"
+        )
+    };
+    Some(format!("{}: {added}; a read took {full:.2} ms in full and {floor:.2} ms at the floor.", c.label))
 }
 
 fn spread_text(s: Option<Spread>) -> String {

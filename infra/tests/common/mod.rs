@@ -6,24 +6,8 @@
 use std::path::PathBuf;
 
 use infra::{Proc, Topology};
-
-/// A fresh, empty run dir under the system temp dir, removed again when dropped.
-pub struct TempRunDir(pub PathBuf);
-
-impl TempRunDir {
-    pub fn new(name: &str) -> TempRunDir {
-        let dir = std::env::temp_dir().join(format!("shopbench-infra-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempRunDir(dir)
-    }
-}
-
-impl Drop for TempRunDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+/// A fresh run dir under the system temp dir, removed when dropped.
+pub use test_support::RunDir;
 
 pub fn topology(toml: &str) -> Topology {
     Topology::parse(toml).expect("test topology")

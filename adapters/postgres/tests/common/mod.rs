@@ -8,7 +8,6 @@ pub use adapter_contract::{
     orders::order,
     users::{token, user},
 };
-use adapter_postgres::testing::{fresh_database, test_settings};
 use adapter_postgres::{PgSettings, PgStore};
 use domain::models::*;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
@@ -16,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use test_support::pg::{fresh_database, test_settings};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;

@@ -1,28 +1,28 @@
-//! Helpers for tests (this crate's, the app's, the bench's) that need a real PostgreSQL.
+//! The shared test PostgreSQL (`SHOPBENCH_TEST_PG`): a fresh database per test, and a plain
+//! client beside the adapter.
 
-use crate::PgSettings;
+use adapter_postgres::PgSettings;
 
-/// The servers to test against, from `SHOPBENCH_TEST_PG` (comma-separated `host:port`, user
-/// `postgres`, trust authentication), pointing at the `postgres` database.
+/// The servers to test against (user `postgres`, trust authentication), pointing at the
+/// `postgres` database.
 ///
 /// # Panics
-/// When the variable is unset: tests of real stores need real servers.
+/// When `SHOPBENCH_TEST_PG` is unset.
 pub fn test_settings() -> PgSettings {
-    let raw = std::env::var("SHOPBENCH_TEST_PG")
-        .unwrap_or_else(|_| panic!("SHOPBENCH_TEST_PG is not set: start servers with scripts/test"));
-    let mut s = PgSettings::new(endpoints::comma_list(&raw));
+    let mut s = PgSettings::new(crate::servers_from_env(crate::PG));
     s.dbname = "postgres".into();
     s.pool_size = 4;
     s
 }
 
 /// Creates an empty database `test_<uuid>` through the first endpoint and returns `base`
-/// pointing at it. (Through pgpool-II, CREATE DATABASE reaches every backend.)
+/// pointing at it. (Through pgpool-II, CREATE DATABASE reaches every backend.) `scripts/test`
+/// drops every `test_%` database after each cargo test step.
 ///
 /// # Panics
 /// When the server cannot be reached or refuses: a test cannot go on without it.
 pub async fn fresh_database(base: &PgSettings) -> PgSettings {
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let name = crate::unique_name("test_");
     let admin = PgSettings { dbname: "postgres".into(), ..base.clone() };
     connect(&admin)
         .await
