@@ -10,134 +10,24 @@
 //! while the web tier is up.
 
 pub mod chart;
+pub mod model;
 pub mod report;
 pub mod steps;
+pub mod summary;
+
+pub use model::{CapacityParams, CapacityRun, StepResult};
 
 use crate::latency::Hist;
 use crate::load::plan::JourneyConfig;
 use crate::load::{self, LoadSpec, Mix};
 use crate::matrix::progress::Progress;
 use crate::matrix::MatrixFile;
-use crate::measure::cpu::CpuUse;
 use crate::report::results::{self, ConfigResult};
-use anyhow::{bail, Result};
-use serde::{Deserialize, Serialize};
+use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The matrix file's `[capacity]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CapacityParams {
-    pub enabled: bool,
-    /// Goose users that carry the schedule (the most requests in flight at once).
-    pub users: usize,
-    /// The first step's offered rate, requests per second over all users.
-    pub start_rps: f64,
-    /// Each step offers this many times the one before.
-    pub factor: f64,
-    /// The highest rate offered; a configuration that holds it has at least this capacity.
-    pub max_rps: f64,
-    /// Before each step's window (new users sign up, connections open).
-    pub warmup_secs: u64,
-    /// Each step's measured window.
-    pub step_secs: u64,
-    /// A step holds with its corrected p99 under this.
-    pub p99_ms: f64,
-    /// ... and at least this part of the offered rate achieved.
-    pub min_achieved: f64,
-}
-
-impl Default for CapacityParams {
-    fn default() -> Self {
-        CapacityParams {
-            enabled: true,
-            users: 64,
-            start_rps: 50.0,
-            factor: 1.4,
-            max_rps: 5000.0,
-            warmup_secs: 3,
-            step_secs: 10,
-            p99_ms: 50.0,
-            min_achieved: 0.95,
-        }
-    }
-}
-
-impl CapacityParams {
-    pub fn validate(&self) -> Result<()> {
-        if !self.enabled {
-            return Ok(());
-        }
-        if self.users == 0 || self.step_secs == 0 {
-            bail!("[capacity] users and step_secs must be at least 1");
-        }
-        let (start, max) = (self.start_rps, self.max_rps);
-        if start.is_nan() || max.is_nan() || start <= 0.0 || max < start {
-            bail!("[capacity] start_rps must be above 0 and max_rps at least start_rps");
-        }
-        if self.factor.is_nan() || self.factor <= 1.0 {
-            bail!("[capacity] factor must be above 1");
-        }
-        let (p99, part) = (self.p99_ms, self.min_achieved);
-        if p99.is_nan() || part.is_nan() || p99 <= 0.0 || part <= 0.0 || part > 1.0 {
-            bail!("[capacity] p99_ms must be above 0 and min_achieved in (0, 1]");
-        }
-        Ok(())
-    }
-
-    /// One step's planned seconds: user launch, warm-up, window, margin.
-    pub fn step_total_secs(&self) -> u64 {
-        2 + self.warmup_secs + self.step_secs
-    }
-
-    /// Planned seconds of a whole run if every step up to the limit ran (an upper bound).
-    pub fn planned_secs(&self) -> u64 {
-        if !self.enabled {
-            return 0;
-        }
-        steps::rates(self).len() as u64 * self.step_total_secs()
-    }
-}
-
-/// One step as measured (raw results): the histograms are merged over the operations.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct StepResult {
-    pub offered_rps: f64,
-    pub users: usize,
-    pub window_secs: f64,
-    /// Requests completed in the window, successful and failed.
-    pub ok: u64,
-    pub failures: u64,
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub failure_reasons: BTreeMap<String, u64>,
-    /// Sent until read, successful requests.
-    pub raw: Hist,
-    /// From the scheduled send time until read, successful requests.
-    pub corrected: Hist,
-    #[serde(default)]
-    pub cpu: Option<CpuUse>,
-}
-
-impl StepResult {
-    /// Requests completed per second of the window.
-    pub fn achieved_rps(&self) -> f64 {
-        if self.window_secs > 0.0 {
-            (self.ok + self.failures) as f64 / self.window_secs
-        } else {
-            0.0
-        }
-    }
-}
-
-/// A configuration's capacity run (raw results).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CapacityRun {
-    pub params: CapacityParams,
-    pub steps: Vec<StepResult>,
-}
 
 /// What a capacity run needs from the configuration's running topology.
 pub struct Target<'a> {
@@ -160,7 +50,7 @@ pub async fn run(
         return Ok(());
     }
     res.capacity = Some(CapacityRun { params: p.clone(), steps: Vec::new() });
-    let rates = steps::rates(p);
+    let rates = p.rates();
     for (i, rate) in rates.iter().copied().enumerate() {
         let done = res.capacity.as_ref().map_or(&[][..], |c| &c.steps[..]);
         if !steps::go_on(done, p) || crate::cancel::is_cancelled() {

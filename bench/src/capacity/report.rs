@@ -1,87 +1,11 @@
 //! The report's open-loop parts: per configuration the raw and corrected percentiles of each
 //! operation and its capacity steps, and the stage's capacity section with its chart.
 
-use crate::capacity::steps::{self, Capacity};
-use crate::capacity::{CapacityParams, CapacityRun};
-use crate::latency::CorrectedOp;
-use crate::load::ops::Op;
-use crate::report::results::ConfigResult;
+use crate::capacity::model::CapacityParams;
 use crate::report::summary::{ConfigSummary, Summary};
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 use std::path::Path;
-
-/// One step in summary.json.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StepSummary {
-    pub offered_rps: f64,
-    pub achieved_rps: f64,
-    pub requests: u64,
-    pub failures: u64,
-    pub raw_p50_ms: Option<f64>,
-    pub raw_p99_ms: Option<f64>,
-    pub corrected_p99_ms: Option<f64>,
-    pub sustained: bool,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub reasons: Vec<String>,
-}
-
-/// A configuration's capacity in summary.json.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CapacitySummary {
-    /// The highest offered rate that held (`None`: not even the first step).
-    pub capacity_rps: Option<f64>,
-    /// Every step up to `max_rps` held: the capacity is at least that.
-    pub reached_limit: bool,
-    pub params: CapacityParams,
-    pub steps: Vec<StepSummary>,
-}
-
-impl CapacitySummary {
-    pub fn of(run: &CapacityRun) -> CapacitySummary {
-        let p = &run.params;
-        let Capacity { rps, reached_limit, .. } = steps::capacity(&run.steps, p);
-        let steps = run
-            .steps
-            .iter()
-            .map(|s| {
-                let v = steps::judge(s, p);
-                StepSummary {
-                    offered_rps: s.offered_rps,
-                    achieved_rps: s.achieved_rps(),
-                    requests: s.ok + s.failures,
-                    failures: s.failures,
-                    raw_p50_ms: s.raw.percentile_ms(50.0),
-                    raw_p99_ms: s.raw.percentile_ms(99.0),
-                    corrected_p99_ms: s.corrected.percentile_ms(99.0),
-                    sustained: v.sustained,
-                    reasons: v.reasons,
-                }
-            })
-            .collect();
-        CapacitySummary { capacity_rps: rps, reached_limit, params: p.clone(), steps }
-    }
-
-    /// The capacity in words: "1372 req/s", "≥ 5000 req/s (the limit)", "< 50 req/s".
-    pub fn text(&self) -> String {
-        match self.capacity_rps {
-            Some(r) if self.reached_limit => format!("≥ {r:.0} req/s (the limit)"),
-            Some(r) => format!("{r:.0} req/s"),
-            None if self.steps.is_empty() => "not measured".into(),
-            None => format!("< {:.0} req/s", self.params.start_rps),
-        }
-    }
-}
-
-/// Raw and corrected percentiles per operation, from the repeats' merged histograms.
-pub fn corrected_ops(c: &ConfigResult) -> Vec<CorrectedOp> {
-    Op::ALL
-        .iter()
-        .map(|op| CorrectedOp::of(op.name(), c.repeats.iter().flat_map(|r| &r.latency)))
-        .filter(|o| o.requests > 0)
-        .collect()
-}
 
 fn ms(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| format!("{v:.2}"))
@@ -189,8 +113,10 @@ pub fn draw(s: &Summary, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capacity::StepResult;
+    use crate::capacity::model::{CapacityRun, StepResult};
+    use crate::capacity::summary::{corrected_ops, CapacitySummary};
     use crate::latency::{Hist, OpLatency};
+    use crate::report::results::ConfigResult;
     use crate::report::summary::{build, tests as fixtures};
     use std::time::Duration;
 

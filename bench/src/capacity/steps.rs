@@ -1,23 +1,8 @@
 //! The step logic of a capacity run, pure: which rates are offered, whether a step sustained its
 //! rate, when to stop, and which step is the capacity.
 
-use crate::capacity::{CapacityParams, StepResult};
+use crate::capacity::model::{CapacityParams, StepResult};
 use serde::{Deserialize, Serialize};
-
-/// The offered rates: `start`, then each `factor` times the one before (rounded to whole
-/// requests per second), up to `max_rps`.
-pub fn rates(p: &CapacityParams) -> Vec<f64> {
-    let mut out: Vec<f64> = Vec::new();
-    let mut exact = p.start_rps;
-    while exact <= p.max_rps * (1.0 + 1e-9) && out.len() < 1000 {
-        let r = exact.round().max(1.0);
-        if out.last() != Some(&r) {
-            out.push(r);
-        }
-        exact *= p.factor;
-    }
-    out
-}
 
 /// Whether a step held: its rate sustained, its corrected p99 under the threshold, no failure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -72,14 +57,14 @@ pub fn capacity(steps: &[StepResult], p: &CapacityParams) -> Capacity {
     let held = &steps[..failed_step.unwrap_or(steps.len())];
     Capacity {
         rps: held.last().map(|s| s.offered_rps),
-        reached_limit: failed_step.is_none() && !steps.is_empty() && steps.len() == rates(p).len(),
+        reached_limit: failed_step.is_none() && !steps.is_empty() && steps.len() == p.rates().len(),
         failed_step,
     }
 }
 
 /// Whether to run another step after `steps`.
 pub fn go_on(steps: &[StepResult], p: &CapacityParams) -> bool {
-    steps.len() < rates(p).len() && steps.last().is_none_or(|s| judge(s, p).sustained)
+    steps.len() < p.rates().len() && steps.last().is_none_or(|s| judge(s, p).sustained)
 }
 
 #[cfg(test)]
@@ -113,9 +98,9 @@ mod tests {
 
     #[test]
     fn rates_rise_by_the_factor_up_to_the_limit() {
-        assert_eq!(rates(&params()), vec![50.0, 70.0, 98.0, 137.0, 192.0, 269.0]);
+        assert_eq!(params().rates(), vec![50.0, 70.0, 98.0, 137.0, 192.0, 269.0]);
         let one = CapacityParams { start_rps: 10.0, factor: 2.0, max_rps: 10.0, ..params() };
-        assert_eq!(rates(&one), vec![10.0]);
+        assert_eq!(one.rates(), vec![10.0]);
     }
 
     #[test]
@@ -160,7 +145,7 @@ mod tests {
         let p = params();
         let c = capacity(&[step(50.0, 500, 3, 0, 2)], &p);
         assert_eq!(c, Capacity { rps: None, reached_limit: false, failed_step: Some(0) });
-        let all: Vec<StepResult> = rates(&p).into_iter().map(|r| step(r, (r * 10.0) as u64, 2, 0, 0)).collect();
+        let all: Vec<StepResult> = p.rates().into_iter().map(|r| step(r, (r * 10.0) as u64, 2, 0, 0)).collect();
         assert!(!go_on(&all, &p), "no step after the limit");
         let c = capacity(&all, &p);
         assert_eq!(c, Capacity { rps: Some(269.0), reached_limit: true, failed_step: None });

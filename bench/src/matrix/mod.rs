@@ -57,7 +57,7 @@ pub struct MatrixFile {
     pub compare: CompareParams,
     /// The stepped-rate open-loop run per configuration (on unless `enabled = false`).
     #[serde(default)]
-    pub capacity: crate::capacity::CapacityParams,
+    pub capacity: crate::capacity::model::CapacityParams,
     /// An infra topology (ports, hosts, web binary, admin token); each configuration sets its
     /// counts. Its `[topology.prometheus]` is started only with `[run] observe`.
     pub topology: toml::Table,

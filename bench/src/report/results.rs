@@ -102,7 +102,7 @@ pub struct ConfigResult {
     pub redis_benchmark: Option<crate::floor::redisbench::RedisBenchRun>,
     /// The stepped-rate open-loop run (absent when off, and in older runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<crate::capacity::CapacityRun>,
+    pub capacity: Option<crate::capacity::model::CapacityRun>,
     /// Phases that failed (the configuration's other numbers are still kept).
     #[serde(default)]
     pub errors: Vec<String>,

@@ -125,7 +125,7 @@ pub struct ConfigSummary {
     pub corrected: Vec<crate::latency::CorrectedOp>,
     /// The stepped-rate open-loop run's capacity (absent when not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<crate::capacity::report::CapacitySummary>,
+    pub capacity: Option<crate::capacity::summary::CapacitySummary>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -273,8 +273,8 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         get_product_vs_pgbench: c.product_vs_pgbench.clone(),
         redis_benchmark: c.redis_benchmark.clone(),
         errors: c.errors.clone(),
-        corrected: crate::capacity::report::corrected_ops(c),
-        capacity: c.capacity.as_ref().map(crate::capacity::report::CapacitySummary::of),
+        corrected: crate::capacity::summary::corrected_ops(c),
+        capacity: c.capacity.as_ref().map(crate::capacity::summary::CapacitySummary::of),
     }
 }
 
