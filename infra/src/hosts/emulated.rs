@@ -115,6 +115,20 @@ impl EmulatedHosts {
         teardown(&self.dir, made)
     }
 
+    /// Leaves the hosts running past this value (a script's hosts, ended later by
+    /// [`EmulatedHosts::destroy`] on the same dir).
+    pub fn keep(mut self) {
+        self.made = Made::default();
+    }
+
+    /// Ends the hosts recorded in `dir` (`hosts.json`) by an earlier [`EmulatedHosts::create`].
+    pub fn destroy(dir: &Path) -> Result<()> {
+        match dir.canonicalize() {
+            Ok(dir) => clean(&dir),
+            Err(_) => Ok(()),
+        }
+    }
+
     fn save(&self) -> Result<()> {
         let path = self.dir.join("hosts.json");
         fs::write(&path, serde_json::to_vec_pretty(&self.made)?).with_context(|| format!("writing {}", path.display()))
