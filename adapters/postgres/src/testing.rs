@@ -3,7 +3,8 @@
 use crate::PgSettings;
 
 /// The servers to test against, from `SHOPBENCH_TEST_PG` (comma-separated `host:port`, user
-/// `postgres`, trust authentication), pointing at the `postgres` database.
+/// `postgres`, trust authentication, or the password in `SHOPBENCH_TEST_PG_PASSWORD` when the
+/// servers ask for one: scripts/test's emulated hosts), pointing at the `postgres` database.
 ///
 /// # Panics
 /// When the variable is unset: tests of real stores need real servers.
@@ -13,6 +14,7 @@ pub fn test_settings() -> PgSettings {
     let mut s = PgSettings::new(endpoints::comma_list(&raw));
     s.dbname = "postgres".into();
     s.pool_size = 4;
+    s.password = std::env::var("SHOPBENCH_TEST_PG_PASSWORD").ok().filter(|p| !p.is_empty());
     s
 }
 
