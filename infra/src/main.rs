@@ -24,7 +24,7 @@ commands:
             root only; named host0..) left running, and the --topology placed on them with this
             machine among its clients, written to FILE.json (for scripts/test)
   emulate-down --dir DIR: end the emulated hosts made in DIR
-  host      prepare|up|stop|down|status: one host's part of a topology with [[hosts]], as the
+  host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
 
 options:
@@ -38,8 +38,9 @@ options:
   --backend I         the backend to rejoin
   --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
 
-A topology with [[hosts]] places its instances on those machines: `up`, `status` and `down` on
-the control machine drive each host over SSH (infra/README.md, docs/multi-host.md).";
+A topology with [[hosts]] places its instances on those machines: `up`, `status`, `check`,
+`restart` (web and nginx) and `down` on the control machine drive each host over SSH
+(infra/README.md, docs/multi-host.md).";
 
 struct Args {
     command: String,
@@ -126,7 +127,7 @@ fn run(args: Args) -> Result<bool> {
         return Ok(status.success());
     }
     if let Some(verb) = &args.host_verb {
-        let command = HostCommand::parse(verb, args.tier)?;
+        let command = HostCommand::parse(verb, args.tier, args.kind.zip(args.index))?;
         let paths = HostPaths {
             topology: &args.topology,
             run_dir: args.run_dir.as_deref().context("host needs --run-dir")?,
@@ -143,11 +144,8 @@ fn run(args: Args) -> Result<bool> {
         _ => {}
     }
     let run_dir = args.run_dir.clone().unwrap_or_else(|| repo_root().join("run").join(&topology.name));
-    if topology.is_remote() && matches!(args.command.as_str(), "check" | "rejoin" | "restart") {
-        bail!(
-            "{} is not done over SSH yet (issue 13): only up, status and down for a topology with [[hosts]]",
-            args.command
-        );
+    if topology.is_remote() && args.command == "rejoin" {
+        bail!("rejoin is not done over SSH yet (issue 13)");
     }
     match args.command.as_str() {
         "up" => {

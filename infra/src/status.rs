@@ -14,6 +14,9 @@ use crate::{check, pgpool, redis};
 impl Running {
     /// Compares every table of every database on all backends, reading each backend directly.
     pub fn check_consistency(&self) -> Result<check::Report> {
+        if self.is_control() {
+            return crate::remote::check(self);
+        }
         Ok(check::check(&self.endpoints(Kind::Postgres)))
     }
 

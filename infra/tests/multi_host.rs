@@ -2,7 +2,8 @@
 //! over SSH (issue 13): db1 runs backend 0 and the pgpool, db2 backend 1, web1 the web instance
 //! and nginx. A write through nginx reaches both backends; PostgreSQL and pgpool refuse a 4th
 //! host and the control machine, which are not in the topology, even with the right password;
-//! `down` leaves no process on the hosts. Needs root (emulated hosts); ports 24000-24999.
+//! `check` and the restart of a killed web instance work over SSH; `down` leaves no process on
+//! the hosts. Needs root (emulated hosts); ports 24000-24999.
 
 mod common;
 
@@ -121,6 +122,21 @@ fn a_topology_on_three_hosts_over_ssh_serves_writes_to_both_backends_and_lets_no
         assert!(status.lines().any(|l| l.starts_with(label) && l.trim_end().ends_with("up")), "{label}: {status}");
     }
     assert!(status.contains("pgpool 0 sees: node 0") && !status.contains("down"), "{status}");
+
+    // The consistency check runs on db1 (the control machine may not read the backends).
+    let (ok, report, err) = infra(&["check", "--topology", topo, "--run-dir", dir]);
+    assert!(ok && report.starts_with("identical: 2 backends"), "check: {report}\n{err}");
+
+    // A killed web instance is started again on web1; nginx serves writes again.
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("state.json")).unwrap()).unwrap();
+    let web_pid = state["processes"].as_array().unwrap().iter().find(|p| p["kind"] == "web").unwrap()["pid"].clone();
+    web1.run(&format!("kill -9 {web_pid}"), T).unwrap();
+    let (ok, out, err) = infra(&["restart", "--topology", topo, "--run-dir", dir, "--kind", "web", "--index", "0"]);
+    assert!(ok, "restart of web 0: {out}\n{err}");
+    let body = r#"{"name":"Knot","description":"A bowline","category":"tools","price_cents":100}"#;
+    assert_eq!(post(&web1.address.to_string(), 24000, "/products", body).0, 201);
+    let (ok, _, err) = infra(&["restart", "--topology", topo, "--run-dir", dir, "--kind", "pgpool", "--index", "0"]);
+    assert!(!ok && err.contains("not done over SSH yet"), "{err}");
 
     // Nobody outside the topology gets in, password or not; a host of it does with the password.
     let (pg1, pgpool) = (db1.address.to_string(), db1.address.to_string());

@@ -11,7 +11,7 @@ use crate::running::Running;
 use crate::sizing::Sizing;
 use crate::state::{Proc, State};
 use crate::status::Status;
-use crate::topology::{Tier, Topology};
+use crate::topology::{Kind, Tier, Topology};
 use crate::{rundir, up, web};
 
 /// A request of the control machine to one host.
@@ -28,26 +28,31 @@ pub enum HostCommand {
     Down,
     /// Which of its processes run, and its pgpools' view of the backends.
     Status,
+    /// The consistency check of every backend, from this host (the first backend's).
+    Check,
+    /// Starts a killed instance of this host again (web and nginx only yet); answers its process.
+    Restart(Kind, usize),
 }
 
 impl HostCommand {
     /// The command line words after `shopbench-infra host`.
     pub fn words(self) -> Vec<String> {
-        let (verb, tier) = match self {
-            HostCommand::Prepare => ("prepare", None),
-            HostCommand::Up(t) => ("up", Some(t)),
-            HostCommand::Stop(t) => ("stop", Some(t)),
-            HostCommand::Down => ("down", None),
-            HostCommand::Status => ("status", None),
-        };
-        let mut words = vec![verb.to_string()];
-        if let Some(t) = tier {
-            words.extend(["--tier".to_string(), t.name().to_string()]);
+        let tier = |verb: &str, t: Tier| vec![verb.to_string(), "--tier".into(), t.name().into()];
+        match self {
+            HostCommand::Prepare => vec!["prepare".into()],
+            HostCommand::Up(t) => tier("up", t),
+            HostCommand::Stop(t) => tier("stop", t),
+            HostCommand::Down => vec!["down".into()],
+            HostCommand::Status => vec!["status".into()],
+            HostCommand::Check => vec!["check".into()],
+            HostCommand::Restart(kind, i) => {
+                vec!["restart".into(), "--kind".into(), kind.name().into(), "--index".into(), i.to_string()]
+            }
         }
-        words
     }
 
-    pub fn parse(verb: &str, tier: Option<Tier>) -> Result<HostCommand> {
+    /// The command `verb` with the options it takes.
+    pub fn parse(verb: &str, tier: Option<Tier>, instance: Option<(Kind, usize)>) -> Result<HostCommand> {
         let need = |t: Option<Tier>| t.ok_or_else(|| anyhow::anyhow!("host {verb} needs --tier T"));
         Ok(match verb {
             "prepare" => HostCommand::Prepare,
@@ -55,7 +60,12 @@ impl HostCommand {
             "stop" => HostCommand::Stop(need(tier)?),
             "down" => HostCommand::Down,
             "status" => HostCommand::Status,
-            other => bail!("unknown host command {other:?} (prepare, up, stop, down, status)"),
+            "check" => HostCommand::Check,
+            "restart" => {
+                let (kind, i) = instance.ok_or_else(|| anyhow::anyhow!("host restart needs --kind K --index I"))?;
+                HostCommand::Restart(kind, i)
+            }
+            other => bail!("unknown host command {other:?} (prepare, up, stop, down, status, check, restart)"),
         })
     }
 }
@@ -76,6 +86,12 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
         HostCommand::Stop(tier) => stop_tier(paths.run_dir, tier).map(|()| "null".into()),
         HostCommand::Down => down(paths.run_dir).map(|()| "null".into()),
         HostCommand::Status => Ok(serde_json::to_string(&Running::open(paths.run_dir)?.status())?),
+        HostCommand::Check => Ok(serde_json::to_string(&Running::open(paths.run_dir)?.check_consistency()?)?),
+        HostCommand::Restart(kind, i) => {
+            let mut r = Running::open(paths.run_dir)?;
+            r.restart(kind, i)?;
+            Ok(serde_json::to_string(r.proc(kind, i)?)?)
+        }
     }
 }
 

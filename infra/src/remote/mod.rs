@@ -195,6 +195,28 @@ fn fetch_logs(r: &Running, h: &SshHost) {
     }
 }
 
+/// The consistency check, run on the first backend's host (this machine is not among the
+/// addresses the backends let in).
+pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
+    let h = r.topology().machine_of(Kind::Postgres, 0).context("no postgres 0")?;
+    let out = call(h, HostCommand::Check, Duration::from_secs(300))?;
+    serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
+}
+
+/// Starts a killed web or nginx instance again on its host. The other kinds' restarts need
+/// every pgpool's pcp and a rejoin across hosts: not over SSH yet.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
+    if !matches!(kind, Kind::Web | Kind::Nginx) {
+        bail!("restart of {kind} is not done over SSH yet (issue 13): only web and nginx");
+    }
+    let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
+    let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
+    let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    p.machine = Some(h.name.clone());
+    r.record_remote(p.clone())?;
+    ready_from_here(&p)
+}
+
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.
 pub(crate) fn status(r: &Running) -> Status {
     let t = r.topology();
