@@ -191,8 +191,10 @@ pub(crate) fn create_client_role(r: &Running) -> Result<()> {
         Some(s) => format!(" PASSWORD {}", psql::literal(s.client.expose())),
         None => String::new(),
     };
+    // A failed statement is logged with its text: not this one, which may hold the password.
     let sql = format!(
-        "CREATE ROLE {CLIENT} LOGIN {attrs}{password}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
+        "SET log_min_error_statement = panic; \
+         CREATE ROLE {CLIENT} LOGIN {attrs}{password}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
         CLIENT = psql::CLIENT_USER
     );
     for i in r.local(Kind::Postgres) {

@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -48,19 +47,7 @@ fn infra(args: &[&str]) -> (bool, String, String) {
 }
 
 fn post(host: &str, port: u16, path: &str, body: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect((host, port)).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    common::post_json(host, port, path, body, Some(ADMIN))
 }
 
 /// psql from `from` (a host, over SSH) to `host:port` as `user` with `password`; Err: its words.
