@@ -167,3 +167,27 @@ fn a_topology_on_three_hosts_over_ssh_serves_writes_to_both_backends_and_lets_no
     assert!(names.iter().all(|n| !left.contains(n.as_str())), "namespaces left: {left}");
     eprintln!("whole test in {:.1?} (up {up_took:.1?}, down {down_took:.1?})", t0.elapsed());
 }
+
+/// An `up` that fails on a host half-way (a web binary that exits at once, after the backends and
+/// the pgpool are up on the other hosts) stops everything it had started on every host.
+#[test]
+fn a_failed_up_over_ssh_leaves_nothing_running_on_any_host() {
+    let run = TempRunDir::new("multi-host-fail");
+    let emulated = EmulatedHosts::create(&run.0.join("hosts"), 3).expect("3 emulated hosts");
+    let all = emulated.hosts();
+    let file = run.0.join("fail.toml");
+    std::fs::write(&file, topology(&all, Path::new("/bin/false"))).unwrap();
+    let run_dir = run.0.join("run");
+    let (ok, out, err) = infra(&["up", "--topology", file.to_str().unwrap(), "--run-dir", run_dir.to_str().unwrap()]);
+    assert!(!ok, "up with a web binary that exits succeeded: {out}");
+    assert!(err.contains("web 0") && err.contains("up: tier pgpool ready"), "{err}");
+    assert!(!run_dir.join("state.json").exists(), "state.json left: the hosts were not all stopped\n{err}");
+    for (i, host) in all.iter().enumerate() {
+        let ns = emulated.netns(i);
+        let pids = Command::new("ip").args(["netns", "pids", ns]).output().unwrap();
+        let left: Vec<String> = String::from_utf8_lossy(&pids.stdout).split_whitespace().map(str::to_string).collect();
+        // sshd alone is left in each host.
+        assert_eq!(left.len(), 1, "{}: pids {left:?} left after the failed up", host.name);
+    }
+    emulated.down().expect("teardown");
+}

@@ -59,8 +59,11 @@ impl EmulatedHosts {
         // are made under one machine-wide lock.
         let _lock = lock("/run/shopbench-hosts.lock")?;
         let subnet = free_subnet()?;
-        // Interface names are at most 15 bytes: a short tag of this process keeps runs apart.
-        let tag = format!("sb{:x}", std::process::id() & 0xfffff);
+        // Interface names are at most 15 bytes: a short tag of this process and of the call keeps
+        // runs apart, also two sets of hosts in one process (tests run in parallel).
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 36;
+        let tag = format!("sb{:x}-{}", std::process::id() & 0xfffff, char::from_digit(call as u32, 36).expect("< 36"));
         let mut hosts =
             Self { dir: dir.clone(), made: Made { bridge: format!("{tag}br"), subnet: None, hosts: vec![] } };
         hosts.save()?;

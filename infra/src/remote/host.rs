@@ -128,8 +128,12 @@ fn up_tier(run_dir: &Path, tier: Tier) -> Result<Vec<Proc>> {
     Ok(r.processes().iter().filter(|p| Some(p.kind) == tier.kind()).cloned().collect())
 }
 
+/// A host whose `prepare` never ran (an `up` that failed before it) has nothing to stop.
 fn stop_tier(run_dir: &Path, tier: Tier) -> Result<()> {
     let Some(kind) = tier.kind() else { return Ok(()) };
+    if !has_state(run_dir)? {
+        return Ok(());
+    }
     let mut r = Running::open(run_dir)?;
     for i in r.local(kind) {
         if r.state.find(kind, i).is_some() {
@@ -141,11 +145,17 @@ fn stop_tier(run_dir: &Path, tier: Tier) -> Result<()> {
 
 /// A host whose `prepare` never ran (or that is down already) has nothing to stop.
 fn down(run_dir: &Path) -> Result<()> {
-    let Ok(dir) = run_dir.canonicalize() else { return Ok(()) };
-    if State::load(&dir)?.is_none() {
+    if !has_state(run_dir)? {
         return Ok(());
     }
-    Running::open(&dir)?.down()
+    Running::open(run_dir)?.down()
+}
+
+fn has_state(run_dir: &Path) -> Result<bool> {
+    match run_dir.canonicalize() {
+        Ok(dir) => Ok(State::load(&dir)?.is_some()),
+        Err(_) => Ok(false),
+    }
 }
 
 /// The status of one host, as the control machine reads it back.
