@@ -158,6 +158,9 @@ impl EmulatedHosts {
         ip(&["-n", ns, "link", "set", "eth0", "up"])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         let key = self.host_key(i);
+        // A previous run's key would make ssh-keygen ask whether to overwrite it (and fail).
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
         let mut cmd = Command::new("ssh-keygen");
         cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", &h.ssh.name, "-f"]).arg(&key);
         process::run_ok(cmd, TOOL_TIMEOUT)?;
