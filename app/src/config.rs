@@ -513,6 +513,7 @@ mod tests {
             postgres: PostgresSettings {
                 endpoints: vec!["127.0.0.1:19999".into(), "127.0.0.1:20000".into()],
                 pool_size: 5,
+                password: Some("pw-1".into()),
             },
             redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shop2".into() }),
             cassandra: Some(CassandraSettings { nodes: vec!["127.0.0.1:9042".into()], replication_factor: 1 }),
@@ -526,6 +527,7 @@ mod tests {
         assert_eq!((s.http.host.as_str(), s.http.port, s.admin_token.as_str()), ("127.0.0.2", 18081, "1e5"));
         let pg = s.postgres.unwrap();
         assert_eq!((pg.endpoints, pg.pool_size), (web.postgres.endpoints, 5));
+        assert_eq!(pg.password.as_deref(), Some("pw-1"));
         assert!(s.redis.is_some() && s.cassandra.is_some());
         #[cfg(feature = "stage-redis")]
         {

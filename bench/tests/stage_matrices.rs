@@ -106,6 +106,7 @@ fn the_floor_takes_the_web_tiers_store_settings_with_pools_for_the_whole_tier() 
         postgres: PostgresSettings {
             endpoints: vec!["127.0.0.1:19820".into(), "127.0.0.1:19821".into()],
             pool_size: 4,
+            password: None,
         },
         redis: Some(RedisSettings {
             sentinels: vec!["127.0.0.1:19950".into(), "127.0.0.1:19951".into()],

@@ -433,6 +433,7 @@ fn spawn_node(r: &mut Running, i: usize, java: &Path, lib: &Path) -> Result<Proc
         pcp_port: None,
         dir: d.root,
         log,
+        machine: None,
     };
     r.record(proc.clone(), child)?;
     Ok(proc)

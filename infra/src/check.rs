@@ -12,11 +12,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use endpoints::HostPort;
+use serde::{Deserialize, Serialize};
 
 use crate::psql;
 use crate::rejoin::WritePause;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TableSum {
     pub database: String,
     pub table: String,
@@ -25,7 +26,7 @@ pub struct TableSum {
 }
 
 /// What was compared, and the first difference found (None = identical).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Report {
     /// `host:port` of each backend, by backend index.
     pub backends: Vec<String>,
@@ -34,7 +35,7 @@ pub struct Report {
     pub difference: Option<Difference>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Difference {
     Unreachable { backend: usize, error: String },
     Databases { backend: usize, reference: Vec<String>, found: Vec<String> },

@@ -89,7 +89,7 @@ pub(crate) fn start(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
     let child = process::spawn(cmd, &format!("{kind} {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc = Proc { kind, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
     process::wait_until(
         &format!("{} on {}", proc.label(), proc.addr()),

@@ -1,4 +1,5 @@
-//! Starts, checks and stops the servers of a shopbench topology on loopback: PostgreSQL 15
+//! Starts, checks and stops the servers of a shopbench topology on loopback (or, for a topology
+//! with `[[hosts]]`, on other machines over SSH: remote/): PostgreSQL 15
 //! backends under pgpool-II native replication, pgpool-II instances, Redis with its replicas and
 //! Sentinels, web instances, nginx and Prometheus. Synchronous (std::process); used by the
 //! `shopbench-infra` CLI, tests and the bench.
@@ -25,13 +26,16 @@ pub mod prometheus;
 pub mod psql;
 pub mod redis;
 mod rejoin;
+pub mod remote;
 mod render;
 mod restart;
 mod rundir;
 mod running;
+pub mod secrets;
 pub mod sizing;
 mod state;
 mod status;
+mod tier;
 mod tools;
 pub mod topology;
 mod up;
@@ -49,7 +53,7 @@ pub use running::Running;
 pub use sizing::Sizing;
 pub use state::Proc;
 pub use status::{ProcStatus, Status};
-pub use topology::{Kind, Overrides, Topology};
+pub use topology::{Kind, Overrides, Tier, Topology};
 
 /// Signals for [`Running::kill`].
 pub mod signal {

@@ -4,7 +4,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use infra::{repo_root, Kind, Overrides, Running, Topology};
+use infra::hosts::{EmulatedHosts, SshHost};
+use infra::remote::{run_on_host, HostCommand, HostPaths};
+use infra::{repo_root, Kind, Overrides, Running, Tier, Topology};
 
 const USAGE: &str = "\
 usage: shopbench-infra <command> [options]
@@ -18,6 +20,12 @@ commands:
   rejoin    --backend I: resync a failed backend from a live one and attach it on every pgpool
   restart   --kind K --index I: start a killed instance again (a backend: the rejoin)
   install   install the Debian packages (runs scripts/install)
+  emulate   --count N --dir DIR --out FILE.json: N emulated hosts (network namespaces with sshd,
+            root only; named host0..) left running, and the --topology placed on them with this
+            machine among its clients, written to FILE.json (for scripts/test)
+  emulate-down --dir DIR: end the emulated hosts made in DIR
+  host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
+            control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
 
 options:
   --topology FILE     topology file (default infra/topologies/default.toml)
@@ -28,7 +36,11 @@ options:
   --only db           only the stores: PostgreSQL, pgpool-II, Redis, Sentinel (up)
   --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
   --backend I         the backend to rejoin
-  --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)";
+  --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
+
+A topology with [[hosts]] places its instances on those machines: `up`, `status`, `check`,
+`restart` (web and nginx) and `down` on the control machine drive each host over SSH
+(infra/README.md, docs/multi-host.md).";
 
 struct Args {
     command: String,
@@ -38,6 +50,15 @@ struct Args {
     backend: Option<usize>,
     kind: Option<Kind>,
     index: Option<usize>,
+    /// `host` only: its verb, the host's name, its secrets file and the tier.
+    host_verb: Option<String>,
+    machine: Option<String>,
+    secrets: Option<PathBuf>,
+    tier: Option<Tier>,
+    /// `emulate` only.
+    count: Option<usize>,
+    dir: Option<PathBuf>,
+    out: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -51,7 +72,17 @@ fn parse_args() -> Result<Args> {
         backend: None,
         kind: None,
         index: None,
+        host_verb: None,
+        machine: None,
+        secrets: None,
+        tier: None,
+        count: None,
+        dir: None,
+        out: None,
     };
+    if args.command == "host" {
+        args.host_verb = Some(it.next().context("host needs a verb: prepare, up, stop, down or status")?);
+    }
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
         let count = |v: String| v.parse::<usize>().with_context(|| format!("{flag}: not a count: {v:?}"));
@@ -70,6 +101,12 @@ fn parse_args() -> Result<Args> {
             "--backend" => args.backend = Some(count(value()?)?),
             "--kind" => args.kind = Some(Kind::parse(&value()?)?),
             "--index" => args.index = Some(count(value()?)?),
+            "--host" => args.machine = Some(value()?),
+            "--secrets" => args.secrets = Some(value()?.into()),
+            "--tier" => args.tier = Some(Tier::parse(&value()?)?),
+            "--count" => args.count = Some(count(value()?)?),
+            "--dir" => args.dir = Some(value()?.into()),
+            "--out" => args.out = Some(value()?.into()),
             "--only" => match value()?.as_str() {
                 "db" => args.overrides.only_db = true,
                 other => bail!("--only {other}: only `--only db` exists"),
@@ -89,8 +126,27 @@ fn run(args: Args) -> Result<bool> {
         let status = std::process::Command::new(repo_root().join("scripts/install")).status()?;
         return Ok(status.success());
     }
+    if let Some(verb) = &args.host_verb {
+        let command = HostCommand::parse(verb, args.tier, args.kind.zip(args.index))?;
+        let paths = HostPaths {
+            topology: &args.topology,
+            run_dir: args.run_dir.as_deref().context("host needs --run-dir")?,
+            secrets: args.secrets.as_deref().context("host needs --secrets")?,
+            machine: args.machine.as_deref().context("host needs --host NAME")?,
+        };
+        println!("{}", run_on_host(command, &paths)?);
+        return Ok(true);
+    }
     let topology = Topology::from_file(&args.topology)?.with_overrides(&args.overrides)?;
+    match args.command.as_str() {
+        "emulate" => return emulate(topology, &args).map(|()| true),
+        "emulate-down" => return EmulatedHosts::destroy(args.dir.as_deref().context("--dir DIR")?).map(|()| true),
+        _ => {}
+    }
     let run_dir = args.run_dir.clone().unwrap_or_else(|| repo_root().join("run").join(&topology.name));
+    if topology.is_remote() && args.command == "rejoin" {
+        bail!("rejoin is not done over SSH yet (issue 13)");
+    }
     match args.command.as_str() {
         "up" => {
             let running = topology.up(&run_dir)?;
@@ -138,6 +194,25 @@ fn run(args: Args) -> Result<bool> {
     }
 }
 
+/// Emulated hosts left running, and the topology placed on them.
+fn emulate(template: Topology, args: &Args) -> Result<()> {
+    let dir = args.dir.as_deref().context("emulate needs --dir DIR")?;
+    let out = args.out.as_deref().context("emulate needs --out FILE.json")?;
+    let hosts = EmulatedHosts::create(dir, args.count.context("emulate needs --count N")?)?;
+    let machines: Vec<SshHost> =
+        hosts.hosts().into_iter().map(|h| SshHost { dir: h.dir.join("shopbench"), ..h }).collect();
+    let topology = template.with_hosts(machines, vec![hosts.control_address()])?;
+    std::fs::write(out, serde_json::to_vec_pretty(&topology)?).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!(
+        "emulate: {} hosts up; control machine {}; topology in {}",
+        hosts.hosts().len(),
+        hosts.control_address(),
+        out.display()
+    );
+    hosts.keep();
+    Ok(())
+}
+
 /// One "app env:" line: a store's part of what a web instance is given.
 fn app_env(env: Vec<(String, String)>) -> String {
     env.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
@@ -152,7 +227,11 @@ fn print_endpoints(r: &Running) {
     }
     if t.count(Kind::Pgpool) > 0 {
         println!("pgpools:   {}", r.pgpool_endpoints().join(" "));
-        println!("app env:   {}", app_env(app.postgres.env()));
+        println!("app env:   {}", app_env(app.postgres.public_env()));
+        if app.postgres.password.is_some() {
+            let secrets = r.run_dir().join(infra::secrets::SECRETS_FILE);
+            println!("password:  SHOPBENCH__POSTGRES__PASSWORD is the `client` of {} (0600)", secrets.display());
+        }
     }
     if t.count(Kind::Redis) > 0 {
         println!("redis:     {} (master: the first)", r.redis_endpoints().join(" "));

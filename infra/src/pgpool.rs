@@ -1,7 +1,7 @@
 //! pgpool-II 4.3 instances in native replication mode over all backends; pcp; SHOW pool_nodes.
 
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
@@ -13,7 +13,7 @@ use crate::running::Running;
 use crate::state::Proc;
 use crate::tools::tool;
 use crate::topology::Kind;
-use crate::{postgres, psql, rundir};
+use crate::{postgres, psql, rundir, secrets};
 
 const PCP_USER: &str = "pcpadmin";
 const PCPPASS: &str = "pcppass";
@@ -21,9 +21,7 @@ const PCPPASS: &str = "pcppass";
 /// A random pcp password for this run: pcp.conf gets its md5, `pcppass` (mode 0600, read by the
 /// pcp_* tools through PCPPASSFILE) the password.
 pub(crate) fn write_pcp_credentials(r: &Running) -> Result<()> {
-    let mut bytes = [0u8; 12];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let password = crate::secrets::random_hex(12)?;
     let path = r.run_dir().join(PCPPASS);
     std::fs::write(&path, format!("*:*:{PCP_USER}:{password}\n"))?;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
@@ -51,6 +49,38 @@ fn backends_block(r: &Running) -> String {
         .join("\n")
 }
 
+const POOL_HBA: &str = "pool_hba.conf";
+
+/// pgpool.conf's client authentication. On loopback none (the backends trust local connections
+/// too); off loopback pool_hba.conf lets in only the topology's addresses, with scram-sha-256
+/// checked against pool_passwd, whose plain (`TEXT`) passwords pgpool also logs in to the
+/// backends with (and its health check, as the superuser).
+fn auth_block(r: &Running, dir: &Path) -> Result<String> {
+    let Some(secrets) = &r.secrets else {
+        return Ok("enable_pool_hba = off                 # loopback, trust: backends authenticate nobody either\n\
+                   pool_passwd = ''"
+            .into());
+    };
+    let passwd = dir.join("pool_passwd");
+    let lines = format!(
+        "{}:TEXT{}\n{}:TEXT{}\n",
+        psql::CLIENT_USER,
+        secrets.client.expose(),
+        psql::SUPERUSER,
+        secrets.admin.expose()
+    );
+    secrets::write_private(&passwd, lines.as_bytes())?;
+    process::give(&passwd, r.run_as())?;
+    let hba = dir.join(POOL_HBA);
+    std::fs::write(&hba, postgres::hba_conf(r.topology(), ""))?;
+    process::give(&hba, r.run_as())?;
+    Ok(format!(
+        "enable_pool_hba = on                  # {POOL_HBA}: the topology's hosts, scram-sha-256\n\
+         pool_passwd = '{}'\nallow_clear_text_frontend_auth = off",
+        passwd.display()
+    ))
+}
+
 /// Renders pgpool i's config, starts it and waits until it sees every backend up.
 pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
     let t = r.topology().clone();
@@ -73,6 +103,7 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
             ("backends", backends_block(r)),
             ("num_init_children", r.sizing().num_init_children.to_string()),
             ("max_pool", r.sizing().max_pool.to_string()),
+            ("auth", auth_block(r, &dir)?),
         ],
     )?;
     let conf_path = dir.join("pgpool.conf");
@@ -92,10 +123,24 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
     let mut cmd = process::server_command(&tool("pgpool")?, &log, r.run_as())?;
     // -n: foreground. Never -D: it would forget which nodes this pgpool had detached.
     cmd.arg("-n").arg("-f").arg(&conf_path).arg("-F").arg(&pcp_path).current_dir(&dir);
+    if r.secrets.is_some() {
+        cmd.arg("-a").arg(dir.join(POOL_HBA));
+    }
     let child = process::spawn(cmd, &format!("pgpool {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Pgpool, index: i, pid, start_time, host, port, pcp_port: Some(pcp_port), dir, log };
+    let proc = Proc {
+        kind: Kind::Pgpool,
+        index: i,
+        pid,
+        start_time,
+        host,
+        port,
+        pcp_port: Some(pcp_port),
+        dir,
+        log,
+        machine: None,
+    };
     r.record(proc.clone(), child)?;
     let backends = t.count(Kind::Postgres);
     process::wait_until(
@@ -119,7 +164,7 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
 }
 
 /// One row of `SHOW pool_nodes`: a pgpool's view of one backend.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NodeView {
     pub node_id: usize,
     pub host: String,

@@ -10,9 +10,10 @@ use endpoints::HostPort;
 use crate::process::{self, RunAs};
 use crate::render::{render, POSTGRESQL_CONF};
 use crate::running::Running;
+use crate::secrets::{self, Secret};
 use crate::state::Proc;
 use crate::tools::tool;
-use crate::topology::Kind;
+use crate::topology::{Kind, Topology};
 use crate::{psql, rundir};
 
 pub const SHOP_DB: &str = "shop";
@@ -24,13 +25,14 @@ pub(crate) fn data_dir(r: &Running, i: usize) -> PathBuf {
 /// initdb for every backend, in parallel (each takes ~0.7 s).
 pub(crate) fn init_all(r: &mut Running) -> Result<()> {
     let jobs: Vec<(usize, PathBuf)> =
-        (0..r.topology().count(Kind::Postgres)).map(|i| (i, r.instance_dir(Kind::Postgres, i))).collect();
+        r.local(Kind::Postgres).into_iter().map(|i| (i, r.instance_dir(Kind::Postgres, i))).collect();
     for (_, dir) in &jobs {
         rundir::instance_dir(dir, r.run_as())?;
     }
     let run_as = r.run_as().cloned();
+    let admin = r.secrets.as_ref().map(|s| &s.admin);
     let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs.iter().map(|(_, dir)| s.spawn(|| initdb(dir, run_as.as_ref()))).collect();
+        let handles: Vec<_> = jobs.iter().map(|(_, dir)| s.spawn(|| initdb(dir, run_as.as_ref(), admin))).collect();
         handles.into_iter().map(|h| h.join().expect("initdb thread panicked")).collect()
     });
     for ((i, _), res) in jobs.iter().zip(results) {
@@ -40,9 +42,17 @@ pub(crate) fn init_all(r: &mut Running) -> Result<()> {
     Ok(())
 }
 
-fn initdb(dir: &Path, run_as: Option<&RunAs>) -> Result<()> {
+/// initdb; with a password (off loopback) the superuser gets it (`--pwfile`, a file only the
+/// service user reads, removed right after).
+fn initdb(dir: &Path, run_as: Option<&RunAs>, password: Option<&Secret>) -> Result<()> {
     let mut cmd = Command::new(tool("initdb")?);
     cmd.arg("-D").arg(dir.join("data"));
+    let pwfile = dir.join("initdb-pwfile");
+    if let Some(p) = password {
+        secrets::write_private(&pwfile, p.expose().as_bytes())?;
+        process::give(&pwfile, run_as)?;
+        cmd.arg(format!("--pwfile={}", pwfile.display()));
+    }
     cmd.args([
         "-U",
         psql::SUPERUSER,
@@ -59,8 +69,9 @@ fn initdb(dir: &Path, run_as: Option<&RunAs>) -> Result<()> {
         use std::os::unix::process::CommandExt;
         cmd.uid(u.uid).gid(u.gid);
     }
-    process::run_ok(cmd, Duration::from_secs(120))?;
-    Ok(())
+    let done = process::run_ok(cmd, Duration::from_secs(120));
+    let _ = std::fs::remove_file(&pwfile);
+    done.map(drop)
 }
 
 /// Renders postgresql.conf into backend i's data dir (also after a base backup copied another
@@ -91,7 +102,30 @@ pub(crate) fn write_config(r: &Running, i: usize) -> Result<()> {
     }
     let path = data_dir(r, i).join("postgresql.conf");
     std::fs::write(&path, conf).with_context(|| format!("writing {}", path.display()))?;
-    process::give(&path, r.run_as())
+    process::give(&path, r.run_as())?;
+    if r.secrets.is_some() {
+        let hba = data_dir(r, i).join("pg_hba.conf");
+        std::fs::write(&hba, hba_conf(t, "replication")).with_context(|| format!("writing {}", hba.display()))?;
+        process::give(&hba, r.run_as())?;
+    }
+    Ok(())
+}
+
+/// Off loopback: password (scram-sha-256) logins from the topology's addresses only, no unix
+/// socket logins; `replication` adds the same lines for pg_basebackup (pgpool's pool_hba.conf
+/// has none).
+pub(crate) fn hba_conf(t: &Topology, replication: &str) -> String {
+    let mut out = String::from(
+        "# Rendered by shopbench-infra: the topology's hosts (and loopback) with a password, nobody else.\n",
+    );
+    for addr in t.allowed_clients() {
+        let cidr = if addr.is_ipv4() { format!("{addr}/32") } else { format!("{addr}/128") };
+        out.push_str(&format!("host all all {cidr} scram-sha-256\n"));
+        if !replication.is_empty() {
+            out.push_str(&format!("host {replication} all {cidr} scram-sha-256\n"));
+        }
+    }
+    out
 }
 
 /// Starts backend i from its data dir and waits until it answers a query.
@@ -110,7 +144,8 @@ pub(crate) fn start_within(r: &mut Running, i: usize, timeout: Duration) -> Resu
     let child = process::spawn(cmd, &format!("postgres {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Postgres, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc =
+        Proc { kind: Kind::Postgres, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
     wait_ready(&proc, timeout)
 }
@@ -148,14 +183,23 @@ fn wait_ready(p: &Proc, timeout: Duration) -> Result<()> {
 /// for pgpool's health check and infra's tools; it creates databases (tests make their own), owns
 /// what it creates, and sees and may end other sessions as the monitoring roles allow. Without
 /// pgpool (direct clients such as the test suite) it stays a superuser, as before.
+/// Off loopback the role gets the run's client password (fed through stdin: never on a command
+/// line or in a log).
 pub(crate) fn create_client_role(r: &Running) -> Result<()> {
     let attrs = if r.topology().count(Kind::Pgpool) > 0 { "NOSUPERUSER CREATEDB" } else { "SUPERUSER" };
+    let password = match &r.secrets {
+        Some(s) => format!(" PASSWORD {}", psql::literal(s.client.expose())),
+        None => String::new(),
+    };
+    // A failed statement is logged with its text: not this one, which may hold the password.
     let sql = format!(
-        "CREATE ROLE {CLIENT} LOGIN {attrs}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
+        "SET log_min_error_statement = panic; \
+         CREATE ROLE {CLIENT} LOGIN {attrs}{password}; GRANT pg_monitor, pg_signal_backend TO {CLIENT}",
         CLIENT = psql::CLIENT_USER
     );
-    for HostPort { host, port } in r.endpoints(Kind::Postgres) {
-        psql::admin_query(&host, port, "postgres", &sql)?;
+    for i in r.local(Kind::Postgres) {
+        let (host, port) = r.topology().endpoint(Kind::Postgres, i);
+        psql::admin_query_fed(&host, port, "postgres", &sql)?;
     }
     Ok(())
 }

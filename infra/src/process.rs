@@ -320,15 +320,31 @@ pub fn port_holder(port: u16) -> Option<String> {
 }
 
 /// Runs a short-lived tool, killing it after `timeout`.
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Result<Output> {
+    run_fed(cmd, None, timeout)
+}
+
+/// [`run_ok`] with `input` on the tool's stdin (what must not show on a command line, e.g. a
+/// password in SQL).
+pub fn run_ok_with_input(cmd: Command, input: Vec<u8>, timeout: Duration) -> Result<String> {
+    run_ok_fed(cmd, Some(input), timeout)
+}
+
+fn run_fed(mut cmd: Command, input: Option<Vec<u8>>, timeout: Duration) -> Result<Output> {
     let program = cmd.get_program().to_string_lossy().into_owned();
-    let child = cmd
-        .stdin(Stdio::null())
+    let mut child = cmd
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .with_context(|| format!("running {program}"))?;
     let pid = child.id();
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A thread of its own: a tool that does not read would otherwise block us before the timeout.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(child.wait_with_output());
@@ -345,8 +361,12 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Result<Output> {
 
 /// Like [`run_with_timeout`], failing with the tool's stderr when it exits non-zero.
 pub fn run_ok(cmd: Command, timeout: Duration) -> Result<String> {
+    run_ok_fed(cmd, None, timeout)
+}
+
+fn run_ok_fed(cmd: Command, input: Option<Vec<u8>>, timeout: Duration) -> Result<String> {
     let program = Path::new(cmd.get_program()).file_name().unwrap_or_default().to_string_lossy().into_owned();
-    let out = run_with_timeout(cmd, timeout)?;
+    let out = run_fed(cmd, input, timeout)?;
     if !out.status.success() {
         bail!("{program} failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr).trim());
     }

@@ -132,7 +132,8 @@ pub(crate) fn start(r: &mut Running) -> Result<()> {
     let child = process::spawn(cmd, "prometheus")?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Prometheus, index: 0, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc =
+        Proc { kind: Kind::Prometheus, index: 0, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
     process::wait_until(
         &format!("prometheus on {}", proc.addr()),

@@ -2,7 +2,9 @@
 //! loopback TCP. [`query`] and its kin log in as the clients' role `postgres` (what the app and
 //! the tests use, also through pgpool); the `admin_*` functions as the superuser
 //! `shopbench_admin`, for infra's own direct sessions on a backend (check, rejoin, readiness),
-//! which may take the slots reserved for superusers when clients fill a backend.
+//! which may take the slots reserved for superusers when clients fill a backend. Off loopback
+//! (`[[hosts]]`) the servers ask for passwords: libpq reads them from `PGPASSFILE`, which the
+//! control machine sets for infra on each host (remote/).
 
 use std::process::Command;
 use std::time::Duration;
@@ -53,6 +55,13 @@ pub fn admin_query_timeout(host: &str, port: u16, db: &str, sql: &str, timeout: 
     let mut cmd = command_as(SUPERUSER, host, port, db)?;
     cmd.args(["-A", "-t", "-F", "|", "-c", sql]);
     process::run_ok(cmd, timeout)
+}
+
+/// [`admin_query`] with the SQL fed through stdin, where no `ps` shows it (it sets passwords).
+pub fn admin_query_fed(host: &str, port: u16, db: &str, sql: &str) -> Result<String> {
+    let mut cmd = command_as(SUPERUSER, host, port, db)?;
+    cmd.args(["-A", "-t", "-f", "-"]);
+    process::run_ok_with_input(cmd, sql.as_bytes().to_vec(), DEFAULT_TIMEOUT)
 }
 
 /// Runs each statement in turn in one session (one `-c` each, so a `SET` holds for the rest) and

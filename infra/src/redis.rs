@@ -150,7 +150,8 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
     let child = process::spawn(cmd, &format!("redis {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Redis, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc =
+        Proc { kind: Kind::Redis, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
     wait_redis(&proc, master)
 }
@@ -224,7 +225,8 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
     let child = process::spawn(cmd, &format!("sentinel {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Sentinel, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc =
+        Proc { kind: Kind::Sentinel, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc, child)
 }
 

@@ -38,6 +38,11 @@ impl Running {
     /// rejoin stops it itself.
     pub fn restart(&mut self, kind: Kind, index: usize) -> Result<RestartReport> {
         let t0 = Instant::now();
+        if self.is_control() {
+            crate::remote::restart(self, kind, index)?;
+            let none = vec![];
+            return Ok(RestartReport { kind, index, took: t0.elapsed(), writes_paused: None, rejoined_first: none });
+        }
         let p = self.proc(kind, index)?.clone();
         if kind != Kind::Postgres && p.alive() {
             bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);

@@ -8,8 +8,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::process::{self, RunAs};
+use crate::secrets;
 use crate::state::{State, STATE_FILE};
 use crate::topology::Kind;
+
+/// The control machine's copies of what each host of `[[hosts]]` was given and its fetched logs:
+/// `remote/<host>/`.
+pub const REMOTE_DIR: &str = "remote";
 
 /// Creates (or reuses) the run dir and returns its real path. Refuses when state.json names live
 /// processes (started twice); clears what a previous, stopped run left.
@@ -22,6 +27,18 @@ pub fn prepare(dir: &Path, run_as: Option<&RunAs>) -> Result<PathBuf> {
                 .filter(|p| p.alive())
                 .map(|p| format!("{} (pid {})", p.label(), p.pid))
                 .collect();
+            let elsewhere: Vec<String> = state
+                .processes
+                .iter()
+                .filter_map(|p| p.machine.as_ref().map(|m| format!("{} on {m}", p.label())))
+                .collect();
+            if !elsewhere.is_empty() {
+                bail!(
+                    "{} records processes on other hosts: {}; nothing started (stop them first: shopbench-infra down)",
+                    dir.display(),
+                    elsewhere.join(", ")
+                );
+            }
             if !live.is_empty() {
                 bail!(
                     "topology already running in {}: {}; nothing started (stop it first: shopbench-infra down)",
@@ -54,6 +71,9 @@ fn clear(dir: &Path) -> Result<()> {
         let ours = name == STATE_FILE
             || name == ".state.json.tmp"
             || name == "pcppass"
+            || name == secrets::SECRETS_FILE
+            || name == secrets::PGPASS_FILE
+            || name == REMOTE_DIR
             || Kind::ALL.iter().any(|k| name.starts_with(k.name()));
         if !ours {
             bail!("{} holds {name:?}, which shopbench-infra did not make: not clearing it", dir.display());

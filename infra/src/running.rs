@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use endpoints::HostPort;
 
 use crate::process::{self, RunAs};
+use crate::secrets::Secrets;
 use crate::sizing::Sizing;
 use crate::state::{Proc, State, STATE_FILE};
 use crate::topology::{Kind, Topology};
@@ -20,6 +21,8 @@ pub struct Running {
     pub(crate) state: State,
     pub(crate) children: HashMap<(Kind, usize), Child>,
     pub(crate) stop_on_drop: bool,
+    /// The run's passwords, when its servers listen off loopback (`[[hosts]]`).
+    pub(crate) secrets: Option<Secrets>,
 }
 
 impl Running {
@@ -31,7 +34,23 @@ impl Running {
         let Some(state) = State::load(&dir)? else {
             bail!("no {STATE_FILE} in {}: nothing is running there", dir.display())
         };
-        Ok(Running { dir, state, children: HashMap::new(), stop_on_drop: false })
+        Running::new(dir, state, false)
+    }
+
+    pub(crate) fn new(dir: PathBuf, state: State, stop_on_drop: bool) -> Result<Running> {
+        let secrets = state.secrets.as_deref().map(Secrets::load).transpose()?;
+        Ok(Running { dir, state, children: HashMap::new(), stop_on_drop, secrets })
+    }
+
+    /// The control machine of a topology with `[[hosts]]`: its processes run on other hosts and
+    /// are reached over SSH (remote/).
+    pub(crate) fn is_control(&self) -> bool {
+        self.state.topology.is_remote() && self.state.machine.is_none()
+    }
+
+    /// The instances of `kind` this run dir starts: those placed on its host (all on loopback).
+    pub(crate) fn local(&self, kind: Kind) -> Vec<usize> {
+        self.state.topology.instances_on(kind, self.state.machine.as_deref())
     }
 
     /// Lets the processes outlive this value (the CLI's `up`); `down` stops them later.
@@ -90,6 +109,12 @@ impl Running {
 
     pub fn processes(&self) -> &[Proc] {
         &self.state.processes
+    }
+
+    /// Records a process another host started (the control machine's record of it).
+    pub(crate) fn record_remote(&mut self, proc: Proc) -> Result<()> {
+        self.state.record(proc);
+        self.save()
     }
 
     pub(crate) fn save(&self) -> Result<()> {
@@ -193,6 +218,9 @@ impl Running {
     }
 
     fn stop_all(&mut self) -> Result<()> {
+        if self.is_control() {
+            return crate::remote::down(self);
+        }
         let mut failures = Vec::new();
         // Kind by kind in reverse start order; the instances of one kind stop in parallel.
         for kind in Kind::ALL.into_iter().rev() {

@@ -27,11 +27,16 @@ pub struct Proc {
     pub pcp_port: Option<u16>,
     pub dir: PathBuf,
     pub log: PathBuf,
+    /// The `[[hosts]]` host it runs on (its pid is that machine's); none: this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
 }
 
 impl Proc {
+    /// Is it running? Only this machine's processes can be asked here (another host's are asked
+    /// over SSH: remote.rs); those count as not running.
     pub fn alive(&self) -> bool {
-        process::alive(self.pid, self.start_time)
+        self.machine.is_none() && process::alive(self.pid, self.start_time)
     }
 
     pub fn addr(&self) -> String {
@@ -41,6 +46,9 @@ impl Proc {
     /// Processes of this instance's group left running after its main process died (pgpool's
     /// children outlive a SIGKILL of the main process and keep serving its port).
     pub fn orphans(&self) -> Vec<(u32, u64)> {
+        if self.machine.is_some() {
+            return vec![];
+        }
         process::orphans(self.pid, self.start_time)
     }
 
@@ -65,6 +73,13 @@ pub struct State {
     /// to reach the same stores the same way.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub web_settings: BTreeMap<usize, settings::WebSettings>,
+    /// In a topology with `[[hosts]]`: the host this run dir is on (none: the control machine,
+    /// which starts the hosts' parts over SSH).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    /// The run's passwords (`secrets.json`, 0600) when the servers listen off loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<PathBuf>,
 }
 
 impl State {

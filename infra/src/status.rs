@@ -5,6 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use anyhow::Result;
+use serde::{Deserialize, Serialize};
 
 use crate::running::Running;
 use crate::topology::Kind;
@@ -13,11 +14,17 @@ use crate::{check, pgpool, redis};
 impl Running {
     /// Compares every table of every database on all backends, reading each backend directly.
     pub fn check_consistency(&self) -> Result<check::Report> {
+        if self.is_control() {
+            return crate::remote::check(self);
+        }
         Ok(check::check(&self.endpoints(Kind::Postgres)))
     }
 
     /// Which processes are up and, for each pgpool, its view of every backend.
     pub fn status(&self) -> Status {
+        if self.is_control() {
+            return crate::remote::status(self);
+        }
         let processes = self
             .state
             .processes
@@ -31,13 +38,15 @@ impl Running {
                 orphans: p.orphans().into_iter().map(|(pid, _)| pid).collect(),
             })
             .collect();
-        let pgpools = (0..self.state.topology.count(Kind::Pgpool))
+        let pgpools = self
+            .local(Kind::Pgpool)
+            .into_iter()
             .map(|i| {
                 let (host, port) = self.state.topology.endpoint(Kind::Pgpool, i);
                 (i, pgpool::pool_nodes(&host, port).map_err(|e| format!("{e:#}")))
             })
             .collect();
-        Status { processes, pgpools, redis: redis::status_lines(self) }
+        Status { processes, pgpools, redis: redis::status_lines(self), notes: vec![] }
     }
 
     /// pgpool `i`'s status of backend `node` ("up", "down", ...) asked through pcp, which works
@@ -47,7 +56,7 @@ impl Running {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProcStatus {
     pub kind: Kind,
     pub index: usize,
@@ -59,13 +68,16 @@ pub struct ProcStatus {
     pub orphans: Vec<u32>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Status {
     pub processes: Vec<ProcStatus>,
     /// For each pgpool: its view of the backends, or why it could not be asked.
     pub pgpools: Vec<(usize, Result<Vec<pgpool::NodeView>, String>)>,
     /// For each Redis instance its role, for each sentinel the master it names.
     pub redis: Vec<String>,
+    /// What could not be asked (a host of `[[hosts]]` that did not answer).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 impl Status {
@@ -103,7 +115,7 @@ impl fmt::Display for Status {
                 Err(e) => writeln!(f, "pgpool {i} does not answer: {e}")?,
             }
         }
-        for line in &self.redis {
+        for line in self.redis.iter().chain(&self.notes) {
             writeln!(f, "{line}")?;
         }
         Ok(())

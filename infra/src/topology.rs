@@ -1,16 +1,20 @@
 //! The topology file: how many instances of each server, on which ports and hosts.
 
 use std::collections::BTreeMap;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 mod cassandra;
+mod placement;
 mod sentinel;
 
 pub use cassandra::CassandraSection;
+pub use placement::Tier;
+
+use crate::hosts::SshHost;
 pub use sentinel::SentinelSection;
 
 /// Server kinds, in start order (`down` stops them in reverse). The exporters start after the
@@ -121,8 +125,8 @@ pub struct Section {
     #[serde(default)]
     pub count: usize,
     pub base_port: u16,
-    /// Hosts the instances live on (round-robin); default loopback. Naming real hosts describes a
-    /// multi-machine run for the configs, but this launcher only starts processes on 127.0.0.0/8.
+    /// Where the instances live (round-robin): with `[[hosts]]` in the topology, names of those
+    /// hosts; without, loopback addresses (default 127.0.0.1).
     #[serde(default)]
     pub hosts: Vec<String>,
     /// Extra server settings, `[postgres.settings]` only (lines added to postgresql.conf), e.g.
@@ -317,6 +321,14 @@ pub struct Topology {
     pub nginx: Section,
     #[serde(default)]
     pub prometheus: Option<PrometheusSection>,
+    /// The machines the sections place their instances on, reached over SSH (`[[hosts]]`); none:
+    /// everything on this machine's loopback, no SSH.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<SshHost>,
+    /// Addresses outside `hosts` that may also connect to PostgreSQL and pgpool-II (e.g. the
+    /// control machine running a test suite against the pgpools).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<IpAddr>,
 }
 
 fn no_postgres() -> Section {
@@ -368,9 +380,17 @@ impl Topology {
         t.with_overrides(o)
     }
 
+    /// A topology file: TOML, or JSON (`.json`: what the control machine ships to each host).
     pub fn from_file(path: &Path) -> Result<Topology> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading topology {}", path.display()))?;
-        Topology::parse(&text).with_context(|| format!("in {}", path.display()))
+        let parsed = if path.extension().is_some_and(|e| e == "json") {
+            serde_json::from_str::<Topology>(&text)
+                .context("invalid topology file")
+                .and_then(|t| t.validate().map(|()| t))
+        } else {
+            Topology::parse(&text)
+        };
+        parsed.with_context(|| format!("in {}", path.display()))
     }
 
     pub fn with_overrides(mut self, o: &Overrides) -> Result<Topology> {
@@ -453,8 +473,13 @@ impl Topology {
         (base + before + i).min(u16::MAX as usize) as u16
     }
 
-    /// Host and port of instance `i` of `kind`.
+    /// Host and port of instance `i` of `kind`; a host named in `[[hosts]]` gives its address.
     pub fn endpoint(&self, kind: Kind, i: usize) -> (String, u16) {
+        let (host, port) = self.endpoint_as_written(kind, i);
+        (self.machine_named(&host).map_or(host, |m| m.address.to_string()), port)
+    }
+
+    fn endpoint_as_written(&self, kind: Kind, i: usize) -> (String, u16) {
         match kind {
             Kind::Postgres => (self.postgres.host(i), self.postgres.port(i)),
             Kind::Pgpool => (self.pgpool.section.host(i), self.pgpool.section.port(i)),
@@ -497,6 +522,7 @@ impl Topology {
         }
         sentinel::validate(self)?;
         cassandra::validate(self)?;
+        placement::validate(self)?;
         if self.pgpool.section.count > 0 && self.postgres.count > 128 {
             bail!("pgpool-II supports at most 128 backends");
         }
@@ -536,7 +562,8 @@ impl Topology {
         Ok(())
     }
 
-    /// Instances this machine must start: every host must be a loopback address.
+    /// Instances this machine must start: every host must be a loopback address (a topology with
+    /// `[[hosts]]` is started over SSH instead: remote.rs).
     pub fn check_local(&self) -> Result<()> {
         for kind in Kind::ALL {
             for i in 0..self.count(kind) {

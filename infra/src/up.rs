@@ -1,6 +1,5 @@
 //! `Topology::up`: checks the machine, then starts every server of a topology in order.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -11,8 +10,8 @@ use crate::running::Running;
 use crate::sizing::Sizing;
 use crate::state::State;
 use crate::tools::tool;
-use crate::topology::{Kind, Topology};
-use crate::{cassandra, exporter, pgpool, postgres, prometheus, redis, rundir, web};
+use crate::topology::{Kind, Tier, Topology};
+use crate::{cassandra, exporter, prometheus, redis, rundir, web};
 
 impl Topology {
     /// Starts every server of the topology in `run_dir` (created if needed): PostgreSQL backends,
@@ -20,6 +19,9 @@ impl Topology {
     /// above 0. On any failure everything already started is stopped before the error returns.
     pub fn up(self, run_dir: impl AsRef<Path>) -> Result<Running> {
         let t0 = Instant::now();
+        if self.is_remote() {
+            return crate::remote::up(self, run_dir.as_ref());
+        }
         self.check_local()?;
         let run_as = process::service_user()?;
         let dir = rundir::prepare(run_dir.as_ref(), run_as.as_ref())?;
@@ -27,24 +29,7 @@ impl Topology {
         let web_binary =
             if self.count(Kind::Web) > 0 { Some(web::binary_path(&self.web.binary_or_default())?) } else { None };
         check_tools(&self)?;
-        for kind in Kind::ALL {
-            for i in 0..self.count(kind) {
-                let (host, port) = self.endpoint(kind, i);
-                process::ensure_port_free(&host, port, &format!("{kind} {i}"))?;
-                if kind == Kind::Pgpool {
-                    process::ensure_port_free(&host, self.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
-                }
-                if kind == Kind::Cassandra {
-                    for (h, p, what) in self.cassandra.other_ports(i) {
-                        process::ensure_port_free(&h, p, &what)?;
-                    }
-                    if self.exporters_on() {
-                        let (h, p, what) = self.cassandra.metrics_addr(i);
-                        process::ensure_port_free(&h, p, &what)?;
-                    }
-                }
-            }
-        }
+        ensure_ports_free(&self, None)?;
         let sizing = Sizing::derive(&self);
         // The sizing is PostgreSQL's and pgpool's: nothing to say for a topology of other stores.
         let explain =
@@ -58,9 +43,11 @@ impl Topology {
             web_binary,
             processes: vec![],
             web_settings: Default::default(),
+            machine: None,
+            secrets: None,
         };
         state.save(&dir)?;
-        let mut running = Running { dir, state, children: HashMap::new(), stop_on_drop: true };
+        let mut running = Running::new(dir, state, true)?;
         // From here on, `?` drops `running`, which stops whatever was started.
         start_all(&mut running)?;
         eprintln!("up: all ready in {:.1?}", t0.elapsed());
@@ -68,7 +55,30 @@ impl Topology {
     }
 }
 
-fn check_tools(t: &Topology) -> Result<()> {
+/// Every port the instances on `machine` (all: none) will listen on is free.
+pub(crate) fn ensure_ports_free(t: &Topology, machine: Option<&str>) -> Result<()> {
+    for kind in Kind::ALL {
+        for i in t.instances_on(kind, machine) {
+            let (host, port) = t.endpoint(kind, i);
+            process::ensure_port_free(&host, port, &format!("{kind} {i}"))?;
+            if kind == Kind::Pgpool {
+                process::ensure_port_free(&host, t.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
+            }
+            if kind == Kind::Cassandra {
+                for (h, p, what) in t.cassandra.other_ports(i) {
+                    process::ensure_port_free(&h, p, &what)?;
+                }
+                if t.exporters_on() {
+                    let (h, p, what) = t.cassandra.metrics_addr(i);
+                    process::ensure_port_free(&h, p, &what)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn check_tools(t: &Topology) -> Result<()> {
     let mut needed = vec![];
     if t.count(Kind::Postgres) > 0 {
         needed.extend(["initdb", "postgres", "pg_isready", "psql", "pg_basebackup"]);
@@ -104,25 +114,12 @@ fn check_tools(t: &Topology) -> Result<()> {
 fn start_all(r: &mut Running) -> Result<()> {
     let t = r.state.topology.clone();
     let step = |what: &str, since: Instant| eprintln!("up: {what} ready in {:.1?}", since.elapsed());
-    if t.count(Kind::Postgres) > 0 {
+    for tier in [Tier::Postgres, Tier::Pgpool, Tier::Database] {
         let since = Instant::now();
-        postgres::init_all(r)?;
-        for i in 0..t.count(Kind::Postgres) {
-            postgres::start(r, i)?;
+        r.start_tier(tier)?;
+        if let Some(kind) = tier.kind().filter(|k| t.count(*k) > 0) {
+            step(&format!("{} {kind}", t.count(kind)), since);
         }
-        postgres::create_client_role(r)?;
-        step(&format!("{} postgres", t.count(Kind::Postgres)), since);
-    }
-    if t.count(Kind::Pgpool) > 0 {
-        let since = Instant::now();
-        pgpool::write_pcp_credentials(r)?;
-        for i in 0..t.count(Kind::Pgpool) {
-            pgpool::start(r, i)?;
-        }
-        step(&format!("{} pgpool", t.count(Kind::Pgpool)), since);
-    }
-    if t.count(Kind::Postgres) > 0 {
-        postgres::create_shop_database(r)?;
     }
     if t.count(Kind::Redis) > 0 {
         let since = Instant::now();
@@ -135,12 +132,8 @@ fn start_all(r: &mut Running) -> Result<()> {
         step(&format!("{} cassandra", t.count(Kind::Cassandra)), since);
     }
     let since = Instant::now();
-    for i in 0..t.count(Kind::Web) {
-        web::start_web(r, i)?;
-    }
-    for i in 0..t.count(Kind::Nginx) {
-        web::start_nginx(r, i)?;
-    }
+    r.start_tier(Tier::Web)?;
+    r.start_tier(Tier::Nginx)?;
     if t.count(Kind::Web) > 0 {
         step("web tier", since);
     }

@@ -59,7 +59,7 @@ pub(crate) fn start_web(r: &mut Running, i: usize) -> Result<()> {
     r.state.web_settings.insert(i, settings);
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Web, index: i, pid, start_time, host, port, pcp_port: None, dir, log };
+    let proc = Proc { kind: Kind::Web, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
     // The first instance runs the migrations.
     ready_http(&proc, "/health/ready", Duration::from_secs(60))
@@ -75,7 +75,11 @@ impl Running {
         WebSettings {
             http: HttpSettings { host, port },
             admin_token: t.web.admin_token.clone(),
-            postgres: PostgresSettings { endpoints: self.pgpool_endpoints(), pool_size: self.app_pool_size() },
+            postgres: PostgresSettings {
+                endpoints: self.pgpool_endpoints(),
+                pool_size: self.app_pool_size(),
+                password: self.secrets.as_ref().map(|s| s.client.expose().to_string()),
+            },
             // The app finds the master (and the replicas) through the sentinels.
             redis: (t.count(Kind::Redis) > 0).then(|| RedisSettings {
                 sentinels: self.sentinel_endpoints(),
@@ -105,7 +109,8 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
         rundir::instance_dir(&dir.join(sub), r.run_as())?;
     }
     let servers: Vec<String> = (0..t.count(Kind::Web))
-        .map(|w| format!("        server {} max_fails=3 fail_timeout=5s;", t.web.section.addr(w)))
+        .map(|w| t.endpoint(Kind::Web, w))
+        .map(|(host, port)| format!("        server {host}:{port} max_fails=3 fail_timeout=5s;"))
         .collect();
     let conf = render(
         NGINX_CONF,
@@ -131,7 +136,18 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
     let child = process::spawn(cmd, &format!("nginx {i}"))?;
     let pid = child.id();
     let start_time = process::start_time(pid).unwrap_or(0);
-    let proc = Proc { kind: Kind::Nginx, index: i, pid, start_time, host, port, pcp_port: None, dir: dir.clone(), log };
+    let proc = Proc {
+        kind: Kind::Nginx,
+        index: i,
+        pid,
+        start_time,
+        host,
+        port,
+        pcp_port: None,
+        dir: dir.clone(),
+        log,
+        machine: None,
+    };
     r.record(proc.clone(), child)?;
     ready_http(&proc, "/health", Duration::from_secs(15))
         .with_context(|| process::tail(&dir.join("logs/error.log"), 10))

@@ -39,21 +39,8 @@ fn hostport(url: &str) -> (String, u16) {
 
 /// POST with a JSON body; returns status and body.
 fn post_json(url: &str, path: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
     let (host, port) = hostport(url);
-    let mut s = std::net::TcpStream::connect((host.as_str(), port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        s,
-        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).unwrap();
-    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (code, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+    common::post_json(&host, port, path, body, None)
 }
 
 fn get(url: &str, path: &str) -> u16 {

@@ -47,13 +47,28 @@ pub struct HttpSettings {
     pub port: u16,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresSettings {
     /// `host:port` of every pgpool-II.
     pub endpoints: Vec<String>,
     /// Connections per endpoint.
     pub pool_size: u32,
+    /// The clients' password when the servers ask for one (off loopback). Never written out with
+    /// the rest (the run state): it lives in the run dir's secrets file alone.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSettings")
+            .field("endpoints", &self.endpoints)
+            .field("pool_size", &self.pool_size)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,6 +115,15 @@ impl WebSettings {
 impl PostgresSettings {
     /// This section's part of [`WebSettings::env`].
     pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.public_env();
+        if let Some(p) = &self.password {
+            env.push((env_name("postgres.password"), p.clone()));
+        }
+        env
+    }
+
+    /// [`PostgresSettings::env`] without the password: what may be printed.
+    pub fn public_env(&self) -> Vec<(String, String)> {
         vec![
             (env_name("postgres.endpoints"), self.endpoints.join(",")),
             (env_name("postgres.pool_size"), self.pool_size.to_string()),
@@ -151,6 +175,7 @@ mod tests {
             postgres: PostgresSettings {
                 endpoints: vec!["127.0.0.1:19999".into(), "127.0.0.1:20000".into()],
                 pool_size: 7,
+                password: None,
             },
             redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shopbench".into() }),
             cassandra: Some(CassandraSettings {

@@ -3,8 +3,9 @@
 
 use adapter_postgres::PgSettings;
 
-/// The servers to test against (user `postgres`, trust authentication), pointing at the
-/// `postgres` database.
+/// The servers to test against, from `SHOPBENCH_TEST_PG` (comma-separated `host:port`, user
+/// `postgres`, trust authentication, or the password in `SHOPBENCH_TEST_PG_PASSWORD` when the
+/// servers ask for one: scripts/test's emulated hosts), pointing at the `postgres` database.
 ///
 /// # Panics
 /// When `SHOPBENCH_TEST_PG` is unset.
@@ -12,6 +13,7 @@ pub fn test_settings() -> PgSettings {
     let mut s = PgSettings::new(crate::servers_from_env(crate::PG));
     s.dbname = "postgres".into();
     s.pool_size = 4;
+    s.password = std::env::var("SHOPBENCH_TEST_PG_PASSWORD").ok().filter(|p| !p.is_empty());
     s
 }
 

@@ -59,8 +59,11 @@ impl EmulatedHosts {
         // are made under one machine-wide lock.
         let _lock = lock("/run/shopbench-hosts.lock")?;
         let subnet = free_subnet()?;
-        // Interface names are at most 15 bytes: a short tag of this process keeps runs apart.
-        let tag = format!("sb{:x}", std::process::id() & 0xfffff);
+        // Interface names are at most 15 bytes: a short tag of this process and of the call keeps
+        // runs apart, also two sets of hosts in one process (tests run in parallel).
+        static MADE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let call = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % 36;
+        let tag = format!("sb{:x}-{}", std::process::id() & 0xfffff, char::from_digit(call as u32, 36).expect("< 36"));
         let mut hosts =
             Self { dir: dir.clone(), made: Made { bridge: format!("{tag}br"), subnet: None, hosts: vec![] } };
         hosts.save()?;
@@ -115,6 +118,20 @@ impl EmulatedHosts {
         teardown(&self.dir, made)
     }
 
+    /// Leaves the hosts running past this value (a script's hosts, ended later by
+    /// [`EmulatedHosts::destroy`] on the same dir).
+    pub fn keep(mut self) {
+        self.made = Made::default();
+    }
+
+    /// Ends the hosts recorded in `dir` (`hosts.json`) by an earlier [`EmulatedHosts::create`].
+    pub fn destroy(dir: &Path) -> Result<()> {
+        match dir.canonicalize() {
+            Ok(dir) => clean(&dir),
+            Err(_) => Ok(()),
+        }
+    }
+
     fn save(&self) -> Result<()> {
         let path = self.dir.join("hosts.json");
         fs::write(&path, serde_json::to_vec_pretty(&self.made)?).with_context(|| format!("writing {}", path.display()))
@@ -141,6 +158,9 @@ impl EmulatedHosts {
         ip(&["-n", ns, "link", "set", "eth0", "up"])?;
         ip(&["-n", ns, "link", "set", "lo", "up"])?;
         let key = self.host_key(i);
+        // A previous run's key would make ssh-keygen ask whether to overwrite it (and fail).
+        let _ = fs::remove_file(&key);
+        let _ = fs::remove_file(key.with_extension("pub"));
         let mut cmd = Command::new("ssh-keygen");
         cmd.args(["-q", "-t", "ed25519", "-N", "", "-C", &h.ssh.name, "-f"]).arg(&key);
         process::run_ok(cmd, TOOL_TIMEOUT)?;

@@ -60,13 +60,28 @@ impl SshHost {
         let mut cmd = self.client("scp", "-P");
         // -q: no progress meter; -p: keep modes (binaries stay executable). scp speaks SFTP.
         cmd.args(["-q", "-p"]).args(local);
-        let host = match self.address {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-        };
-        cmd.arg(format!("{}@{host}:{remote_dir}/", self.user));
+        cmd.arg(format!("{}@{}:{remote_dir}/", self.user, self.scp_host()));
         process::run_ok(cmd, timeout).with_context(|| format!("copying {local:?} to {}:{remote_dir}", self.name))?;
         Ok(())
+    }
+
+    /// Copies files of the host into `local_dir` (which must exist), each under its own name.
+    pub fn copy_from(&self, remote: &[&Path], local_dir: &Path, timeout: Duration) -> Result<()> {
+        let mut cmd = self.client("scp", "-P");
+        cmd.arg("-q");
+        for path in remote {
+            cmd.arg(format!("{}@{}:{}", self.user, self.scp_host(), path.display()));
+        }
+        cmd.arg(local_dir);
+        process::run_ok(cmd, timeout).with_context(|| format!("copying {remote:?} from {}", self.name))?;
+        Ok(())
+    }
+
+    fn scp_host(&self) -> String {
+        match self.address {
+            IpAddr::V4(a) => a.to_string(),
+            IpAddr::V6(a) => format!("[{a}]"),
+        }
     }
 
     /// `ssh` or `scp` with the options both take; `port_flag` is how each spells the port.

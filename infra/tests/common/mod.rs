@@ -89,3 +89,23 @@ pub fn app_binary() -> PathBuf {
     assert!(bin.is_file(), "{} missing: build the app first (cargo build -p app; scripts/test does)", bin.display());
     bin
 }
+
+/// POST `body` as JSON to `host:port` (with `bearer` as the Authorization token when given);
+/// returns the status and the body.
+pub fn post_json(host: &str, port: u16, path: &str, body: &str, bearer: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect((host, port)).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
+}

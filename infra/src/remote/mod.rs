@@ -1,0 +1,247 @@
+//! A topology with `[[hosts]]`, driven from the control machine over SSH (issue 13): each host
+//! gets the packages, the binaries, the topology and the run's passwords (ship.rs), then its part
+//! of each tier, tier by tier across hosts (host.rs runs there). Readiness is also checked from
+//! here, at each host's address. state.json here records every process with its host; `down`,
+//! `status` ask each host's own `shopbench-infra`, and `down` fetches the logs back.
+
+mod host;
+mod ship;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+pub use host::{run as run_on_host, HostCommand, HostPaths};
+
+use crate::hosts::SshHost;
+use crate::process;
+use crate::rundir::{self, REMOTE_DIR};
+use crate::running::Running;
+use crate::secrets::Secrets;
+use crate::sizing::Sizing;
+use crate::state::{Proc, State};
+use crate::status::{ProcStatus, Status};
+use crate::topology::{Kind, Tier, Topology};
+use crate::web;
+
+/// Starting a tier waits for readiness on the host (initdb, a backend's start, the migrations).
+const TIER_TIMEOUT: Duration = Duration::from_secs(300);
+/// A backend's shutdown checkpoint may take a while (running.rs: 90 s grace).
+const STOP_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// Runs `command` with this run's files on `h` and returns its stdout.
+fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> {
+    let at = |rel: &str| ship::at(h, rel);
+    let line = format!(
+        "PGPASSFILE={} {} host {} --topology {} --run-dir {} --secrets {} --host {}",
+        at("pgpass"),
+        at("bin/shopbench-infra"),
+        command.words().join(" "),
+        at("topology.json"),
+        at("run"),
+        at("secrets.json"),
+        h.name,
+    );
+    h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
+}
+
+/// The `shopbench-infra` to ship: this program.
+fn infra_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    if exe.file_name().is_none_or(|n| n != "shopbench-infra") {
+        bail!(
+            "a topology with [[hosts]] is started by the shopbench-infra program (it ships itself), not {}",
+            exe.display()
+        );
+    }
+    Ok(exe)
+}
+
+pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
+    let t0 = Instant::now();
+    let infra = infra_binary()?;
+    let web = match t.count(Kind::Web) {
+        0 => None,
+        _ => Some(web::binary_path(&t.web.binary_or_default())?),
+    };
+    let dir = rundir::prepare(run_dir, None)?;
+    let secrets = Secrets::generate()?.save(&dir)?;
+    let sizing = Sizing::derive(&t);
+    eprintln!(
+        "up: topology {:?} on {} hosts, from {}\n{}",
+        t.name,
+        t.used_machines().len(),
+        dir.display(),
+        sizing.explain(&t)
+    );
+    let state = State {
+        topology: t.clone(),
+        sizing,
+        run_as: None,
+        socket_root: dir.clone(),
+        web_binary: web.clone(),
+        processes: vec![],
+        web_settings: Default::default(),
+        machine: None,
+        secrets: Some(secrets),
+    };
+    state.save(&dir)?;
+    // From here on, `?` drops `running`, which stops whatever the hosts started.
+    let mut running = Running::new(dir.clone(), state, true)?;
+    let machines: Vec<SshHost> = t.used_machines().into_iter().cloned().collect();
+    let since = Instant::now();
+    let shipped: Vec<Result<()>> = std::thread::scope(|s| {
+        let jobs: Vec<_> = machines
+            .iter()
+            .map(|h| {
+                let local = dir.join(REMOTE_DIR).join(&h.name);
+                let (t, infra, web) = (&t, &infra, web.as_deref());
+                s.spawn(move || {
+                    ship::ship(h, t, &local, infra, web)?;
+                    call(h, HostCommand::Prepare, TIER_TIMEOUT).map(drop)
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("ship thread panicked")).collect()
+    });
+    for (h, res) in machines.iter().zip(shipped) {
+        res.with_context(|| format!("preparing host {} ({})", h.name, h.address))?;
+    }
+    eprintln!("up: {} hosts installed, shipped and prepared in {:.1?}", machines.len(), since.elapsed());
+    for tier in Tier::ALL {
+        let since = Instant::now();
+        for h in machines.iter().filter(|h| t.has_part(tier, Some(&h.name))) {
+            let out = call(h, HostCommand::Up(tier), TIER_TIMEOUT)?;
+            let procs: Vec<Proc> =
+                serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
+            for mut p in procs {
+                p.machine = Some(h.name.clone());
+                running.record_remote(p.clone())?;
+                ready_from_here(&p)?;
+            }
+        }
+        if machines.iter().any(|h| t.has_part(tier, Some(&h.name))) {
+            eprintln!("up: tier {tier} ready in {:.1?}", since.elapsed());
+        }
+    }
+    eprintln!("up: all ready in {:.1?}", t0.elapsed());
+    Ok(running)
+}
+
+/// Is `p` reachable from the control machine at its host's address? (The host checked it
+/// itself; this checks the network between.) PostgreSQL and pgpool only as TCP: the control
+/// machine is not among the addresses they let log in unless the topology lists it in `clients`.
+fn ready_from_here(p: &Proc) -> Result<()> {
+    let what = format!("{} on {} from the control machine", p.label(), p.addr());
+    process::wait_until(
+        &what,
+        Duration::from_secs(30),
+        || false,
+        || match p.kind {
+            Kind::Web | Kind::Nginx => {
+                let path = if p.kind == Kind::Web { "/health/ready" } else { "/health" };
+                Ok(process::http_get(&p.host, p.port, path, Duration::from_secs(2))?.0 == 200)
+            }
+            _ => Ok(process::tcp_accepts(&p.host, p.port)),
+        },
+    )
+}
+
+/// Stops every host's instances, tier by tier in reverse (nginx everywhere first, the backends
+/// last), then fetches each process's log into `remote/<host>/<kind><i>/`.
+pub(crate) fn down(r: &mut Running) -> Result<()> {
+    let t = r.topology().clone();
+    let machines: Vec<SshHost> = t.used_machines().into_iter().cloned().collect();
+    let mut failures = vec![];
+    for tier in Tier::ALL.into_iter().rev().filter(|t| t.kind().is_some()) {
+        let since = Instant::now();
+        let hosts: Vec<&SshHost> = machines.iter().filter(|h| t.has_part(tier, Some(&h.name))).collect();
+        for h in &hosts {
+            if let Err(e) = call(h, HostCommand::Stop(tier), STOP_TIMEOUT) {
+                failures.push(format!("{e:#}"));
+            }
+        }
+        if !hosts.is_empty() {
+            eprintln!("down: tier {tier} stopped in {:.1?}", since.elapsed());
+        }
+    }
+    for h in &machines {
+        if let Err(e) = call(h, HostCommand::Down, STOP_TIMEOUT) {
+            failures.push(format!("{e:#}"));
+        }
+        fetch_logs(r, h);
+    }
+    if !failures.is_empty() {
+        bail!("could not stop: {}", failures.join("; "));
+    }
+    r.state.processes.clear();
+    match std::fs::remove_file(r.run_dir().join(crate::state::STATE_FILE)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+/// Copies each log of `h`'s processes back; a log that cannot be fetched is reported, not fatal.
+fn fetch_logs(r: &Running, h: &SshHost) {
+    for p in r.processes().iter().filter(|p| p.machine.as_deref() == Some(h.name.as_str())) {
+        let local = r.run_dir().join(REMOTE_DIR).join(&h.name).join(format!("{}{}", p.kind, p.index));
+        let fetched = std::fs::create_dir_all(&local)
+            .map_err(anyhow::Error::from)
+            .and_then(|()| h.copy_from(&[p.log.as_path()], &local, Duration::from_secs(120)));
+        if let Err(e) = fetched {
+            eprintln!("down: the log of {} on {} was not fetched: {e:#}", p.label(), h.name);
+        }
+    }
+}
+
+/// The consistency check, run on the first backend's host (this machine is not among the
+/// addresses the backends let in).
+pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
+    let h = r.topology().machine_of(Kind::Postgres, 0).context("no postgres 0")?;
+    let out = call(h, HostCommand::Check, Duration::from_secs(300))?;
+    serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
+}
+
+/// Starts a killed web or nginx instance again on its host. The other kinds' restarts need
+/// every pgpool's pcp and a rejoin across hosts: not over SSH yet.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
+    if !matches!(kind, Kind::Web | Kind::Nginx) {
+        bail!("restart of {kind} is not done over SSH yet (issue 13): only web and nginx");
+    }
+    let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
+    let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
+    let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    p.machine = Some(h.name.clone());
+    r.record_remote(p.clone())?;
+    ready_from_here(&p)
+}
+
+/// Every host's answer, merged; a host that does not answer shows its processes DOWN.
+pub(crate) fn status(r: &Running) -> Status {
+    let t = r.topology();
+    let mut all = Status { processes: vec![], pgpools: vec![], redis: vec![], notes: vec![] };
+    for h in t.used_machines() {
+        match call(h, HostCommand::Status, Duration::from_secs(60)).and_then(|out| host::parse_status(&out)) {
+            Ok(s) => {
+                all.processes.extend(s.processes);
+                all.pgpools.extend(s.pgpools);
+            }
+            Err(e) => {
+                all.notes.push(format!("host {} does not answer: {e:#}", h.name));
+                let mine = r.processes().iter().filter(|p| p.machine.as_deref() == Some(h.name.as_str()));
+                all.processes.extend(mine.map(|p| ProcStatus {
+                    kind: p.kind,
+                    index: p.index,
+                    pid: p.pid,
+                    addr: p.addr(),
+                    up: false,
+                    orphans: vec![],
+                }));
+            }
+        }
+    }
+    all.processes.sort_by_key(|p| (p.kind, p.index));
+    all.pgpools.sort_by_key(|(i, _)| *i);
+    all
+}
