@@ -35,6 +35,11 @@ pub fn group_ticks(procs: &HashMap<u32, (u32, u64)>, groups: &[(String, Vec<u32>
     out
 }
 
+/// Ticks of each group now.
+pub(crate) fn ticks_now(groups: &[(String, Vec<u32>)]) -> BTreeMap<String, u64> {
+    group_ticks(&processes(), groups)
+}
+
 pub struct Snapshot {
     at: Instant,
     groups: BTreeMap<String, u64>,
@@ -42,7 +47,7 @@ pub struct Snapshot {
 }
 
 pub fn snapshot(groups: &[(String, Vec<u32>)]) -> Snapshot {
-    Snapshot { at: Instant::now(), groups: group_ticks(&processes(), groups), machine: infra::machine_ticks() }
+    Snapshot { at: Instant::now(), groups: ticks_now(groups), machine: infra::machine_ticks() }
 }
 
 /// Cores each component used on average between two snapshots, plus the machine's busy cores.

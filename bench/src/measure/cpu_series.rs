@@ -4,9 +4,9 @@
 //! would give only the exporters' own CPU; this is the tiers' (PostgreSQL with its backends,
 //! pgpool with its children, ...), the same reading as the windows' averages.
 
-use super::cpu::{group_ticks, TICKS_PER_SEC};
+use super::cpu::{ticks_now, TICKS_PER_SEC};
 use crate::observe::series::Series;
-use crate::observe::Window;
+use crate::observe::{unix_now, Window};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,13 +21,8 @@ pub struct CpuSampler {
     handle: Option<std::thread::JoinHandle<()>>,
 }
 
-fn now_unix() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
-}
-
 fn take(groups: &[(String, Vec<u32>)]) -> Sample {
-    let procs = infra::all_processes().into_iter().map(|p| (p.pid, (p.ppid, p.cpu_ticks))).collect();
-    (now_unix(), group_ticks(&procs, groups))
+    (unix_now(), ticks_now(groups))
 }
 
 impl CpuSampler {
@@ -96,14 +91,14 @@ mod tests {
     #[test]
     fn a_spinning_thread_shows_in_its_group() {
         let sampler = CpuSampler::start(vec![("me".into(), vec![std::process::id()])], Duration::from_millis(200));
-        let start = now_unix();
+        let start = unix_now();
         let t = std::time::Instant::now();
         let mut x = 0u64;
         while t.elapsed() < Duration::from_millis(1500) {
             x = x.wrapping_mul(31).wrapping_add(7);
         }
         std::hint::black_box(x);
-        let series = sampler.finish(Window { start, end: now_unix() });
+        let series = sampler.finish(Window { start, end: unix_now() });
         let me = &series[0];
         assert!(me.points.len() >= 3, "{me:?}");
         // One thread spins: on a busy machine it gets less than a core, never nothing.

@@ -37,14 +37,19 @@ pub struct Window {
     pub end: f64,
 }
 
+/// The wall-clock time now, in unix seconds.
+pub fn unix_now() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64()
+}
+
 impl Window {
     /// The unix time of `at`, an instant of this process's monotonic clock.
     pub fn unix_of(at: std::time::Instant) -> f64 {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let now = unix_now();
         let now_instant = std::time::Instant::now();
         let offset =
             if at <= now_instant { -(now_instant - at).as_secs_f64() } else { (at - now_instant).as_secs_f64() };
-        now.as_secs_f64() + offset
+        now + offset
     }
 }
 
