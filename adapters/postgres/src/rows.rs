@@ -41,26 +41,23 @@ pub(crate) fn product(r: &Row) -> Product {
     }
 }
 
-/// A product from a simple-protocol row (text values) of `catalogue::get_simple`.
+/// A product from a simple-protocol row (text values) of `catalogue::get_simple`; a value that
+/// does not parse is the store failing, reported with the column.
 pub(crate) fn product_text(r: &SimpleQueryRow) -> Result<Product, DbError> {
-    let text = |name: &str| -> Result<&str, DbError> {
-        r.try_get(name)?.ok_or_else(|| StoreError::Unavailable(format!("products.{name} is NULL").into()).into())
-    };
-    let parsed = |name: &str| -> Result<i64, DbError> {
-        text(name)?.parse().map_err(|e| StoreError::Unavailable(format!("products.{name}: {e}").into()).into())
-    };
+    let bad = |what: String| -> DbError { StoreError::Unavailable(format!("products.{what}").into()).into() };
+    let text = |name: &str| -> Result<&str, DbError> { r.try_get(name)?.ok_or_else(|| bad(format!("{name} is NULL"))) };
+    let int = |name: &str| -> Result<i64, DbError> { text(name)?.parse().map_err(|e| bad(format!("{name}: {e}"))) };
     let millis = |name: &str| -> Result<Timestamp, DbError> {
-        let ms = parsed(name)?;
-        Timestamp::from_millis(ms)
-            .ok_or_else(|| StoreError::Unavailable(format!("products.{name}: {ms}").into()).into())
+        let ms = int(name)?;
+        Timestamp::from_millis(ms).ok_or_else(|| bad(format!("{name}: {ms}")))
     };
-    let id = Uuid::parse_str(text("id")?).map_err(|e| StoreError::Unavailable(format!("products.id: {e}").into()))?;
+    let id = Uuid::parse_str(text("id")?).map_err(|e| bad(format!("id: {e}")))?;
     Ok(Product {
         id: ProductId::from_uuid(id),
         name: ProductName::from_trusted(text("name")?.to_owned()),
         description: Description::from_trusted(text("description")?.to_owned()),
         category: Category::from_trusted(text("category")?.to_owned()),
-        price: Cents::from_trusted(parsed("price_cents")?),
+        price: Cents::from_trusted(int("price_cents")?),
         created_at: millis("created_ms")?,
         updated_at: millis("updated_ms")?,
     })
