@@ -495,7 +495,7 @@ impl<'a> ConfigRun<'a> {
         };
         match run {
             Ok(c) => {
-                self.progress.step(&format!("{phase}: windows started within {:.3} s", c.skew_secs));
+                self.progress.step(&format!("{phase}: windows started within {:.1} ms", c.skew_secs * 1000.0));
                 (Ok(c.merged), c.places)
             }
             Err(e) => (Err(e), vec![]),
