@@ -10,6 +10,7 @@
 //!   tools' own numbers (`pgbench`, `redis-benchmark`).
 //! * [`latency`]: histograms of raw and coordinated-omission-corrected times, mergeable.
 //! * [`capacity`]: the stepped-rate open-loop run that finds a configuration's capacity.
+//! * [`clients`]: many load-client processes sharing a run's users, merged exactly.
 //! * [`report`]: raw results, statistics, summary.json, charts, the results README and the
 //!   comparison of stages.
 //! * [`faults`] and [`race`]: the fault-injection and race workloads with their checks.
@@ -18,6 +19,7 @@
 
 pub mod cancel;
 pub mod capacity;
+pub mod clients;
 pub mod faults;
 pub mod floor;
 pub mod latency;

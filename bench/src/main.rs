@@ -109,6 +109,9 @@ enum Command {
     },
     /// The storage floor alone: the same plans straight through the PostgreSQL adapter.
     Floor(FloorArgs),
+    /// One load client of many (the matrix starts them with `[run] load_clients`): its share of
+    /// the run's users from --start-at, the result as JSON (admin token in SHOPBENCH_ADMIN_TOKEN).
+    LoadClient(bench::clients::args::ClientArgs),
 }
 
 fn command_line() -> String {
@@ -324,6 +327,7 @@ async fn main() -> Result<()> {
             eprintln!("bench: comparison written to {}", results::display_path(&out.join("README.md")));
         }
         Command::Load(args) => load_command(args).await?,
+        Command::LoadClient(args) => bench::clients::args::main(args).await?,
         Command::Faults { file, redraw, out, run_dir } => {
             if redraw {
                 let out = out.unwrap_or_else(|| infra::repo_root().join("docs/results"));

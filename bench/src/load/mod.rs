@@ -25,7 +25,7 @@ use crate::load::http::{HttpRequest, Method};
 use crate::load::ops::Op;
 use crate::load::pace::Pace;
 use crate::load::plan::{Action, JourneyConfig, Merchant, Outcome, Person, Reader, Shopper};
-use crate::load::recorder::{Recorder, Timing};
+use crate::load::recorder::{OpSamples, Recorder, Timing};
 use crate::measure::cpu::{self, CpuUse};
 use crate::report::stats::OpStats;
 use anyhow::{Context, Result};
@@ -89,6 +89,9 @@ pub struct LoadResult {
     pub window: crate::observe::Window,
     /// Per operation with successes: raw and coordinated-omission-corrected histograms.
     pub latency: Vec<OpLatency>,
+    /// Per operation: the exact times behind `ops`, so runs of several load clients merge into
+    /// the same numbers one process would give (see crate::clients).
+    pub samples: Vec<OpSamples>,
 }
 
 /// Called about once a second while the load runs: seconds since start, total seconds,
@@ -135,6 +138,9 @@ struct Ctx {
     /// Closed loop: the mean think time of shoppers and merchants, each one's expected interval
     /// between sends for the coordinated-omission backfill.
     think_means: (Duration, Duration),
+    /// The run-wide index of this process's first user (0 alone; a load client's share starts
+    /// further on, so its users are other people than the other clients').
+    first_user: usize,
 }
 
 /// A user's state between transactions (Goose session data must be `Clone`).
@@ -162,7 +168,7 @@ fn on_start(ctx: Arc<Ctx>, role: Role) -> Transaction {
     let f: TransactionFunction = Arc::new(move |user| {
         let ctx = ctx.clone();
         Box::pin(async move {
-            let index = user.weighted_users_index;
+            let index = ctx.first_user + user.weighted_users_index;
             let seed = ctx.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let person = match role {
                 Role::Shopper => Person::Shopper(Shopper::new(ctx.journey.clone(), seed)),
@@ -337,14 +343,20 @@ pub async fn run_observed(
     tick: Option<Tick>,
     observer: Option<Arc<dyn Observer>>,
 ) -> Result<LoadResult> {
-    run_with(spec, tick, observer, None).await
+    run_with(spec, tick, observer, None, 0).await
+}
+
+/// [`run_observed`] of one load client's share: `spec.users` users whose run-wide indices start
+/// at `first_user` (their seeds, nginx and emails follow from it, so shares never overlap).
+pub async fn run_share(spec: &LoadSpec, first_user: usize, observer: Option<Arc<dyn Observer>>) -> Result<LoadResult> {
+    run_with(spec, None, observer, None, first_user).await
 }
 
 /// [`run`] open loop: `rate` requests per second over all users, each at its scheduled time
 /// (the spec's think times should be zero: pacing replaces them).
 pub async fn run_paced(spec: &LoadSpec, rate: f64, tick: Option<Tick>) -> Result<LoadResult> {
     anyhow::ensure!(rate > 0.0, "a paced run needs a rate above 0");
-    run_with(spec, tick, None, Some(rate)).await
+    run_with(spec, tick, None, Some(rate), 0).await
 }
 
 fn mean_of(range: (Duration, Duration)) -> Duration {
@@ -356,6 +368,7 @@ async fn run_with(
     tick: Option<Tick>,
     observer: Option<Arc<dyn Observer>>,
     rate: Option<f64>,
+    first_user: usize,
 ) -> Result<LoadResult> {
     anyhow::ensure!(!spec.hosts.is_empty(), "no host to load");
     anyhow::ensure!(spec.users > 0, "at least one user");
@@ -372,7 +385,7 @@ async fn run_with(
     let ctx = Arc::new(Ctx {
         recorder: Recorder::new(t0 + launch + spec.warmup, spec.secs),
         hosts: spec.hosts.iter().map(|h| h.trim_end_matches('/').to_string() + "/").collect(),
-        journey: Arc::new(spec.journey.for_new_run()),
+        journey: Arc::new(journey_of_share(&spec.journey, first_user)),
         admin_token: spec.admin_token.clone(),
         seed: spec.seed,
         products,
@@ -380,6 +393,7 @@ async fn run_with(
         observer,
         pace: rate.map(|r| Pace::new(t0 + launch, r, spec.users)),
         think_means: (mean_of(spec.think), mean_of(spec.merchant_think)),
+        first_user,
     });
     let attack = scenarios(spec, &ctx)?;
     // One second more than the window needs, so the window never outlasts Goose's run.
@@ -408,9 +422,10 @@ async fn run_with(
         duration_secs: metrics.duration as u64,
         users: metrics.maximum_users as u64,
     };
-    let (ops, latency) = ctx.recorder.finish_with_latency();
+    let (samples, latency) = ctx.recorder.finish_samples();
     Ok(LoadResult {
-        ops,
+        ops: samples.iter().map(|s| s.stats(spec.secs.as_secs_f64())).collect(),
+        samples,
         latency,
         window_secs: spec.secs.as_secs_f64(),
         goose,
@@ -421,6 +436,16 @@ async fn run_with(
             end: crate::observe::Window::unix_of(ctx.recorder.window_end()),
         },
     })
+}
+
+/// The journey with a fresh email tag; a share's tag also names its first user, so no two load
+/// clients of a run can make the same email even if their random tags met.
+fn journey_of_share(journey: &JourneyConfig, first_user: usize) -> JourneyConfig {
+    let mut j = journey.for_new_run();
+    if first_user > 0 {
+        j.email_tag = format!("{}u{first_user}", j.email_tag);
+    }
+    j
 }
 
 /// Goose's scenarios for the mix: shoppers and merchants by weight, or product readers.

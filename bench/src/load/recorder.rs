@@ -6,6 +6,7 @@
 use crate::latency::{Hist, OpLatency};
 use crate::load::ops::Op;
 use crate::report::stats::OpStats;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -107,8 +108,15 @@ impl Recorder {
     /// [`Recorder::finish`] and the histograms of the operations that had successes.
     pub fn finish_with_latency(&self) -> (Vec<OpStats>, Vec<OpLatency>) {
         let secs = (self.until - self.from).as_secs_f64();
+        let (samples, latency) = self.finish_samples();
+        (samples.into_iter().map(|s| s.stats(secs)).collect(), latency)
+    }
+
+    /// The window's samples of every operation (empty where none ran) and the histograms of the
+    /// operations that had successes.
+    pub fn finish_samples(&self) -> (Vec<OpSamples>, Vec<OpLatency>) {
         let mut latency = Vec::new();
-        let stats = Op::ALL
+        let samples = Op::ALL
             .iter()
             .map(|op| {
                 let mut slot = self.slots[*op as usize].lock().unwrap_or_else(|p| p.into_inner());
@@ -116,10 +124,36 @@ impl Recorder {
                 if slot.raw.count() > 0 {
                     latency.push(OpLatency { op: op.name().to_string(), raw: slot.raw, corrected: slot.corrected });
                 }
-                OpStats::from_samples(op.name(), slot.micros, slot.failures, secs)
+                OpSamples { op: op.name().to_string(), micros: slot.micros, failure_reasons: slot.failures }
             })
             .collect();
-        (stats, latency)
+        (samples, latency)
+    }
+}
+
+/// One operation's measured window as it was recorded: every successful request's time and the
+/// failures by reason. Samples of several load clients concatenate into the numbers one process
+/// would have given (the mean is their total time over their total count).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpSamples {
+    pub op: String,
+    /// Successful requests' times, microseconds, in the order they ended.
+    pub micros: Vec<u32>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub failure_reasons: BTreeMap<String, u64>,
+}
+
+impl OpSamples {
+    pub fn stats(&self, window_secs: f64) -> OpStats {
+        OpStats::from_samples(&self.op, self.micros.clone(), self.failure_reasons.clone(), window_secs)
+    }
+
+    /// Adds `other`'s samples and failures (of the same operation) to these.
+    pub fn absorb(&mut self, other: &OpSamples) {
+        self.micros.extend_from_slice(&other.micros);
+        for (reason, n) in &other.failure_reasons {
+            *self.failure_reasons.entry(reason.clone()).or_default() += n;
+        }
     }
 }
 

@@ -83,6 +83,14 @@ pub struct RunParams {
     /// measured windows over time for the report (bench/src/observe); needs
     /// `[topology.prometheus] port`. Off: no Prometheus, as before.
     pub observe: bool,
+    /// Load-client processes sharing the timed runs' users (crate::clients); 1: the load runs in
+    /// this process, as before. Left out of the saved matrix at 1, so older results read the same.
+    #[serde(skip_serializing_if = "is_one")]
+    pub load_clients: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for RunParams {
@@ -96,6 +104,7 @@ impl Default for RunParams {
             request_timeout_secs: 10,
             seed: 1,
             observe: true,
+            load_clients: 1,
         }
     }
 }
@@ -295,6 +304,9 @@ impl MatrixFile {
         if r.users == 0 || r.secs == 0 || r.repeats == 0 {
             bail!("[run] users, secs and repeats must be at least 1");
         }
+        if r.load_clients == 0 || r.load_clients > r.users {
+            bail!("[run] load_clients = {} must be between 1 and users = {}", r.load_clients, r.users);
+        }
         if self.load.shopper_weight == 0 {
             bail!("[load] shopper_weight must be at least 1");
         }
@@ -361,6 +373,20 @@ nginx = 1
         assert!(MatrixFile::parse(&unknown).is_err());
         let bad_think = MINIMAL.replace("[topology]\n", "[load]\nthink_ms = [10, 5]\n[topology]\n");
         assert!(format!("{:#}", MatrixFile::parse(&bad_think).unwrap_err()).contains("above max"));
+    }
+
+    #[test]
+    fn load_clients_default_to_one_and_never_outnumber_the_users() {
+        assert_eq!(MatrixFile::parse(MINIMAL).unwrap().run.load_clients, 1);
+        let with = |n: &str| MINIMAL.replace("[topology]\n", &format!("[run]\nusers = 4\n{n}\n[topology]\n"));
+        assert_eq!(MatrixFile::parse(&with("load_clients = 4")).unwrap().run.load_clients, 4);
+        for bad in ["load_clients = 5", "load_clients = 0"] {
+            let e = format!("{:#}", MatrixFile::parse(&with(bad)).unwrap_err());
+            assert!(e.contains("between 1 and users = 4"), "{bad}: {e}");
+        }
+        // Saved results of one client read and write as before (no new key).
+        let text = serde_json::to_string(&RunParams::default()).unwrap();
+        assert!(!text.contains("load_clients"), "{text}");
     }
 
     #[test]

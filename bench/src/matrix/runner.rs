@@ -460,7 +460,10 @@ impl<'a> ConfigRun<'a> {
         let phase = format!("repeat {repeat}/{}", r.repeats);
         let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
         let watch = crate::observe::matrix::Watch::start(&self.running, &self.groups);
-        let out = load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await;
+        let (out, load_clients) = match r.load_clients {
+            1 => (load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await, vec![]),
+            n => self.many_clients(&spec, n, res.index, &phase, repeat).await,
+        };
         let rss = sampler.finish();
         let out = out?;
         if let Some(watch) = watch {
@@ -478,12 +481,38 @@ impl<'a> ConfigRun<'a> {
             web_rss_kib: rss.iter().map(|(_, kib)| *kib).collect(),
             cpu: out.cpu,
             latency: out.latency,
+            load_clients,
         });
         if let Err(e) = check_backends(&self.running, &phase) {
             res.repeats.pop();
             return Err(e);
         }
         results::save_config(self.run_dir, res)
+    }
+
+    /// The repeat's load as `n` load-client processes (crate::clients), merged; where they ran.
+    async fn many_clients(
+        &self,
+        spec: &LoadSpec,
+        n: usize,
+        index: usize,
+        phase: &str,
+        repeat: u32,
+    ) -> (Result<load::LoadResult>, Vec<String>) {
+        let places = crate::clients::launch::local(n);
+        let dir = self.run_dir.join(format!("clients-config-{:02}-repeat-{repeat}", index + 1));
+        self.progress.step(&format!("{phase}: {n} load clients on {}", places[0].describe()));
+        let run = match std::env::current_exe() {
+            Ok(exe) => crate::clients::launch::run_clients(spec, &places, &exe, &dir).await,
+            Err(e) => Err(e.into()),
+        };
+        match run {
+            Ok(c) => {
+                self.progress.step(&format!("{phase}: windows started within {:.1} ms", c.skew_secs * 1000.0));
+                (Ok(c.merged), c.places)
+            }
+            Err(e) => (Err(e), vec![]),
+        }
     }
 
     /// Product GETs only, at `clients` users without think time.

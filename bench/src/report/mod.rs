@@ -239,6 +239,16 @@ fn header(md: &mut String, s: &Summary, meta: &RunMeta) {
 fn method(md: &mut String, s: &Summary) {
     let m = &s.method;
     let _ = writeln!(md, "## What was measured\n");
+    if !m.load_clients.is_empty() {
+        let _ = writeln!(
+            md,
+            "- The timed runs' load came from {} load-client processes ({}), each with its own users and started \
+             at one instant; their counts, exact samples and histograms are merged (means are total time over total \
+             count), and their CPU added up is the load client tier.",
+            m.load_clients.len(),
+            places(&m.load_clients)
+        );
+    }
     let _ = writeln!(
         md,
         "- {} Goose users ({} shoppers to {} merchant by weight), think time {}–{} ms, spread round-robin over the \
@@ -269,6 +279,18 @@ fn method(md: &mut String, s: &Summary) {
         m.timing,
         floor_stores(s.stage)
     );
+}
+
+/// "2 on loopback, 1 on h3": how many clients ran where.
+fn places(list: &[String]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for p in list {
+        match counts.iter_mut().find(|(q, _)| q == p) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((p, 1)),
+        }
+    }
+    counts.iter().map(|(p, n)| format!("{n} on {p}")).collect::<Vec<_>>().join(", ")
 }
 
 /// The targets, the charts and the generated reading.

@@ -43,6 +43,10 @@ pub struct RepeatResult {
     /// Per operation: raw and coordinated-omission-corrected histograms (absent in older runs).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub latency: Vec<crate::latency::OpLatency>,
+    /// Where each load client ran when several shared the users (crate::clients); empty: one,
+    /// in the runner's process. Their CPU is the "load client" tier of `cpu`, added up.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_clients: Vec<String>,
 }
 
 /// One timed storage-floor run.

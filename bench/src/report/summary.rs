@@ -40,6 +40,10 @@ pub struct Method {
     pub products: usize,
     pub categories: usize,
     pub timing: String,
+    /// Where each load client ran when several shared the users (`[run] load_clients`); empty:
+    /// one, inside the runner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub load_clients: Vec<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -385,6 +389,12 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
             timing: "request sent until the whole response body is read, successful requests only; \
                      failures counted apart; per-repeat values averaged over repeats"
                 .into(),
+            load_clients: configs
+                .iter()
+                .flat_map(|c| &c.repeats)
+                .map(|r| r.load_clients.clone())
+                .find(|l| !l.is_empty())
+                .unwrap_or_default(),
         },
         targets: targets(meta, &configurations, &get_product_vs_pgbench),
         configurations,
@@ -447,6 +457,7 @@ pub(crate) mod tests {
                 machine_busy: Some(1.9),
             }),
             latency: vec![],
+            load_clients: vec![],
         };
         ConfigResult {
             index,
