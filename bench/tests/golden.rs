@@ -5,8 +5,9 @@
 //! It goes through the entry points the command line uses (`report --from`, `compare`,
 //! `faults --redraw`): `results::load_run` + `report::write`, `compare::write` and
 //! `faults::table::redraw`, so a restructuring of bench that keeps what they write keeps this
-//! test green. The generated-at time is the only part masked (any RFC 3339 time within a day of
-//! now becomes `<generated>`). The SVG charts are compared too (plotters writes text as `<text>`
+//! test green. The generated-at time is the only part masked (any RFC 3339 time between the start
+//! of the test and now becomes `<generated>`; times in the inputs are older, whatever day the test
+//! runs on). The SVG charts are compared too (plotters writes text as `<text>`
 //! with positions from the font's metrics: they depend on the chart font, DejaVu Sans from Debian's
 //! fonts-dejavu-core, or `$SHOPBENCH_FONT`); the PNGs are not (binary, drawn by the same code).
 //!
@@ -40,18 +41,19 @@ impl Drop for Scratch {
     }
 }
 
-/// `text` with every RFC 3339 time (`2026-12-04T20:31:05Z`) within a day of now replaced: the
-/// times the outputs stamp when they are generated. Times in the inputs are older and stay.
-fn masked(text: &str) -> String {
+/// `text` with every RFC 3339 time (`2026-12-04T20:31:05Z`) from `since` (whole seconds) to now
+/// replaced: the times the outputs stamp while the test renders them. Times in the inputs are
+/// older and stay, even when the inputs were made the same day.
+fn masked(text: &str, since: DateTime<Utc>) -> String {
     const LEN: usize = "2026-12-04T20:31:05Z".len();
-    let now = Utc::now();
-    let recent =
-        |s: &str| DateTime::parse_from_rfc3339(s).is_ok_and(|t| (now - t.with_timezone(&Utc)).num_hours().abs() <= 24);
+    let (from, to) = (since.timestamp() - 1, Utc::now().timestamp() + 1);
+    let of_now =
+        |s: &str| DateTime::parse_from_rfc3339(s).is_ok_and(|t| (from..=to).contains(&t.timestamp()));
     let (mut out, mut copied, mut pos) = (String::with_capacity(text.len()), 0, 0);
     while let Some(t) = text[pos..].find('T').map(|i| pos + i) {
         pos = t + 1;
         let Some(start) = t.checked_sub(10).filter(|&s| s >= copied) else { continue };
-        if text.get(start..start + LEN).is_some_and(recent) {
+        if text.get(start..start + LEN).is_some_and(of_now) {
             out.push_str(&text[copied..start]);
             out.push_str("<generated>");
             copied = start + LEN;
@@ -64,8 +66,8 @@ fn masked(text: &str) -> String {
 
 /// Compares `actual/name` (masked) with `expected/name`, or rewrites the expected file when
 /// UPDATE_GOLDEN is set. Returns a line describing the first difference, if any.
-fn check(actual: &Path, expected: &Path, name: &str) -> Option<String> {
-    let got = masked(&std::fs::read_to_string(actual.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}")));
+fn check(actual: &Path, expected: &Path, name: &str, since: DateTime<Utc>) -> Option<String> {
+    let got = masked(&std::fs::read_to_string(actual.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}")), since);
     let want_path = expected.join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(expected).unwrap();
@@ -89,8 +91,9 @@ fn check(actual: &Path, expected: &Path, name: &str) -> Option<String> {
     ))
 }
 
-fn check_all(actual: &Path, expected: &Path, names: &[&str]) {
-    let diffs: Vec<String> = names.iter().filter_map(|n| check(actual, expected, n)).collect();
+/// `since`: when the test began rendering (see [`masked`]).
+fn check_all(actual: &Path, expected: &Path, names: &[&str], since: DateTime<Utc>) {
+    let diffs: Vec<String> = names.iter().filter_map(|n| check(actual, expected, n, since)).collect();
     assert!(
         diffs.is_empty(),
         "rendered output differs from the golden files (if on purpose: UPDATE_GOLDEN=1 and review the diff):\n{}",
@@ -103,12 +106,14 @@ fn the_report_of_a_stage_renders_as_before() {
     let raw = data().join("raw-pg");
     let (meta, configs) = results::load_run(&raw).unwrap();
     assert_eq!(configs.len(), 2, "the golden run has two configurations");
+    let since = Utc::now();
     let out = Scratch::new("report");
     report::write(&meta, &configs, &raw, &out.0).unwrap();
     check_all(
         &out.0,
         &data().join("expected/report"),
         &["README.md", "summary.json", "reads.svg", "writes.svg", "capacity.svg", "over-time-config-01.svg"],
+        since,
     );
     assert!(!out.0.join("over-time-config-02.png").exists(), "configuration 2 was not observed");
 }
@@ -116,6 +121,7 @@ fn the_report_of_a_stage_renders_as_before() {
 #[test]
 fn the_comparison_of_the_stages_renders_as_before() {
     let from: Vec<PathBuf> = ["pg", "redis", "cassandra"].iter().map(|s| data().join("compare").join(s)).collect();
+    let since = Utc::now();
     let out = Scratch::new("compare");
     let command = "shopbench-bench compare --from pg --from redis --from cassandra";
     let comparisons = compare::write(&from, &out.0, None, command).unwrap();
@@ -124,31 +130,40 @@ fn the_comparison_of_the_stages_renders_as_before() {
         &out.0,
         &data().join("expected/compare"),
         &["README.md", "comparison.json", "carts.svg", "catalogue.svg"],
+        since,
     );
 }
 
 #[test]
 fn the_comparison_without_a_cassandra_stage_renders_as_before() {
     let from: Vec<PathBuf> = ["pg", "redis"].iter().map(|s| data().join("compare").join(s)).collect();
+    let since = Utc::now();
     let out = Scratch::new("compare-two");
     let comparisons = compare::write(&from, &out.0, None, "shopbench-bench compare --from pg --from redis").unwrap();
     assert_eq!(comparisons.len(), 1, "carts only");
-    check_all(&out.0, &data().join("expected/compare-two"), &["README.md", "comparison.json"]);
+    check_all(&out.0, &data().join("expected/compare-two"), &["README.md", "comparison.json"], since);
 }
 
 #[test]
 fn the_fault_table_renders_as_before() {
+    let since = Utc::now();
     let out = Scratch::new("faults");
     std::fs::copy(data().join("faults.json"), out.0.join("faults.json")).unwrap();
     assert_eq!(table::redraw(&out.0).unwrap(), 7, "the golden rows");
-    check_all(&out.0, &data().join("expected"), &["faults.md"]);
+    check_all(&out.0, &data().join("expected"), &["faults.md"], since);
 }
 
 #[test]
 fn the_mask_hides_only_times_of_now() {
+    let since = Utc::now();
     let now = results::now_rfc3339();
-    let text = format!("T {now}, {now}\nfrom 2026-01-01T00:00:00Z; Ten: 10:00T, é{now}");
-    assert_eq!(masked(&text), "T <generated>, <generated>\nfrom 2026-01-01T00:00:00Z; Ten: 10:00T, é<generated>");
+    // An input made earlier the same day (as the faults rows were) is not a time of now.
+    let earlier = (since - chrono::Duration::hours(1)).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let text = format!("T {now}, {now}\nfrom 2026-01-01T00:00:00Z; {earlier} Ten: 10:00T, é{now}");
+    assert_eq!(
+        masked(&text, since),
+        format!("T <generated>, <generated>\nfrom 2026-01-01T00:00:00Z; {earlier} Ten: 10:00T, é<generated>")
+    );
 }
 
 /// Writes the open-loop parts of `raw-pg` (each repeat's histograms, each configuration's
