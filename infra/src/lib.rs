@@ -53,7 +53,7 @@ pub use running::Running;
 pub use sizing::Sizing;
 pub use state::Proc;
 pub use status::{ProcStatus, Status};
-pub use topology::{Kind, Overrides, Tier, Topology};
+pub use topology::{Failover, Kind, Overrides, Tier, Topology};
 
 /// Signals for [`Running::kill`].
 pub mod signal {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use infra::hosts::{EmulatedHosts, SshHost};
+use infra::hosts::{EmulatedHosts, InstanceCut, SshHost};
 use infra::remote::{run_on_host, HostCommand, HostPaths};
 use infra::{repo_root, Kind, Overrides, Running, Tier, Topology};
 
@@ -24,6 +24,9 @@ commands:
             root only; named host0..) left running, and the --topology placed on them with this
             machine among its clients, written to FILE.json (for scripts/test)
   emulate-down --dir DIR: end the emulated hosts made in DIR
+  cut       --from K:I --to K:J: a network partition (topology with [[hosts]]): K:I's host no
+            longer reaches K:J's port (nftables on that host, over SSH; docs/multi-host.md)
+  heal      [--from K:I --to K:J]: lift that cut (without them: every cut on every host)
   host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
 
@@ -55,6 +58,9 @@ struct Args {
     machine: Option<String>,
     secrets: Option<PathBuf>,
     tier: Option<Tier>,
+    /// `cut` and `heal`: the instances.
+    from: Option<(Kind, usize)>,
+    to: Option<(Kind, usize)>,
     /// `emulate` only.
     count: Option<usize>,
     dir: Option<PathBuf>,
@@ -76,6 +82,8 @@ fn parse_args() -> Result<Args> {
         machine: None,
         secrets: None,
         tier: None,
+        from: None,
+        to: None,
         count: None,
         dir: None,
         out: None,
@@ -105,6 +113,8 @@ fn parse_args() -> Result<Args> {
             "--secrets" => args.secrets = Some(value()?.into()),
             "--tier" => args.tier = Some(Tier::parse(&value()?)?),
             "--count" => args.count = Some(count(value()?)?),
+            "--from" => args.from = Some(instance(&value()?)?),
+            "--to" => args.to = Some(instance(&value()?)?),
             "--dir" => args.dir = Some(value()?.into()),
             "--out" => args.out = Some(value()?.into()),
             "--only" => match value()?.as_str() {
@@ -142,6 +152,9 @@ fn run(args: Args) -> Result<bool> {
         "emulate" => return emulate(topology, &args).map(|()| true),
         "emulate-down" => return EmulatedHosts::destroy(args.dir.as_deref().context("--dir DIR")?).map(|()| true),
         _ => {}
+    }
+    if matches!(args.command.as_str(), "cut" | "heal") {
+        return partition(&topology, &args).map(|()| true);
     }
     let run_dir = args.run_dir.clone().unwrap_or_else(|| repo_root().join("run").join(&topology.name));
     if topology.is_remote() && args.command == "rejoin" {
@@ -191,6 +204,27 @@ fn run(args: Args) -> Result<bool> {
             Ok(true)
         }
         other => bail!("unknown command {other}\n{USAGE}"),
+    }
+}
+
+/// `K:I`, e.g. `pgpool:0`.
+fn instance(v: &str) -> Result<(Kind, usize)> {
+    let (kind, i) = v.split_once(':').with_context(|| format!("{v:?}: expected KIND:INDEX, e.g. pgpool:0"))?;
+    Ok((Kind::parse(kind)?, i.parse().with_context(|| format!("{v:?}: not an index"))?))
+}
+
+/// `cut` and `heal`.
+fn partition(t: &Topology, args: &Args) -> Result<()> {
+    let cut = match (args.from, args.to) {
+        (Some(from), Some(to)) => Some(InstanceCut { from, to }),
+        (None, None) => None,
+        _ => bail!("{} needs both --from K:I and --to K:J", args.command),
+    };
+    match (args.command.as_str(), cut) {
+        ("cut", Some(c)) => c.apply(t),
+        ("cut", None) => bail!("cut needs --from K:I --to K:J"),
+        (_, Some(c)) => c.heal(t),
+        (_, None) => t.used_machines().into_iter().try_for_each(SshHost::heal_all),
     }
 }
 

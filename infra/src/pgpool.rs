@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 
 use crate::process;
-use crate::render::{render, PGPOOL_CONF};
+use crate::render::{render, PGPOOL_CONF, PGPOOL_FAILOVER_ALONE, PGPOOL_FAILOVER_NEVER};
 use crate::running::Running;
 use crate::state::Proc;
 use crate::tools::tool;
-use crate::topology::Kind;
+use crate::topology::{Failover, Kind};
 use crate::{postgres, psql, rundir, secrets};
 
 const PCP_USER: &str = "pcpadmin";
@@ -104,6 +104,15 @@ pub(crate) fn start(r: &mut Running, i: usize) -> Result<()> {
             ("num_init_children", r.sizing().num_init_children.to_string()),
             ("max_pool", r.sizing().max_pool.to_string()),
             ("auth", auth_block(r, &dir)?),
+            (
+                "failover",
+                match t.pgpool_failover() {
+                    Failover::Alone => PGPOOL_FAILOVER_ALONE,
+                    Failover::Never => PGPOOL_FAILOVER_NEVER,
+                }
+                .trim_end()
+                .to_string(),
+            ),
         ],
     )?;
     let conf_path = dir.join("pgpool.conf");

@@ -4,6 +4,9 @@ use anyhow::{bail, Result};
 
 pub const POSTGRESQL_CONF: &str = include_str!("../templates/postgresql.conf");
 pub const PGPOOL_CONF: &str = include_str!("../templates/pgpool.conf");
+/// pgpool.conf's failover part, by `[pgpool] failover` (topology::Failover).
+pub const PGPOOL_FAILOVER_ALONE: &str = include_str!("../templates/pgpool-failover-alone.conf");
+pub const PGPOOL_FAILOVER_NEVER: &str = include_str!("../templates/pgpool-failover-never.conf");
 
 /// Replaces every `{{key}}`; an unknown or missing key is an error, not a silent blank.
 pub fn render(template: &str, vars: &[(&str, String)]) -> Result<String> {

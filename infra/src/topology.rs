@@ -160,6 +160,25 @@ impl Section {
 pub struct PgpoolSection {
     pub section: Section,
     pub pcp_base_port: Option<u16>,
+    /// As the file says; none: [`Topology::pgpool_failover`] decides.
+    pub failover: Option<Failover>,
+}
+
+/// Whether a pgpool-II takes a backend out of service on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Failover {
+    /// Each pgpool detaches a backend it cannot reach (health check, a failed connect) or that
+    /// answered differently, by itself, and writes on without it. Safe with one pgpool, or with
+    /// pgpools that always see the same failures (one machine).
+    Alone,
+    /// No pgpool detaches a backend by itself: one that cannot reach every backend refuses the
+    /// session or fails the statement (the app retries on another pgpool), and only an operator
+    /// detaches a node, on every pgpool at once (`rejoin`). With two pgpools and no watchdog
+    /// (pgpool-II refuses quorum failover in native replication), a network partition between
+    /// one pgpool and one backend otherwise makes them write to different sets of backends
+    /// (infra/tests/partition.rs).
+    Never,
 }
 
 // serde's `flatten` cannot be combined with `deny_unknown_fields`, so the file form is spelled out.
@@ -173,6 +192,8 @@ struct PgpoolRaw {
     hosts: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pcp_base_port: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    failover: Option<Failover>,
 }
 
 impl From<PgpoolRaw> for PgpoolSection {
@@ -180,6 +201,7 @@ impl From<PgpoolRaw> for PgpoolSection {
         PgpoolSection {
             section: Section { count: r.count, base_port: r.base_port, hosts: r.hosts, settings: BTreeMap::new() },
             pcp_base_port: r.pcp_base_port,
+            failover: r.failover,
         }
     }
 }
@@ -191,6 +213,7 @@ impl From<PgpoolSection> for PgpoolRaw {
             base_port: p.section.base_port,
             hosts: p.section.hosts,
             pcp_base_port: p.pcp_base_port,
+            failover: p.failover,
         }
     }
 }
@@ -338,7 +361,7 @@ fn no_redis() -> Section {
     empty_section(16379)
 }
 fn no_pgpool() -> PgpoolSection {
-    PgpoolSection { section: empty_section(19999), pcp_base_port: None }
+    PgpoolSection { section: empty_section(19999), pcp_base_port: None, failover: None }
 }
 fn no_web() -> WebSection {
     WebSection { section: empty_section(18080), binary: None, admin_token: default_admin_token() }
@@ -471,6 +494,17 @@ impl Topology {
         let base = self.prometheus.as_ref().map_or(0, PrometheusSection::exporter_base_port) as usize;
         let before: usize = Kind::EXPORTERS.iter().take_while(|k| **k != kind).map(|k| self.count(*k)).sum();
         (base + before + i).min(u16::MAX as usize) as u16
+    }
+
+    /// The pgpools' failover: as `[pgpool] failover` says; by default [`Failover::Never`] when
+    /// two or more pgpools run on machines of `[[hosts]]` (a network between them can fail for
+    /// one pgpool and not the other), else [`Failover::Alone`] (loopback, or one pgpool).
+    pub fn pgpool_failover(&self) -> Failover {
+        self.pgpool.failover.unwrap_or(if !self.hosts.is_empty() && self.count(Kind::Pgpool) > 1 {
+            Failover::Never
+        } else {
+            Failover::Alone
+        })
     }
 
     /// Host and port of instance `i` of `kind`; a host named in `[[hosts]]` gives its address.
@@ -619,6 +653,31 @@ mod tests {
         assert_eq!(t.endpoint(Kind::Postgres, 2), ("127.0.0.2".to_string(), 5002));
         let err = t.check_local().unwrap_err().to_string();
         assert!(err.contains("postgres 1 is on host db.example"), "{err}");
+    }
+
+    #[test]
+    fn pgpools_on_machines_never_fail_over_alone_unless_told() {
+        let two = "name = \"x\"\n[postgres]\ncount = 2\nbase_port = 5000\n[pgpool]\ncount = 2\nbase_port = 5100\n";
+        assert_eq!(Topology::parse(two).unwrap().pgpool_failover(), Failover::Alone, "loopback");
+        let host = |n: &str| SshHost {
+            name: n.into(),
+            address: "192.0.2.7".parse().unwrap(),
+            user: "root".into(),
+            port: 22,
+            key: "/k".into(),
+            known_hosts: None,
+            dir: "/d".into(),
+        };
+        let mut t = Topology::parse(two).unwrap();
+        t.hosts = vec![host("a")];
+        assert_eq!(t.pgpool_failover(), Failover::Never, "two pgpools on machines");
+        t.pgpool.section.count = 1;
+        assert_eq!(t.pgpool_failover(), Failover::Alone, "one pgpool");
+        let told = format!("{two}failover = \"alone\"\n");
+        let mut t = Topology::parse(&told).unwrap();
+        t.hosts = vec![host("a")];
+        assert_eq!(t.pgpool_failover(), Failover::Alone);
+        assert!(Topology::parse(&format!("{two}failover = \"sometimes\"\n")).is_err());
     }
 
     #[test]

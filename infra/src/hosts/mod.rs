@@ -4,10 +4,12 @@
 //! are made; everything after that goes over SSH, as it would to real machines.
 
 mod emulated;
+mod partition;
 mod ssh;
 mod subnet;
 
 pub use emulated::EmulatedHosts;
+pub use partition::{Cut, InstanceCut, Ports, TABLE as PARTITION_TABLE};
 pub use ssh::SshHost;
 pub use subnet::free_subnet;
 

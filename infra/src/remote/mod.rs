@@ -167,6 +167,10 @@ pub(crate) fn down(r: &mut Running) -> Result<()> {
         }
     }
     for h in &machines {
+        // A network fault left in place would outlive the run on a real machine.
+        if let Err(e) = h.heal_all() {
+            failures.push(format!("{e:#}"));
+        }
         if let Err(e) = call(h, HostCommand::Down, STOP_TIMEOUT) {
             failures.push(format!("{e:#}"));
         }

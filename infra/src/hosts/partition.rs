@@ -1,0 +1,198 @@
+//! Network partitions between hosts (issue 13): a [`Cut`] drops, on one host, every packet to and
+//! from a peer (or only those of some of the peer's ports), with nftables rules in a table of
+//! their own. The rules are applied over SSH like everything else done to a host: on an emulated
+//! host sshd runs inside its network namespace, so they land in that namespace, and on a real
+//! machine in its own. Dropping (not rejecting) is what a partition does: a connection over the
+//! cut neither fails nor answers until a timeout or the heal, and established ones freeze too.
+//!
+//! Each cut is a pair of base chains named after it: applying one again replaces its rules
+//! (idempotent), healing one deletes its chains (idempotent), [`SshHost::heal_all`] deletes the
+//! table. A namespace's rules go with the namespace (emulate-down); `shopbench-infra down` heals
+//! every host of a topology.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use super::SshHost;
+use crate::topology::{Kind, Topology};
+
+/// The table every cut lives in (`inet`: IPv4 and IPv6).
+pub const TABLE: &str = "shopbench_partition";
+const NFT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Which of the peer's traffic a cut drops.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ports {
+    /// Everything between the two hosts.
+    All,
+    /// TCP to these ports of the peer, and what the peer sends from them: this host can no longer
+    /// reach the peer's servers on those ports; the other traffic between them flows.
+    Only(Vec<u16>),
+}
+
+/// One host cut off from a peer, both ways, applied on the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub peer: IpAddr,
+    pub ports: Ports,
+}
+
+impl Cut {
+    /// The chains' name part: the same cut always gets the same name.
+    fn id(&self) -> String {
+        let peer: String =
+            self.peer.to_string().chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
+        match &self.ports {
+            Ports::All => format!("{peer}_all"),
+            Ports::Only(ports) => {
+                let mut p = ports.clone();
+                p.sort_unstable();
+                p.dedup();
+                format!("{peer}_{}", p.iter().map(u16::to_string).collect::<Vec<_>>().join("_"))
+            }
+        }
+    }
+
+    /// The rules' matches for packets going out to the peer and coming in from it.
+    fn matches(&self) -> (String, String) {
+        let family = if self.peer.is_ipv4() { "ip" } else { "ip6" };
+        let peer = self.peer;
+        match &self.ports {
+            Ports::All => (format!("{family} daddr {peer}"), format!("{family} saddr {peer}")),
+            Ports::Only(ports) => {
+                let set = ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ");
+                (
+                    format!("{family} daddr {peer} tcp dport {{ {set} }}"),
+                    format!("{family} saddr {peer} tcp sport {{ {set} }}"),
+                )
+            }
+        }
+    }
+}
+
+/// One instance of a topology with `[[hosts]]` cut off from another: `from`'s host no longer
+/// reaches `to`'s port on `to`'s host (nor hears back from it). E.g. a pgpool from one backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstanceCut {
+    pub from: (Kind, usize),
+    pub to: (Kind, usize),
+}
+
+impl InstanceCut {
+    /// The host the rules go on and the [`Cut`] there.
+    pub fn resolve(&self, t: &Topology) -> Result<(SshHost, Cut)> {
+        let ((fk, fi), (tk, ti)) = (self.from, self.to);
+        let from = t.machine_of(fk, fi).with_context(|| format!("{fk} {fi} is on no host of [[hosts]]"))?;
+        let to = t.machine_of(tk, ti).with_context(|| format!("{tk} {ti} is on no host of [[hosts]]"))?;
+        if from.name == to.name {
+            anyhow::bail!("{fk} {fi} and {tk} {ti} are both on {}: a cut is between hosts", from.name);
+        }
+        let port = t.endpoint(tk, ti).1;
+        Ok((from.clone(), Cut { peer: to.address, ports: Ports::Only(vec![port]) }))
+    }
+
+    pub fn apply(&self, t: &Topology) -> Result<()> {
+        let (host, cut) = self.resolve(t)?;
+        host.cut(&cut)
+    }
+
+    pub fn heal(&self, t: &Topology) -> Result<()> {
+        let (host, cut) = self.resolve(t)?;
+        host.heal(&cut)
+    }
+}
+
+/// The nft script that declares the cut's two chains (a no-op when they exist).
+fn declare(script: &mut String, cut: &Cut) {
+    let id = cut.id();
+    let _ = writeln!(script, "table inet {TABLE} {{}}");
+    for (dir, hook) in [("out", "output"), ("in", "input")] {
+        let _ = writeln!(
+            script,
+            "add chain inet {TABLE} {dir}_{id} {{ type filter hook {hook} priority 0; policy accept; }}"
+        );
+    }
+}
+
+/// The nft script applying `cut` (its chains emptied first, so applying twice changes nothing).
+pub fn cut_script(cut: &Cut) -> String {
+    let mut script = String::new();
+    declare(&mut script, cut);
+    let id = cut.id();
+    let (out, inn) = cut.matches();
+    for (dir, m) in [("out", out), ("in", inn)] {
+        let _ = writeln!(script, "flush chain inet {TABLE} {dir}_{id}");
+        let _ = writeln!(script, "add rule inet {TABLE} {dir}_{id} {m} drop");
+    }
+    script
+}
+
+/// The nft script removing `cut` (declared first, so healing what is not cut succeeds).
+pub fn heal_script(cut: &Cut) -> String {
+    let mut script = String::new();
+    declare(&mut script, cut);
+    let id = cut.id();
+    for dir in ["out", "in"] {
+        let _ = writeln!(script, "delete chain inet {TABLE} {dir}_{id}");
+    }
+    script
+}
+
+impl SshHost {
+    /// Cuts this host off from `cut.peer` (both ways) until [`SshHost::heal`]; idempotent.
+    pub fn cut(&self, cut: &Cut) -> Result<()> {
+        self.nft(&cut_script(cut)).with_context(|| format!("cutting {} off from {}", self.name, cut.peer))
+    }
+
+    /// Lets the traffic `cut` dropped through again; idempotent.
+    pub fn heal(&self, cut: &Cut) -> Result<()> {
+        self.nft(&heal_script(cut)).with_context(|| format!("healing {}'s cut from {}", self.name, cut.peer))
+    }
+
+    /// Removes every cut of this host (the whole table); idempotent.
+    pub fn heal_all(&self) -> Result<()> {
+        // A machine without nft has no cut to heal (scripts/install brings it on `up`).
+        let script = format!("table inet {TABLE} {{}}\ndelete table inet {TABLE}\n");
+        self.run(&format!("command -v nft >/dev/null || exit 0; {}", nft_line(&script)), NFT_TIMEOUT)
+            .map(drop)
+            .with_context(|| format!("healing every cut of {}", self.name))
+    }
+
+    /// The cuts' rules now on the host (`nft list table`), empty when there is none.
+    pub fn cut_rules(&self) -> Result<String> {
+        self.run(&format!("nft list table inet {TABLE} 2>/dev/null || true"), NFT_TIMEOUT)
+    }
+
+    /// Runs an nft script on the host in one transaction (all of it or nothing).
+    fn nft(&self, script: &str) -> Result<()> {
+        self.run(&nft_line(script), NFT_TIMEOUT).map(drop)
+    }
+}
+
+/// The shell line feeding `script` to nft.
+fn nft_line(script: &str) -> String {
+    format!("nft -f - <<'SHOPBENCH_NFT'\n{script}SHOPBENCH_NFT\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cut_is_named_by_its_peer_and_ports_and_drops_both_ways() {
+        let cut = Cut { peer: "10.231.0.3".parse().unwrap(), ports: Ports::Only(vec![26433, 26432, 26433]) };
+        let s = cut_script(&cut);
+        assert!(s.contains("add chain inet shopbench_partition out_10_231_0_3_26432_26433 { type filter hook output"));
+        assert!(s.contains("add rule inet shopbench_partition out_10_231_0_3_26432_26433 ip daddr 10.231.0.3 tcp dport { 26433, 26432, 26433 } drop"));
+        assert!(s.contains("add rule inet shopbench_partition in_10_231_0_3_26432_26433 ip saddr 10.231.0.3 tcp sport"));
+        // Applying again first empties the chains: no rule twice.
+        assert!(s.find("flush chain inet shopbench_partition out_").unwrap() < s.find("add rule").unwrap());
+        let h = heal_script(&cut);
+        assert!(h.contains("delete chain inet shopbench_partition in_10_231_0_3_26432_26433"));
+        let all = Cut { peer: "fd00::7".parse().unwrap(), ports: Ports::All };
+        assert!(cut_script(&all).contains("out_fd00__7_all ip6 daddr fd00::7 drop"));
+    }
+}
