@@ -515,7 +515,11 @@ mod tests {
                 pool_size: 5,
                 password: Some("pw-1".into()),
             },
-            redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shop2".into() }),
+            redis: Some(RedisSettings {
+                password: Some("pw-2".into()),
+                sentinel_password: Some("pw-3".into()),
+                ..RedisSettings::new(vec!["127.0.0.1:26379".into()], "shop2")
+            }),
             cassandra: Some(CassandraSettings { nodes: vec!["127.0.0.1:9042".into()], replication_factor: 1 }),
         };
         let env = web.env();
@@ -532,6 +536,7 @@ mod tests {
         #[cfg(feature = "stage-redis")]
         {
             let r = s.redis.unwrap();
+            assert_eq!((r.password.as_deref(), r.sentinel_password.as_deref()), (Some("pw-2"), Some("pw-3")));
             assert_eq!((r.sentinels, r.master_name), (vec!["127.0.0.1:26379".to_string()], "shop2".to_string()));
         }
         #[cfg(feature = "stage-cassandra")]

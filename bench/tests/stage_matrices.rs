@@ -108,10 +108,7 @@ fn the_floor_takes_the_web_tiers_store_settings_with_pools_for_the_whole_tier() 
             pool_size: 4,
             password: None,
         },
-        redis: Some(RedisSettings {
-            sentinels: vec!["127.0.0.1:19950".into(), "127.0.0.1:19951".into()],
-            master_name: "shopbench".into(),
-        }),
+        redis: Some(RedisSettings::new(vec!["127.0.0.1:19950".into(), "127.0.0.1:19951".into()], "shopbench")),
         cassandra: None,
     };
     let env = store_settings(&web0, 2);

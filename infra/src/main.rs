@@ -273,7 +273,15 @@ fn print_endpoints(r: &Running) {
     if t.count(Kind::Sentinel) > 0 {
         println!("sentinels: {}", r.sentinel_endpoints().join(" "));
         if let Some(redis) = &app.redis {
-            println!("app env:   {}", app_env(redis.env()));
+            println!("app env:   {}", app_env(redis.public_env()));
+            if redis.password.is_some() {
+                let secrets = r.run_dir().join(infra::secrets::SECRETS_FILE);
+                println!(
+                    "passwords: SHOPBENCH__REDIS__PASSWORD is the `redis`, SHOPBENCH__REDIS__SENTINEL_PASSWORD \
+                     the `sentinel` of {} (0600)",
+                    secrets.display()
+                );
+            }
         }
     }
     if t.count(Kind::Cassandra) > 0 {

@@ -8,12 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use endpoints::HostPort;
-use redis::{Client, Connection, ErrorKind, FromRedisValue, InfoDict, RedisError, ServerErrorKind};
+use redis::{Client, Connection, ErrorKind, FromRedisValue, InfoDict, IntoConnectionInfo, RedisError, ServerErrorKind};
 
 use crate::process;
 use crate::render::render;
 use crate::rundir;
 use crate::running::Running;
+use crate::secrets::write_private;
 use crate::state::Proc;
 use crate::tools::tool;
 use crate::topology::Kind;
@@ -26,9 +27,16 @@ const SENTINEL_CONF: &str = include_str!("../templates/sentinel.conf");
 
 const TIMEOUT: Duration = Duration::from_secs(2);
 
-/// A connection to one instance or sentinel ("host:port"), with 2 s timeouts.
-fn connect(addr: &str) -> Result<Connection> {
-    let client = Client::open(format!("redis://{addr}/")).with_context(|| format!("{addr:?} is not host:port"))?;
+/// A connection to one instance or sentinel ("host:port"), logged in with `password` when given
+/// (off loopback), with 2 s timeouts.
+fn connect(addr: &str, password: Option<&str>) -> Result<Connection> {
+    let mut info =
+        format!("redis://{addr}/").into_connection_info().with_context(|| format!("{addr:?} is not host:port"))?;
+    if let Some(p) = password {
+        let login = info.redis_settings().clone().set_password(p);
+        info = info.set_redis_settings(login);
+    }
+    let client = Client::open(info)?;
     let conn = client.get_connection_with_timeout(TIMEOUT).with_context(|| format!("connecting to {addr}"))?;
     conn.set_read_timeout(Some(TIMEOUT))?;
     conn.set_write_timeout(Some(TIMEOUT))?;
@@ -39,7 +47,13 @@ fn connect(addr: &str) -> Result<Connection> {
 /// (`redis::Value`, `String`, `Option<String>`, `Vec<String>`, a map...). A server's error
 /// reply is an error too: see [`is_read_only`].
 pub fn query<T: FromRedisValue>(addr: &str, args: &[&str]) -> Result<T> {
-    let mut conn = connect(addr)?;
+    query_as(addr, None, args)
+}
+
+/// [`query`] logged in with `password` (a topology with `[[hosts]]`: see
+/// [`Running::redis_password`] and [`Running::sentinel_password`]).
+pub fn query_as<T: FromRedisValue>(addr: &str, password: Option<&str>, args: &[&str]) -> Result<T> {
+    let mut conn = connect(addr, password)?;
     let (name, rest) = args.split_first().context("no command")?;
     let mut cmd = redis::cmd(name);
     cmd.arg(rest);
@@ -53,20 +67,31 @@ pub fn is_read_only(e: &anyhow::Error) -> bool {
 
 /// `INFO <section>` of an instance as field -> value (e.g. "role", "master_link_status").
 pub fn info(addr: &str, section: &str) -> Result<BTreeMap<String, String>> {
-    let dict: InfoDict = query(addr, &["INFO", section])?;
+    info_as(addr, None, section)
+}
+
+/// [`info`] logged in with `password`.
+pub fn info_as(addr: &str, password: Option<&str>, section: &str) -> Result<BTreeMap<String, String>> {
+    let dict: InfoDict = query_as(addr, password, &["INFO", section])?;
     Ok(dict.keys().filter_map(|k| Some((k.clone(), dict.get::<String>(k)?))).collect())
 }
 
 /// The master's "host:port" in the view of the sentinel at `sentinel`.
 pub fn master_addr(sentinel: &str, master_name: &str) -> Result<String> {
-    let addr: Option<(String, u16)> = query(sentinel, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name])?;
+    master_addr_as(sentinel, None, master_name)
+}
+
+/// [`master_addr`], logged in to the sentinel with `password`.
+pub fn master_addr_as(sentinel: &str, password: Option<&str>, master_name: &str) -> Result<String> {
+    let addr: Option<(String, u16)> =
+        query_as(sentinel, password, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", master_name])?;
     let (host, port) = addr.with_context(|| format!("sentinel {sentinel} knows no master {master_name:?}"))?;
     Ok(format!("{host}:{port}"))
 }
 
 /// `SENTINEL MASTER <name>` of a sentinel: the master's fields ("ip", "port", "flags", ...).
-fn sentinel_master(sentinel: &str, master_name: &str) -> Result<BTreeMap<String, String>> {
-    query(sentinel, &["SENTINEL", "MASTER", master_name])
+fn sentinel_master(sentinel: &str, password: Option<&str>, master_name: &str) -> Result<BTreeMap<String, String>> {
+    query_as(sentinel, password, &["SENTINEL", "MASTER", master_name])
 }
 
 /// Role of a Redis instance from `INFO replication`: "master", or "replica of host:port (link
@@ -91,7 +116,7 @@ fn describe_role(info: &BTreeMap<String, String>) -> String {
 pub(crate) fn start_all(r: &mut Running) -> Result<()> {
     let t = r.topology().clone();
     start_redis(r, 0, None)?;
-    let master = t.redis.addr(0);
+    let master = t.addr(Kind::Redis, 0);
     for i in 1..t.redis.count {
         start_redis(r, i, Some(&master))?;
     }
@@ -106,6 +131,46 @@ pub(crate) fn start_all(r: &mut Running) -> Result<()> {
     Ok(())
 }
 
+/// The Redis tier of a host of `[[hosts]]`: its instances, instance 0 as the master (the control
+/// machine asks the master's host first).
+pub(crate) fn start_host_redis(r: &mut Running) -> Result<()> {
+    let master = r.topology().addr(Kind::Redis, 0);
+    for i in r.local(Kind::Redis) {
+        start_redis(r, i, (i != 0).then_some(master.as_str()))?;
+    }
+    Ok(())
+}
+
+/// The Sentinel tier of a host: its sentinels, each ready when it sees the master and every
+/// replica. That they see each other across hosts the control machine checks once every host's
+/// sentinels run ([`wait_sentinels_meet`]).
+pub(crate) fn start_host_sentinels(r: &mut Running) -> Result<()> {
+    let t = r.topology().clone();
+    let master = t.addr(Kind::Redis, 0);
+    let mine = r.local(Kind::Sentinel);
+    for &i in &mine {
+        spawn_sentinel(r, i, &master)?;
+    }
+    for i in mine {
+        let p = r.proc(Kind::Sentinel, i)?.clone();
+        let want = SentinelView { master: &master, replicas: t.redis.count - 1, others: 0 };
+        want.wait(&p, r.sentinel_password(), &t.sentinel.master_name, || !p.alive())?;
+    }
+    Ok(())
+}
+
+/// On the control machine, after every host's sentinels started: each sentinel (at its host's
+/// address) sees the master, every replica and every other sentinel.
+pub(crate) fn wait_sentinels_meet(r: &Running) -> Result<()> {
+    let t = r.topology();
+    let master = t.addr(Kind::Redis, 0);
+    let want = SentinelView { master: &master, replicas: t.redis.count - 1, others: t.sentinel.section.count - 1 };
+    for p in r.processes().iter().filter(|p| p.kind == Kind::Sentinel) {
+        want.wait(p, r.sentinel_password(), &t.sentinel.master_name, || false)?;
+    }
+    Ok(())
+}
+
 /// Starts Redis instance i from a freshly rendered config and an empty data dir, as a replica of
 /// `master` ("host:port") or as a master (None). Ready when it answers with the expected role
 /// and, as a replica, its link to the master is up (the full sync is done).
@@ -115,6 +180,7 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
     process::ensure_port_free(&host, port, &format!("redis {i}"))?;
     let dir = r.instance_dir(Kind::Redis, i);
     rundir::instance_dir(&dir, r.run_as())?;
+    private_when(&dir, r.redis_password().is_some())?;
     // Every start loads dump.rdb (a replica writes one at each full sync): remove it, so that no
     // old keys come back; the data comes from the master.
     for entry in std::fs::read_dir(&dir)? {
@@ -130,6 +196,11 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
         }
         None => String::new(),
     };
+    // Off loopback every client logs in, replicas too (also the old master after a failover).
+    let auth = match r.redis_password() {
+        Some(pw) => format!("protected-mode yes\nrequirepass {pw}\nmasterauth {pw}"),
+        None => String::new(),
+    };
     let conf = render(
         REDIS_CONF,
         &[
@@ -139,10 +210,11 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
             ("port", port.to_string()),
             ("dir", dir.display().to_string()),
             ("replicaof", replicaof),
+            ("auth", auth),
         ],
     )?;
     let conf_path = dir.join("redis.conf");
-    std::fs::write(&conf_path, conf).with_context(|| format!("writing {}", conf_path.display()))?;
+    write_private(&conf_path, conf.as_bytes())?;
     process::give(&conf_path, r.run_as())?;
     let log = dir.join("redis.log");
     let mut cmd = process::server_command(&tool("redis-server")?, &log, r.run_as())?;
@@ -153,16 +225,27 @@ fn start_redis(r: &mut Running, i: usize, master: Option<&str>) -> Result<()> {
     let proc =
         Proc { kind: Kind::Redis, index: i, pid, start_time, host, port, pcp_port: None, dir, log, machine: None };
     r.record(proc.clone(), child)?;
-    wait_redis(&proc, master)
+    wait_redis(&proc, r.redis_password(), master)
 }
 
-fn wait_redis(p: &Proc, master: Option<&str>) -> Result<()> {
+/// With passwords in its config, an instance's dir is its owner's alone: Redis and Sentinel
+/// rewrite their config files (CONFIG REWRITE) as 0644.
+fn private_when(dir: &std::path::Path, passwords: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if passwords {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("chmod 700 {}", dir.display()))?;
+    }
+    Ok(())
+}
+
+fn wait_redis(p: &Proc, password: Option<&str>, master: Option<&str>) -> Result<()> {
     process::wait_until(
         &format!("{} on {}", p.label(), p.addr()),
         Duration::from_secs(30),
         || !p.alive(),
         || {
-            let info = info(&p.addr(), "replication")?;
+            let info = info_as(&p.addr(), password, "replication")?;
             let role = info.get("role").map(String::as_str);
             match master {
                 None if role == Some("master") => Ok(true),
@@ -196,9 +279,19 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
     process::ensure_port_free(&host, port, &format!("sentinel {i}"))?;
     let dir = r.instance_dir(Kind::Sentinel, i);
     rundir::instance_dir(&dir, r.run_as())?;
+    private_when(&dir, r.sentinel_password().is_some())?;
     let conf_path = dir.join("sentinel.conf");
     if !conf_path.exists() {
         let HostPort { host: master_host, port: master_port } = HostPort::parse(master)?;
+        // Off loopback: clients log in to the sentinels, the sentinels to each other and to the
+        // Redis instances.
+        let (auth, master_auth) = match (r.sentinel_password(), r.redis_password()) {
+            (Some(own), Some(redis)) => (
+                format!("protected-mode yes\nrequirepass {own}\nsentinel sentinel-pass {own}"),
+                format!("sentinel auth-pass {} {redis}", s.master_name),
+            ),
+            _ => (String::new(), String::new()),
+        };
         let conf = render(
             SENTINEL_CONF,
             &[
@@ -213,9 +306,11 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
                 ("quorum", s.quorum().to_string()),
                 ("down_after_ms", s.down_after_ms.to_string()),
                 ("failover_timeout_ms", s.failover_timeout_ms.to_string()),
+                ("auth", auth),
+                ("master_auth", master_auth),
             ],
         )?;
-        std::fs::write(&conf_path, conf).with_context(|| format!("writing {}", conf_path.display()))?;
+        write_private(&conf_path, conf.as_bytes())?;
     }
     // Sentinel refuses to start when it cannot rewrite its config.
     process::give(&conf_path, r.run_as())?;
@@ -234,41 +329,58 @@ fn spawn_sentinel(r: &mut Running, i: usize, master: &str) -> Result<()> {
 /// the link up, and every other live sentinel.
 fn wait_sentinel(r: &Running, i: usize, master: &str) -> Result<()> {
     let p = r.proc(Kind::Sentinel, i)?.clone();
-    let name = r.topology().sentinel.master_name.clone();
     let live = |kind: Kind| r.processes().iter().filter(|q| q.kind == kind && q.alive()).count();
-    let replicas = live(Kind::Redis).saturating_sub(1);
-    let others = live(Kind::Sentinel).saturating_sub(1);
-    let addr = p.addr();
-    process::wait_until(
-        &format!("{} on {addr}", p.label()),
-        Duration::from_secs(30),
-        || !p.alive(),
-        || {
-            let m = sentinel_master(&addr, &name)?;
-            let seen =
-                format!("{}:{}", m.get("ip").cloned().unwrap_or_default(), m.get("port").cloned().unwrap_or_default());
-            if seen != master || m.get("flags").map(String::as_str) != Some("master") {
-                bail!("sees master {seen} with flags {:?}, waiting for {master} up", m.get("flags"));
-            }
-            let healthy = |sub: &str, flags: &str| -> Result<usize> {
-                let maps: Vec<BTreeMap<String, String>> = query(&addr, &["SENTINEL", sub, &name])?;
-                Ok(maps
-                    .iter()
-                    .filter(|m| m.get("flags").map(String::as_str) == Some(flags))
-                    .filter(|m| flags != "slave" || m.get("master-link-status").map(String::as_str) == Some("ok"))
-                    .count())
-            };
-            let (seen_replicas, seen_others) = (healthy("REPLICAS", "slave")?, healthy("SENTINELS", "sentinel")?);
-            if seen_replicas < replicas || seen_others < others {
-                bail!(
-                    "sees master {seen}, {seen_replicas} of {replicas} replicas with their link up, \
-                     {seen_others} of {others} other sentinels"
-                );
-            }
-            Ok(true)
-        },
-    )
-    .with_context(|| process::tail(&p.log, 15))
+    let want = SentinelView {
+        master,
+        replicas: live(Kind::Redis).saturating_sub(1),
+        others: live(Kind::Sentinel).saturating_sub(1),
+    };
+    want.wait(&p, r.sentinel_password(), &r.topology().sentinel.master_name, || !p.alive())
+}
+
+/// What a ready sentinel sees: `master` up, at least `replicas` replicas with their link up and
+/// `others` other sentinels.
+struct SentinelView<'a> {
+    master: &'a str,
+    replicas: usize,
+    others: usize,
+}
+
+impl SentinelView<'_> {
+    /// Waits (60 s: a busy machine) until sentinel `p` (logged in with `password`) sees this, or `dead()`.
+    fn wait(&self, p: &Proc, password: Option<&str>, name: &str, dead: impl Fn() -> bool) -> Result<()> {
+        let addr = p.addr();
+        process::wait_until(&format!("{} on {addr}", p.label()), Duration::from_secs(60), dead, || {
+            self.seen_by(&addr, password, name)
+        })
+        .with_context(|| process::tail(&p.log, 15))
+    }
+
+    fn seen_by(&self, addr: &str, password: Option<&str>, name: &str) -> Result<bool> {
+        let (master, replicas, others) = (self.master, self.replicas, self.others);
+        let m = sentinel_master(addr, password, name)?;
+        let seen =
+            format!("{}:{}", m.get("ip").cloned().unwrap_or_default(), m.get("port").cloned().unwrap_or_default());
+        if seen != master || m.get("flags").map(String::as_str) != Some("master") {
+            bail!("sees master {seen} with flags {:?}, waiting for {master} up", m.get("flags"));
+        }
+        let healthy = |sub: &str, flags: &str| -> Result<usize> {
+            let maps: Vec<BTreeMap<String, String>> = query_as(addr, password, &["SENTINEL", sub, name])?;
+            Ok(maps
+                .iter()
+                .filter(|m| m.get("flags").map(String::as_str) == Some(flags))
+                .filter(|m| flags != "slave" || m.get("master-link-status").map(String::as_str) == Some("ok"))
+                .count())
+        };
+        let (seen_replicas, seen_others) = (healthy("REPLICAS", "slave")?, healthy("SENTINELS", "sentinel")?);
+        if seen_replicas < replicas || seen_others < others {
+            bail!(
+                "sees master {seen}, {seen_replicas} of {replicas} replicas with their link up, \
+                 {seen_others} of {others} other sentinels"
+            );
+        }
+        Ok(true)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -319,14 +431,14 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
 /// The master a restarted instance i must follow (None: it starts as the master).
 fn master_for_restart(r: &Running, i: usize) -> Result<Option<String>> {
     let t = r.topology();
-    let me = t.redis.addr(i);
+    let me = t.addr(Kind::Redis, i);
     let peers_alive = r.processes().iter().any(|p| p.kind == Kind::Redis && p.index != i && p.alive());
     if !peers_alive {
         eprintln!("restart: no other redis instance is up: redis {i} restarts as an empty master");
         return Ok(None);
     }
     if t.count(Kind::Sentinel) == 0 {
-        return Ok(if i == 0 { None } else { Some(t.redis.addr(0)) });
+        return Ok(if i == 0 { None } else { Some(t.addr(Kind::Redis, 0)) });
     }
     if !r.processes().iter().any(|p| p.kind == Kind::Sentinel && p.alive()) {
         return master_by_role(r).map(Some);
@@ -351,16 +463,27 @@ fn master_for_restart(r: &Running, i: usize) -> Result<Option<String>> {
 // Inspecting
 
 impl Running {
+    /// The password of this run's Redis instances (none on loopback, where they trust local
+    /// connections).
+    pub fn redis_password(&self) -> Option<&str> {
+        self.secrets.as_ref().map(|s| s.redis.expose())
+    }
+
+    /// The sentinels' own password (none on loopback).
+    pub fn sentinel_password(&self) -> Option<&str> {
+        self.secrets.as_ref().map(|s| s.sentinel.expose())
+    }
+
     /// `host:port` of every Redis instance (instance 0 started as the master).
     pub fn redis_endpoints(&self) -> Vec<String> {
         let t = self.topology();
-        (0..t.redis.count).map(|i| t.redis.addr(i)).collect()
+        (0..t.redis.count).map(|i| t.addr(Kind::Redis, i)).collect()
     }
 
     /// `host:port` of every sentinel (what the app's SHOPBENCH__REDIS__SENTINELS lists).
     pub fn sentinel_endpoints(&self) -> Vec<String> {
         let t = self.topology();
-        (0..t.sentinel.section.count).map(|i| t.sentinel.section.addr(i)).collect()
+        (0..t.sentinel.section.count).map(|i| t.addr(Kind::Sentinel, i)).collect()
     }
 
     /// The master name the sentinels monitor ("shopbench").
@@ -413,7 +536,7 @@ fn sentinel_agreement(r: &Running) -> Result<Agreement> {
         .processes()
         .iter()
         .filter(|p| p.kind == Kind::Sentinel && p.alive())
-        .map(|p| (p.addr(), master_addr(&p.addr(), name)))
+        .map(|p| (p.addr(), master_addr_as(&p.addr(), r.sentinel_password(), name)))
         .collect();
     let answers: Vec<&String> = views.iter().filter_map(|(_, v)| v.as_ref().ok()).collect();
     // The leader of a failover keeps it open until every replica is reconfigured (up to
@@ -423,7 +546,7 @@ fn sentinel_agreement(r: &Running) -> Result<Agreement> {
         .iter()
         .filter(|p| p.kind == Kind::Sentinel && p.alive())
         .filter(|p| {
-            sentinel_master(&p.addr(), name)
+            sentinel_master(&p.addr(), r.sentinel_password(), name)
                 .is_ok_and(|m| m.get("flags").is_some_and(|f| f.contains("failover_in_progress")))
         })
         .map(Proc::addr)
@@ -458,7 +581,10 @@ fn master_by_role(r: &Running) -> Result<String> {
         .processes()
         .iter()
         .filter(|p| p.kind == Kind::Redis && p.alive())
-        .filter(|p| info(&p.addr(), "replication").is_ok_and(|i| i.get("role").is_some_and(|r| r == "master")))
+        .filter(|p| {
+            info_as(&p.addr(), r.redis_password(), "replication")
+                .is_ok_and(|i| i.get("role").is_some_and(|r| r == "master"))
+        })
         .map(Proc::addr)
         .collect();
     match masters.as_slice() {
@@ -478,9 +604,11 @@ pub(crate) fn status_lines(r: &Running) -> Vec<String> {
             let view = if !p.alive() {
                 "DOWN".to_string()
             } else if p.kind == Kind::Redis {
-                info(&p.addr(), "replication").map(|i| describe_role(&i)).unwrap_or_else(|e| format!("{e:#}"))
+                info_as(&p.addr(), r.redis_password(), "replication")
+                    .map(|i| describe_role(&i))
+                    .unwrap_or_else(|e| format!("{e:#}"))
             } else {
-                master_addr(&p.addr(), name)
+                master_addr_as(&p.addr(), r.sentinel_password(), name)
                     .map(|m| format!("names {m} the master of {name:?}"))
                     .unwrap_or_else(|e| format!("{e:#}"))
             };

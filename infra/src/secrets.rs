@@ -1,6 +1,6 @@
 //! Passwords made per run for servers that listen off loopback (a topology with `[[hosts]]`):
-//! PostgreSQL's superuser and clients' role, which pgpool-II checks and passes on. Kept in the run
-//! dir (mode 0600), never printed: `Debug` redacts them.
+//! PostgreSQL's superuser and clients' role, which pgpool-II checks and passes on, and Redis's and
+//! Sentinel's. Kept in the run dir (mode 0600), never printed: `Debug` redacts them.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -52,11 +52,20 @@ pub struct Secrets {
     pub admin: Secret,
     /// Of the clients' role `postgres` (the app, the tests).
     pub client: Secret,
+    /// Every Redis instance's `requirepass` and `masterauth` (the sentinels' `auth-pass`).
+    pub redis: Secret,
+    /// Every Sentinel's own `requirepass` (and `sentinel-pass`, with which they ask each other).
+    pub sentinel: Secret,
 }
 
 impl Secrets {
     pub fn generate() -> Result<Secrets> {
-        Ok(Secrets { admin: Secret::generate()?, client: Secret::generate()? })
+        Ok(Secrets {
+            admin: Secret::generate()?,
+            client: Secret::generate()?,
+            redis: Secret::generate()?,
+            sentinel: Secret::generate()?,
+        })
     }
 
     /// Writes [`SECRETS_FILE`] and [`PGPASS_FILE`] into `dir`, both 0600; returns the first's path.
@@ -106,6 +115,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let s = Secrets::generate().unwrap();
         assert_ne!(s.admin, s.client);
+        assert_ne!(s.redis, s.sentinel);
         assert_eq!(s.admin.expose().len(), 48);
         let path = s.save(&dir).unwrap();
         assert_eq!(Secrets::load(&path).unwrap(), s);
@@ -113,7 +123,9 @@ mod tests {
             assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
         }
         let debug = format!("{s:?}");
-        assert!(!debug.contains(s.admin.expose()) && !debug.contains(s.client.expose()), "{debug}");
+        for secret in [&s.admin, &s.client, &s.redis, &s.sentinel] {
+            assert!(!debug.contains(secret.expose()), "{debug}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

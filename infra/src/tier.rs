@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::running::Running;
 use crate::topology::Tier;
-use crate::{pgpool, postgres, web};
+use crate::{pgpool, postgres, redis, web};
 
 impl Running {
     /// Starts this run dir's instances of `tier` and waits until each is ready.
@@ -28,6 +28,8 @@ impl Running {
             Tier::Database if self.topology().has_part(Tier::Database, self.state.machine.as_deref()) => {
                 postgres::create_shop_database(self)?
             }
+            Tier::Redis if !mine.is_empty() => redis::start_host_redis(self)?,
+            Tier::Sentinel if !mine.is_empty() => redis::start_host_sentinels(self)?,
             Tier::Web => {
                 for i in mine {
                     web::start_web(self, i)?;

@@ -513,6 +513,12 @@ impl Topology {
         (self.machine_named(&host).map_or(host, |m| m.address.to_string()), port)
     }
 
+    /// [`Topology::endpoint`] as "host:port" (a host of `[[hosts]]` by its address).
+    pub fn addr(&self, kind: Kind, i: usize) -> String {
+        let (host, port) = self.endpoint(kind, i);
+        format!("{host}:{port}")
+    }
+
     fn endpoint_as_written(&self, kind: Kind, i: usize) -> (String, u16) {
         match kind {
             Kind::Postgres => (self.postgres.host(i), self.postgres.port(i)),

@@ -82,8 +82,9 @@ impl Running {
             },
             // The app finds the master (and the replicas) through the sentinels.
             redis: (t.count(Kind::Redis) > 0).then(|| RedisSettings {
-                sentinels: self.sentinel_endpoints(),
-                master_name: self.redis_master_name().to_string(),
+                password: self.redis_password().map(str::to_string),
+                sentinel_password: self.sentinel_password().map(str::to_string),
+                ..RedisSettings::new(self.sentinel_endpoints(), self.redis_master_name())
             }),
             // The driver finds the rest of the ring from any of them; a 1-node ring needs RF 1.
             cassandra: (t.count(Kind::Cassandra) > 0).then(|| CassandraSettings {

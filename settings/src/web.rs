@@ -71,13 +71,33 @@ impl fmt::Debug for PostgresSettings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` leaves the passwords out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `host:port` of every Sentinel.
     pub sentinels: Vec<String>,
     /// The name the Sentinels monitor the master under.
     pub master_name: String,
+    /// The Redis instances' password (`requirepass`) off loopback. Never written out with the rest
+    /// (the run state): it lives in the run dir's secrets file alone.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+    /// The Sentinels' own password (their `requirepass`) off loopback; not written out either.
+    #[serde(default, skip_serializing)]
+    pub sentinel_password: Option<String>,
+}
+
+impl fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let hide = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RedisSettings")
+            .field("sentinels", &self.sentinels)
+            .field("master_name", &self.master_name)
+            .field("password", &hide(&self.password))
+            .field("sentinel_password", &hide(&self.sentinel_password))
+            .finish()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,8 +152,25 @@ impl PostgresSettings {
 }
 
 impl RedisSettings {
+    /// Settings of a loopback set (no passwords).
+    pub fn new(sentinels: Vec<String>, master_name: impl Into<String>) -> Self {
+        RedisSettings { sentinels, master_name: master_name.into(), password: None, sentinel_password: None }
+    }
+
     /// This section's part of [`WebSettings::env`].
     pub fn env(&self) -> Vec<(String, String)> {
+        let mut env = self.public_env();
+        if let Some(p) = &self.password {
+            env.push((env_name("redis.password"), p.clone()));
+        }
+        if let Some(p) = &self.sentinel_password {
+            env.push((env_name("redis.sentinel_password"), p.clone()));
+        }
+        env
+    }
+
+    /// [`RedisSettings::env`] without the passwords: what may be printed.
+    pub fn public_env(&self) -> Vec<(String, String)> {
         vec![
             (env_name("redis.sentinels"), self.sentinels.join(",")),
             (env_name("redis.master_name"), self.master_name.clone()),
@@ -177,7 +214,7 @@ mod tests {
                 pool_size: 7,
                 password: None,
             },
-            redis: Some(RedisSettings { sentinels: vec!["127.0.0.1:26379".into()], master_name: "shopbench".into() }),
+            redis: Some(RedisSettings::new(vec!["127.0.0.1:26379".into()], "shopbench")),
             cassandra: Some(CassandraSettings {
                 nodes: vec!["127.0.0.1:9042".into(), "127.0.0.2:9042".into()],
                 replication_factor: 2,
@@ -211,6 +248,20 @@ mod tests {
         let stores: Vec<String> = full().store_env().into_iter().map(|(k, _)| k).collect();
         assert_eq!(stores.len(), 6);
         assert!(!stores.iter().any(|k| k.contains("HTTP") || k.contains("ADMIN_TOKEN")), "{stores:?}");
+    }
+
+    #[test]
+    fn redis_passwords_reach_the_environment_but_neither_the_run_state_nor_debug() {
+        let mut s = full();
+        let redis = s.redis.as_mut().unwrap();
+        redis.password = Some("redis-pw".into());
+        redis.sentinel_password = Some("sentinel-pw".into());
+        let env = s.env();
+        assert!(env.contains(&("SHOPBENCH__REDIS__PASSWORD".into(), "redis-pw".into())), "{env:?}");
+        assert!(env.contains(&("SHOPBENCH__REDIS__SENTINEL_PASSWORD".into(), "sentinel-pw".into())), "{env:?}");
+        let public: Vec<(String, String)> = s.redis.as_ref().unwrap().public_env();
+        let shown = format!("{s:?} {:?} {}", public, serde_json::to_string(&s).unwrap());
+        assert!(!shown.contains("redis-pw") && !shown.contains("sentinel-pw"), "{shown}");
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub(crate) struct Node {
 
 impl Node {
     fn open(addr: &str, settings: &RedisSettings, size: usize) -> anyhow::Result<Node> {
-        let builder = builder(addr, settings)?;
+        let builder = builder(addr, settings, settings.password.clone())?;
         let pool = builder.build_pool(size)?;
         let control = builder.build()?;
         // Not `init`: a node that is down now is retried in the background by fred's reconnect
@@ -68,12 +68,14 @@ impl Node {
     }
 }
 
-/// A fred client builder for one `host:port`, with our timeouts and no retries of its own:
-/// an in-flight command that loses its connection fails, and the caller decides.
-pub(crate) fn builder(addr: &str, settings: &RedisSettings) -> anyhow::Result<Builder> {
+/// A fred client builder for one `host:port` (logging in with `password`, when given), with our
+/// timeouts and no retries of its own: an in-flight command that loses its connection fails, and
+/// the caller decides.
+pub(crate) fn builder(addr: &str, settings: &RedisSettings, password: Option<String>) -> anyhow::Result<Builder> {
     let HostPort { host, port } = parse_address(addr)?;
     // fail_fast off: a node that is down when first seen is retried like one that went away.
-    let config = Config { server: ServerConfig::new_centralized(host, port), fail_fast: false, ..Default::default() };
+    let server = ServerConfig::new_centralized(host, port);
+    let config = Config { server, fail_fast: false, password, ..Default::default() };
     let mut builder = Builder::from_config(config);
     let timeout = settings.timeout();
     builder
@@ -141,7 +143,8 @@ impl Router {
         settings.check()?;
         let mut sentinels = Vec::new();
         for addr in &settings.sentinels {
-            let client = builder(addr, settings)?.build()?;
+            // Sentinels are asked as plain servers (not fred's sentinel mode): their own password.
+            let client = builder(addr, settings, settings.sentinel_password.clone())?.build()?;
             drop(client.connect());
             sentinels.push((addr.clone(), client));
         }

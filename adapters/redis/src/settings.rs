@@ -5,8 +5,8 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// How to reach the shop's Redis: the Sentinels that watch it, never a Redis address, so the
-/// adapter follows a failover by itself.
-#[derive(Clone, Debug, Deserialize)]
+/// adapter follows a failover by itself. `Debug` leaves the passwords out: settings are logged.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RedisSettings {
     /// `host:port` of each Sentinel. In the environment a comma-separated string is accepted too.
@@ -36,6 +36,30 @@ pub struct RedisSettings {
     /// master: covers Sentinel noticing a dead master and promoting a replica.
     #[serde(default = "default_failover_wait_ms")]
     pub failover_wait_ms: u64,
+    /// The password of every Redis node (`requirepass`), when they ask for one (off loopback).
+    #[serde(default)]
+    pub password: Option<String>,
+    /// The Sentinels' own password (their `requirepass`), when they ask for one.
+    #[serde(default)]
+    pub sentinel_password: Option<String>,
+}
+
+impl std::fmt::Debug for RedisSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |p: &Option<String>| p.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RedisSettings")
+            .field("sentinels", &self.sentinels)
+            .field("master_name", &self.master_name)
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("replica_wait_ms", &self.replica_wait_ms)
+            .field("min_replica_acks", &self.min_replica_acks)
+            .field("failover_wait_ms", &self.failover_wait_ms)
+            .field("password", &hide(&self.password))
+            .field("sentinel_password", &hide(&self.sentinel_password))
+            .finish()
+    }
 }
 
 fn default_sentinels() -> Vec<String> {
@@ -72,6 +96,8 @@ impl RedisSettings {
             replica_wait_ms: default_replica_wait_ms(),
             min_replica_acks: default_min_replica_acks(),
             failover_wait_ms: default_failover_wait_ms(),
+            password: None,
+            sentinel_password: None,
         }
     }
 
@@ -117,6 +143,11 @@ mod tests {
         let s: RedisSettings = serde_json::from_str(r#"{}"#).unwrap();
         assert_eq!(s.sentinels, vec!["127.0.0.1:26379", "127.0.0.1:26380", "127.0.0.1:26381"]);
         assert!(serde_json::from_str::<RedisSettings>(r#"{"sentinel":"a:1"}"#).is_err(), "typos are refused");
+        assert!(s.password.is_none() && s.sentinel_password.is_none());
+        let s: RedisSettings = serde_json::from_str(r#"{"password":"pw-r","sentinel_password":"pw-s"}"#).unwrap();
+        assert_eq!((s.password.as_deref(), s.sentinel_password.as_deref()), (Some("pw-r"), Some("pw-s")));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("pw-r") && !shown.contains("pw-s") && shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]

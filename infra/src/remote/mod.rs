@@ -111,15 +111,18 @@ pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
     eprintln!("up: {} hosts installed, shipped and prepared in {:.1?}", machines.len(), since.elapsed());
     for tier in Tier::ALL {
         let since = Instant::now();
-        for h in machines.iter().filter(|h| t.has_part(tier, Some(&h.name))) {
+        for h in in_tier_order(&t, tier, &machines) {
             let out = call(h, HostCommand::Up(tier), TIER_TIMEOUT)?;
             let procs: Vec<Proc> =
                 serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
             for mut p in procs {
                 p.machine = Some(h.name.clone());
                 running.record_remote(p.clone())?;
-                ready_from_here(&p)?;
+                ready_from_here(&running, &p)?;
             }
+        }
+        if tier == Tier::Sentinel && t.count(Kind::Sentinel) > 0 {
+            crate::redis::wait_sentinels_meet(&running)?;
         }
         if machines.iter().any(|h| t.has_part(tier, Some(&h.name))) {
             eprintln!("up: tier {tier} ready in {:.1?}", since.elapsed());
@@ -129,10 +132,22 @@ pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
     Ok(running)
 }
 
+/// The hosts with a part in `tier`, in `[[hosts]]` order, but for the Redis tier the master's
+/// host first (a replica is ready only once it follows the master).
+fn in_tier_order<'a>(t: &Topology, tier: Tier, machines: &'a [SshHost]) -> Vec<&'a SshHost> {
+    let mut hosts: Vec<&SshHost> = machines.iter().filter(|h| t.has_part(tier, Some(&h.name))).collect();
+    if tier == Tier::Redis {
+        let master = t.machine_of(Kind::Redis, 0).map(|h| h.name.clone());
+        hosts.sort_by_key(|h| Some(&h.name) != master.as_ref());
+    }
+    hosts
+}
+
 /// Is `p` reachable from the control machine at its host's address? (The host checked it
 /// itself; this checks the network between.) PostgreSQL and pgpool only as TCP: the control
 /// machine is not among the addresses they let log in unless the topology lists it in `clients`.
-fn ready_from_here(p: &Proc) -> Result<()> {
+/// Redis and Sentinel answer a PING with the run's passwords.
+fn ready_from_here(r: &Running, p: &Proc) -> Result<()> {
     let what = format!("{} on {} from the control machine", p.label(), p.addr());
     process::wait_until(
         &what,
@@ -142,6 +157,10 @@ fn ready_from_here(p: &Proc) -> Result<()> {
             Kind::Web | Kind::Nginx => {
                 let path = if p.kind == Kind::Web { "/health/ready" } else { "/health" };
                 Ok(process::http_get(&p.host, p.port, path, Duration::from_secs(2))?.0 == 200)
+            }
+            Kind::Redis => crate::redis::query_as::<String>(&p.addr(), r.redis_password(), &["PING"]).map(|_| true),
+            Kind::Sentinel => {
+                crate::redis::query_as::<String>(&p.addr(), r.sentinel_password(), &["PING"]).map(|_| true)
             }
             _ => Ok(process::tcp_accepts(&p.host, p.port)),
         },
@@ -218,7 +237,7 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
     let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
     p.machine = Some(h.name.clone());
     r.record_remote(p.clone())?;
-    ready_from_here(&p)
+    ready_from_here(r, &p)
 }
 
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.
@@ -230,6 +249,7 @@ pub(crate) fn status(r: &Running) -> Status {
             Ok(s) => {
                 all.processes.extend(s.processes);
                 all.pgpools.extend(s.pgpools);
+                all.redis.extend(s.redis);
             }
             Err(e) => {
                 all.notes.push(format!("host {} does not answer: {e:#}", h.name));

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::{Kind, Topology};
 use crate::hosts::SshHost;
 
-/// The kinds a topology with `[[hosts]]` can place today (issue 13: the PostgreSQL stage).
-const PLACEABLE: [Kind; 4] = [Kind::Postgres, Kind::Pgpool, Kind::Web, Kind::Nginx];
+/// The kinds a topology with `[[hosts]]` can place today (issue 13: the PostgreSQL and Redis
+/// stages).
+const PLACEABLE: [Kind; 6] = [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Web, Kind::Nginx];
 
 /// One step of bringing a topology up across machines: every host does its part of a tier before
 /// any host starts the next one (pgpool needs every backend, the web every pgpool, ...).
@@ -23,18 +24,24 @@ pub enum Tier {
     Pgpool,
     /// Database `shop`, created once through the first pgpool (on that pgpool's host).
     Database,
+    /// The Redis instances: the master's host first (the replicas follow it).
+    Redis,
+    Sentinel,
     Web,
     Nginx,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 5] = [Tier::Postgres, Tier::Pgpool, Tier::Database, Tier::Web, Tier::Nginx];
+    pub const ALL: [Tier; 7] =
+        [Tier::Postgres, Tier::Pgpool, Tier::Database, Tier::Redis, Tier::Sentinel, Tier::Web, Tier::Nginx];
 
     pub fn name(self) -> &'static str {
         match self {
             Tier::Postgres => "postgres",
             Tier::Pgpool => "pgpool",
             Tier::Database => "database",
+            Tier::Redis => "redis",
+            Tier::Sentinel => "sentinel",
             Tier::Web => "web",
             Tier::Nginx => "nginx",
         }
@@ -53,6 +60,8 @@ impl Tier {
             Tier::Postgres => Some(Kind::Postgres),
             Tier::Pgpool => Some(Kind::Pgpool),
             Tier::Database => None,
+            Tier::Redis => Some(Kind::Redis),
+            Tier::Sentinel => Some(Kind::Sentinel),
             Tier::Web => Some(Kind::Web),
             Tier::Nginx => Some(Kind::Nginx),
         }
@@ -161,7 +170,10 @@ pub(super) fn validate(t: &Topology) -> Result<()> {
             continue;
         }
         if !PLACEABLE.contains(&kind) {
-            bail!("{kind}: a topology with [[hosts]] places only postgres, pgpool, web and nginx yet (issue 13)");
+            bail!(
+                "{kind}: a topology with [[hosts]] places only postgres, pgpool, redis, sentinel, web and nginx yet \
+                 (issue 13)"
+            );
         }
         for i in 0..t.count(kind) {
             if t.machine_of(kind, i).is_none() {
@@ -213,6 +225,20 @@ mod tests {
     }
 
     #[test]
+    fn redis_and_sentinels_are_placed_like_the_other_kinds() {
+        let redis = "[redis]\ncount = 2\nbase_port = 6379\nhosts = [\"db2\", \"db1\"]\n\
+            [sentinel]\ncount = 3\nbase_port = 26379\nhosts = [\"db1\", \"db2\", \"web1\"]\n";
+        let t = Topology::parse(&format!("{HOSTS}{redis}")).unwrap();
+        assert_eq!(t.endpoint(Kind::Redis, 0), ("192.0.2.2".to_string(), 6379));
+        assert_eq!(t.endpoint(Kind::Sentinel, 2), ("192.0.2.3".to_string(), 26381));
+        assert!(t.has_part(Tier::Redis, Some("db1")) && !t.has_part(Tier::Redis, Some("web1")));
+        assert!(t.has_part(Tier::Sentinel, Some("web1")));
+        let on_spare = format!("{HOSTS}{}", redis.replace("\"db2\", \"db1\"]", "\"db2\", \"spare\"]"));
+        let used = Topology::parse(&on_spare).unwrap();
+        assert!(used.used_machines().iter().any(|h| h.name == "spare"), "a host with only a replica is used");
+    }
+
+    #[test]
     fn what_cannot_be_placed_yet_is_refused() {
         let err = |text: &str| Topology::parse(text).unwrap_err().to_string();
         let unknown = HOSTS.replace("hosts = [\"db1\", \"db2\"]", "hosts = [\"db1\", \"db3\"]");
@@ -226,6 +252,7 @@ mod tests {
         let clients = "name = \"l\"\nclients = [\"192.0.2.9\"]\n[postgres]\ncount = 1\nbase_port = 5000\n";
         assert!(err(clients).contains("`clients` is read only with [[hosts]]"), "{}", err(clients));
         assert_eq!(Tier::parse("pgpool").unwrap(), Tier::Pgpool);
-        assert!(Tier::parse("redis").is_err());
+        assert_eq!(Tier::parse("sentinel").unwrap(), Tier::Sentinel);
+        assert!(Tier::parse("cassandra").is_err());
     }
 }

@@ -93,13 +93,22 @@ pub fn app_binary() -> PathBuf {
 /// POST `body` as JSON to `host:port` (with `bearer` as the Authorization token when given);
 /// returns the status and the body.
 pub fn post_json(host: &str, port: u16, path: &str, body: &str, bearer: Option<&str>) -> (u16, String) {
+    request("POST", host, port, path, body, bearer)
+}
+
+/// GET `path` of `host:port` (with `bearer` when given); returns the status and the body.
+pub fn get(host: &str, port: u16, path: &str, bearer: Option<&str>) -> (u16, String) {
+    request("GET", host, port, path, "", bearer)
+}
+
+fn request(method: &str, host: &str, port: u16, path: &str, body: &str, bearer: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect((host, port)).unwrap();
     s.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
     let auth = bearer.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
     write!(
         s,
-        "POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Content-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}Content-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
