@@ -47,8 +47,7 @@ impl Drop for Scratch {
 fn masked(text: &str, since: DateTime<Utc>) -> String {
     const LEN: usize = "2026-12-04T20:31:05Z".len();
     let (from, to) = (since.timestamp() - 1, Utc::now().timestamp() + 1);
-    let of_now =
-        |s: &str| DateTime::parse_from_rfc3339(s).is_ok_and(|t| (from..=to).contains(&t.timestamp()));
+    let of_now = |s: &str| DateTime::parse_from_rfc3339(s).is_ok_and(|t| (from..=to).contains(&t.timestamp()));
     let (mut out, mut copied, mut pos) = (String::with_capacity(text.len()), 0, 0);
     while let Some(t) = text[pos..].find('T').map(|i| pos + i) {
         pos = t + 1;
@@ -67,7 +66,8 @@ fn masked(text: &str, since: DateTime<Utc>) -> String {
 /// Compares `actual/name` (masked) with `expected/name`, or rewrites the expected file when
 /// UPDATE_GOLDEN is set. Returns a line describing the first difference, if any.
 fn check(actual: &Path, expected: &Path, name: &str, since: DateTime<Utc>) -> Option<String> {
-    let got = masked(&std::fs::read_to_string(actual.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}")), since);
+    let got =
+        masked(&std::fs::read_to_string(actual.join(name)).unwrap_or_else(|e| panic!("reading {name}: {e}")), since);
     let want_path = expected.join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::create_dir_all(expected).unwrap();
