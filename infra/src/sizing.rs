@@ -4,9 +4,12 @@
 //! With P pgpools and W web instances (each web instance keeps a pool to EVERY pgpool):
 //! - app pool per endpoint   S = max(2, ceil(8 / P))   ~8 connections per web instance in all:
 //!   a 2-worker actix instance on 2 cores gains nothing from more, and fewer would queue requests.
-//! - num_init_children       N = max(W, 1) * S + 4     every web pool on this pgpool fits in its
-//!   children (pgpool queues extra clients silently), + 4 for psql, migrations, status, tests
-//!   and the pgpool exporter's one session (docs/observability.md).
+//! - num_init_children       N = max(W*S, 8) + 4       every web pool on this pgpool fits in its
+//!   children (pgpool queues extra clients silently), and so do the 8 clients the bench's
+//!   `pgbench -S` and storage floor send through one pgpool once the web tier is stopped (with
+//!   P=2, W=1 the web pools alone are 4: pgbench's 8th client, behind the exporter's session,
+//!   waited for a child until its connect timeout); + 4 for psql, migrations, status, tests and
+//!   the pgpool exporter's one session (docs/observability.md).
 //! - max_pool                  = 2                     each child caches `shop` and one other
 //!   database (tests' fresh databases) without reconnect churn.
 //! - superuser_reserved_connections R = P + 6   slots only the superuser (`shopbench_admin`) may
@@ -31,6 +34,9 @@ const DIRECT_SESSIONS: u32 = 10;
 const SUPERUSER_RESERVED_DEFAULT: u32 = 3;
 const SUPERUSER_TOOL_SLOTS: u32 = 6;
 const CONNECTIONS_PER_WEB: u32 = 8;
+/// Clients a tool sends through one pgpool with the web tier stopped (the bench's `pgbench -S`
+/// at its c=8, the storage floor).
+const DIRECT_CLIENTS: u32 = 8;
 const DIRECT_MAX_CONNECTIONS: u32 = 200;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,7 +61,7 @@ impl Sizing {
         let p = t.count(Kind::Pgpool).max(1) as u32;
         let w = t.count(Kind::Web).max(1) as u32;
         let app_pool_size = CONNECTIONS_PER_WEB.div_ceil(p).max(2);
-        let num_init_children = w * app_pool_size + TOOL_SLOTS;
+        let num_init_children = (w * app_pool_size).max(DIRECT_CLIENTS) + TOOL_SLOTS;
         let (max_connections, superuser_reserved) = if t.count(Kind::Pgpool) == 0 {
             (DIRECT_MAX_CONNECTIONS, SUPERUSER_RESERVED_DEFAULT)
         } else {
@@ -72,7 +78,7 @@ impl Sizing {
         format!(
             "sizing (P={p} pgpools, W={w} web):\n  \
              app pool_size per pgpool   S = max(2, ceil(8/P))          = {}\n  \
-             pgpool num_init_children   N = max(W,1)*S + 4             = {}\n  \
+             pgpool num_init_children   N = max(W*S, 8) + 4            = {}\n  \
              pgpool max_pool                                           = {}\n  \
              superuser reserved slots   R = P + 6                      = {}\n  \
              backend max_connections    C = P*N*max_pool + 10 + R      = {} (200 without pgpool)",
@@ -100,6 +106,8 @@ mod tests {
                 let s = Sizing::derive(&t);
                 let clients_per_pgpool = w.max(1) as u32 * s.app_pool_size;
                 assert!(clients_per_pgpool < s.num_init_children, "P={p} W={w}: {s:?}");
+                // pgbench's or the floor's clients fit beside the tool slots
+                assert!(DIRECT_CLIENTS + TOOL_SLOTS <= s.num_init_children, "P={p} W={w}: {s:?}");
                 // the clients' share (everything but the reserve) holds every pgpool child's connections
                 let pgpool_side = p as u32 * s.num_init_children * s.max_pool;
                 assert!(pgpool_side < s.max_connections - s.superuser_reserved, "P={p} W={w}: {s:?}");
@@ -116,5 +124,7 @@ mod tests {
             s,
             Sizing { app_pool_size: 4, num_init_children: 12, max_pool: 2, max_connections: 66, superuser_reserved: 8 }
         );
+        // one web instance's pools (4) are fewer than pgbench's clients: the children fit those
+        assert_eq!(Sizing::derive(&topo(2, 1)).num_init_children, 12);
     }
 }
