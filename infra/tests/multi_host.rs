@@ -28,15 +28,7 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
          [nginx]\ncount = 1\nbase_port = 24000\nhosts = [\"web1\"]\n",
         web.display()
     );
-    for (name, h) in NAMES.iter().zip(hosts) {
-        toml.push_str(&format!(
-            "[[hosts]]\nname = \"{name}\"\naddress = \"{}\"\nkey = \"{}\"\nknown_hosts = \"{}\"\ndir = \"{}\"\n",
-            h.address,
-            h.key.display(),
-            h.known_hosts.as_ref().unwrap().display(),
-            h.dir.join("shopbench").display()
-        ));
-    }
+    toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
 }
 

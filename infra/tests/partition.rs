@@ -44,15 +44,7 @@ fn topology(hosts: &[SshHost], control: &str, failover: Option<&str>) -> String 
          [nginx]\ncount = 1\nbase_port = {NGINX}\nhosts = [\"partweb\"]\n",
         app_binary().display()
     );
-    for (name, h) in NAMES.iter().zip(hosts) {
-        toml.push_str(&format!(
-            "[[hosts]]\nname = \"{name}\"\naddress = \"{}\"\nkey = \"{}\"\nknown_hosts = \"{}\"\ndir = \"{}\"\n",
-            h.address,
-            h.key.display(),
-            h.known_hosts.as_ref().unwrap().display(),
-            h.dir.join("shopbench").display()
-        ));
-    }
+    toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
 }
 

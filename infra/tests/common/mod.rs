@@ -118,3 +118,19 @@ fn request(method: &str, host: &str, port: u16, path: &str, body: &str, bearer: 
     let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
     (code, resp.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default())
 }
+
+/// The `[[hosts]]` tables of emulated `hosts`, named `names` in order (each host's shopbench dir
+/// under its own dir).
+pub fn hosts_toml(names: &[&str], hosts: &[infra::hosts::SshHost]) -> String {
+    let mut toml = String::new();
+    for (name, h) in names.iter().zip(hosts) {
+        toml.push_str(&format!(
+            "[[hosts]]\nname = \"{name}\"\naddress = \"{}\"\nkey = \"{}\"\nknown_hosts = \"{}\"\ndir = \"{}\"\n",
+            h.address,
+            h.key.display(),
+            h.known_hosts.as_ref().unwrap().display(),
+            h.dir.join("shopbench").display()
+        ));
+    }
+    toml
+}
