@@ -14,12 +14,13 @@
 //! without adding again. Ids older than `ADD_IDS_KEPT` are removed by the user's later adds.
 
 use crate::cluster::{with_conn, Cluster, Conn, DbError};
-use crate::conn::prepare_cached;
+use crate::conn::{prepare_cached, rollback, BEGIN, COMMIT};
 use crate::rows;
 use async_trait::async_trait;
 use domain::models::*;
 use domain::ports::{CartRepository, Claim, StoreResult};
 use domain::StoreError;
+use futures_util::future::{join3, join4, join5};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use uuid::Uuid;
@@ -119,8 +120,9 @@ impl PgCarts {
     }
 }
 
-/// One attempt of `add` or `set`: lock the user's row, read, check, write, commit. `retries` > 0
-/// means an earlier attempt may have committed.
+/// One attempt of `add` or `set`: lock the user's row, read, check, write, commit, in two round
+/// trips (BEGIN, lock and read together; write and COMMIT together). `retries` > 0 means an
+/// earlier attempt may have committed.
 async fn change_once(
     c: &mut Conn,
     op: Change,
@@ -129,70 +131,114 @@ async fn change_once(
     retries: u32,
 ) -> Result<Cart, DbError> {
     let (u, p) = (user.as_uuid(), product.as_uuid());
-    let (client, cache) = c.parts();
-    let tx = client.transaction().await?;
-    let lock = prepare_cached(cache, &tx, LOCK_USER).await?;
-    if tx.query_opt(&lock, &[&u]).await?.is_none() {
-        return Err(StoreError::Rejected { field: "user_id".into(), message: "no such user".into() }.into());
-    }
-    let get = prepare_cached(cache, &tx, GET).await?;
-    if let (Change::Add(_, id), true) = (op, retries > 0) {
-        // Under the lock an earlier attempt has either committed or left no trace. After the
-        // locking read pgpool-II reads from the main node only (see `orders::find_on_main`).
-        let seen = prepare_cached(cache, &tx, ADD_SEEN).await?;
-        if tx.query_opt(&seen, &[&u, &id]).await?.is_some() {
-            let items = tx.query(&get, &[&u]).await?.iter().map(rows::cart_item).collect();
-            return Ok(Cart::new(user, items));
-        }
-    }
-    let items: Vec<CartItem> = tx.query(&get, &[&u]).await?.iter().map(rows::cart_item).collect();
-    // A refusal returns here; dropping `tx` rolls back, so nothing was written.
-    let cart = apply(user, &items, product, op)?;
-    let qty = cart.items().iter().find(|i| i.product_id == product).map_or(0, |i| i.quantity.get());
     // The add's id, or a fresh id for a set, stamps a line this change creates or replaces.
     let (upsert, stamp) = match op {
         Change::Add(_, id) => (UPSERT_ADD, id),
         Change::Set(_) => (UPSERT_SET, Uuid::now_v7()),
     };
-    let upsert = prepare_cached(cache, &tx, upsert).await?;
-    tx.execute(&upsert, &[&u, &p, &(qty as i32), &stamp]).await?;
-    if let Change::Add(_, id) = op {
-        let record = prepare_cached(cache, &tx, ADD_RECORD).await?;
-        tx.execute(&record, &[&u, &id, &expiry_bound(SystemTime::now())]).await?;
-    }
-    tx.commit().await?;
+    let (client, cache) = c.parts();
+    let lock = prepare_cached(cache, &*client, LOCK_USER).await?;
+    let get = prepare_cached(cache, &*client, GET).await?;
+    let seen = prepare_cached(cache, &*client, ADD_SEEN).await?;
+    let upsert = prepare_cached(cache, &*client, upsert).await?;
+    let record = prepare_cached(cache, &*client, ADD_RECORD).await?;
+    let client = &*client;
+    // Under the lock an earlier attempt has either committed or left no trace. After the locking
+    // read pgpool-II reads from the main node only (see `orders::find_on_main`).
+    let replayed = match (op, retries > 0) {
+        (Change::Add(_, id), true) => Some(id),
+        _ => None,
+    };
+    let (begun, locked, seen, items) = join4(
+        client.batch_execute(BEGIN),
+        client.query_opt(&lock, &[&u]),
+        async {
+            match replayed {
+                Some(id) => client.query_opt(&seen, &[&u, &id]).await.map(|r| r.is_some()),
+                None => Ok(false),
+            }
+        },
+        client.query(&get, &[&u]),
+    )
+    .await;
+    let read = (|| -> Result<_, DbError> {
+        begun?;
+        Ok((locked?.is_some(), seen?, items?.iter().map(rows::cart_item).collect::<Vec<CartItem>>()))
+    })();
+    let cart = match read {
+        Ok((false, ..)) => Err(StoreError::Rejected { field: "user_id".into(), message: "no such user".into() }.into()),
+        Ok((true, true, items)) => Ok(Err(Cart::new(user, items))),
+        // A refusal writes nothing.
+        Ok((true, false, items)) => apply(user, &items, product, op).map(Ok).map_err(DbError::from),
+        Err(e) => Err(e),
+    };
+    let cart = match cart {
+        Ok(Ok(cart)) => cart,
+        Ok(Err(replayed)) => {
+            rollback(client).await;
+            return Ok(replayed);
+        }
+        Err(e) => {
+            rollback(client).await;
+            return Err(e);
+        }
+    };
+    let qty = cart.items().iter().find(|i| i.product_id == product).map_or(0, |i| i.quantity.get());
+    let bound = expiry_bound(SystemTime::now());
+    // COMMIT after a failed statement rolls back: the first error is the answer.
+    let (written, recorded, committed) = join3(
+        client.execute(&upsert, &[&u, &p, &(qty as i32), &stamp]),
+        async {
+            match op {
+                Change::Add(_, id) => client.execute(&record, &[&u, &id, &bound]).await.map(|_| ()),
+                Change::Set(_) => Ok(()),
+            }
+        },
+        client.batch_execute(COMMIT),
+    )
+    .await;
+    written?;
+    recorded?;
+    committed?;
     Ok(cart)
 }
 
-/// One attempt of `claim`: under the user's lock, claim the lines, or report the claim there is.
+/// One attempt of `claim`, in one round trip: under the user's lock, claim the lines, and read
+/// the claim there now is (this one, or another key's).
 async fn claim_once(c: &mut Conn, user: UserId, key: &IdempotencyKey, now: Timestamp) -> Result<Claim, DbError> {
     let u = user.as_uuid();
     let (client, cache) = c.parts();
-    let tx = client.transaction().await?;
-    let lock = prepare_cached(cache, &tx, LOCK_USER).await?;
-    if tx.query_opt(&lock, &[&u]).await?.is_none() {
+    let lock = prepare_cached(cache, &*client, LOCK_USER).await?;
+    let claim = prepare_cached(cache, &*client, CLAIM).await?;
+    let held = prepare_cached(cache, &*client, CLAIM_HELD).await?;
+    let client = &*client;
+    let (begun, locked, claimed, held, committed) = join5(
+        client.batch_execute(BEGIN),
+        client.query_opt(&lock, &[&u]),
+        client.query_opt(&claim, &[&u, &key.as_str(), &now.as_datetime()]),
+        client.query_opt(&held, &[&u]),
+        client.batch_execute(COMMIT),
+    )
+    .await;
+    begun?;
+    let (locked, claimed, held) = (locked?, claimed?, held?);
+    committed?;
+    if locked.is_none() {
         return Err(StoreError::Rejected { field: "user_id".into(), message: "no such user".into() }.into());
     }
-    let claim = prepare_cached(cache, &tx, CLAIM).await?;
-    let claimed = tx.query_opt(&claim, &[&u, &key.as_str(), &now.as_datetime()]).await?;
-    let claim = match claimed {
-        Some(row) => Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: true },
-        None => {
-            let held = prepare_cached(cache, &tx, CLAIM_HELD).await?;
-            match tx.query_opt(&held, &[&u]).await? {
-                None => Claim::Held { cart: Cart::empty(user), fresh: true },
-                Some(row) if row.get::<_, &str>("idempotency_key") == key.as_str() => {
-                    Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: false }
-                }
-                Some(row) => Claim::Busy {
-                    key: IdempotencyKey::from_trusted(row.get("idempotency_key")),
-                    since: rows::ts(row.get("since")),
-                },
-            }
+    Ok(match (claimed, held) {
+        (Some(row), _) => {
+            Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: true }
         }
-    };
-    tx.commit().await?;
-    Ok(claim)
+        (None, None) => Claim::Held { cart: Cart::empty(user), fresh: true },
+        (None, Some(row)) if row.get::<_, &str>("idempotency_key") == key.as_str() => {
+            Claim::Held { cart: held_cart(user, row.get("products"), row.get("quantities"))?, fresh: false }
+        }
+        (None, Some(row)) => Claim::Busy {
+            key: IdempotencyKey::from_trusted(row.get("idempotency_key")),
+            since: rows::ts(row.get("since")),
+        },
+    })
 }
 
 fn held_cart(user: UserId, products: Vec<Uuid>, quantities: Vec<i32>) -> Result<Cart, DbError> {
@@ -207,19 +253,26 @@ fn held_cart(user: UserId, products: Vec<Uuid>, quantities: Vec<i32>) -> Result<
     Ok(Cart::new(user, items))
 }
 
-/// One attempt of `settle`, under the user's lock so that no add or set computes a quantity from
-/// a line this changes meanwhile. Repeating it after a lost COMMIT finds no claim: a no-op.
+/// One attempt of `settle`, in one round trip, under the user's lock so that no add or set
+/// computes a quantity from a line this changes meanwhile (a user that is gone has no claim left:
+/// nothing to settle). Repeating it after a lost COMMIT finds no claim: a no-op.
 async fn settle_once(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result<(), DbError> {
     let u = user.as_uuid();
     let (client, cache) = c.parts();
-    let tx = client.transaction().await?;
-    let lock = prepare_cached(cache, &tx, LOCK_USER).await?;
-    if tx.query_opt(&lock, &[&u]).await?.is_none() {
-        return Ok(());
-    }
-    let settle = prepare_cached(cache, &tx, SETTLE).await?;
-    tx.execute(&settle, &[&u, &key.as_str()]).await?;
-    tx.commit().await?;
+    let lock = prepare_cached(cache, &*client, LOCK_USER).await?;
+    let settle = prepare_cached(cache, &*client, SETTLE).await?;
+    let client = &*client;
+    let (begun, locked, settled, committed) = join4(
+        client.batch_execute(BEGIN),
+        client.query_opt(&lock, &[&u]),
+        client.execute(&settle, &[&u, &key.as_str()]),
+        client.batch_execute(COMMIT),
+    )
+    .await;
+    begun?;
+    locked?;
+    settled?;
+    committed?;
     Ok(())
 }
 

@@ -43,6 +43,21 @@ pub(crate) async fn prepare_cached(
     Ok(s)
 }
 
+/// Transaction control as simple queries, as tokio-postgres' own `Transaction` sends them: a
+/// statement polled together with others (`futures_util::future::join*`, which polls in order) is
+/// written to the socket right behind them, so BEGIN, the statements and COMMIT of one write go
+/// to pgpool-II in one round trip instead of one each. pgpool-II still runs each on every backend
+/// in turn, within the explicit transaction that keeps concurrent writes in the same order on
+/// every backend (the main node's lock is held until the others have committed).
+pub(crate) const BEGIN: &str = "BEGIN";
+pub(crate) const COMMIT: &str = "COMMIT";
+
+/// Ends a transaction the attempt will not commit (a refusal, a replayed add, a failed read).
+/// The session is known and alive here; should it have died, bb8 drops it as closed.
+pub(crate) async fn rollback(client: &Client) {
+    let _ = client.batch_execute("ROLLBACK").await;
+}
+
 /// bb8 manager: bb8-postgres opens the connection, we add the statement cache.
 pub(crate) struct Manager(pub(crate) PostgresConnectionManager<NoTls>);
 

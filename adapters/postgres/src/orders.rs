@@ -1,23 +1,29 @@
 //! `OrderRepository` on PostgreSQL.
 
 use crate::cluster::{with_conn, Cluster, Conn, DbError};
-use crate::conn::{prepare_cached, Cache};
+use crate::conn::{prepare_cached, Cache, BEGIN, COMMIT};
 use crate::rows;
 use async_trait::async_trait;
 use domain::models::*;
 use domain::ports::{OrderRepository, Placed, StoreResult};
 use domain::StoreError;
+use futures_util::future::join3;
 use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 use uuid::Uuid;
 
-const INSERT: &str = "INSERT INTO orders (id, user_id, idempotency_key, status, created_at, updated_at) \
-                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING";
-const INSERT_LINES: &str = "INSERT INTO order_lines (order_id, product_id, name, unit_price_cents, quantity) \
-                            SELECT $1, l.product_id, l.name, l.unit_price_cents, l.quantity \
-                            FROM unnest($2::uuid[], $3::text[], $4::bigint[], $5::integer[]) \
-                            AS l (product_id, name, unit_price_cents, quantity)";
+/// The order and its lines in one statement: no lines are written when the order conflicts (a
+/// repeat, or a concurrent checkout with the same key that got there first: we waited for it to
+/// commit), so the row count is the lines written, 0 on a conflict. One statement, not two, is
+/// one less round trip through pgpool-II to every backend; its row count is still compared
+/// across them.
+const INSERT: &str = "WITH o AS (INSERT INTO orders (id, user_id, idempotency_key, status, created_at, updated_at) \
+                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING id) \
+                      INSERT INTO order_lines (order_id, product_id, name, unit_price_cents, quantity) \
+                      SELECT o.id, l.product_id, l.name, l.unit_price_cents, l.quantity \
+                      FROM o, unnest($7::uuid[], $8::text[], $9::bigint[], $10::integer[]) \
+                      AS l (product_id, name, unit_price_cents, quantity)";
 /// Orders with their lines, one row per line, newest order first: `FROM $from ... WHERE $filter`.
 macro_rules! select_orders {
     ($from:literal, $filter:literal) => {
@@ -32,10 +38,12 @@ macro_rules! select_orders {
     };
 }
 const GET: &str = select_orders!("orders o", "o.id = $1");
-const BY_KEY: &str = select_orders!("orders o", "o.user_id = $1 AND o.idempotency_key = $2");
-/// A row lock that takes nothing from anyone (only a key change or delete of the user waits), to
-/// make pgpool-II read from the main node for the rest of the transaction (see `find_on_main`).
-const SHARE_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR KEY SHARE";
+/// pgpool-II's `/*NO LOAD BALANCE*/` (at the very start): the main node answers (in native
+/// replication pgpool-II sends such a read to every backend and relays the main node's rows);
+/// see `find_on_main`.
+const BY_KEY_ON_MAIN: &str =
+    concat!("/*NO LOAD BALANCE*/ ", select_orders!("orders o", "o.user_id = $1 AND o.idempotency_key = $2"));
+const GET_ON_MAIN: &str = concat!("/*NO LOAD BALANCE*/ ", select_orders!("orders o", "o.id = $1"));
 const LIST: &str =
     select_orders!("(SELECT * FROM orders WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) o", "true");
 const SET_STATUS: &str = "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
@@ -46,54 +54,53 @@ pub(crate) struct PgOrders(pub(crate) Arc<Cluster>);
 /// made on pgpool-II's main node, never on a load-balanced one. A pgpool killed between its COMMIT
 /// on the other nodes and on the main node (it commits there last) leaves the order on the other
 /// nodes only; a read from one of those would acknowledge an order the main node does not have,
-/// and that the resync of the diverged node (from the main node) then removes. pgpool reads from
-/// the main node inside a transaction that has written or locked: the main node says "no order",
-/// the insert runs, the nodes report different row counts, and pgpool detaches the diverged node
-/// (`failover_if_affected_tuples_mismatch`); the retry stores the order on the main node.
+/// and that the resync of the diverged node (from the main node) then removes. Read on the main
+/// node, "no order" leads to the insert, the nodes report different row counts, and pgpool
+/// detaches the diverged node (`failover_if_affected_tuples_mismatch`); the retry stores the
+/// order on the main node. One statement (`/*NO LOAD BALANCE*/`), not a locking transaction.
 async fn find_on_main(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result<Option<Order>, DbError> {
     let (client, cache) = c.parts();
-    let tx = client.transaction().await?;
-    let share = prepare_cached(cache, &tx, SHARE_USER).await?;
-    tx.query_opt(&share, &[&user.as_uuid()]).await?;
-    let found = query_orders(&tx, cache, BY_KEY, &[&user.as_uuid(), &key.as_str()]).await?;
-    tx.commit().await?;
-    Ok(found)
+    query_orders(&*client, cache, BY_KEY_ON_MAIN, &[&user.as_uuid(), &key.as_str()]).await
 }
 
-/// One attempt of `insert`. `retries` > 0 means an earlier attempt may have committed.
+/// One attempt of `insert`, in one round trip (BEGIN, the insert, COMMIT). `retries` > 0 means
+/// an earlier attempt may have committed.
 async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed, DbError> {
-    let (client, cache) = c.parts();
-    let tx = client.transaction().await?;
-    let st = prepare_cached(cache, &tx, INSERT).await?;
-    let params: [&(dyn ToSql + Sync); 6] = [
+    let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id.as_uuid()).collect();
+    let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
+    let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.get()).collect();
+    let qty: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
+    let params: [&(dyn ToSql + Sync); 10] = [
         &order.id.as_uuid(),
         &order.user_id.as_uuid(),
         &order.idempotency_key.as_str(),
         &order.status.as_str(),
         &order.created_at.as_datetime(),
         &order.updated_at.as_datetime(),
+        &products,
+        &names,
+        &prices,
+        &qty,
     ];
-    // Conflicts on the id or on (user_id, idempotency_key) insert nothing: a repeat, or a
-    // concurrent checkout with the same key that got there first (we waited for it to commit).
-    if tx.execute(&st, &params).await? == 1 {
-        let st = prepare_cached(cache, &tx, INSERT_LINES).await?;
-        let products: Vec<Uuid> = order.lines.iter().map(|l| l.product_id.as_uuid()).collect();
-        let names: Vec<&str> = order.lines.iter().map(|l| l.name.as_str()).collect();
-        let prices: Vec<i64> = order.lines.iter().map(|l| l.unit_price.get()).collect();
-        let qty: Vec<i32> = order.lines.iter().map(|l| l.quantity.get() as i32).collect();
-        tx.execute(&st, &[&order.id.as_uuid(), &products, &names, &prices, &qty]).await?;
-        tx.commit().await?;
+    let (client, cache) = c.parts();
+    let st = prepare_cached(cache, &*client, INSERT).await?;
+    let (begun, written, committed) =
+        join3(client.batch_execute(BEGIN), client.execute(&st, &params), client.batch_execute(COMMIT)).await;
+    begun?;
+    let written = written?;
+    committed?;
+    if written > 0 {
         return Ok(Placed::Created);
     }
-    // Still in the transaction that wrote: these reads go to the main node (see `find_on_main`).
+    // A conflict: the order there is the one that holds the key (or, should only the id have
+    // conflicted, the one with this id).
     let (user, key) = (order.user_id.as_uuid(), order.idempotency_key.as_str());
-    let existing = match query_orders(&tx, cache, BY_KEY, &[&user, &key]).await? {
+    let existing = match query_orders(&*client, cache, BY_KEY_ON_MAIN, &[&user, &key]).await? {
         Some(o) => o,
-        None => query_orders(&tx, cache, GET, &[&order.id.as_uuid()])
+        None => query_orders(&*client, cache, GET_ON_MAIN, &[&order.id.as_uuid()])
             .await?
             .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id).into()))?,
     };
-    tx.rollback().await?;
     // Our own earlier attempt committed before its connection was lost: it is this call's write.
     if retries > 0 && existing.id == order.id {
         return Ok(Placed::Created);
