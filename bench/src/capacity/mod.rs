@@ -4,8 +4,8 @@
 //! Each step is one paced Goose run of the shop mix ([`crate::load::run_paced`]): `users` users
 //! send at the step's offered rate together, each request at its scheduled time, and its time
 //! counts from that schedule, so a stall or a queue shows as long times. After a short warm-up
-//! the window of `step_secs` is measured. The rate rises by `factor` per step; the run stops at
-//! the first step that did not hold ([`steps`]). The matrix file's `[capacity]` sets it up
+//! the window of `step_secs` is measured. The rate rises by `factor` per step; a step that did not
+//! hold is retried once at its rate, and the run stops when the retry fails too ([`steps`]). The matrix file's `[capacity]` sets it up
 //! (`enabled = false` turns it off); the runner calls [`run`] after the closed-loop repeats,
 //! while the web tier is up.
 
@@ -51,12 +51,16 @@ pub async fn run(
     }
     res.capacity = Some(CapacityRun { params: p.clone(), steps: Vec::new() });
     let rates = p.rates();
-    for (i, rate) in rates.iter().copied().enumerate() {
+    for i in 0.. {
         let done = res.capacity.as_ref().map_or(&[][..], |c| &c.steps[..]);
-        if !steps::go_on(done, p) || crate::cancel::is_cancelled() {
+        let Some(rate) = steps::next_rate(done, p) else { break };
+        if crate::cancel::is_cancelled() {
             break;
         }
-        let phase = format!("capacity step {}/{} at {rate:.0} req/s", i + 1, rates.len());
+        let retry = done.last().is_some_and(|s| s.offered_rps == rate);
+        let n = rates.iter().position(|r| *r == rate).map_or(0, |k| k + 1);
+        let phase =
+            format!("capacity step {n}/{} at {rate:.0} req/s{}", rates.len(), if retry { " (retry)" } else { "" });
         let step = one_step(m, t, rate, res.index, i, Some(progress.ticker(phase.clone(), 5))).await?;
         let verdict = steps::judge(&step, p);
         progress.step(&format!(

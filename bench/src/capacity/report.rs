@@ -46,7 +46,11 @@ pub fn configuration(md: &mut String, c: &ConfigSummary) {
             cap.text()
         );
         for s in &cap.steps {
-            let held = if s.sustained { "yes".to_string() } else { format!("no: {}", s.reasons.join("; ")) };
+            let held = match (s.sustained, s.retried) {
+                (true, _) => "yes".to_string(),
+                (false, false) => format!("no: {}", s.reasons.join("; ")),
+                (false, true) => format!("no, retried: {}", s.reasons.join("; ")),
+            };
             let _ = writeln!(
                 md,
                 "| {:.0} | {:.1} | {} | {} | {} | {} | {} | {held} |",
@@ -79,8 +83,10 @@ pub fn section(md: &mut String, s: &Summary) {
          each request at its scheduled time, and its time counts from that schedule, so a stall or a queue shows \
          as long times. The rate starts at {:.0} req/s and rises ×{} per step ({} s warm-up, {} s measured); a step \
          holds when at least {:.0}% of the offered rate completed, the corrected p99 over all operations is under \
-         {:.0} ms and no request failed. The capacity is the highest step that held, every lower one holding too; \
-         the run stops at the first step that did not (or at {:.0} req/s).\n\n\
+         {:.0} ms and no request failed. A step that did not hold is run once more at \
+         its rate and then only the retry counts (one stall of a busy machine should not end the climb). The \
+         capacity is the highest step that held, every lower one holding too; the run stops when a retry does \
+         not hold either (or at {:.0} req/s).\n\n\
          ![capacity](capacity.png)\n\n(SVG: [capacity.svg](capacity.svg))\n\n\
          | configuration | capacity | steps run | first step that did not hold |\n|---|---:|---:|---|",
         p.users,
@@ -94,7 +100,7 @@ pub fn section(md: &mut String, s: &Summary) {
     );
     for c in &s.configurations {
         let Some(cap) = &c.capacity else { continue };
-        let first_bad = cap.steps.iter().find(|st| !st.sustained);
+        let first_bad = cap.steps.iter().find(|st| !st.sustained && !st.retried);
         let why =
             first_bad.map_or("–".to_string(), |st| format!("{:.0} req/s: {}", st.offered_rps, st.reasons.join("; ")));
         let _ = writeln!(md, "| {} | {} | {} | {why} |", c.label, cap.text(), cap.steps.len());

@@ -1,5 +1,8 @@
 //! The step logic of a capacity run, pure: which rates are offered, whether a step sustained its
-//! rate, when to stop, and which step is the capacity.
+//! rate, when to stop, and which step is the capacity. A step that did not hold is run once more
+//! at the same rate and only that retry counts: one stall of a busy 2-core machine (a checkpoint,
+//! another process) otherwise ended a configuration's climb, and neighbouring configurations'
+//! capacities differed 2-7x for it.
 
 use crate::capacity::model::{CapacityParams, StepResult};
 use serde::{Deserialize, Serialize};
@@ -53,18 +56,31 @@ pub struct Capacity {
 /// Steps count in order until the first one that did not hold (the run stops there; a later
 /// step that held would be luck, not capacity).
 pub fn capacity(steps: &[StepResult], p: &CapacityParams) -> Capacity {
-    let failed_step = steps.iter().position(|s| !judge(s, p).sustained);
-    let held = &steps[..failed_step.unwrap_or(steps.len())];
+    let counted: Vec<(usize, &StepResult)> = steps.iter().enumerate().filter(|(i, _)| counts(steps, *i)).collect();
+    let failed = counted.iter().position(|(_, s)| !judge(s, p).sustained);
+    let held = &counted[..failed.unwrap_or(counted.len())];
     Capacity {
-        rps: held.last().map(|s| s.offered_rps),
-        reached_limit: failed_step.is_none() && !steps.is_empty() && steps.len() == p.rates().len(),
-        failed_step,
+        rps: held.last().map(|(_, s)| s.offered_rps),
+        reached_limit: failed.is_none() && counted.len() == p.rates().len(),
+        failed_step: failed.map(|k| counted[k].0),
     }
 }
 
-/// Whether to run another step after `steps`.
-pub fn go_on(steps: &[StepResult], p: &CapacityParams) -> bool {
-    steps.len() < p.rates().len() && steps.last().is_none_or(|s| judge(s, p).sustained)
+/// Whether step `i` counts: not when the next step retried its rate.
+pub fn counts(steps: &[StepResult], i: usize) -> bool {
+    steps.get(i + 1).is_none_or(|next| next.offered_rps != steps[i].offered_rps)
+}
+
+/// The rate of the next step, or `None` when the run is over: after a step that held the next
+/// rate up to the limit; after one that did not, the same rate once more, then the end.
+pub fn next_rate(steps: &[StepResult], p: &CapacityParams) -> Option<f64> {
+    let rates = p.rates();
+    let Some(last) = steps.last() else { return rates.first().copied() };
+    if !judge(last, p).sustained {
+        let retried = steps.len() >= 2 && steps[steps.len() - 2].offered_rps == last.offered_rps;
+        return (!retried).then_some(last.offered_rps);
+    }
+    rates.get((0..steps.len()).filter(|&i| counts(steps, i)).count()).copied()
 }
 
 #[cfg(test)]
@@ -130,10 +146,14 @@ mod tests {
             step(98.0, 980, 6, 0, 0),
             step(137.0, 1100, 80, 0, 0), // saturated: 80 ms and only 80% done
         ];
-        assert!(!go_on(&steps, &p), "the run stops at the first failed step");
-        assert!(go_on(&steps[..3], &p));
+        assert_eq!(next_rate(&steps[..3], &p), Some(137.0));
+        assert_eq!(next_rate(&steps, &p), Some(137.0), "a failed step is tried once more");
         let c = capacity(&steps, &p);
         assert_eq!(c, Capacity { rps: Some(98.0), reached_limit: false, failed_step: Some(3) });
+        let mut twice = steps.clone();
+        twice.push(step(137.0, 1100, 80, 0, 0));
+        assert_eq!(next_rate(&twice, &p), None, "the run stops when the retry fails too");
+        assert_eq!(capacity(&twice, &p), Capacity { rps: Some(98.0), reached_limit: false, failed_step: Some(4) });
         // A step that holds after a failure does not count.
         let mut lucky = steps.clone();
         lucky.push(step(192.0, 1920, 4, 0, 0));
@@ -146,11 +166,28 @@ mod tests {
         let c = capacity(&[step(50.0, 500, 3, 0, 2)], &p);
         assert_eq!(c, Capacity { rps: None, reached_limit: false, failed_step: Some(0) });
         let all: Vec<StepResult> = p.rates().into_iter().map(|r| step(r, (r * 10.0) as u64, 2, 0, 0)).collect();
-        assert!(!go_on(&all, &p), "no step after the limit");
+        assert_eq!(next_rate(&all, &p), None, "no step after the limit");
         let c = capacity(&all, &p);
         assert_eq!(c, Capacity { rps: Some(269.0), reached_limit: true, failed_step: None });
         // Interrupted before the limit: the highest step so far, not a limit reached.
         assert_eq!(capacity(&all[..2], &p), Capacity { rps: Some(70.0), reached_limit: false, failed_step: None });
-        assert!(go_on(&[], &p));
+        assert_eq!(next_rate(&[], &p), Some(50.0));
+    }
+
+    #[test]
+    fn a_stall_retried_at_the_same_rate_does_not_end_the_climb() {
+        let p = params();
+        let mut steps = vec![step(50.0, 500, 3, 0, 0), step(70.0, 700, 4, 0, 0), step(70.0, 700, 4, 0, 0)];
+        steps[1] = step(70.0, 700, 4, 20, 0); // a stall: 20 requests of 200 ms
+        assert!(!judge(&steps[1], &p).sustained);
+        assert!(!counts(&steps, 1) && counts(&steps, 2));
+        assert_eq!(next_rate(&steps, &p), Some(98.0), "the retry held: on to the next rate");
+        steps.push(step(98.0, 980, 5, 0, 0));
+        assert_eq!(capacity(&steps, &p), Capacity { rps: Some(98.0), reached_limit: false, failed_step: None });
+        // Every rate held, one after a retry: the limit is reached.
+        let mut all: Vec<StepResult> = p.rates().into_iter().map(|r| step(r, (r * 10.0) as u64, 2, 0, 0)).collect();
+        all.insert(2, step(98.0, 980, 60, 0, 0));
+        assert_eq!(next_rate(&all, &p), None);
+        assert_eq!(capacity(&all, &p), Capacity { rps: Some(269.0), reached_limit: true, failed_step: None });
     }
 }

@@ -21,6 +21,9 @@ pub struct StepSummary {
     pub sustained: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub reasons: Vec<String>,
+    /// A step that did not hold and was run again at its rate: the retry counts instead.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retried: bool,
 }
 
 /// A configuration's capacity in summary.json.
@@ -41,7 +44,8 @@ impl CapacitySummary {
         let steps = run
             .steps
             .iter()
-            .map(|s| {
+            .enumerate()
+            .map(|(i, s)| {
                 let v = steps::judge(s, p);
                 StepSummary {
                     offered_rps: s.offered_rps,
@@ -53,6 +57,7 @@ impl CapacitySummary {
                     corrected_p99_ms: s.corrected.percentile_ms(99.0),
                     sustained: v.sustained,
                     reasons: v.reasons,
+                    retried: !steps::counts(&run.steps, i),
                 }
             })
             .collect();
