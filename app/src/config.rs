@@ -520,7 +520,11 @@ mod tests {
                 sentinel_password: Some("pw-3".into()),
                 ..RedisSettings::new(vec!["127.0.0.1:26379".into()], "shop2")
             }),
-            cassandra: Some(CassandraSettings { nodes: vec!["127.0.0.1:9042".into()], replication_factor: 1 }),
+            cassandra: Some(CassandraSettings {
+                username: Some("shop-role".into()),
+                password: Some("pw-4".into()),
+                ..CassandraSettings::new(vec!["127.0.0.1:9042".into()], 1)
+            }),
         };
         let env = web.env();
         let documented: Vec<String> = documented_keys().into_iter().map(|(_, e, _)| e).collect();
@@ -542,6 +546,7 @@ mod tests {
         #[cfg(feature = "stage-cassandra")]
         {
             let c = s.cassandra.unwrap();
+            assert_eq!((c.username.as_deref(), c.password.as_deref()), (Some("shop-role"), Some("pw-4")));
             assert_eq!((c.nodes, c.replication_factor), (vec!["127.0.0.1:9042".to_string()], 1));
         }
     }

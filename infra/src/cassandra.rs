@@ -1,11 +1,16 @@
 //! Cassandra 5.0 nodes: the jars from Maven Central (Debian has no Cassandra package), run on the
 //! machine's Java 17, one JVM per node on its own loopback address (127.0.0.1, .2, .3: the same
-//! CQL and storage ports on each, as the scylla driver expects one CQL port for the whole ring).
+//! CQL and storage ports on each, as the scylla driver expects one CQL port for the whole ring),
+//! or one per host of `[[hosts]]` at its address (the jars shipped there: remote/ship.rs).
 //!
 //! A fast, small ring: every node is a seed, `num_tokens: 1` with evenly spaced tokens and no
 //! bootstrap (a fresh ring has no data to stream), gossip not waited on; heap from the topology.
 //! Readiness covers the whole ring: every node answers CQL, knows every other node, all agree on
 //! the schema, and a CL=ALL read through each node succeeds (each sees every replica up).
+//!
+//! Off loopback the ring asks every client to log in (PasswordAuthenticator, CassandraAuthorizer):
+//! the control machine replaces the public default superuser `cassandra`/`cassandra` with the
+//! run's role `shopbench` ([`secure_ring`]).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::cql::{self, Consistency};
+use crate::cql::{self, Consistency, Login};
 use crate::paths::repo_root;
 use crate::process;
 use crate::rundir;
@@ -37,6 +42,22 @@ fn initial_token(i: usize, n: usize) -> i64 {
 /// The directory of the fetched jars (git-ignored), one per version.
 pub fn cache_dir() -> PathBuf {
     repo_root().join(".cache/cassandra").join(VERSION)
+}
+
+/// Where a host of `[[hosts]]` keeps the jars shipped to it, under its shopbench dir.
+pub fn shipped_lib(host_dir: &Path) -> PathBuf {
+    host_dir.join("cassandra").join(VERSION).join("lib")
+}
+
+/// The jars this run dir's nodes run from: on a host of `[[hosts]]` those shipped into its dir
+/// (the parent of its run dir), else the cache, fetched with Maven the first time.
+fn jars(r: &Running) -> Result<PathBuf> {
+    if r.state.machine.is_none() {
+        return ensure_jars();
+    }
+    let lib = shipped_lib(r.run_dir().parent().context("the run dir has no parent")?);
+    jamm(&lib).with_context(|| format!("the Cassandra jars were not shipped into {}", lib.display()))?;
+    Ok(lib)
 }
 
 /// The jars of cassandra-all and its runtime dependencies, fetched with Maven once; later calls
@@ -266,8 +287,14 @@ fn node_dirs(r: &Running, i: usize) -> Result<NodeDirs> {
 fn write_config(r: &Running, i: usize, d: &NodeDirs) -> Result<()> {
     let t = r.topology();
     let c = &t.cassandra;
-    let seeds: Vec<String> = (0..c.count).map(|n| format!("{}:{}", c.host(n), c.storage_port)).collect();
+    let seeds: Vec<String> = (0..c.count).map(|n| format!("{}:{}", t.cassandra_host(n), c.storage_port)).collect();
     let root = d.root.display();
+    // Off loopback every client logs in, and only what a role was granted is allowed.
+    let auth = if r.secrets.is_some() {
+        "authenticator: PasswordAuthenticator\nauthorizer: CassandraAuthorizer\n"
+    } else {
+        ""
+    };
     let yaml = format!(
         "# Written by shopbench-infra for cassandra {i} of topology {name:?}.\n\
          cluster_name: 'shopbench {name}'\n\
@@ -299,11 +326,12 @@ fn write_config(r: &Running, i: usize, d: &NodeDirs) -> Result<()> {
          concurrent_counter_writes: {workers}\n\
          concurrent_materialized_view_writes: {workers}\n\
          memtable_flush_writers: 1\n\
-         compaction_throughput: 16MiB/s\n",
+         compaction_throughput: 16MiB/s\n\
+         {auth}",
         name = t.name,
         token = initial_token(i, c.count),
         seeds = seeds.join(","),
-        host = c.host(i),
+        host = t.cassandra_host(i),
         storage = c.storage_port,
         native = c.native_port,
         workers = 4 * c.processors,
@@ -380,9 +408,13 @@ fn jvm_args(r: &Running, i: usize, d: &NodeDirs, lib: &Path) -> Result<Vec<Strin
     let root = d.root.display();
     if r.topology().exporters_on() {
         // Serves the node's metrics over HTTP on its own address (Prometheus' target).
-        let (host, port, _) = c.metrics_addr(i);
+        let (host, port, _) = r.topology().cassandra_metrics_addr(i);
         let config = d.conf.join("jmx-exporter.yaml");
         a.push(format!("-javaagent:{}={host}:{port}:{}", ensure_jmx_agent()?.display(), config.display()));
+    }
+    if r.secrets.is_some() {
+        // The default superuser, which secure_ring replaces, made as soon as a node has joined.
+        a.push("-Dcassandra.superuser_setup_delay_ms=0".into());
     }
     a.extend([
         format!("-javaagent:{}", jamm(lib)?.display()),
@@ -404,14 +436,15 @@ fn jvm_args(r: &Running, i: usize, d: &NodeDirs, lib: &Path) -> Result<Vec<Strin
 
 /// Starts the JVM of node i (not waiting for it).
 fn spawn_node(r: &mut Running, i: usize, java: &Path, lib: &Path) -> Result<Proc> {
-    let c = r.topology().cassandra.clone();
-    let host = c.host(i);
+    let t = r.topology().clone();
+    let c = &t.cassandra;
+    let host = t.cassandra_host(i);
     process::ensure_port_free(&host, c.native_port, &format!("cassandra {i}"))?;
-    for (h, p, what) in c.other_ports(i) {
+    for (h, p, what) in t.cassandra_other_ports(i) {
         process::ensure_port_free(&h, p, &what)?;
     }
-    if r.topology().exporters_on() {
-        let (h, p, what) = c.metrics_addr(i);
+    if t.exporters_on() {
+        let (h, p, what) = t.cassandra_metrics_addr(i);
         process::ensure_port_free(&h, p, &what)?;
     }
     let d = node_dirs(r, i)?;
@@ -451,7 +484,7 @@ pub(crate) fn start_all(r: &mut Running) -> Result<()> {
         procs.push(spawn_node(r, i, &java, &lib)?);
     }
     let t1 = Instant::now();
-    wait_ring(&procs, RING_TIMEOUT)?;
+    wait_ring(&procs, None, RING_TIMEOUT)?;
     eprintln!(
         "up: cassandra ring of {n} node(s) ready in {:.1?} (JVMs started to ring ready; jars and java check {:.1?})",
         t1.elapsed(),
@@ -460,10 +493,129 @@ pub(crate) fn start_all(r: &mut Running) -> Result<()> {
     Ok(())
 }
 
+/// The Cassandra tier of a host of `[[hosts]]`: starts its node(s) and waits until each listens
+/// for CQL clients (a node of seeds starts alone). That they form one ring, and the login, the
+/// control machine sees to once every host's node runs ([`secure_ring`]).
+pub(crate) fn start_host_nodes(r: &mut Running) -> Result<()> {
+    let lib = jars(r)?;
+    let java = java17()?;
+    let mut procs = Vec::new();
+    for i in r.local(Kind::Cassandra) {
+        procs.push(spawn_node(r, i, &java, &lib)?);
+    }
+    for p in &procs {
+        process::wait_until(
+            &format!("{} listening for CQL clients on {}", p.label(), p.addr()),
+            HOST_START_TIMEOUT,
+            || !p.alive(),
+            || Ok(process::tcp_accepts(&p.host, p.port)),
+        )
+        .map_err(|e| e.context(process::tail(&p.log, 30)))?;
+    }
+    Ok(())
+}
+
+/// A node's start on a busy host, alone (the ring forms after): within the control machine's
+/// wait for a tier.
+const HOST_START_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// The role the app and infra log in as off loopback.
+pub const ROLE: &str = "shopbench";
+/// The superuser every fresh ring with PasswordAuthenticator has, with a public password.
+const DEFAULT_LOGIN: (&str, &str) = ("cassandra", "cassandra");
+
+/// On the control machine, once every host's node listens: waits until the ring is whole (logged
+/// in as the default superuser), then makes it the run's: `system_auth` replicated to every node
+/// (a login reads its role at LOCAL_QUORUM, the default superuser's at QUORUM, so logins
+/// survive a node down), the role [`ROLE`] with the
+/// run's password, the default superuser dropped (and refused on every node before this
+/// returns); then the whole ring's readiness as on loopback, logged in as [`ROLE`].
+pub(crate) fn secure_ring(r: &Running) -> Result<()> {
+    let t0 = Instant::now();
+    let login = r.cassandra_login().context("a ring off loopback has a password")?;
+    let default = Login::new(DEFAULT_LOGIN.0, DEFAULT_LOGIN.1);
+    let procs: Vec<Proc> = r.processes().iter().filter(|p| p.kind == Kind::Cassandra).cloned().collect();
+    let deadline = Instant::now() + RING_TIMEOUT;
+    let left = || deadline.saturating_duration_since(Instant::now());
+    let n = procs.len();
+    for p in &procs {
+        process::wait_until(
+            &format!("{} answering the default superuser on {}", p.label(), p.addr()),
+            left(),
+            || false,
+            paced(Some(&default), || {
+                cql::release_version(&p.host, p.port, Some(&default), PROBE_TIMEOUT).map(|_| true)
+            }),
+        )?;
+    }
+    let agreed = paced(Some(&default), || ring_agrees(&procs, Some(&default)));
+    process::wait_until(&format!("cassandra ring of {n}"), left(), || false, agreed)?;
+    let first = &procs[0];
+    // Each step is idempotent and retried: right after the ALTER a QUORUM read of a role may
+    // miss it on the new replicas until read repair (or the role's own write at QUORUM) puts it
+    // there.
+    let step = |what: &str, as_login: &Login, cql: &str| {
+        let run = || cql::execute_secret(&first.host, first.port, as_login, cql, what, PROBE_TIMEOUT).map(|()| true);
+        process::wait_until(what, left(), || false, paced(Some(as_login), run))
+    };
+    step(
+        "replicating system_auth to every node",
+        &default,
+        &format!(
+            "ALTER KEYSPACE system_auth WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {n}}}"
+        ),
+    )?;
+    step(
+        &format!("creating role {ROLE}"),
+        &default,
+        &format!(
+            "CREATE ROLE IF NOT EXISTS {ROLE} WITH PASSWORD = '{}' AND LOGIN = true AND SUPERUSER = true",
+            login.password
+        ),
+    )?;
+    step("dropping the default superuser", &login, &format!("DROP ROLE IF EXISTS {}", DEFAULT_LOGIN.0))?;
+    // Nodes cache logins for a few seconds (credentials_validity): wait until none takes it.
+    for p in &procs {
+        process::wait_until(
+            &format!("{} refusing the default superuser", p.label()),
+            left(),
+            || false,
+            paced(Some(&default), || match cql::release_version(&p.host, p.port, Some(&default), PROBE_TIMEOUT) {
+                Err(e) => Ok(cql::is_login_refused(&e)),
+                Ok(_) => Ok(false),
+            }),
+        )?;
+    }
+    wait_ring(&procs, Some(&login), left())?;
+    eprintln!("up: cassandra ring of {n} node(s) secured and ready from here in {:.1?}", t0.elapsed());
+    Ok(())
+}
+
+/// On the control machine of `[[hosts]]`: for each node the peers it knows, or why it does not
+/// answer (logged in: a host has no login of its own to ask with).
+pub(crate) fn status_lines(r: &Running) -> Vec<String> {
+    let login = r.cassandra_login();
+    let t = r.topology();
+    (0..t.count(Kind::Cassandra))
+        .map(|i| {
+            let (host, port) = t.endpoint(Kind::Cassandra, i);
+            let view = match cql::peers(&host, port, login.as_ref(), PROBE_TIMEOUT) {
+                Ok(peers) => {
+                    let mut peers: Vec<String> = peers.iter().map(|(p, _)| p.to_string()).collect();
+                    peers.sort();
+                    format!("knows peers {}", peers.join(", "))
+                }
+                Err(e) => format!("does not answer CQL: {e:#}"),
+            };
+            format!("cassandra {i} {host}:{port}: {view}")
+        })
+        .collect()
+}
+
 /// Starts node `index` again after it was killed, with its data, config and ports, and waits
 /// until it serves and the whole ring sees it up.
 pub(crate) fn restart(r: &mut Running, index: usize) -> Result<()> {
-    let lib = ensure_jars()?;
+    let lib = jars(r)?;
     let java = java17()?;
     let p = spawn_node(r, index, &java, &lib)?;
     let procs: Vec<Proc> = r.processes().iter().filter(|q| q.kind == Kind::Cassandra).cloned().collect();
@@ -471,36 +623,52 @@ pub(crate) fn restart(r: &mut Running, index: usize) -> Result<()> {
     if !dead.is_empty() {
         bail!("restarted {} but {} not running: the ring cannot become whole", p.label(), dead.join(", "));
     }
-    wait_ring(&procs, RING_TIMEOUT)
+    wait_ring(&procs, r.cassandra_login().as_ref(), RING_TIMEOUT)
 }
 
 /// How long one CQL probe of a node may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Waits until every node answers CQL, knows all the others, agrees on the schema and serves a
-/// CL=ALL read; a node that dies meanwhile fails it at once, with the tail of its log.
-fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
+/// `probe`, pausing a second after each failure when it logs in: every login costs the node a
+/// bcrypt check (tens of ms of CPU), which at wait_until's 50 ms pace would slow the very ring
+/// being waited for.
+fn paced<'a>(login: Option<&Login>, mut probe: impl FnMut() -> Result<bool> + 'a) -> impl FnMut() -> Result<bool> + 'a {
+    let pause = if login.is_some() { Duration::from_secs(1) } else { Duration::ZERO };
+    move || {
+        let answer = probe();
+        if !matches!(answer, Ok(true)) {
+            std::thread::sleep(pause);
+        }
+        answer
+    }
+}
+
+/// Waits until every node answers CQL (logged in as `login`, when given), knows all the others,
+/// agrees on the schema and serves a CL=ALL read; a node of this machine that dies meanwhile
+/// fails it at once, with the tail of its log (another host's nodes are not watched from here).
+fn wait_ring(procs: &[Proc], login: Option<&Login>, timeout: Duration) -> Result<()> {
     let deadline = Instant::now() + timeout;
     let left = || deadline.saturating_duration_since(Instant::now());
     let n = procs.len();
-    let dead = || procs.iter().find(|p| !p.alive());
+    let dead = || procs.iter().find(|p| p.machine.is_none() && !p.alive());
     let with_log = |p: &Proc, e: anyhow::Error| e.context(process::tail(&p.log, 30));
     for p in procs {
         process::wait_until(
             &format!("{} on {}", p.label(), p.addr()),
             left(),
-            || !p.alive(),
-            || cql::release_version(&p.host, p.port, PROBE_TIMEOUT).map(|_| true),
+            || p.machine.is_none() && !p.alive(),
+            paced(login, || cql::release_version(&p.host, p.port, login, PROBE_TIMEOUT).map(|_| true)),
         )
         .map_err(|e| with_log(p, e))?;
     }
-    let peers_known = || ring_agrees(procs);
-    process::wait_until(&format!("cassandra ring of {n}"), left(), || dead().is_some(), peers_known).map_err(|e| {
-        match dead() {
+    let peers_known = || ring_agrees(procs, login);
+    let agreed = paced(login, peers_known);
+    process::wait_until(&format!("cassandra ring of {n}"), left(), || dead().is_some(), agreed).map_err(
+        |e| match dead() {
             Some(p) => with_log(p, e),
             None => e,
-        }
-    })?;
+        },
+    )?;
     // A keyspace replicated to every node, read at CL=ALL through each node: each coordinator
     // sees every replica up.
     let first = &procs[0];
@@ -515,23 +683,25 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
         process::wait_until(
             "the ring's probe keyspace",
             left(),
-            || !first.alive(),
-            || cql::execute(&first.host, first.port, stmt, Consistency::One, PROBE_TIMEOUT).map(|_| true),
+            || first.machine.is_none() && !first.alive(),
+            paced(login, || {
+                cql::execute(&first.host, first.port, login, stmt, Consistency::One, PROBE_TIMEOUT).map(|_| true)
+            }),
         )?;
     }
     process::wait_until(
         &format!("CL=ALL reads through all {n} nodes"),
         left(),
         || dead().is_some(),
-        || {
+        paced(login, || {
             peers_known()?;
             for p in procs {
                 let read = format!("SELECT v FROM {PROBE_KEYSPACE}.probe WHERE k = 0");
-                cql::execute(&p.host, p.port, &read, Consistency::All, PROBE_TIMEOUT)
+                cql::execute(&p.host, p.port, login, &read, Consistency::All, PROBE_TIMEOUT)
                     .with_context(|| format!("CL=ALL through {}", p.label()))?;
             }
             Ok(true)
-        },
+        }),
     )
     .map_err(|e| match dead() {
         Some(p) => with_log(p, e),
@@ -541,10 +711,10 @@ fn wait_ring(procs: &[Proc], timeout: Duration) -> Result<()> {
 
 /// Whether every node lists the others as peers and all report one schema version (an error
 /// says which does not yet).
-fn ring_agrees(procs: &[Proc]) -> Result<bool> {
+fn ring_agrees(procs: &[Proc], login: Option<&Login>) -> Result<bool> {
     let mut versions = Vec::new();
     for p in procs {
-        let peers = cql::peers(&p.host, p.port, PROBE_TIMEOUT)?;
+        let peers = cql::peers(&p.host, p.port, login, PROBE_TIMEOUT)?;
         let known: Vec<String> = peers.iter().map(|(peer, _)| peer.to_string()).collect();
         let missing: Vec<&Proc> = procs.iter().filter(|q| q.index != p.index && !known.contains(&q.host)).collect();
         if !missing.is_empty() {
@@ -555,7 +725,7 @@ fn ring_agrees(procs: &[Proc]) -> Result<bool> {
             );
         }
         versions.extend(peers.iter().map(|(_, version)| *version));
-        versions.push(cql::schema_version(&p.host, p.port, PROBE_TIMEOUT)?);
+        versions.push(cql::schema_version(&p.host, p.port, login, PROBE_TIMEOUT)?);
     }
     versions.sort();
     versions.dedup();
@@ -568,8 +738,13 @@ fn ring_agrees(procs: &[Proc]) -> Result<bool> {
 impl Running {
     /// `host:port` of every Cassandra node (what the app's SHOPBENCH__CASSANDRA__NODES lists).
     pub fn cassandra_nodes(&self) -> Vec<String> {
-        let c = &self.topology().cassandra;
-        (0..c.count).map(|i| format!("{}:{}", c.host(i), c.native_port)).collect()
+        let t = self.topology();
+        (0..t.count(Kind::Cassandra)).map(|i| t.addr(Kind::Cassandra, i)).collect()
+    }
+
+    /// The login of the ring's role [`ROLE`] (none on loopback, where the ring asks none).
+    pub fn cassandra_login(&self) -> Option<Login> {
+        self.secrets.as_ref().map(|s| Login::new(ROLE, s.cassandra.expose()))
     }
 
     /// The replication factor the app's keyspace gets on this ring (3, or fewer nodes).

@@ -15,7 +15,7 @@
 
 pub mod cassandra;
 pub mod check;
-mod cql;
+pub mod cql;
 mod exporter;
 pub mod hosts;
 mod paths;

@@ -29,6 +29,8 @@ commands:
   heal      [--from K:I --to K:J]: lift that cut (without them: every cut on every host)
   host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
+  cql       --node HOST:PORT --cql STATEMENT [--user NAME --password-file FILE]: one CQL statement on
+            one Cassandra node (at QUORUM), its rows printed (the project's cqlsh-less probe)
 
 options:
   --topology FILE     topology file (default infra/topologies/default.toml)
@@ -61,6 +63,11 @@ struct Args {
     /// `cut` and `heal`: the instances.
     from: Option<(Kind, usize)>,
     to: Option<(Kind, usize)>,
+    /// `cql` only: the node, the statement, the login.
+    node: Option<String>,
+    cql: Option<String>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
     /// `emulate` only.
     count: Option<usize>,
     dir: Option<PathBuf>,
@@ -84,6 +91,10 @@ fn parse_args() -> Result<Args> {
         tier: None,
         from: None,
         to: None,
+        node: None,
+        cql: None,
+        user: None,
+        password_file: None,
         count: None,
         dir: None,
         out: None,
@@ -117,6 +128,10 @@ fn parse_args() -> Result<Args> {
             "--to" => args.to = Some(instance(&value()?)?),
             "--dir" => args.dir = Some(value()?.into()),
             "--out" => args.out = Some(value()?.into()),
+            "--node" => args.node = Some(value()?),
+            "--cql" => args.cql = Some(value()?),
+            "--user" => args.user = Some(value()?),
+            "--password-file" => args.password_file = Some(value()?.into()),
             "--only" => match value()?.as_str() {
                 "db" => args.overrides.only_db = true,
                 other => bail!("--only {other}: only `--only db` exists"),
@@ -135,6 +150,9 @@ fn run(args: Args) -> Result<bool> {
     if args.command == "install" {
         let status = std::process::Command::new(repo_root().join("scripts/install")).status()?;
         return Ok(status.success());
+    }
+    if args.command == "cql" {
+        return cql(&args).map(|()| true);
     }
     if let Some(verb) = &args.host_verb {
         let command = HostCommand::parse(verb, args.tier, args.kind.zip(args.index))?;
@@ -228,6 +246,26 @@ fn partition(t: &Topology, args: &Args) -> Result<()> {
     }
 }
 
+/// `cql`: one statement on one node; the password is read from a file (never an argument, which
+/// `ps` shows).
+fn cql(args: &Args) -> Result<()> {
+    let node = endpoints::HostPort::parse(args.node.as_deref().context("cql needs --node HOST:PORT")?)?;
+    let statement = args.cql.as_deref().context("cql needs --cql STATEMENT")?;
+    let login = match (&args.user, &args.password_file) {
+        (Some(user), Some(file)) => {
+            let password = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+            Some(infra::cql::Login::new(user.clone(), password.trim_end()))
+        }
+        (None, None) => None,
+        _ => bail!("cql: --user and --password-file go together"),
+    };
+    let timeout = std::time::Duration::from_secs(20);
+    for row in infra::cql::rows(&node.host, node.port, login.as_ref(), statement, timeout)? {
+        println!("{row}");
+    }
+    Ok(())
+}
+
 /// Emulated hosts left running, and the topology placed on them.
 fn emulate(template: Topology, args: &Args) -> Result<()> {
     let dir = args.dir.as_deref().context("emulate needs --dir DIR")?;
@@ -287,7 +325,14 @@ fn print_endpoints(r: &Running) {
     if t.count(Kind::Cassandra) > 0 {
         println!("cassandra: {}", r.cassandra_nodes().join(" "));
         if let Some(cassandra) = &app.cassandra {
-            println!("app env:   {}", app_env(cassandra.env()));
+            println!("app env:   {}", app_env(cassandra.public_env()));
+            if cassandra.password.is_some() {
+                let secrets = r.run_dir().join(infra::secrets::SECRETS_FILE);
+                println!(
+                    "password:  SHOPBENCH__CASSANDRA__PASSWORD is the `cassandra` of {} (0600)",
+                    secrets.display()
+                );
+            }
         }
     }
     if t.count(Kind::Web) > 0 {

@@ -54,7 +54,7 @@ pub fn scrape_targets(t: &Topology) -> Vec<ScrapeTarget> {
     }
     if t.exporters_on() {
         out.extend((0..t.count(Kind::Cassandra)).map(|i| {
-            let (h, p, _) = t.cassandra.metrics_addr(i);
+            let (h, p, _) = t.cassandra_metrics_addr(i);
             ScrapeTarget { tier: Kind::Cassandra, instance: addr(Kind::Cassandra, i), addr: format!("{h}:{p}") }
         }));
     }

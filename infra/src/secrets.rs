@@ -1,6 +1,6 @@
 //! Passwords made per run for servers that listen off loopback (a topology with `[[hosts]]`):
-//! PostgreSQL's superuser and clients' role, which pgpool-II checks and passes on, and Redis's and
-//! Sentinel's. Kept in the run dir (mode 0600), never printed: `Debug` redacts them.
+//! PostgreSQL's superuser and clients' role, which pgpool-II checks and passes on, Redis's and
+//! Sentinel's, and Cassandra's role `shopbench`. Kept in the run dir (mode 0600), never printed: `Debug` redacts them.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -56,6 +56,8 @@ pub struct Secrets {
     pub redis: Secret,
     /// Every Sentinel's own `requirepass` (and `sentinel-pass`, with which they ask each other).
     pub sentinel: Secret,
+    /// Of the Cassandra ring's role `shopbench` (the app, infra's CQL probes).
+    pub cassandra: Secret,
 }
 
 impl Secrets {
@@ -65,6 +67,7 @@ impl Secrets {
             client: Secret::generate()?,
             redis: Secret::generate()?,
             sentinel: Secret::generate()?,
+            cassandra: Secret::generate()?,
         })
     }
 
@@ -123,7 +126,7 @@ mod tests {
             assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
         }
         let debug = format!("{s:?}");
-        for secret in [&s.admin, &s.client, &s.redis, &s.sentinel] {
+        for secret in [&s.admin, &s.client, &s.redis, &s.sentinel, &s.cassandra] {
             assert!(!debug.contains(secret.expose()), "{debug}");
         }
         std::fs::remove_dir_all(&dir).unwrap();

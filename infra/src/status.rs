@@ -46,7 +46,14 @@ impl Running {
                 (i, pgpool::pool_nodes(&host, port).map_err(|e| format!("{e:#}")))
             })
             .collect();
-        Status { processes, pgpools, redis: redis::status_lines(self), notes: vec![] }
+        Status {
+            processes,
+            pgpools,
+            redis: redis::status_lines(self),
+            // On loopback the processes say enough (and a stopped node would hold status up).
+            cassandra: vec![],
+            notes: vec![],
+        }
     }
 
     /// pgpool `i`'s status of backend `node` ("up", "down", ...) asked through pcp, which works
@@ -75,6 +82,9 @@ pub struct Status {
     pub pgpools: Vec<(usize, Result<Vec<pgpool::NodeView>, String>)>,
     /// For each Redis instance its role, for each sentinel the master it names.
     pub redis: Vec<String>,
+    /// For each Cassandra node the peers it knows (asked from the control machine of `[[hosts]]`).
+    #[serde(default)]
+    pub cassandra: Vec<String>,
     /// What could not be asked (a host of `[[hosts]]` that did not answer).
     #[serde(default)]
     pub notes: Vec<String>,
@@ -115,7 +125,7 @@ impl fmt::Display for Status {
                 Err(e) => writeln!(f, "pgpool {i} does not answer: {e}")?,
             }
         }
-        for line in self.redis.iter().chain(&self.notes) {
+        for line in self.redis.iter().chain(&self.cassandra).chain(&self.notes) {
             writeln!(f, "{line}")?;
         }
         Ok(())

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::running::Running;
 use crate::topology::Tier;
-use crate::{pgpool, postgres, redis, web};
+use crate::{cassandra, pgpool, postgres, redis, web};
 
 impl Running {
     /// Starts this run dir's instances of `tier` and waits until each is ready.
@@ -30,6 +30,7 @@ impl Running {
             }
             Tier::Redis if !mine.is_empty() => redis::start_host_redis(self)?,
             Tier::Sentinel if !mine.is_empty() => redis::start_host_sentinels(self)?,
+            Tier::Cassandra if !mine.is_empty() => cassandra::start_host_nodes(self)?,
             Tier::Web => {
                 for i in mine {
                     web::start_web(self, i)?;

@@ -587,9 +587,9 @@ impl Topology {
                     ports.push((host, self.pgpool.pcp_port(i), format!("pgpool {i} (pcp)")));
                 }
                 if kind == Kind::Cassandra {
-                    ports.extend(self.cassandra.other_ports(i));
+                    ports.extend(self.cassandra_other_ports(i));
                     if self.exporters_on() {
-                        ports.push(self.cassandra.metrics_addr(i));
+                        ports.push(self.cassandra_metrics_addr(i));
                     }
                 }
             }

@@ -65,11 +65,11 @@ pub(crate) fn ensure_ports_free(t: &Topology, machine: Option<&str>) -> Result<(
                 process::ensure_port_free(&host, t.pgpool.pcp_port(i), &format!("pgpool {i} (pcp)"))?;
             }
             if kind == Kind::Cassandra {
-                for (h, p, what) in t.cassandra.other_ports(i) {
+                for (h, p, what) in t.cassandra_other_ports(i) {
                     process::ensure_port_free(&h, p, &what)?;
                 }
                 if t.exporters_on() {
-                    let (h, p, what) = t.cassandra.metrics_addr(i);
+                    let (h, p, what) = t.cassandra_metrics_addr(i);
                     process::ensure_port_free(&h, p, &what)?;
                 }
             }

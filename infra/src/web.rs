@@ -87,9 +87,14 @@ impl Running {
                 ..RedisSettings::new(self.sentinel_endpoints(), self.redis_master_name())
             }),
             // The driver finds the rest of the ring from any of them; a 1-node ring needs RF 1.
-            cassandra: (t.count(Kind::Cassandra) > 0).then(|| CassandraSettings {
-                nodes: self.cassandra_nodes(),
-                replication_factor: self.cassandra_replication_factor(),
+            // Off loopback it logs in as the ring's role.
+            cassandra: (t.count(Kind::Cassandra) > 0).then(|| {
+                let login = self.cassandra_login();
+                CassandraSettings {
+                    username: login.as_ref().map(|l| l.user.clone()),
+                    password: login.map(|l| l.password),
+                    ..CassandraSettings::new(self.cassandra_nodes(), self.cassandra_replication_factor())
+                }
             }),
         }
     }

@@ -100,13 +100,32 @@ impl fmt::Debug for RedisSettings {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` leaves the password out.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraSettings {
     /// `host:port` (CQL) of every node.
     pub nodes: Vec<String>,
     /// Of the app's keyspace (3, or fewer on a smaller ring).
     pub replication_factor: u32,
+    /// The role the app logs in as, off loopback (the ring's PasswordAuthenticator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// That role's password. Never written out with the rest (the run state): it lives in the run
+    /// dir's secrets file alone.
+    #[serde(default, skip_serializing)]
+    pub password: Option<String>,
+}
+
+impl fmt::Debug for CassandraSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CassandraSettings")
+            .field("nodes", &self.nodes)
+            .field("replication_factor", &self.replication_factor)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl WebSettings {
@@ -179,12 +198,30 @@ impl RedisSettings {
 }
 
 impl CassandraSettings {
+    /// Settings of a loopback ring (no login).
+    pub fn new(nodes: Vec<String>, replication_factor: u32) -> Self {
+        CassandraSettings { nodes, replication_factor, username: None, password: None }
+    }
+
     /// This section's part of [`WebSettings::env`].
     pub fn env(&self) -> Vec<(String, String)> {
-        vec![
+        let mut env = self.public_env();
+        if let Some(p) = &self.password {
+            env.push((env_name("cassandra.password"), p.clone()));
+        }
+        env
+    }
+
+    /// [`CassandraSettings::env`] without the password: what may be printed.
+    pub fn public_env(&self) -> Vec<(String, String)> {
+        let mut env = vec![
             (env_name("cassandra.nodes"), self.nodes.join(",")),
             (env_name("cassandra.replication_factor"), self.replication_factor.to_string()),
-        ]
+        ];
+        if let Some(u) = &self.username {
+            env.push((env_name("cassandra.username"), u.clone()));
+        }
+        env
     }
 }
 
@@ -215,10 +252,7 @@ mod tests {
                 password: None,
             },
             redis: Some(RedisSettings::new(vec!["127.0.0.1:26379".into()], "shopbench")),
-            cassandra: Some(CassandraSettings {
-                nodes: vec!["127.0.0.1:9042".into(), "127.0.0.2:9042".into()],
-                replication_factor: 2,
-            }),
+            cassandra: Some(CassandraSettings::new(vec!["127.0.0.1:9042".into(), "127.0.0.2:9042".into()], 2)),
         }
     }
 
@@ -262,6 +296,21 @@ mod tests {
         let public: Vec<(String, String)> = s.redis.as_ref().unwrap().public_env();
         let shown = format!("{s:?} {:?} {}", public, serde_json::to_string(&s).unwrap());
         assert!(!shown.contains("redis-pw") && !shown.contains("sentinel-pw"), "{shown}");
+    }
+
+    #[test]
+    fn the_cassandra_password_reaches_the_environment_but_neither_the_run_state_nor_debug() {
+        let mut s = full();
+        let c = s.cassandra.as_mut().unwrap();
+        c.username = Some("shopbench".into());
+        c.password = Some("cassandra-pw".into());
+        let env = s.env();
+        assert!(env.contains(&("SHOPBENCH__CASSANDRA__USERNAME".into(), "shopbench".into())), "{env:?}");
+        assert!(env.contains(&("SHOPBENCH__CASSANDRA__PASSWORD".into(), "cassandra-pw".into())), "{env:?}");
+        let public = s.cassandra.as_ref().unwrap().public_env();
+        let json = serde_json::to_string(&s).unwrap();
+        let shown = format!("{s:?} {public:?} {json}");
+        assert!(!shown.contains("cassandra-pw") && json.contains("shopbench"), "{shown}");
     }
 
     #[test]

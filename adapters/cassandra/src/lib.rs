@@ -65,12 +65,17 @@ impl CassandraStore {
             .request_timeout(Some(settings.request_timeout()))
             .speculative_execution_policy(Some(Arc::new(SPECULATION)))
             .build();
-        let session: Session = SessionBuilder::new()
+        let mut builder = SessionBuilder::new()
             .known_nodes(&settings.nodes)
             .connection_timeout(settings.connect_timeout())
             .keepalive_interval(KEEPALIVE_INTERVAL)
             .keepalive_timeout(KEEPALIVE_TIMEOUT)
-            .default_execution_profile_handle(profile.into_handle())
+            .default_execution_profile_handle(profile.into_handle());
+        // Off loopback the ring asks every client to log in (PasswordAuthenticator).
+        if let Some((user, password)) = settings.login() {
+            builder = builder.user(user, password);
+        }
+        let session: Session = builder
             .build()
             .await
             .map_err(|e| anyhow::anyhow!("no cassandra node answers ({}): {e}", settings.nodes.join(", ")))?;

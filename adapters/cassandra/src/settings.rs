@@ -4,8 +4,8 @@ use endpoints::HostPort;
 use serde::Deserialize;
 use std::time::Duration;
 
-/// The app's `cassandra` config section.
-#[derive(Clone, Debug, Deserialize)]
+/// The app's `cassandra` config section. `Debug` leaves the password out: settings are logged.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraSettings {
     /// `host:port` of the nodes to contact first (the driver finds the rest of the ring through
@@ -27,6 +27,26 @@ pub struct CassandraSettings {
     /// Time allowed to open a connection to a node.
     #[serde(default = "default_connect_timeout_ms")]
     pub connect_timeout_ms: u64,
+    /// The role to log in as, when the ring asks for a login (off loopback).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// That role's password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for CassandraSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CassandraSettings")
+            .field("nodes", &self.nodes)
+            .field("keyspace", &self.keyspace)
+            .field("replication_factor", &self.replication_factor)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 fn default_keyspace() -> String {
@@ -51,7 +71,14 @@ impl CassandraSettings {
             replication_factor: default_replication_factor(),
             request_timeout_ms: default_request_timeout_ms(),
             connect_timeout_ms: default_connect_timeout_ms(),
+            username: None,
+            password: None,
         }
+    }
+
+    /// The login, when both the role and its password are given.
+    pub fn login(&self) -> Option<(&str, &str)> {
+        self.username.as_deref().zip(self.password.as_deref())
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -78,6 +105,10 @@ impl CassandraSettings {
             "cassandra.keyspace {ks:?}: use 1 to 48 lowercase letters, digits and '_', starting with a letter"
         );
         anyhow::ensure!(self.replication_factor >= 1, "cassandra.replication_factor must be at least 1");
+        anyhow::ensure!(
+            self.username.is_some() == self.password.is_some(),
+            "cassandra.username and cassandra.password go together"
+        );
         Ok(())
     }
 }
@@ -108,5 +139,17 @@ mod tests {
         assert!(CassandraSettings::new(vec!["nohost".into()]).check().is_err());
         assert!(CassandraSettings::new(vec![]).check().is_err());
         assert!(serde_json::from_str::<CassandraSettings>(r#"{"nodes":"a:1","typo":1}"#).is_err());
+        let half: CassandraSettings = serde_json::from_str(r#"{"nodes":"a:1","username":"u"}"#).unwrap();
+        assert!(half.check().unwrap_err().to_string().contains("go together"));
+    }
+
+    #[test]
+    fn the_password_is_never_shown() {
+        let s: CassandraSettings =
+            serde_json::from_str(r#"{"nodes":"a:1","username":"shopbench","password":"pw-c"}"#).unwrap();
+        s.check().unwrap();
+        assert_eq!(s.login(), Some(("shopbench", "pw-c")));
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("pw-c") && shown.contains("<redacted>"), "{shown}");
     }
 }

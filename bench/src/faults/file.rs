@@ -354,7 +354,7 @@ mod tests {
         let c = &t.cassandra;
         assert_eq!((c.native_port, c.storage_port, c.jmx_base_port), (17442, 17400, 17410));
         for i in 0..3 {
-            for (_, port, what) in c.other_ports(i) {
+            for (_, port, what) in t.cassandra_other_ports(i) {
                 assert!((17400..17500).contains(&port), "{what} on {port}");
             }
         }

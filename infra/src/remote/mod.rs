@@ -111,14 +111,31 @@ pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
     eprintln!("up: {} hosts installed, shipped and prepared in {:.1?}", machines.len(), since.elapsed());
     for tier in Tier::ALL {
         let since = Instant::now();
-        for h in in_tier_order(&t, tier, &machines) {
-            let out = call(h, HostCommand::Up(tier), TIER_TIMEOUT)?;
-            let procs: Vec<Proc> =
-                serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
-            for mut p in procs {
-                p.machine = Some(h.name.clone());
-                running.record_remote(p.clone())?;
-                ready_from_here(&running, &p)?;
+        let hosts = in_tier_order(&t, tier, &machines);
+        if tier == Tier::Cassandra {
+            // Every host's node at once: each starts alone (20-40 s, more on a busy machine) and
+            // needs the others only to form the ring, which is waited for from here.
+            let answers: Vec<Result<String>> = std::thread::scope(|s| {
+                let jobs: Vec<_> =
+                    hosts.iter().map(|h| s.spawn(move || call(h, HostCommand::Up(tier), TIER_TIMEOUT))).collect();
+                jobs.into_iter().map(|j| j.join().expect("tier thread panicked")).collect()
+            });
+            // Every node that started is recorded (and stopped on a failure) before any error.
+            let mut failed = None;
+            for (h, answer) in hosts.iter().zip(answers) {
+                match answer {
+                    Ok(out) => record_answer(&mut running, h, &out)?,
+                    Err(e) => failed = failed.or(Some(e)),
+                }
+            }
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            crate::cassandra::secure_ring(&running)?;
+        } else {
+            for h in hosts {
+                let out = call(h, HostCommand::Up(tier), TIER_TIMEOUT)?;
+                record_answer(&mut running, h, &out)?;
             }
         }
         if tier == Tier::Sentinel && t.count(Kind::Sentinel) > 0 {
@@ -130,6 +147,17 @@ pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
     }
     eprintln!("up: all ready in {:.1?}", t0.elapsed());
     Ok(running)
+}
+
+/// Records the processes `h` answers it started, each checked from here.
+fn record_answer(running: &mut Running, h: &SshHost, out: &str) -> Result<()> {
+    let procs: Vec<Proc> = serde_json::from_str(out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    for mut p in procs {
+        p.machine = Some(h.name.clone());
+        running.record_remote(p.clone())?;
+        ready_from_here(running, &p)?;
+    }
+    Ok(())
 }
 
 /// The hosts with a part in `tier`, in `[[hosts]]` order, but for the Redis tier the master's
@@ -146,7 +174,8 @@ fn in_tier_order<'a>(t: &Topology, tier: Tier, machines: &'a [SshHost]) -> Vec<&
 /// Is `p` reachable from the control machine at its host's address? (The host checked it
 /// itself; this checks the network between.) PostgreSQL and pgpool only as TCP: the control
 /// machine is not among the addresses they let log in unless the topology lists it in `clients`.
-/// Redis and Sentinel answer a PING with the run's passwords.
+/// Redis and Sentinel answer a PING with the run's passwords. A Cassandra node only as TCP too:
+/// its login exists once the whole ring does (crate::cassandra::secure_ring).
 fn ready_from_here(r: &Running, p: &Proc) -> Result<()> {
     let what = format!("{} on {} from the control machine", p.label(), p.addr());
     process::wait_until(
@@ -243,7 +272,14 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.
 pub(crate) fn status(r: &Running) -> Status {
     let t = r.topology();
-    let mut all = Status { processes: vec![], pgpools: vec![], redis: vec![], notes: vec![] };
+    // The ring's view is asked from here (a host has no login of its own to ask with).
+    let mut all = Status {
+        processes: vec![],
+        pgpools: vec![],
+        redis: vec![],
+        cassandra: crate::cassandra::status_lines(r),
+        notes: vec![],
+    };
     for h in t.used_machines() {
         match call(h, HostCommand::Status, Duration::from_secs(60)).and_then(|out| host::parse_status(&out)) {
             Ok(s) => {

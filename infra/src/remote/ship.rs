@@ -1,16 +1,17 @@
 //! Getting a host ready over SSH: the Debian packages (the project's install script, which does
-//! nothing when nothing is missing), the binaries (copied only when changed), and this run's
-//! topology and passwords.
+//! nothing when nothing is missing), the binaries and Cassandra's jars (copied only when changed),
+//! and this run's topology and passwords.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 
+use crate::cassandra;
 use crate::hosts::SshHost;
 use crate::paths::repo_root;
 use crate::secrets::{PGPASS_FILE, SECRETS_FILE};
-use crate::topology::Topology;
+use crate::topology::{Kind, Topology};
 
 const SHORT: Duration = Duration::from_secs(60);
 /// apt on a fresh machine may take minutes.
@@ -32,6 +33,9 @@ pub(super) fn ship(h: &SshHost, t: &Topology, local: &Path, infra: &Path, web: O
     h.run(&format!("bash {} >{log} 2>&1 || {{ tail -n 20 {log} >&2; exit 1; }}", at(h, "install")), INSTALL)
         .context("installing the Debian packages (scripts/install)")?;
     copy_if_changed(h, infra)?;
+    if !t.instances_on(Kind::Cassandra, Some(&h.name)).is_empty() {
+        ship_cassandra_jars(h)?;
+    }
     let mut theirs = t.clone();
     if let Some(web) = web {
         theirs.web.binary = Some(h.dir.join("bin").join(web.file_name().context("web binary has no name")?));
@@ -57,5 +61,33 @@ fn copy_if_changed(h: &SshHost, file: &Path) -> Result<()> {
     if there.trim() != format!("{} {mtime}", meta.len()) {
         h.copy_to(&[file], &h.dir.join("bin").display().to_string(), Duration::from_secs(600))?;
     }
+    Ok(())
+}
+
+/// Cassandra's jars (this machine's cache, fetched with Maven once) into the host's
+/// `cassandra/<version>/lib`, unless the same files (names and sizes) are there: shipped rather
+/// than fetched there, the host needs no route to Maven Central.
+fn ship_cassandra_jars(h: &SshHost) -> Result<()> {
+    let lib = cassandra::ensure_jars()?;
+    let mut jars: Vec<(String, u64)> = Vec::new();
+    for entry in std::fs::read_dir(&lib).with_context(|| format!("{}", lib.display()))? {
+        let entry = entry?;
+        jars.push((entry.file_name().to_string_lossy().into_owned(), entry.metadata()?.len()));
+    }
+    jars.sort();
+    let listing: String = jars.iter().map(|(name, size)| format!("{name} {size}\n")).collect();
+    let theirs = cassandra::shipped_lib(&h.dir);
+    let theirs_q = format!("'{}'", theirs.display());
+    let there = h.run(&format!("cd {theirs_q} 2>/dev/null && stat -c '%n %s' * | LC_ALL=C sort || true"), SHORT)?;
+    if there == listing {
+        return Ok(());
+    }
+    let tmp = theirs.with_extension("tmp");
+    let tmp_q = format!("'{}'", tmp.display());
+    h.run(&format!("rm -rf {tmp_q} && mkdir -p {tmp_q}"), SHORT)?;
+    let files: Vec<PathBuf> = jars.iter().map(|(name, _)| lib.join(name)).collect();
+    let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    h.copy_to(&files, &tmp.display().to_string(), Duration::from_secs(900))?;
+    h.run(&format!("rm -rf {theirs_q} && mv {tmp_q} {theirs_q}"), SHORT)?;
     Ok(())
 }

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::Topology;
 
-/// `[cassandra]`: `count` nodes, node i on `hosts[i]`; the same ports on every host, except JMX
-/// (it listens on 127.0.0.1 only): node i's is `jmx_base_port + i`.
+/// `[cassandra]`: `count` nodes, node i on `hosts[i]` (an address on loopback, a host's name on
+/// `[[hosts]]`: one node per address either way); the same ports on every host, except JMX (it
+/// listens on 127.0.0.1 only): node i's is `jmx_base_port + i`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CassandraSection {
@@ -82,17 +83,24 @@ impl CassandraSection {
     pub fn replication_factor(&self) -> u32 {
         self.count.clamp(1, 3) as u32
     }
+}
+
+impl Topology {
+    /// The address node i listens on: `hosts[i]`, or its host's address on `[[hosts]]`.
+    pub fn cassandra_host(&self, i: usize) -> String {
+        self.endpoint(super::Kind::Cassandra, i).0
+    }
 
     /// Where node i's JMX exporter agent serves /metrics: (host, port, what).
-    pub fn metrics_addr(&self, i: usize) -> (String, u16, String) {
-        (self.host(i), self.metrics_port, format!("cassandra {i} (metrics)"))
+    pub fn cassandra_metrics_addr(&self, i: usize) -> (String, u16, String) {
+        (self.cassandra_host(i), self.cassandra.metrics_port, format!("cassandra {i} (metrics)"))
     }
 
     /// Every port of node i besides CQL: (host, port, what).
-    pub fn other_ports(&self, i: usize) -> [(String, u16, String); 2] {
+    pub fn cassandra_other_ports(&self, i: usize) -> [(String, u16, String); 2] {
         [
-            (self.host(i), self.storage_port, format!("cassandra {i} (storage)")),
-            ("127.0.0.1".to_string(), self.jmx_port(i), format!("cassandra {i} (jmx)")),
+            (self.cassandra_host(i), self.cassandra.storage_port, format!("cassandra {i} (storage)")),
+            ("127.0.0.1".to_string(), self.cassandra.jmx_port(i), format!("cassandra {i} (jmx)")),
         ]
     }
 }

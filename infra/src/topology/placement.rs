@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::{Kind, Topology};
 use crate::hosts::SshHost;
 
-/// The kinds a topology with `[[hosts]]` can place today (issue 13: the PostgreSQL and Redis
-/// stages).
-const PLACEABLE: [Kind; 6] = [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Web, Kind::Nginx];
+/// The kinds a topology with `[[hosts]]` can place today (issue 13: the three stages).
+const PLACEABLE: [Kind; 7] =
+    [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Cassandra, Kind::Web, Kind::Nginx];
 
 /// One step of bringing a topology up across machines: every host does its part of a tier before
 /// any host starts the next one (pgpool needs every backend, the web every pgpool, ...).
@@ -27,13 +27,23 @@ pub enum Tier {
     /// The Redis instances: the master's host first (the replicas follow it).
     Redis,
     Sentinel,
+    /// The Cassandra nodes: every host's at once (the control machine then waits for the ring).
+    Cassandra,
     Web,
     Nginx,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 7] =
-        [Tier::Postgres, Tier::Pgpool, Tier::Database, Tier::Redis, Tier::Sentinel, Tier::Web, Tier::Nginx];
+    pub const ALL: [Tier; 8] = [
+        Tier::Postgres,
+        Tier::Pgpool,
+        Tier::Database,
+        Tier::Redis,
+        Tier::Sentinel,
+        Tier::Cassandra,
+        Tier::Web,
+        Tier::Nginx,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -42,6 +52,7 @@ impl Tier {
             Tier::Database => "database",
             Tier::Redis => "redis",
             Tier::Sentinel => "sentinel",
+            Tier::Cassandra => "cassandra",
             Tier::Web => "web",
             Tier::Nginx => "nginx",
         }
@@ -62,6 +73,7 @@ impl Tier {
             Tier::Database => None,
             Tier::Redis => Some(Kind::Redis),
             Tier::Sentinel => Some(Kind::Sentinel),
+            Tier::Cassandra => Some(Kind::Cassandra),
             Tier::Web => Some(Kind::Web),
             Tier::Nginx => Some(Kind::Nginx),
         }
@@ -171,8 +183,8 @@ pub(super) fn validate(t: &Topology) -> Result<()> {
         }
         if !PLACEABLE.contains(&kind) {
             bail!(
-                "{kind}: a topology with [[hosts]] places only postgres, pgpool, redis, sentinel, web and nginx yet \
-                 (issue 13)"
+                "{kind}: a topology with [[hosts]] places only postgres, pgpool, redis, sentinel, cassandra, web and \
+                 nginx yet (issue 13)"
             );
         }
         for i in 0..t.count(kind) {
@@ -239,6 +251,19 @@ mod tests {
     }
 
     #[test]
+    fn cassandra_nodes_are_placed_one_per_host_at_its_address() {
+        let ring = "[cassandra]\ncount = 3\nhosts = [\"db1\", \"db2\", \"web1\"]\nheap_mb = 256\n";
+        let t = Topology::parse(&format!("{HOSTS}{ring}")).unwrap();
+        assert_eq!(t.endpoint(Kind::Cassandra, 2), ("192.0.2.3".to_string(), 9042));
+        assert_eq!(t.cassandra_host(1), "192.0.2.2");
+        assert_eq!(t.cassandra_other_ports(0)[0], ("192.0.2.1".to_string(), 7000, "cassandra 0 (storage)".to_string()));
+        assert!(t.has_part(Tier::Cassandra, Some("web1")) && !t.has_part(Tier::Cassandra, Some("spare")));
+        let two_on_one = ring.replace("\"web1\"]", "\"db1\"]");
+        let err = Topology::parse(&format!("{HOSTS}{two_on_one}")).unwrap_err();
+        assert!(format!("{err:#}").contains("hosts must differ"), "{err:#}");
+    }
+
+    #[test]
     fn what_cannot_be_placed_yet_is_refused() {
         let err = |text: &str| Topology::parse(text).unwrap_err().to_string();
         let unknown = HOSTS.replace("hosts = [\"db1\", \"db2\"]", "hosts = [\"db1\", \"db3\"]");
@@ -253,6 +278,6 @@ mod tests {
         assert!(err(clients).contains("`clients` is read only with [[hosts]]"), "{}", err(clients));
         assert_eq!(Tier::parse("pgpool").unwrap(), Tier::Pgpool);
         assert_eq!(Tier::parse("sentinel").unwrap(), Tier::Sentinel);
-        assert!(Tier::parse("cassandra").is_err());
+        assert!(Tier::parse("exporter").is_err());
     }
 }
