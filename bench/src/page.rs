@@ -21,8 +21,15 @@ pre{background:#f2f2f2;padding:.5rem;overflow-x:auto}.chart{display:block;margin
 .chart svg,.chart img{max-width:100%;height:auto;border:1px solid #ddd}";
 
 /// The committed markdown reports under docs/results that have a page.
-pub const REPORTS: [&str; 5] =
-    ["pg/README.md", "redis/README.md", "cassandra/README.md", "compare/README.md", "faults.md"];
+pub const REPORTS: [&str; 7] = [
+    "pg/README.md",
+    "redis/README.md",
+    "cassandra/README.md",
+    "compare/README.md",
+    "faults.md",
+    "hosts/pg/README.md",
+    "hosts/redis/README.md",
+];
 
 /// Where the page of a markdown report goes: README.md -> report.html, x.md -> x.html.
 pub fn page_path(markdown: &Path) -> PathBuf {

@@ -1,5 +1,6 @@
 //! The matrix file: which configurations to run and how (see bench/matrix/*.toml).
 
+pub mod hosts;
 pub mod progress;
 pub mod runner;
 
@@ -61,6 +62,10 @@ pub struct MatrixFile {
     /// An infra topology (ports, hosts, web binary, admin token); each configuration sets its
     /// counts. Its `[topology.prometheus]` is started only with `[run] observe`.
     pub topology: toml::Table,
+    /// Machines the matrix makes on this one for its run (hosts::Emulate), instead of the
+    /// topology's `[[topology.hosts]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emulate: Option<hosts::Emulate>,
     #[serde(rename = "config")]
     pub configs: Vec<Counts>,
 }
@@ -87,6 +92,10 @@ pub struct RunParams {
     /// this process, as before. Left out of the saved matrix at 1, so older results read the same.
     #[serde(skip_serializing_if = "is_one")]
     pub load_clients: usize,
+    /// Hosts of the topology the load clients run on over SSH, client k on `client_hosts[k %
+    /// len]`; empty: on this machine.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub client_hosts: Vec<String>,
 }
 
 fn is_one(n: &usize) -> bool {
@@ -105,6 +114,7 @@ impl Default for RunParams {
             seed: 1,
             observe: true,
             load_clients: 1,
+            client_hosts: vec![],
         }
     }
 }
@@ -307,6 +317,7 @@ impl MatrixFile {
         if r.load_clients == 0 || r.load_clients > r.users {
             bail!("[run] load_clients = {} must be between 1 and users = {}", r.load_clients, r.users);
         }
+        hosts::validate(self)?;
         if self.load.shopper_weight == 0 {
             bail!("[load] shopper_weight must be at least 1");
         }
@@ -424,6 +435,8 @@ nginx = 1
             ("matrix/quick.toml", Stage::Pg),
             ("matrix/redis.toml", Stage::Redis),
             ("matrix/cassandra.toml", Stage::Cassandra),
+            ("matrix/hosts-pg.toml", Stage::Pg),
+            ("matrix/hosts-redis.toml", Stage::Redis),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             let m = MatrixFile::load(&path).unwrap();

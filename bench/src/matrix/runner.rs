@@ -7,12 +7,14 @@
 //! them gone the floor gets as many connections as the web tier had and pgbench its clients.
 
 use crate::cancel;
+use crate::clients::launch::ClientPlace;
 use crate::floor::pgbench;
 use crate::floor::redisbench;
 use crate::floor::{self, FloorSpec};
 use crate::load::api;
 use crate::load::plan::{seed_catalogue, JourneyConfig};
 use crate::load::{self, LoadSpec, Mix};
+use crate::matrix::hosts::{self, Machines};
 use crate::matrix::progress::{fmt_secs, Progress};
 use crate::matrix::{stage_features, stage_stores, web_binary, Counts, MatrixFile, BUILT_STAGE};
 use crate::measure::machine::{Machine, RssSampler};
@@ -41,10 +43,16 @@ pub struct MatrixOptions {
     pub command: String,
 }
 
-/// The infra topology of one configuration: the file's `[topology]` with its counts (0 for the
-/// stores the configuration does not use), the stage's web binary unless the file names one, and
-/// its Prometheus with the exporters when `[run] observe` (crate::observe).
+/// The infra topology of one configuration as the file gives it (`[emulate]` hosts stand in with
+/// documentation addresses): for checks of the file; [`topology_on`] runs it.
 pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
+    topology_on(m, c, &Machines::stand_ins(m)?)
+}
+
+/// The infra topology of one configuration on `machines`: the file's `[topology]` with its counts
+/// (0 for the stores the configuration does not use), the stage's web binary unless the file names
+/// one, and its Prometheus with the exporters when `[run] observe` (crate::observe).
+pub fn topology_on(m: &MatrixFile, c: Counts, machines: &Machines) -> Result<infra::Topology> {
     let (text, prometheus) = crate::observe::topology_text(m.run.observe, &m.topology)?;
     let overrides = infra::Overrides {
         postgres: Some(c.postgres),
@@ -58,7 +66,8 @@ pub fn topology_for(m: &MatrixFile, c: Counts) -> Result<infra::Topology> {
         default_web_binary: Some(web_binary(m.stage)),
         ..infra::Overrides::default()
     };
-    infra::Topology::parse_with(&text, &overrides).context("[topology] of the matrix file")
+    let t = infra::Topology::parse_with(&text, &overrides).context("[topology] of the matrix file")?;
+    machines.place(t).context("[topology] on the matrix's hosts")
 }
 
 /// Refuses a matrix this bench cannot run before anything starts: the stage's web binary must
@@ -125,6 +134,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
         git_commit: git_commit(&root),
     };
     results::save_meta(&run_dir, &meta)?;
+    let machines = Machines::make(&m, &run_dir.join("hosts"))?;
     let chosen: Vec<(usize, Counts)> = m
         .configs
         .iter()
@@ -149,15 +159,22 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
             break;
         }
         progress.start_config(n, &counts.long());
-        run_and_save(&m, n, *index, *counts, &run_dir, &progress).await?;
+        run_and_save(&m, &machines, (n, *index), *counts, &run_dir, &progress).await?;
         progress.end_config();
     }
     meta.finished_at = Some(results::now_rfc3339());
     results::save_meta(&run_dir, &meta)?;
     // The last topology's data (hundreds of MB) is only worth keeping when something failed.
+    // Emulated hosts end here with every process in them; their dirs hold the data, binaries and
+    // logs of the last configuration (its logs were fetched into topology/remote/ by `down`).
+    let emulated = machines.emulated();
+    machines.down()?;
     let (_, saved) = results::load_run(&run_dir)?;
     if !cancel::is_cancelled() && saved.iter().all(|c| c.errors.is_empty()) {
         let _ = std::fs::remove_dir_all(run_dir.join("topology"));
+        if emulated {
+            let _ = std::fs::remove_dir_all(run_dir.join("hosts"));
+        }
     }
     let how = if cancel::is_cancelled() { "interrupted after" } else { "done in" };
     eprintln!(
@@ -175,8 +192,8 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
 /// (then with its servers' logs); only a failure to save is an error.
 async fn run_and_save(
     m: &MatrixFile,
-    n: usize,
-    index: usize,
+    machines: &Machines,
+    (n, index): (usize, usize),
     counts: Counts,
     run_dir: &Path,
     progress: &Progress,
@@ -194,10 +211,11 @@ async fn run_and_save(
         errors: vec![],
         started_at: results::now_rfc3339(),
         secs_taken: 0.0,
+        hosts: vec![],
     };
     let t = Instant::now();
     let mut logs = Vec::new();
-    if let Err(e) = run_config(m, &mut res, run_dir, progress, &mut logs).await {
+    if let Err(e) = run_config(m, machines, &mut res, run_dir, progress, &mut logs).await {
         eprintln!("bench: [config {}] {}: {e:#}", n + 1, counts.label());
         res.errors.push(format!("{e:#}"));
     }
@@ -209,8 +227,12 @@ async fn run_and_save(
 }
 
 /// The components whose CPU use is measured: each kind's instances, and this process (Goose,
-/// the floor's tasks, and pgbench, which runs as its child).
-fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
+/// the floor's tasks, and pgbench, which runs as its child). Servers on machines of their own
+/// are not in this machine's /proc: then only the load client.
+fn cpu_groups(running: &infra::Running, machines: &Machines) -> Vec<(String, Vec<u32>)> {
+    if !machines.local_processes() {
+        return vec![("load client".into(), vec![std::process::id()])];
+    }
     let mut groups: Vec<(String, Vec<u32>)> = Kind::ALL
         .into_iter()
         .filter(|k| !k.is_observer() && running.topology().count(*k) > 0)
@@ -221,20 +243,20 @@ fn cpu_groups(running: &infra::Running) -> Vec<(String, Vec<u32>)> {
     groups
 }
 
-/// Backends that some pgpool no longer uses (detached by a failover), described.
+/// Backends that some pgpool no longer uses (detached by a failover), described; each pgpool is
+/// asked where it runs (over SSH on hosts).
 fn detached_backends(running: &infra::Running) -> Vec<String> {
-    let t = running.topology();
-    (0..t.count(Kind::Pgpool))
-        .flat_map(|i| {
-            let (host, port) = t.endpoint(Kind::Pgpool, i);
-            match infra::pool_nodes(&host, port) {
-                Ok(nodes) => nodes
-                    .into_iter()
-                    .filter(|n| n.status != "up" && n.status != "waiting")
-                    .map(|n| format!("pgpool {i} sees backend {} ({}:{}) {}", n.node_id, n.host, n.port, n.status))
-                    .collect(),
-                Err(e) => vec![format!("pgpool {i} does not answer: {e:#}")],
-            }
+    running
+        .status()
+        .pgpools
+        .into_iter()
+        .flat_map(|(i, view)| match view {
+            Ok(nodes) => nodes
+                .into_iter()
+                .filter(|n| n.status != "up" && n.status != "waiting")
+                .map(|n| format!("pgpool {i} sees backend {} ({}:{}) {}", n.node_id, n.host, n.port, n.status))
+                .collect(),
+            Err(e) => vec![format!("pgpool {i} does not answer: {e}")],
         })
         .collect()
 }
@@ -251,10 +273,6 @@ fn check_backends(running: &infra::Running, phase: &str) -> Result<()> {
         );
     }
     Ok(())
-}
-
-fn web_pids(running: &infra::Running) -> Vec<u32> {
-    running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect()
 }
 
 fn line(ops: &[OpStats]) -> String {
@@ -302,12 +320,13 @@ pub fn store_settings(web0: &WebSettings, web: usize) -> Vec<(String, String)> {
 /// One configuration, phase after phase; raw results are saved after each.
 async fn run_config(
     m: &MatrixFile,
+    machines: &Machines,
     res: &mut ConfigResult,
     run_dir: &Path,
     progress: &Progress,
     logs: &mut Vec<(String, PathBuf)>,
 ) -> Result<()> {
-    let mut run = ConfigRun::start(m, res, run_dir, progress, logs).await?;
+    let mut run = ConfigRun::start(m, machines, res, run_dir, progress, logs).await?;
     let products = run.seed(res).await?;
     let compare = run.init_pgbench(res).await;
     for repeat in 1..=m.run.repeats {
@@ -328,7 +347,10 @@ async fn run_config(
         )),
         false => None,
     };
-    run.stop_web_tier(res.counts)?;
+    // Only the floor and pgbench need the web tier gone (never on hosts: hosts::OFF_ON_HOSTS).
+    if floor_env.is_some() || product_reads.is_some() {
+        run.stop_web_tier(res.counts)?;
+    }
     if let Some(env) = floor_env {
         run.floor(res, env).await?;
     } // The store pools close there, with the last handle on them: pgbench gets the pgpool children.
@@ -350,6 +372,7 @@ type ProductReads = (OpStats, Option<crate::measure::cpu::CpuUse>, Vec<u64>);
 /// A configuration's running topology and what each phase of its run needs from it.
 struct ConfigRun<'a> {
     m: &'a MatrixFile,
+    machines: &'a Machines,
     run_dir: &'a Path,
     progress: &'a Progress,
     running: infra::Running,
@@ -367,13 +390,16 @@ impl<'a> ConfigRun<'a> {
     /// the matrix's stage.
     async fn start(
         m: &'a MatrixFile,
+        machines: &'a Machines,
         res: &mut ConfigResult,
         run_dir: &'a Path,
         progress: &'a Progress,
         logs: &mut Vec<(String, PathBuf)>,
     ) -> Result<ConfigRun<'a>> {
         let counts = res.counts;
-        let topology = topology_for(m, counts)?;
+        let topology = topology_on(m, counts, machines)?;
+        let clients: Vec<Option<&str>> = (0..m.run.load_clients).map(|k| hosts::client_host(m, k)).collect();
+        res.hosts = machines.placement(&topology, &clients);
         let topo_dir = run_dir.join("topology");
         progress.step(&format!("starting {} (infra)", counts.long()));
         let running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
@@ -398,16 +424,25 @@ impl<'a> ConfigRun<'a> {
         check_cancelled()?;
         Ok(ConfigRun {
             m,
+            machines,
             run_dir,
             progress,
             pgpools: running.pgpool_endpoints(),
             admin: running.topology().web.admin_token.clone(),
             journey: Arc::new(m.load.journey(m.catalogue.categories)),
-            groups: cpu_groups(&running),
+            groups: cpu_groups(&running, machines),
             running,
             client,
             nginx,
         })
+    }
+
+    /// The web instances' pids, where this machine can read their memory.
+    fn web_pids(&self) -> Vec<u32> {
+        if !self.machines.local_processes() {
+            return vec![];
+        }
+        self.running.processes().iter().filter(|p| p.kind == Kind::Web).map(|p| p.pid).collect()
     }
 
     /// Seeds the catalogue through the API; returns the product ids.
@@ -458,11 +493,11 @@ impl<'a> ConfigRun<'a> {
             cpu_groups: self.groups.clone(),
         };
         let phase = format!("repeat {repeat}/{}", r.repeats);
-        let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
+        let sampler = RssSampler::start(self.web_pids(), Duration::from_millis(500));
         let watch = crate::observe::matrix::Watch::start(&self.running, &self.groups);
-        let (out, load_clients) = match r.load_clients {
-            1 => (load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await, vec![]),
-            n => self.many_clients(&spec, n, res.index, &phase, repeat).await,
+        let (out, load_clients) = match (r.load_clients, r.client_hosts.is_empty()) {
+            (1, true) => (load::run(&spec, Some(self.progress.ticker(phase.clone(), 5))).await, vec![]),
+            (n, _) => self.many_clients(&spec, n, res.index, &phase, repeat).await,
         };
         let rss = sampler.finish();
         let out = out?;
@@ -490,7 +525,8 @@ impl<'a> ConfigRun<'a> {
         results::save_config(self.run_dir, res)
     }
 
-    /// The repeat's load as `n` load-client processes (crate::clients), merged; where they ran.
+    /// The repeat's load as `n` load-client processes (crate::clients), on this machine or on
+    /// `[run] client_hosts` over SSH, merged; where they ran.
     async fn many_clients(
         &self,
         spec: &LoadSpec,
@@ -499,9 +535,15 @@ impl<'a> ConfigRun<'a> {
         phase: &str,
         repeat: u32,
     ) -> (Result<load::LoadResult>, Vec<String>) {
-        let places = crate::clients::launch::local(n);
+        let places: Vec<ClientPlace> = (0..n)
+            .map(|k| match hosts::client_host(self.m, k).and_then(|h| self.machines.named(h)) {
+                Some(h) => ClientPlace::Remote(h.clone()),
+                None => ClientPlace::Local,
+            })
+            .collect();
         let dir = self.run_dir.join(format!("clients-config-{:02}-repeat-{repeat}", index + 1));
-        self.progress.step(&format!("{phase}: {n} load clients on {}", places[0].describe()));
+        let names: Vec<String> = places.iter().map(ClientPlace::describe).collect();
+        self.progress.step(&format!("{phase}: {n} load clients on {}", names.join(", ")));
         let run = match std::env::current_exe() {
             Ok(exe) => crate::clients::launch::run_clients(spec, &places, &exe, &dir).await,
             Err(e) => Err(e.into()),
@@ -534,7 +576,7 @@ impl<'a> ConfigRun<'a> {
             request_timeout_secs: r.request_timeout_secs,
             cpu_groups: self.groups.clone(),
         };
-        let sampler = RssSampler::start(web_pids(&self.running), Duration::from_millis(500));
+        let sampler = RssSampler::start(self.web_pids(), Duration::from_millis(500));
         let out = load::run(&spec, Some(self.progress.ticker(format!("GET product at c={clients}"), 5))).await;
         let rss: Vec<u64> = sampler.finish().into_iter().map(|(_, kib)| kib).collect();
         let out = out?;

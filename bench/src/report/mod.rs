@@ -105,12 +105,30 @@ pub fn reading(s: &Summary) -> Vec<String> {
              runs (other work on the machine); the numbers are disturbed by it and should be measured again on a quiet machine."
         ));
     }
-    out.push(format!(
-        "Every server and the load generator share this machine's {} cores: adding an instance adds processes that compete \
-         for the same cores, so these numbers show contention on one machine rather than scale-out over machines.",
-        s.machine.cores
-    ));
+    out.push(machines_sentence(s));
     out
+}
+
+/// What the machines were, and so what the numbers can show.
+fn machines_sentence(s: &Summary) -> String {
+    let cores = s.machine.cores;
+    match (s.hosts.len(), s.hosts_emulated) {
+        (0, _) => format!(
+            "Every server and the load generator share this machine's {cores} cores: adding an instance adds processes \
+             that compete for the same cores, so these numbers show contention on one machine rather than scale-out \
+             over machines."
+        ),
+        (n, true) => format!(
+            "The {n} hosts are network namespaces of this one machine: every server and load client still shares its \
+             {cores} cores, and a request crosses veth pairs and a bridge (its own TCP/IP stack per host) where the \
+             loopback runs stay in one; SSH carries only the control. These numbers show that request path, not \
+             scale-out over machines."
+        ),
+        (n, false) => format!(
+            "The servers ran on {n} machines of their own: the cores above are this machine's and the load clients' \
+             (the servers' CPU and memory are not read over SSH)."
+        ),
+    }
 }
 
 /// The effect of each count: every configuration against the nearest earlier one that differs
@@ -239,16 +257,17 @@ fn header(md: &mut String, s: &Summary, meta: &RunMeta) {
 fn method(md: &mut String, s: &Summary) {
     let m = &s.method;
     let _ = writeln!(md, "## What was measured\n");
-    if !m.load_clients.is_empty() {
+    if let Some(c) = &s.load_clients {
         let _ = writeln!(
             md,
             "- The timed runs' load came from {} load-client processes ({}), each with its own users and started \
              at one instant; their counts, exact samples and histograms are merged (means are total time over total \
              count), and their CPU added up is the load client tier.",
-            m.load_clients.len(),
-            places(&m.load_clients)
+            c.count,
+            c.where_()
         );
     }
+    hosts(md, s);
     let _ = writeln!(
         md,
         "- {} Goose users ({} shoppers to {} merchant by weight), think time {}–{} ms, spread round-robin over the \
@@ -281,16 +300,29 @@ fn method(md: &mut String, s: &Summary) {
     );
 }
 
-/// "2 on loopback, 1 on h3": how many clients ran where.
-fn places(list: &[String]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for p in list {
-        match counts.iter_mut().find(|(q, _)| q == p) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((p, 1)),
-        }
+/// On hosts: which host ran what, and the phases that were off there.
+fn hosts(md: &mut String, s: &Summary) {
+    if s.hosts.is_empty() {
+        return;
     }
-    counts.iter().map(|(p, n)| format!("{n} on {p}")).collect::<Vec<_>>().join(", ")
+    let how = match s.hosts_emulated {
+        true => "emulated on this machine: a network namespace each, with its own sshd, on one private bridge",
+        false => "machines of their own, reached over SSH",
+    };
+    let _ = writeln!(
+        md,
+        "- The servers and load clients ran on {} hosts ({how}), started and stopped over SSH by infra and the \
+         runner; the runner itself (seeding, the timing of the windows) ran on this machine. What ran where, over \
+         all configurations:\n\n  | host | address | ran there |\n  |---|---|---|",
+        s.hosts.len()
+    );
+    for h in &s.hosts {
+        let _ = writeln!(md, "  | {} | {} | {} |", h.name, h.address, h.ran.join(", "));
+    }
+    let _ = writeln!(md);
+    for off in &s.phases_off {
+        let _ = writeln!(md, "- Off on hosts: {off}.");
+    }
 }
 
 /// The targets, the charts and the generated reading.
@@ -371,6 +403,10 @@ fn beside_the_table(md: &mut String, s: &Summary, c: &ConfigSummary) {
         "- Goose's own count (from user launch, warm-up included): {} requests, {} failed.",
         c.goose_requests, c.goose_failures
     );
+    if !c.hosts.is_empty() {
+        let placed: Vec<String> = c.hosts.iter().map(|h| format!("{}: {}", h.name, h.ran.join(", "))).collect();
+        let _ = writeln!(md, "- On the hosts: {}.", placed.join("; "));
+    }
     if let Some(cpu) = &c.cpu {
         let _ = writeln!(md, "- Cores used during the timed runs (of {}): {}.", s.machine.cores, cpu.one_line());
     }

@@ -113,6 +113,9 @@ pub struct ConfigResult {
     pub started_at: String,
     #[serde(default)]
     pub secs_taken: f64,
+    /// On hosts (crate::matrix::hosts): what ran on each; empty on loopback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<crate::matrix::hosts::HostUse>,
 }
 
 pub fn now_rfc3339() -> String {

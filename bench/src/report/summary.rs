@@ -2,6 +2,7 @@
 //! repeats, the GET-product-vs-pgbench ratio, and the targets with whether each was reached.
 
 use crate::load::ops::Op;
+use crate::matrix::hosts::HostUse;
 use crate::measure::cpu::CpuUse;
 use crate::measure::machine::Machine;
 use crate::report::results::{ConfigResult, ProductVsPgbench, RunMeta};
@@ -26,6 +27,70 @@ pub struct Summary {
     pub configurations: Vec<ConfigSummary>,
     pub get_product_vs_pgbench: PgbenchSummary,
     pub targets: Vec<Target>,
+    /// On hosts: each host with everything that ran on it over the configurations (each
+    /// configuration's own placement is in its `hosts`); absent on loopback.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostUse>,
+    /// The hosts were network namespaces of this one machine (`[emulate]`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hosts_emulated: bool,
+    /// How many load clients shared the timed runs and where; absent for one inside the runner.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_clients: Option<LoadClients>,
+    /// Phases that were off because the servers ran on hosts, each with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub phases_off: Vec<String>,
+}
+
+/// The load clients of the timed runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoadClients {
+    pub count: usize,
+    /// Where they ran ("loopback", or a host's name) and how many there.
+    pub on: Vec<ClientsOn>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientsOn {
+    pub host: String,
+    pub count: usize,
+}
+
+impl LoadClients {
+    /// From where each client ran, in client order (none: one client inside the runner).
+    pub fn of(places: &[String]) -> Option<LoadClients> {
+        let mut on: Vec<ClientsOn> = Vec::new();
+        for p in places {
+            match on.iter_mut().find(|c| &c.host == p) {
+                Some(c) => c.count += 1,
+                None => on.push(ClientsOn { host: p.clone(), count: 1 }),
+            }
+        }
+        (!places.is_empty()).then_some(LoadClients { count: places.len(), on })
+    }
+
+    /// "1 on load1, 1 on load2".
+    pub fn where_(&self) -> String {
+        self.on.iter().map(|c| format!("{} on {}", c.count, c.host)).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Every host of the configurations with all that ran on it, in order of appearance.
+fn hosts_over(configs: &[ConfigResult]) -> Vec<HostUse> {
+    let mut all: Vec<HostUse> = Vec::new();
+    for u in configs.iter().flat_map(|c| &c.hosts) {
+        match all.iter_mut().find(|a| a.name == u.name) {
+            Some(a) => {
+                for r in &u.ran {
+                    if !a.ran.contains(r) {
+                        a.ran.push(r.clone());
+                    }
+                }
+            }
+            None => all.push(u.clone()),
+        }
+    }
+    all
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,6 +195,9 @@ pub struct ConfigSummary {
     /// The stepped-rate open-loop run's capacity (absent when not run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capacity: Option<crate::capacity::summary::CapacitySummary>,
+    /// On hosts: what ran on each in this configuration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<HostUse>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -279,6 +347,7 @@ fn config_summary(c: &ConfigResult) -> ConfigSummary {
         errors: c.errors.clone(),
         corrected: crate::capacity::summary::corrected_ops(c),
         capacity: c.capacity.as_ref().map(crate::capacity::summary::CapacitySummary::of),
+        hosts: c.hosts.clone(),
     }
 }
 
@@ -370,6 +439,20 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
         per_configuration,
     };
     let m = &meta.matrix;
+    let places: Vec<String> = configs
+        .iter()
+        .flat_map(|c| &c.repeats)
+        .map(|r| r.load_clients.clone())
+        .find(|l| !l.is_empty())
+        .unwrap_or_default();
+    let hosts = hosts_over(configs);
+    let phases_off = match hosts.is_empty() {
+        true => vec![],
+        false => crate::matrix::hosts::OFF_ON_HOSTS
+            .iter()
+            .map(|o| format!("{} ({} = false): {}", o.phase, o.setting, o.reason))
+            .collect(),
+    };
     Summary {
         stage: meta.stage,
         generated_at: crate::report::results::now_rfc3339(),
@@ -389,13 +472,12 @@ pub fn build(meta: &RunMeta, configs: &[ConfigResult], raw_dir: &str) -> Summary
             timing: "request sent until the whole response body is read, successful requests only; \
                      failures counted apart; per-repeat values averaged over repeats"
                 .into(),
-            load_clients: configs
-                .iter()
-                .flat_map(|c| &c.repeats)
-                .map(|r| r.load_clients.clone())
-                .find(|l| !l.is_empty())
-                .unwrap_or_default(),
+            load_clients: places.clone(),
         },
+        hosts_emulated: !hosts.is_empty() && m.emulate.is_some(),
+        hosts,
+        load_clients: LoadClients::of(&places),
+        phases_off,
         targets: targets(meta, &configurations, &get_product_vs_pgbench),
         configurations,
         get_product_vs_pgbench,
@@ -499,6 +581,7 @@ pub(crate) mod tests {
             errors: vec![],
             started_at: "2026-01-01T00:00:00Z".into(),
             secs_taken: 60.0,
+            hosts: vec![],
         }
     }
 

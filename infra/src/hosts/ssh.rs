@@ -50,9 +50,16 @@ impl SshHost {
     /// Runs `script` with the remote user's shell (`sh -c`), failing with its stderr on a non-zero
     /// exit or after `timeout`; returns its stdout.
     pub fn run(&self, script: &str, timeout: Duration) -> Result<String> {
+        process::run_ok(self.command(script), timeout)
+            .with_context(|| format!("on {} ({}): {script}", self.name, self.address))
+    }
+
+    /// The `ssh` command that runs `script` on the host, not started: for a caller that streams
+    /// its output or feeds its stdin (the bench's load clients).
+    pub fn command(&self, script: &str) -> Command {
         let mut cmd = self.client("ssh", "-p");
         cmd.arg(format!("{}@{}", self.user, self.address)).arg("--").arg(script);
-        process::run_ok(cmd, timeout).with_context(|| format!("on {} ({}): {script}", self.name, self.address))
+        cmd
     }
 
     /// Copies local files into `remote_dir` (which must exist) on the host.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 pub use host::{run as run_on_host, HostCommand, HostPaths};
+pub use ship::ship_binary;
 
 use crate::hosts::SshHost;
 use crate::process;
@@ -46,16 +47,22 @@ fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> 
     h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
 }
 
-/// The `shopbench-infra` to ship: this program.
+/// The `shopbench-infra` to ship: this program, or the one built beside it (the bench's
+/// `shopbench-bench` brings its topologies up in its own process).
 fn infra_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
-    if exe.file_name().is_none_or(|n| n != "shopbench-infra") {
+    if exe.file_name().is_some_and(|n| n == "shopbench-infra") {
+        return Ok(exe);
+    }
+    let beside = exe.with_file_name("shopbench-infra");
+    if !beside.is_file() {
         bail!(
-            "a topology with [[hosts]] is started by the shopbench-infra program (it ships itself), not {}",
+            "a topology with [[hosts]] ships the shopbench-infra program to its hosts: run it, or build it beside {} \
+             (cargo build -p infra)",
             exe.display()
         );
     }
-    Ok(exe)
+    Ok(beside)
 }
 
 pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {

@@ -51,6 +51,14 @@ pub(super) fn ship(h: &SshHost, t: &Topology, local: &Path, infra: &Path, web: O
     h.copy_to(&files, &h.dir.display().to_string(), SHORT)
 }
 
+/// Copies `file` into the host's bin/ (made if missing) unless the same is there; returns its
+/// path there (the bench ships itself to run its load clients on hosts).
+pub fn ship_binary(h: &SshHost, file: &Path) -> Result<PathBuf> {
+    h.run(&format!("mkdir -p {}", at(h, "bin")), SHORT)?;
+    copy_if_changed(h, file)?;
+    Ok(h.dir.join("bin").join(file.file_name().context("no file name")?))
+}
+
 /// Copies `file` into the host's bin/ unless a copy of the same size and time is there (scp -p
 /// keeps the time): a second `up` ships nothing.
 fn copy_if_changed(h: &SshHost, file: &Path) -> Result<()> {
