@@ -440,7 +440,7 @@ fn master_for_restart(r: &Running, i: usize) -> Result<Option<String>> {
     if t.count(Kind::Sentinel) == 0 {
         return Ok(if i == 0 { None } else { Some(t.addr(Kind::Redis, 0)) });
     }
-    if !r.processes().iter().any(|p| p.kind == Kind::Sentinel && p.alive()) {
+    if !r.processes().iter().any(|p| p.kind == Kind::Sentinel && p.may_be_alive()) {
         return master_by_role(r).map(Some);
     }
     let s = &t.sentinel;
@@ -535,7 +535,7 @@ fn sentinel_agreement(r: &Running) -> Result<Agreement> {
     let views: Vec<(String, Result<String>)> = r
         .processes()
         .iter()
-        .filter(|p| p.kind == Kind::Sentinel && p.alive())
+        .filter(|p| p.kind == Kind::Sentinel && p.may_be_alive())
         .map(|p| (p.addr(), master_addr_as(&p.addr(), r.sentinel_password(), name)))
         .collect();
     let answers: Vec<&String> = views.iter().filter_map(|(_, v)| v.as_ref().ok()).collect();
@@ -544,7 +544,7 @@ fn sentinel_agreement(r: &Running) -> Result<Agreement> {
     let in_failover: Vec<String> = r
         .processes()
         .iter()
-        .filter(|p| p.kind == Kind::Sentinel && p.alive())
+        .filter(|p| p.kind == Kind::Sentinel && p.may_be_alive())
         .filter(|p| {
             sentinel_master(&p.addr(), r.sentinel_password(), name)
                 .is_ok_and(|m| m.get("flags").is_some_and(|f| f.contains("failover_in_progress")))
@@ -580,7 +580,7 @@ fn master_by_role(r: &Running) -> Result<String> {
     let masters: Vec<String> = r
         .processes()
         .iter()
-        .filter(|p| p.kind == Kind::Redis && p.alive())
+        .filter(|p| p.kind == Kind::Redis && p.may_be_alive())
         .filter(|p| {
             info_as(&p.addr(), r.redis_password(), "replication")
                 .is_ok_and(|i| i.get("role").is_some_and(|r| r == "master"))

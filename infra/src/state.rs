@@ -39,6 +39,12 @@ impl Proc {
         self.machine.is_none() && process::alive(self.pid, self.start_time)
     }
 
+    /// Could it be running? Another host's process is not known here: the caller asks the
+    /// server itself (e.g. a sentinel on a host of `[[hosts]]`).
+    pub fn may_be_alive(&self) -> bool {
+        self.machine.is_some() || self.alive()
+    }
+
     pub fn addr(&self) -> String {
         format!("{}:{}", self.host, self.port)
     }

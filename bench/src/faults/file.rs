@@ -23,6 +23,11 @@ pub struct FaultsFile {
     /// The race workload beside the shopaholic load (bench/src/race).
     #[serde(default)]
     pub race: RaceParams,
+    /// Emulated hosts the runner makes for the topology (`[hosts] emulate = N`, root only): its
+    /// sections place their instances on `host0`..`host<N-1>`, and network cuts become possible.
+    /// None: everything on loopback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosts: Option<HostsParams>,
     /// An infra topology with its counts. Without `[topology.web] binary` the web instances run
     /// target/release/shopbench-<stage> (scripts/faults builds it). Its `[topology.prometheus]`
     /// is started only with `[run] observe`.
@@ -74,6 +79,15 @@ impl Default for FaultRun {
     }
 }
 
+/// Where the topology runs when not on loopback.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostsParams {
+    /// How many emulated hosts (network namespaces with their own sshd on a private bridge,
+    /// infra::hosts::EmulatedHosts), made before the topology and torn down after it.
+    pub emulate: usize,
+}
+
 /// The race workload of each fault's run: `users` users racing their own requests (0: none).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -110,6 +124,10 @@ pub enum FaultKind {
     KillPgpoolMain,
     /// SIGKILL of every pgpool at once, restart of each (target "pgpool all").
     KillBothPgpools,
+    /// A network partition on `[hosts]`: every `cut` of the fault applied (nftables drops on the
+    /// hosts, infra::hosts::InstanceCut) for `secs`, then healed. The target is the instance the
+    /// row is about (an end of one of the cuts); nothing is restarted.
+    Cut,
 }
 
 impl FaultKind {
@@ -121,6 +139,8 @@ impl FaultKind {
             FaultKind::Hang => matches!(kind, Postgres | Pgpool | Web | Redis | Cassandra | Nginx | Sentinel),
             FaultKind::Exhaust | FaultKind::KillDuringRejoin => kind == Postgres,
             FaultKind::KillPgpoolMain | FaultKind::KillBothPgpools => kind == Pgpool,
+            // Cassandra too, once it is placed on hosts (the topology refuses it there until then).
+            FaultKind::Cut => matches!(kind, Postgres | Pgpool | Web | Redis | Nginx | Sentinel | Cassandra),
         }
     }
 }
@@ -137,6 +157,10 @@ pub struct FaultSpec {
     /// Outside sessions of an exhaust fault [default: until refused, at most 500].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<usize>,
+    /// The cuts of a `cut` fault, each one instance's host no longer reaching another instance's
+    /// port: `cut = [{ from = ["web", 0], to = ["pgpool", 0] }]`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<infra::hosts::InstanceCut>,
     /// The instance to SIGKILL and restart: "<kind> <index>" (e.g. "postgres 1", "pgpool 0"), or
     /// "<kind> <role>" where the instance is found by its role at kill time (e.g. "redis master",
     /// see `stage::instance_with_role`).
@@ -214,7 +238,16 @@ impl FaultsFile {
         }
         crate::observe::check_topology(r.observe, &self.topology)?;
         let topology = self.topology()?;
+        if let Some(h) = &self.hosts {
+            if h.emulate < 2 {
+                bail!("[hosts] emulate = {}: a partition needs at least 2 hosts", h.emulate);
+            }
+            if r.observe {
+                bail!("[hosts]: Prometheus is not placed on hosts yet: set [run] observe = false");
+            }
+        }
         for f in &self.faults {
+            self.validate_cut(f, &topology)?;
             let target = f.parse_target()?;
             let (Target::Instance { kind, .. } | Target::Role { kind, .. }) = &target;
             if !f.kind.applies_to(*kind) {
@@ -228,6 +261,43 @@ impl FaultsFile {
                     bail!("target {:?}: the topology has {} {kind} instance(s)", f.target, topology.count(kind));
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// A cut fault's cuts name instances of the topology, on `[hosts]`; the other faults signal
+    /// local processes, which only loopback has.
+    fn validate_cut(&self, f: &FaultSpec, topology: &infra::Topology) -> Result<()> {
+        if f.kind != FaultKind::Cut {
+            if !f.cut.is_empty() {
+                bail!("target {:?}: `cut` goes with kind = \"cut\" only", f.target);
+            }
+            if self.hosts.is_some() {
+                bail!(
+                    "target {:?}: on [hosts] only kind = \"cut\" is done yet (the others signal local processes)",
+                    f.target
+                );
+            }
+            return Ok(());
+        }
+        if self.hosts.is_none() {
+            bail!("target {:?}: a cut is between hosts: the file needs [hosts] emulate = N", f.target);
+        }
+        if f.cut.is_empty() {
+            bail!("target {:?}: a cut fault needs `cut = [{{ from = [KIND, I], to = [KIND, J] }}, ...]`", f.target);
+        }
+        for c in &f.cut {
+            for (kind, index) in [c.from, c.to] {
+                if index >= topology.count(kind) {
+                    bail!("cut {c}: the topology has {} {kind} instance(s)", topology.count(kind));
+                }
+            }
+        }
+        let Target::Instance { kind, index } = f.parse_target()? else {
+            bail!("target {:?}: a cut's target is an instance (\"<kind> <index>\")", f.target)
+        };
+        if !f.cut.iter().any(|c| c.from == (kind, index) || c.to == (kind, index)) {
+            bail!("target {:?} is an end of none of its cuts", f.target);
         }
         Ok(())
     }
@@ -368,6 +438,7 @@ mod tests {
             kind: FaultKind::Kill,
             secs: None,
             sessions: None,
+            cut: vec![],
             target: t.into(),
             restart_budget_secs: 5,
             note: String::new(),
@@ -401,6 +472,75 @@ mod tests {
             "kind = \"freeze\"\ntarget = \"pgpool 0\"",
         ] {
             assert!(FaultsFile::parse(&file(bad)).is_err(), "{bad}");
+        }
+    }
+
+    /// The partition files: cut faults only, on as many emulated hosts as they place instances
+    /// on, and every cut between two instances on different hosts.
+    #[test]
+    fn the_hosts_files_cut_between_instances_on_different_hosts() {
+        let mut targets = vec![];
+        for (name, n) in [("hosts-pg", 4), ("hosts-redis", 5)] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("faults/{name}.toml"));
+            let f = FaultsFile::load(&path).unwrap();
+            assert_eq!(f.hosts.as_ref().map(|h| h.emulate), Some(n), "{name}");
+            assert!(f.faults.iter().all(|s| s.kind == FaultKind::Cut && !s.cut.is_empty()), "{name}");
+            let hosts: Vec<infra::hosts::SshHost> = (0..n)
+                .map(|i| infra::hosts::SshHost {
+                    name: format!("host{i}"),
+                    address: format!("192.0.2.{}", i + 2).parse().unwrap(),
+                    user: "root".into(),
+                    port: 22,
+                    key: "/k".into(),
+                    known_hosts: None,
+                    dir: "/var/tmp/shopbench".into(),
+                })
+                .collect();
+            let placed = f.topology().unwrap().with_hosts(hosts, vec![]).unwrap();
+            assert_eq!(placed.used_machines().len(), n, "{name}: every host is used");
+            for s in &f.faults {
+                for c in &s.cut {
+                    c.resolve(&placed).unwrap_or_else(|e| panic!("{name}: {c}: {e:#}"));
+                }
+                targets.push(format!("{} {}", f.stage, s.target));
+            }
+            assert!(f.planned_secs() < 5 * 60, "{name}: {} s planned", f.planned_secs());
+        }
+        // Issue 13 item 4's rows: a pgpool from a backend, a web instance from a pgpool, a
+        // replica from its master and the sentinels.
+        assert_eq!(targets, ["pg pgpool 0", "pg web 0", "redis redis 1"]);
+    }
+
+    #[test]
+    fn a_cut_needs_hosts_and_hosts_take_only_cuts() {
+        let file = |hosts: &str, fault: &str| {
+            format!(
+                "stage = \"pg\"\n{hosts}[run]\nobserve = false\n[topology]\nname = \"f\"\n\
+                 [topology.postgres]\ncount = 2\nbase_port = 17290\nhosts = [\"host0\", \"host1\"]\n\
+                 [topology.pgpool]\ncount = 2\nbase_port = 17294\npcp_base_port = 17296\n\
+                 hosts = [\"host0\", \"host1\"]\n[[fault]]\n{fault}\n"
+            )
+        };
+        let hosts = "[hosts]\nemulate = 2\n";
+        let cut = "kind = \"cut\"\ntarget = \"pgpool 0\"\n\
+                   cut = [{ from = [\"pgpool\", 0], to = [\"postgres\", 1] }]";
+        let f = FaultsFile::parse(&file(hosts, cut)).unwrap();
+        let c = f.faults[0].cut[0];
+        assert_eq!((c.from, c.to), ((Kind::Pgpool, 0), (Kind::Postgres, 1)));
+        let other_target = cut.replace("target = \"pgpool 0\"", "target = \"pgpool 1\"");
+        let no_backend_2 = cut.replace("[\"postgres\", 1]", "[\"postgres\", 2]");
+        let toaster = cut.replace("[\"postgres\", 1]", "[\"toaster\", 1]");
+        for (hosts, fault, why) in [
+            ("", cut, "needs [hosts] emulate"),
+            (hosts, "target = \"pgpool 0\"", "only kind = \"cut\""),
+            (hosts, "kind = \"cut\"\ntarget = \"pgpool 0\"", "needs `cut = "),
+            (hosts, other_target.as_str(), "an end of none of its cuts"),
+            (hosts, no_backend_2.as_str(), "has 2 postgres instance(s)"),
+            (hosts, toaster.as_str(), "invalid faults file"),
+            ("[hosts]\nemulate = 1\n", cut, "at least 2 hosts"),
+        ] {
+            let err = format!("{:#}", FaultsFile::parse(&file(hosts, fault)).unwrap_err());
+            assert!(err.contains(why), "{hosts}{fault}: {err}");
         }
     }
 

@@ -16,6 +16,11 @@
 //! both pgpools at once; see [`inject`]) and the race workload ([`crate::race`]) beside the
 //! shopaholic load, whose lost cart changes and doubled order lines join the data checks, and
 //! each row's `error_window_s` (first to last client-visible error of either client).
+//!
+//! Issue 13 added network partitions: a file with `[hosts] emulate = N` runs its topology on N
+//! emulated hosts the runner makes (and tears down, also on an error), and its `cut` faults
+//! drop the traffic between instances on different hosts for a while, then heal
+//! ([`schedule`]); the same load and data checks, read over the hosts' network.
 
 pub mod analysis;
 pub mod audit;
@@ -37,6 +42,7 @@ use crate::load::plan::{categories, seed_catalogue};
 use crate::matrix::progress::fmt_secs;
 use crate::measure::machine::Machine;
 use anyhow::{bail, Context, Result};
+use infra::hosts::{EmulatedHosts, SshHost};
 use infra::{Kind, Running, Topology};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -244,13 +250,23 @@ fn setup(f: &FaultsFile, topology: &Topology, command: &str) -> String {
         .map(|s| format!("{:?} {} {} s", s.kind, s.target, r.down(s)).to_lowercase())
         .collect();
     let held = if held.is_empty() { String::new() } else { format!(" (the fault's own length: {})", held.join(", ")) };
+    let on = if topology.is_remote() {
+        format!(
+            "on {} emulated hosts (network namespaces with their own sshd, driven over SSH; {}), the load and the \
+             checks from this machine",
+            topology.hosts.len(),
+            placement(topology)
+        )
+    } else {
+        "on loopback".to_string()
+    };
     let race = if f.race.users == 0 {
         String::new()
     } else {
         format!(" Beside the load, {} race user(s) on {} products.", f.race.users, f.race.products)
     };
     format!(
-        "ran as `{command}` on {}. Topology: {} on loopback. Per fault: {} users (think {}-{} ms), {} s warm-up, \
+        "ran as `{command}` on {}. Topology: {} {on}. Per fault: {} users (think {}-{} ms), {} s warm-up, \
          {} s steady, the fault, {} s on the survivors{held}, the restart (its budget: {}), then {}+ s more.{race}",
         Machine::describe().one_line(),
         counts.join(", "),
@@ -295,10 +311,17 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         fmt_secs(f.planned_secs() as f64),
         crate::report::results::display_path(&opts.run_dir)
     );
-    let setup = setup(f, &topology, &opts.command);
     let run_dir = opts.run_dir.clone();
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    // Declared before the topology, so dropped after it: its servers stop before their hosts go.
+    let (hosts, topology) = place(f, topology, &run_dir).await?;
+    let setup = setup(f, &topology, &opts.command);
     let running = tokio::task::spawn_blocking(move || topology.up(run_dir)).await??;
+    if running.topology().is_remote() {
+        // The data checks' own psql sessions log in to the backends as infra's do on the hosts
+        // (this machine is among the topology's clients). Set before any load task runs.
+        std::env::set_var("PGPASSFILE", running.run_dir().join(infra::secrets::PGPASS_FILE));
+    }
     let nginx = running.nginx_urls();
     let admin = running.topology().web.admin_token.clone();
     anyhow::ensure!(!nginx.is_empty(), "the faults topology needs nginx (and web) instances");
@@ -318,12 +341,22 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     let running = Arc::try_unwrap(running).map_err(|_| anyhow::anyhow!("the topology is still shared"))?;
     let running = running.into_inner().unwrap_or_else(|e| e.into_inner());
     tokio::task::spawn_blocking(move || running.down()).await??;
+    if let Some(hosts) = hosts {
+        let dir = emulated_dir(&opts.run_dir);
+        tokio::task::spawn_blocking(move || hosts.down()).await??;
+        // Their data (the backends' directories); the logs were fetched into the run dir.
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     for row in &mut rows {
         row.setup = setup.clone();
     }
-    pictures::save(&opts.out, f.stage, &mut rows, &series)?;
-    table::write(&opts.out, f.stage, rows.clone())?;
+    let on_hosts = f.hosts.is_some();
+    if !on_hosts {
+        // (A run on hosts has no Prometheus, so no pictures: the loopback rows' stay.)
+        pictures::save(&opts.out, f.stage, &mut rows, &series)?;
+    }
+    table::write(&opts.out, f.stage, on_hosts, rows.clone())?;
     eprintln!(
         "faults: done in {}; {} and {} written",
         fmt_secs(started.elapsed().as_secs_f64()),
@@ -332,6 +365,49 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
     );
     judge(&rows, stopped)?;
     Ok(rows)
+}
+
+/// Where the emulated hosts of a run live: beside its run dir (which `up` clears of anything
+/// that is not its own).
+fn emulated_dir(run_dir: &Path) -> PathBuf {
+    let name = run_dir.file_name().map_or("faults".into(), |n| n.to_string_lossy().into_owned());
+    run_dir.with_file_name(format!("{name}-emulated"))
+}
+
+/// With `[hosts] emulate = N`: N emulated hosts (torn down when the value goes, also on an
+/// error) and the topology placed on them, this machine among its clients (the load, the data
+/// checks); every cut of the file resolved on it, so a cut within one host fails here.
+async fn place(f: &FaultsFile, topology: Topology, run_dir: &Path) -> Result<(Option<EmulatedHosts>, Topology)> {
+    let Some(h) = &f.hosts else { return Ok((None, topology)) };
+    let (dir, n) = (emulated_dir(run_dir), h.emulate);
+    let t = Instant::now();
+    let hosts = tokio::task::spawn_blocking(move || EmulatedHosts::create(&dir, n)).await??;
+    let machines: Vec<SshHost> =
+        hosts.hosts().into_iter().map(|h| SshHost { dir: h.dir.join("shopbench"), ..h }).collect();
+    let topology = topology.with_hosts(machines, vec![hosts.control_address()])?;
+    for spec in &f.faults {
+        for c in &spec.cut {
+            c.resolve(&topology).with_context(|| format!("cut {c} of fault {:?}", spec.target))?;
+        }
+    }
+    eprintln!("faults: {n} emulated hosts made in {:.1} s", t.elapsed().as_secs_f64());
+    Ok((Some(hosts), topology))
+}
+
+/// Where each host's instances are, e.g. "host0: postgres 0, pgpool 0; host1: ...".
+fn placement(t: &Topology) -> String {
+    let hosts: Vec<String> = t
+        .used_machines()
+        .iter()
+        .map(|h| {
+            let on: Vec<String> = Kind::ALL
+                .iter()
+                .flat_map(|k| t.instances_on(*k, Some(h.name.as_str())).into_iter().map(move |i| format!("{k} {i}")))
+                .collect();
+            format!("{}: {}", h.name, on.join(", "))
+        })
+        .collect();
+    hosts.join("; ")
 }
 
 /// A web binary of another stage would measure other stores under this stage's name: refuses
@@ -423,7 +499,11 @@ pub async fn command(file: &Path, out: Option<PathBuf>, run_dir: Option<PathBuf>
     let file = FaultsFile::load(file)?;
     let root = infra::repo_root();
     let out = out.unwrap_or_else(|| root.join("docs/results"));
-    let run_dir = run_dir.unwrap_or_else(|| root.join("run/faults").join(file.stage.name()));
+    let name = match file.hosts {
+        Some(_) => format!("{}-hosts", file.stage.name()),
+        None => file.stage.name().to_string(),
+    };
+    let run_dir = run_dir.unwrap_or_else(|| root.join("run/faults").join(name));
     cancel::install_ctrl_c();
     run(Options { file, out, run_dir, command }).await?;
     Ok(())

@@ -136,6 +136,7 @@ async fn observe(
     let (into, back) = match kind {
         FaultKind::Hang => ("SIGSTOP", "SIGCONT"),
         FaultKind::Exhaust => ("sessions taken", "sessions closed"),
+        FaultKind::Cut => ("cut", "heal"),
         _ => ("SIGKILL", "restart"),
     };
     let mut marks = vec![(events.killed_at, into.to_string()), (events.restart_at, back.to_string())];
@@ -194,7 +195,9 @@ async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven) -> Resul
     let (consistency, repaired, orders) = with_running(running, move |r| {
         let report = r.check_consistency()?;
         let mut repaired = None;
-        if let Some(d) = &report.difference {
+        if report.difference.is_some() && r.topology().is_remote() {
+            repaired = Some("not repaired: the rejoin is not done over SSH yet".to_string());
+        } else if let Some(d) = &report.difference {
             let b = d.backend();
             eprintln!("faults: backends differ ({report}); rejoining postgres {b} so the next fault starts clean");
             r.rejoin_backend(b).with_context(|| format!("repairing postgres {b}"))?;
@@ -205,9 +208,12 @@ async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven) -> Resul
         Ok((report, repaired, orders))
     })
     .await?;
-    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
+    let (topology, settings) = {
+        let r = running.lock().unwrap_or_else(|e| e.into_inner());
+        (r.topology().clone(), r.settings_for_web(0))
+    };
     let seen = &driven.seen;
-    let (cart_store, carts) = match stage::cart_store(f.stage, &topology).await? {
+    let (cart_store, carts) = match stage::cart_store(f.stage, &topology, &settings).await? {
         Some(store) => (
             Some(store.name.clone()),
             Some(audit::carts(store.carts.as_ref(), &seen.known_carts, &seen.unsettled).await?),
@@ -321,6 +327,7 @@ fn fault_row(f: &FaultsFile, n: usize, driven: Driven, checks: Checks) -> FaultR
         race: race_row,
         details: events.notes.clone(),
         stage: f.stage,
+        on_hosts: f.hosts.is_some(),
         target: spec.target.clone(),
         instance: events.instance.clone(),
         note: spec.note.clone(),

@@ -2,7 +2,7 @@
 //! its instance, wait while it is down, bring it back; one function per kind of fault.
 
 use super::timeline::Timeline;
-use super::{inject, resolve, with_running, FaultKind, FaultSpec, FaultsFile, Shared};
+use super::{inject, resolve, with_running, FaultKind, FaultSpec, FaultsFile, Shared, Target};
 use anyhow::{Context, Result};
 use infra::{Kind, Running};
 use std::time::{Duration, Instant};
@@ -67,6 +67,9 @@ pub(super) async fn schedule(
     if spec.kind == FaultKind::KillBothPgpools {
         return both_pgpools(running, timeline, down, label).await;
     }
+    if spec.kind == FaultKind::Cut {
+        return cut(spec, running, timeline, down, label).await;
+    }
     let (kind, index) = with_running(running, move |r| resolve(&target, r)).await?;
     let proc = proc_of(running, kind, index)?;
     let instance = format!("{kind} {index} on {}", proc.addr());
@@ -77,7 +80,7 @@ pub(super) async fn schedule(
         FaultKind::Hang => hang(&v).await,
         FaultKind::Exhaust => exhaust(&v).await?,
         FaultKind::KillDuringRejoin => kill_during_rejoin(&v).await?,
-        FaultKind::KillBothPgpools => unreachable!("handled above"),
+        FaultKind::KillBothPgpools | FaultKind::Cut => unreachable!("handled above"),
     };
     // When the way back began: the restart, the SIGCONT, the sessions' close.
     let restart_at = killed_at + down.as_secs_f64();
@@ -332,4 +335,98 @@ async fn both_pgpools(running: &Shared, timeline: &Timeline, down: Duration, lab
         notes: vec![],
         problems: vec![],
     })
+}
+
+/// The fault's cuts applied on their hosts (nftables over SSH, all at once) for the down time,
+/// then healed; what pgpool and Redis looked like halfway through and after the heal.
+async fn cut(spec: &FaultSpec, running: &Shared, timeline: &Timeline, down: Duration, label: &str) -> Result<Events> {
+    let Target::Instance { kind, index } = spec.parse_target()? else {
+        anyhow::bail!("a cut's target is an instance: {:?}", spec.target)
+    };
+    let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
+    let at = |k: Kind, i: usize| format!("{k} {i} ({})", topology.addr(k, i));
+    let cuts: Vec<String> =
+        spec.cut.iter().map(|c| format!("{} -/-> {}", at(c.from.0, c.from.1), at(c.to.0, c.to.1))).collect();
+    // The fault's moments are when the rules were in place (the SSH calls returned), not when
+    // they were asked for: on a busy machine a call takes seconds, most of it before nft runs.
+    let asked = timeline.now();
+    on_every_cut(spec, &topology, infra::hosts::InstanceCut::apply).await.context("applying the cuts")?;
+    let (killed_at, cut_at) = (timeline.now(), Instant::now());
+    eprintln!("faults: {label}: cut in place at {killed_at:.1} s (asked at {asked:.1} s): {}", cuts.join("; "));
+    let mut notes = vec![format!("cut: {} (applying it took {:.1} s)", cuts.join("; "), killed_at - asked)];
+    // Asked aside: a pgpool that cannot reach a backend may take its connect timeouts to answer,
+    // and the heal must not wait for that.
+    let halfway = {
+        let running = running.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(down / 2).await;
+            with_running(&running, |r| Ok(views(r))).await
+        })
+    };
+    tokio::time::sleep_until(tokio::time::Instant::from_std(cut_at + down)).await;
+    let t = Instant::now();
+    let healed = on_every_cut(spec, &topology, infra::hosts::InstanceCut::heal).await;
+    let restart_at = timeline.now();
+    let restarted = match healed {
+        Ok(()) => {
+            let took = t.elapsed();
+            eprintln!("faults: {label}: healed at {restart_at:.1} s (took {took:.1?})");
+            Ok((restart_at, no_restart(kind, index, took)))
+        }
+        Err(e) => {
+            eprintln!("faults: {label}: healing FAILED: {e:#}");
+            Err(format!("{e:#}"))
+        }
+    };
+    // The way back is the heal alone: give the servers a moment before looking.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (asked, after) = with_running(running, move |r| Ok((t.elapsed(), views(r)))).await?;
+    notes.push(format!("halfway through the cut: {}", halfway.await??));
+    notes.push(format!("{:.1} s after the heal: {after}", asked.as_secs_f64()));
+    Ok(Events {
+        instance: format!("{kind} {index} on {}", topology.addr(kind, index)),
+        fault: format!("cut {} for {} s, heal", spec.target, down.as_secs()),
+        killed_at,
+        restart_at,
+        restarted,
+        notes,
+        problems: vec![],
+    })
+}
+
+/// Runs `what` (apply or heal) for every cut of `spec` at once, each over SSH to its host.
+async fn on_every_cut(
+    spec: &FaultSpec,
+    topology: &infra::Topology,
+    what: fn(&infra::hosts::InstanceCut, &infra::Topology) -> Result<()>,
+) -> Result<()> {
+    let (cuts, topology) = (spec.cut.clone(), topology.clone());
+    tokio::task::spawn_blocking(move || {
+        std::thread::scope(|s| {
+            let jobs: Vec<_> =
+                cuts.iter().map(|c| s.spawn(|| what(c, &topology).with_context(|| c.to_string()))).collect();
+            jobs.into_iter().map(|j| j.join().expect("a cut's thread panicked")).collect::<Result<Vec<()>>>()
+        })
+    })
+    .await??;
+    Ok(())
+}
+
+/// Each pgpool's view of the backends and each Redis instance's role, asked on the hosts.
+fn views(r: &Running) -> String {
+    let status = r.status();
+    let mut parts: Vec<String> = status
+        .pgpools
+        .iter()
+        .map(|(i, view)| match view {
+            Ok(nodes) => {
+                let nodes: Vec<String> = nodes.iter().map(|n| format!("{} {}", n.node_id, n.status)).collect();
+                format!("pgpool {i} sees backends [{}]", nodes.join(", "))
+            }
+            Err(e) => format!("pgpool {i} does not answer ({})", e.lines().next().unwrap_or_default()),
+        })
+        .collect();
+    parts.extend(status.redis.iter().cloned());
+    parts.extend(status.notes.iter().cloned());
+    parts.join("; ")
 }

@@ -12,6 +12,7 @@ use crate::matrix::{Stage, Store};
 use anyhow::{bail, Context, Result};
 use domain::ports::CartRepository;
 use infra::{Kind, Running, Topology};
+use settings::WebSettings;
 use std::sync::Arc;
 
 /// The store that holds the carts of a stage, as the checks read it (straight, not through the
@@ -25,7 +26,8 @@ pub struct CartStore {
 /// Where the carts of `stage` live, connected afresh (called after each fault, so no pooled
 /// connection predates a restart). `None`: this build cannot read the stage's carts (a bench
 /// built without the stage's feature); the check is then reported as not done.
-pub async fn cart_store(stage: Stage, topology: &Topology) -> Result<Option<CartStore>> {
+/// `web` is what a web instance is given (the passwords on `[[hosts]]`).
+pub async fn cart_store(stage: Stage, topology: &Topology, web: &WebSettings) -> Result<Option<CartStore>> {
     match stage.cart_store() {
         Store::Postgres => {
             // Backend 0, read directly: the consistency check compares it with the others.
@@ -35,12 +37,13 @@ pub async fn cart_store(stage: Stage, topology: &Topology) -> Result<Option<Cart
             let mut settings = adapter_postgres::PgSettings::new(vec![backend.clone()]);
             settings.dbname = infra::SHOP_DB.into();
             settings.pool_size = 2;
+            settings.password.clone_from(&web.postgres.password);
             let store = adapter_postgres::PgStore::connect(&settings)
                 .await
                 .with_context(|| format!("connecting to postgres 0 ({backend}) for the cart check"))?;
             Ok(Some(CartStore { name: format!("postgres 0 ({backend}, direct)"), carts: store.stores().carts }))
         }
-        Store::Redis => redis_carts(topology).await,
+        Store::Redis => redis_carts(topology, web).await,
         Store::Cassandra => {
             bail!("stage {stage} keeps the carts in Cassandra: the faults run has no cart check for it")
         }
@@ -50,7 +53,7 @@ pub async fn cart_store(stage: Stage, topology: &Topology) -> Result<Option<Cart
 /// The Redis adapter's carts, found through the sentinels as the web instances find them (the
 /// same master name, no key prefix).
 #[cfg(feature = "stage-redis")]
-async fn redis_carts(topology: &Topology) -> Result<Option<CartStore>> {
+async fn redis_carts(topology: &Topology, web: &WebSettings) -> Result<Option<CartStore>> {
     anyhow::ensure!(topology.count(Kind::Sentinel) > 0, "the topology has no sentinels to find the Redis master");
     let sentinels: Vec<String> = (0..topology.count(Kind::Sentinel))
         .map(|i| {
@@ -61,6 +64,10 @@ async fn redis_carts(topology: &Topology) -> Result<Option<CartStore>> {
     let mut settings = adapter_redis::RedisSettings::new(sentinels.clone());
     settings.master_name = topology.sentinel.master_name.clone();
     settings.pool_size = 2;
+    if let Some(redis) = &web.redis {
+        settings.password.clone_from(&redis.password);
+        settings.sentinel_password.clone_from(&redis.sentinel_password);
+    }
     let store = adapter_redis::RedisStore::connect(&settings).await.with_context(|| {
         format!("connecting to redis through the sentinels {} for the cart check", sentinels.join(","))
     })?;
@@ -73,7 +80,7 @@ async fn redis_carts(topology: &Topology) -> Result<Option<CartStore>> {
 }
 
 #[cfg(not(feature = "stage-redis"))]
-async fn redis_carts(_: &Topology) -> Result<Option<CartStore>> {
+async fn redis_carts(_: &Topology, _: &WebSettings) -> Result<Option<CartStore>> {
     eprintln!("faults: this bench was built without stage-redis: the carts in Redis are not checked");
     Ok(None)
 }
@@ -98,7 +105,7 @@ pub fn instance_with_role(running: &Running, kind: Kind, role: &str) -> Result<u
                 .iter()
                 .enumerate()
                 .filter(|(_, addr)| **addr != master)
-                .find(|(_, addr)| replica_of(addr, &master))
+                .find(|(_, addr)| replica_of(addr, running.redis_password(), &master))
                 .map(|(i, _)| i)
                 .with_context(|| format!("no redis instance is a replica of {master} with its link up"))
         }
@@ -106,9 +113,10 @@ pub fn instance_with_role(running: &Running, kind: Kind, role: &str) -> Result<u
     }
 }
 
-/// Whether the Redis instance at `addr` replicates from `master` with its link up.
-fn replica_of(addr: &str, master: &str) -> bool {
-    infra::redis::info(addr, "replication").is_ok_and(|i| {
+/// Whether the Redis instance at `addr` replicates from `master` with its link up (asked with
+/// the run's password on `[[hosts]]`).
+fn replica_of(addr: &str, password: Option<&str>, master: &str) -> bool {
+    infra::redis::info_as(addr, password, "replication").is_ok_and(|i| {
         let get = |k: &str| i.get(k).map(String::as_str).unwrap_or("");
         get("role") == "slave"
             && format!("{}:{}", get("master_host"), get("master_port")) == master
@@ -134,7 +142,7 @@ pub fn settled(running: &Running) -> Vec<String> {
         .iter()
         .enumerate()
         .filter(|(_, addr)| **addr != master)
-        .filter(|(_, addr)| !replica_of(addr, &master))
+        .filter(|(_, addr)| !replica_of(addr, running.redis_password(), &master))
         .map(|(i, addr)| format!("redis {i} ({addr}) is not a replica of the master {master} with its link up"))
         .collect()
 }

@@ -47,6 +47,10 @@ pub struct FaultRow {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
     pub stage: Stage,
+    /// Run on emulated hosts (`[hosts]`, partitions) rather than loopback: such rows are a set
+    /// of their own beside the stage's loopback rows (a run replaces only its own set).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_hosts: bool,
     /// The instance, as the faults file names it ("pgpool 0", "redis master").
     pub target: String,
     /// The instance it meant at the kill, and its address.
@@ -125,6 +129,15 @@ pub struct FaultRow {
 }
 
 impl FaultRow {
+    /// The stage, and where: "pg", or "pg on hosts".
+    pub fn set(&self) -> String {
+        if self.on_hosts {
+            format!("{} on hosts", self.stage)
+        } else {
+            self.stage.to_string()
+        }
+    }
+
     /// Every data check passed and the instance came back.
     pub fn data_ok(&self) -> bool {
         self.lost_orders == 0
@@ -146,21 +159,22 @@ pub fn load(path: &Path) -> Result<Vec<FaultRow>> {
     }
 }
 
-/// `old` with the rows of `stage` replaced by `new` (in place of the first old one, or at the
-/// end), the other stages' rows kept as they were.
-pub fn merge(old: Vec<FaultRow>, stage: Stage, new: Vec<FaultRow>) -> Vec<FaultRow> {
-    let at = old.iter().position(|r| r.stage == stage);
-    let mut rows: Vec<FaultRow> = old.into_iter().filter(|r| r.stage != stage).collect();
+/// `old` with the rows of `stage` (on loopback, or `on_hosts`) replaced by `new` (in place of the
+/// first old one, or at the end), the other rows kept as they were.
+pub fn merge(old: Vec<FaultRow>, stage: Stage, on_hosts: bool, new: Vec<FaultRow>) -> Vec<FaultRow> {
+    let mine = |r: &FaultRow| r.stage == stage && r.on_hosts == on_hosts;
+    let at = old.iter().position(mine);
+    let mut rows: Vec<FaultRow> = old.into_iter().filter(|r| !mine(r)).collect();
     let at = at.unwrap_or(rows.len()).min(rows.len());
     rows.splice(at..at, new);
     rows
 }
 
 /// Writes faults.json (merged), faults.md (from every row) and its page faults.html into `out`.
-pub fn write(out: &Path, stage: Stage, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
+pub fn write(out: &Path, stage: Stage, on_hosts: bool, new: Vec<FaultRow>) -> Result<Vec<FaultRow>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let json = out.join("faults.json");
-    let rows = merge(load(&json)?, stage, new);
+    let rows = merge(load(&json)?, stage, on_hosts, new);
     std::fs::write(&json, serde_json::to_string_pretty(&rows)? + "\n")
         .with_context(|| format!("writing {}", json.display()))?;
     std::fs::write(out.join("faults.md"), markdown(&rows)).context("writing faults.md")?;
@@ -193,6 +207,11 @@ pub fn explain(fault: super::FaultKind, target: &str, op: &str, reason: &str) ->
         if let Some(why) = explain_hang(kind, method, reason) {
             return Some(why);
         }
+    }
+    if fault == super::FaultKind::Cut {
+        // Nothing was killed: the kill's reasons do not apply.
+        return explain_cut(kind, method, reason)
+            .or_else(|| (reason == "503 unavailable").then_some(STORE_RETRIES_RAN_OUT));
     }
     let why = match kind {
         "web" | "nginx" => explain_front(kind, method, reason),
@@ -289,6 +308,29 @@ fn explain_store(kind: &str, reason: &str) -> Option<&'static str> {
     }
 }
 
+/// Reasons particular to a network partition (a cut between two instances on different hosts).
+fn explain_cut(kind: &str, _method: &str, reason: &str) -> Option<&'static str> {
+    match kind {
+        "pgpool" if reason == "503 unavailable" => Some(
+            "a write on pgpool 0 hung (pgpool sends it to every backend, and backend 1's answer never came over the \
+             cut); the app gave up the attempt (2-3 s: \"no answer within\" in the web log) and retried on pgpool \
+             1, where it waited for the same user's rows: the transaction the cut froze still held their locks on \
+             backend 0 (pgpool 0's session waits for backend 1 until the heal), so the 4 s request budget ran out. \
+             Not acknowledged and not applied (the frozen transaction never commits: it is rolled back when pgpool 0 \
+             finds its client gone after the heal); a checkout retried with its key after the heal places the order \
+             once.",
+        ),
+        "web" if reason == "503 unavailable" => Some(
+            "a request of a user whose transaction was in flight on web 0's session with pgpool 0 when the cut came: \
+             that session froze mid-transaction, and pgpool 0 and the backends keep it (and its row locks) open until \
+             the heal lets pgpool 0 see its client gone; web 0 moved to pgpool 1 (\"taken out of rotation\" in its \
+             log) but the user's next writes there waited for those locks until the 4 s request budget ran out. Not \
+             acknowledged and not applied; other users' requests were not affected.",
+        ),
+        _ => None,
+    }
+}
+
 /// Reasons particular to a stopped (SIGSTOP) instance: it holds requests without refusing them.
 fn explain_hang(kind: &str, method: &str, reason: &str) -> Option<&'static str> {
     match kind {
@@ -314,32 +356,41 @@ fn explain_hang(kind: &str, method: &str, reason: &str) -> Option<&'static str> 
 }
 
 /// How every stage's rows are made (faults.md says it once, above each stage's own setup).
-pub const METHOD: &str = "Per fault, a fresh run of the shopaholic load (the matrix's plans) through both \
-    nginx: warm-up, steady load, SIGKILL of the instance's process group, load on the survivors, restart \
+pub const METHOD: &str = "Per fault, a fresh run of the shopaholic load (the matrix's plans) through both nginx: \
+    warm-up, steady load, SIGKILL of the instance's process group, load on the survivors, restart \
     (`infra::Running::restart`: a PostgreSQL backend is resynced by the rejoin, which holds writes meanwhile; a \
     Redis instance comes back as a replica of the master the sentinels name, after their failover if it was the \
-    master; a Cassandra node restarts with its data and is back when the whole ring sees it up), then more load. \
-    A failed checkout is sent again with the same Idempotency-Key. **Errors seen**: requests that failed from \
-    the kill to the end of the load, with their reasons. **Recovery**: from the kill (and from the start of the \
-    restart) until the affected class of operations (reads, writes) succeeded again: a class is affected when a \
-    request failed or its successes paused for more than max(1 s, three times its longest pause before the \
-    kill); 0 s means neither happened. **Data check**, after the load: every acknowledged order (201 or 200 \
-    replay) looked up on every backend directly (lost: missing or under another key; duplicated: a key with two \
-    orders); every cart whose last acknowledged state the client knows, read from the cart store (PostgreSQL \
-    backend 0 directly, or the Redis master and fresh replicas through the sentinels: lost), and answers that \
-    contradicted an earlier acknowledged cart change (contradicted); the consistency check of the backends (a \
-    difference is repaired by a rejoin before the next fault). \
-    **Faults beyond a kill** (issue 11): a hang (SIGSTOP of the process and every descendant, then SIGCONT; a \
-    backend a pgpool detached meanwhile is rejoined), an exhaustion (outside sessions as user postgres fill a \
-    backend's slots, then close), a backend killed again while its rejoin runs (then rejoined again), \
-    pgpool's main process killed alone, both pgpools killed at once. **Race workload**: beside the load, users \
-    that each fire two requests at once per round (add vs checkout, set vs checkout, a checkout replay vs add, \
-    two checkouts with other keys), retry a failed checkout with its key, read the cart back after a failed \
-    change and send requests round-robin to both nginx without moving off a dead one; their histories are \
-    checked against a model in which every request takes effect once while it runs (bench/src/race/check.rs): \
-    lost (an acknowledged change in neither the cart nor an order) and doubled (a line ordered twice) count \
-    (user, product) histories. **Window**: seconds from the first to the last client-visible error of either \
-    client (0 when none).";
+    master; a Cassandra node restarts with its data and is back when the whole ring sees it up), then more load. A \
+    failed checkout is sent again with the same Idempotency-Key. **Errors seen**: requests that failed from the \
+    kill to the end of the load, with their reasons, of all the requests of the fault's load. **Recovery**: from \
+    the kill (and from the start of the restart) until the affected class of operations (reads, writes) succeeded \
+    again: a class is affected when a request failed or its successes paused for more than max(1 s, three times \
+    its longest pause before the kill); 0 s means neither happened. **Data check**, after the load: every \
+    acknowledged order (201 or 200 replay) looked up on every backend directly (lost: missing or under another \
+    key; duplicated: a key with two orders); every cart whose last acknowledged state the client knows, read from \
+    the cart store (PostgreSQL backend 0 directly, or the Redis master and fresh replicas through the sentinels: \
+    lost), and answers that contradicted an earlier acknowledged cart change (contradicted); the consistency check \
+    of the backends (a difference is repaired by a rejoin before the next fault). **Faults beyond a kill** (issue \
+    11): a hang (SIGSTOP of the process and every descendant, then SIGCONT; a backend a pgpool detached meanwhile \
+    is rejoined), an exhaustion (outside sessions as user postgres fill a backend's slots, then close), a backend \
+    killed again while its rejoin runs (then rejoined again), pgpool's main process killed alone, both pgpools \
+    killed at once. **Race workload**: beside the load, users that each fire two requests at once per round (add \
+    vs checkout, set vs checkout, a checkout replay vs add, two checkouts with other keys), retry a failed \
+    checkout with its key, read the cart back after a failed change and send requests round-robin to both nginx \
+    without moving off a dead one; their histories are checked against a model in which every request takes effect \
+    once while it runs (bench/src/race/check.rs): lost (an acknowledged change in neither the cart nor an order) \
+    and doubled (a line ordered twice) count (user, product) histories. **Window**: seconds from the first to the \
+    last client-visible error of either client (0 when none).";
+
+/// How the rows "on hosts" differ (faults.md says it when there are such rows).
+pub const HOSTS_METHOD: &str = "**On hosts** (issue 13): the topology runs on emulated hosts (network \
+    namespaces with their own sshd on a private bridge, driven over SSH as real machines would be; the load and \
+    the checks run from this machine, the backends read directly with the run's passwords), and the fault is a \
+    network partition: nftables rules on the hosts drop (not reject) every packet between one instance and \
+    another's port, both ways, for the fault's length, then the rules are removed (the heal: \"restart\" in the \
+    recovery column). Recovery from the cut is how long the affected operations took to succeed again while it \
+    held (the app moving off what it could not reach); from the heal, once it was gone. The same data checks \
+    after the load; a difference of the backends is reported, not repaired (the rejoin is not done over SSH yet).";
 
 /// faults.md: the table, then the reasons for every client-visible error.
 pub fn markdown(rows: &[FaultRow]) -> String {
@@ -351,7 +402,11 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     );
     md.push_str(METHOD);
     md.push_str("\n\n");
-    let mut stages: Vec<(Stage, &str)> = rows.iter().map(|r| (r.stage, r.setup.as_str())).collect();
+    if rows.iter().any(|r| r.on_hosts) {
+        md.push_str(HOSTS_METHOD);
+        md.push_str("\n\n");
+    }
+    let mut stages: Vec<(String, &str)> = rows.iter().map(|r| (r.set(), r.setup.as_str())).collect();
     stages.dedup_by(|a, b| a.0 == b.0);
     for (stage, setup) in stages {
         let setup = if setup.is_empty() { "(setup not recorded)" } else { setup };
@@ -360,7 +415,7 @@ pub fn markdown(rows: &[FaultRow]) -> String {
     md.push_str("\n| stage | fault | errors seen | recovery | data check |\n|---|---|---|---|---|\n");
     for r in rows {
         let (fault, errors, recovery, data) = (fault_cell(r), errors_cell(r), recovery_cell(r), data_cell(r));
-        let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.stage);
+        let _ = writeln!(md, "| {} | {fault} | {errors} | {recovery} | {data} |", r.set());
     }
     super::pictures::section(&mut md, rows);
     reasons_section(&mut md, rows);
@@ -388,6 +443,7 @@ fn errors_cell(r: &FaultRow) -> String {
         let more = if groups.len() > 3 { ", ..." } else { "" };
         format!("{} ({}{more})", r.client_errors, top.join(", "))
     };
+    let errors = format!("{errors} of {} requests", r.requests_ok + r.requests_failed);
     let errors = match &r.race {
         Some(race) if race.failed > 0 => format!("{errors}; race {}", race.failed),
         _ => errors,
@@ -401,16 +457,18 @@ fn errors_cell(r: &FaultRow) -> String {
 
 /// How long until the clients succeeded again, after the kill and after the restart.
 fn recovery_cell(r: &FaultRow) -> String {
-    let mut recovery = format!("kill: {}", secs(r.recovery_s));
+    let cut = r.kind == super::FaultKind::Cut;
+    let (fault, back) = if cut { ("cut", "heal") } else { ("kill", "restart") };
+    let mut recovery = format!("{fault}: {}", secs(r.recovery_s));
     match r.restart_s {
         Some(took) => {
-            recovery.push_str(&format!("; restart took {took:.1} s"));
+            recovery.push_str(&format!("; {back} took {took:.1} s"));
             if let Some(p) = r.writes_paused_s {
                 recovery.push_str(&format!(" (writes held {p:.1} s)"));
             }
             recovery.push_str(&format!(", then {}", secs(r.restart_recovery_s)));
         }
-        None => recovery.push_str("; restart FAILED"),
+        None => recovery.push_str(&format!("; {back} FAILED")),
     }
     if r.slowest_request_s >= analysis::PAUSE {
         let op = if r.slowest_op.is_empty() { String::new() } else { format!(", `{}`", r.slowest_op) };
@@ -458,12 +516,12 @@ fn reasons_section(md: &mut String, rows: &[FaultRow]) {
         md.push_str("No client saw an error.\n");
     }
     for r in with_errors {
-        let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+        let _ = writeln!(md, "**{}: {} ({})**\n", r.set(), r.fault, r.instance);
         for g in by_reason(&r.error_reasons) {
             let why = explain(r.kind, &r.target, &g.ops[0].0, &g.reason)
                 .unwrap_or("not explained yet: see the servers' logs of the run.");
             let ops: Vec<String> = g.ops.iter().map(|(op, n)| format!("`{op}` {n}")).collect();
-            let phases = g.phases.iter().map(|p| phase_words(p)).collect::<Vec<_>>().join(" and ");
+            let phases = g.phases.iter().map(|p| phase_words(p, r.kind)).collect::<Vec<_>>().join(" and ");
             let _ = writeln!(md, "- **{} x {}**, {phases} ({}): {why}", g.count, g.reason, ops.join(", "));
         }
         if !r.nginx_errors.is_empty() {
@@ -488,7 +546,7 @@ fn done_and_problems_sections(md: &mut String, rows: &[FaultRow]) {
     if !detailed.is_empty() {
         md.push_str("## What the faults did\n\n");
         for r in detailed {
-            let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+            let _ = writeln!(md, "**{}: {} ({})**\n", r.set(), r.fault, r.instance);
             for d in &r.details {
                 let _ = writeln!(md, "- {d}");
             }
@@ -499,7 +557,7 @@ fn done_and_problems_sections(md: &mut String, rows: &[FaultRow]) {
     if !problems.is_empty() {
         md.push_str("## Problems found by the checks\n\n");
         for r in problems {
-            let _ = writeln!(md, "**{}: {} ({})**\n", r.stage, r.fault, r.instance);
+            let _ = writeln!(md, "**{}: {} ({})**\n", r.set(), r.fault, r.instance);
             for p in r.problems.iter().take(10) {
                 let _ = writeln!(md, "- {p}");
             }
@@ -513,9 +571,9 @@ fn done_and_problems_sections(md: &mut String, rows: &[FaultRow]) {
 
 /// When and from which commit each stage's rows were made.
 fn runs_section(md: &mut String, rows: &[FaultRow]) {
-    let mut runs: Vec<(Stage, String, String)> = rows
+    let mut runs: Vec<(String, String, String)> = rows
         .iter()
-        .map(|r| (r.stage, r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
+        .map(|r| (r.set(), r.finished_at.clone(), r.git_commit.clone().unwrap_or_else(|| "?".into())))
         .collect();
     runs.dedup_by(|a, b| a.0 == b.0);
     md.push_str("## Runs\n\n");
@@ -560,10 +618,12 @@ fn by_reason(reasons: &[ErrorReason]) -> Vec<ReasonGroup> {
     groups
 }
 
-fn phase_words(phase: &str) -> &'static str {
-    match phase {
-        "kill" => "after the kill",
-        "restart" => "during or after the restart",
+fn phase_words(phase: &str, kind: super::FaultKind) -> &'static str {
+    match (phase, kind == super::FaultKind::Cut) {
+        ("kill", false) => "after the kill",
+        ("kill", true) => "during the cut",
+        ("restart", false) => "during or after the restart",
+        ("restart", true) => "after the heal",
         _ => "before the fault",
     }
 }
@@ -581,6 +641,7 @@ mod tests {
             race: None,
             details: vec![],
             stage,
+            on_hosts: false,
             target: fault.into(),
             instance: format!("{fault} (127.0.0.1:17200)"),
             note: String::new(),
@@ -622,12 +683,30 @@ mod tests {
     #[test]
     fn a_run_replaces_only_its_own_stage() {
         let old = vec![row(Stage::Pg, "pgpool 0"), row(Stage::Pg, "web 0"), row(Stage::Redis, "redis master")];
-        let merged = merge(old.clone(), Stage::Pg, vec![row(Stage::Pg, "nginx 0")]);
+        let merged = merge(old.clone(), Stage::Pg, false, vec![row(Stage::Pg, "nginx 0")]);
         let names: Vec<(&str, &str)> = merged.iter().map(|r| (r.stage.name(), r.target.as_str())).collect();
         assert_eq!(names, [("pg", "nginx 0"), ("redis", "redis master")]);
-        let merged = merge(old, Stage::Cassandra, vec![row(Stage::Cassandra, "cassandra 1")]);
+        let merged = merge(old, Stage::Cassandra, false, vec![row(Stage::Cassandra, "cassandra 1")]);
         assert_eq!(merged.len(), 4);
         assert_eq!(merged[3].stage, Stage::Cassandra);
+    }
+
+    /// A run on hosts replaces its own rows only, and the loopback rows of its stage stay.
+    #[test]
+    fn rows_on_hosts_are_a_set_of_their_own() {
+        let hosts = |target: &str| FaultRow { on_hosts: true, ..row(Stage::Pg, target) };
+        let old = vec![row(Stage::Pg, "pgpool 0"), hosts("web 0"), row(Stage::Redis, "redis master")];
+        let merged = merge(old.clone(), Stage::Pg, true, vec![hosts("pgpool 1")]);
+        let names: Vec<(String, &str)> = merged.iter().map(|r| (r.set(), r.target.as_str())).collect();
+        let want = [("pg", "pgpool 0"), ("pg on hosts", "pgpool 1"), ("redis", "redis master")];
+        assert_eq!(names, want.map(|(s, t)| (s.to_string(), t)));
+        let merged = merge(old, Stage::Pg, false, vec![row(Stage::Pg, "nginx 0")]);
+        assert_eq!(merged.iter().filter(|r| r.on_hosts).count(), 1, "the loopback run keeps the hosts rows");
+        let md = markdown(&merged);
+        assert!(md.contains("| pg on hosts | SIGKILL web 0, restart") && md.contains("**On hosts**"), "{md}");
+        // A loopback row is written as before (no `on_hosts` key): the committed rows stay as they are.
+        assert!(!serde_json::to_string(&row(Stage::Pg, "web 0")).unwrap().contains("on_hosts"));
+        assert!(!markdown(&[row(Stage::Pg, "web 0")]).contains("On hosts"));
     }
 
     #[test]
@@ -659,7 +738,8 @@ mod tests {
         let md = markdown(&[web.clone(), pg]);
         assert!(
             md.contains(
-                "| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway); window 1.23 s |"
+                "| pg | SIGKILL web 0, restart (web 0 (127.0.0.1:17200)) | 3 (3 x 502 Bad Gateway) of 100 requests; window \
+                 1.23 s |"
             ),
             "{md}"
         );
@@ -670,7 +750,7 @@ mod tests {
         assert!(md.contains("5 acked orders: 1 lost, 0 duplicated"), "{md}");
         assert!(md.contains("nginx resends only requests it may repeat"), "{md}");
         assert!(md.contains("order x is not on postgres 1"), "{md}");
-        assert!(md.contains("| 0; race 2; window 0 s |"), "{md}");
+        assert!(md.contains("| 0 of 100 requests; race 2; window 0 s |"), "{md}");
         assert!(md.contains("; race: 40 rounds, 1 lost, 0 doubled;"), "{md}");
         assert!(md.contains("- the race workload's failed requests: 2 x 503 unavailable"), "{md}");
         assert!(md.contains("## What the faults did") && md.contains("- the first rejoin failed"), "{md}");
@@ -687,7 +767,10 @@ mod tests {
         }
         let back: FaultRow = serde_json::from_value(old).unwrap();
         assert_eq!(back, FaultRow { error_window_s: None, ..row(Stage::Pg, "web 0") });
-        assert!(markdown(std::slice::from_ref(&back)).contains("| 0 | kill:"), "no window shown when not measured");
+        assert!(
+            markdown(std::slice::from_ref(&back)).contains("| 0 of 100 requests | kill:"),
+            "no window shown when not measured"
+        );
         assert_eq!(back.kind, crate::faults::FaultKind::Kill);
         // The committed results load too.
         let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/results/faults.json");

@@ -15,6 +15,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::SshHost;
 use crate::topology::{Kind, Topology};
@@ -75,7 +76,9 @@ impl Cut {
 
 /// One instance of a topology with `[[hosts]]` cut off from another: `from`'s host no longer
 /// reaches `to`'s port on `to`'s host (nor hears back from it). E.g. a pgpool from one backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// As a bench faults file writes it: `{ from = ["pgpool", 0], to = ["postgres", 1] }`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InstanceCut {
     pub from: (Kind, usize),
     pub to: (Kind, usize),
@@ -102,6 +105,13 @@ impl InstanceCut {
     pub fn heal(&self, t: &Topology) -> Result<()> {
         let (host, cut) = self.resolve(t)?;
         host.heal(&cut)
+    }
+}
+
+impl std::fmt::Display for InstanceCut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((fk, fi), (tk, ti)) = (self.from, self.to);
+        write!(f, "{fk} {fi} -/-> {tk} {ti}")
     }
 }
 

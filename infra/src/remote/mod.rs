@@ -47,22 +47,23 @@ fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> 
     h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
 }
 
-/// The `shopbench-infra` to ship: this program, or the one built beside it (the bench's
-/// `shopbench-bench` brings its topologies up in its own process).
+/// The `shopbench-infra` to ship: this program, or the one built beside it when another program
+/// of the workspace starts the topology (the bench's `shopbench-bench` in the same target dir, a
+/// test binary in its `deps/`).
 fn infra_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     if exe.file_name().is_some_and(|n| n == "shopbench-infra") {
         return Ok(exe);
     }
-    let beside = exe.with_file_name("shopbench-infra");
-    if !beside.is_file() {
-        bail!(
-            "a topology with [[hosts]] ships the shopbench-infra program to its hosts: run it, or build it beside {} \
+    let dir = exe.parent().context("the running program has no directory")?;
+    let mut beside = [Some(dir), dir.parent()].into_iter().flatten().map(|d| d.join("shopbench-infra"));
+    beside.find(|p| p.is_file()).with_context(|| {
+        format!(
+            "a topology with [[hosts]] ships the shopbench-infra program to each host: none beside {} \
              (cargo build -p infra)",
             exe.display()
-        );
-    }
-    Ok(beside)
+        )
+    })
 }
 
 pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
