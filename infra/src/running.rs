@@ -139,10 +139,11 @@ impl Running {
     /// tests and the bench.
     pub fn kill(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
         let p = self.proc(kind, index)?.clone();
+        let pid = p.local_pid()?;
         if !p.alive() {
-            bail!("{} (pid {}) is not running", p.label(), p.pid);
+            bail!("{} (pid {pid}) is not running", p.label());
         }
-        process::signal_tree(p.pid, sig);
+        process::signal_tree(pid, sig);
         if sig == libc::SIGKILL {
             process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
             if let Some(mut c) = self.children.remove(&(kind, index)) {
@@ -156,10 +157,11 @@ impl Running {
     /// process, whose children then go on serving its port as orphans: see [`Proc::orphans`]).
     pub fn kill_main_process(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
         let p = self.proc(kind, index)?.clone();
+        let pid = p.local_pid()?;
         if !p.alive() {
-            bail!("{} (pid {}) is not running", p.label(), p.pid);
+            bail!("{} (pid {pid}) is not running", p.label());
         }
-        process::signal(p.pid, sig)?;
+        process::signal(pid, sig)?;
         if sig == libc::SIGKILL {
             process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
             if let Some(mut c) = self.children.remove(&(kind, index)) {
@@ -187,9 +189,10 @@ impl Running {
     /// Stops one instance by PID (its kind's stop signal, SIGKILL after a grace period).
     pub fn stop(&mut self, kind: Kind, index: usize) -> Result<()> {
         let p = self.proc(kind, index)?.clone();
+        let pid = p.local_pid()?;
         let (sig, grace) = stop_signal(kind);
         let child = self.children.get_mut(&(kind, index));
-        process::stop(p.pid, p.start_time, sig, grace, child).with_context(|| format!("stopping {}", p.label()))?;
+        process::stop(pid, p.start_time, sig, grace, child).with_context(|| format!("stopping {}", p.label()))?;
         self.children.remove(&(kind, index));
         self.end_orphans(kind, index)?;
         Ok(())

@@ -61,6 +61,17 @@ impl Proc {
     pub fn label(&self) -> String {
         format!("{} {}", self.kind, self.index)
     }
+
+    /// Its pid, to signal here: only a process of this machine. Another host's pid means
+    /// another process here (or none), so signalling it is refused, never attempted.
+    pub fn local_pid(&self) -> Result<u32> {
+        match &self.machine {
+            None => Ok(self.pid),
+            Some(m) => {
+                anyhow::bail!("{} runs on host {m}: it is signalled over SSH, not by its pid here", self.label())
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -116,5 +127,35 @@ impl State {
         let at =
             self.processes.iter().position(|q| (q.kind, q.index) > (p.kind, p.index)).unwrap_or(self.processes.len());
         self.processes.insert(at, p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn another_hosts_pid_is_never_signalled_here() {
+        // This test's own pid and start time: signalling it by mistake would hit a live process.
+        let pid = std::process::id();
+        let start_time = crate::process::start_time(pid).expect("own start time");
+        let mut p = Proc {
+            kind: Kind::Web,
+            index: 0,
+            pid,
+            start_time,
+            host: "10.0.0.2".into(),
+            port: 8080,
+            pcp_port: None,
+            dir: "/tmp".into(),
+            log: "/tmp/web.log".into(),
+            machine: Some("web1".into()),
+        };
+        let e = p.local_pid().unwrap_err().to_string();
+        assert!(e.contains("host web1"), "{e}");
+        assert!(!p.alive(), "another host's process is not asked here");
+        p.machine = None;
+        assert_eq!(p.local_pid().unwrap(), pid);
+        assert!(p.alive());
     }
 }
