@@ -120,7 +120,7 @@ pub(crate) fn up(t: Topology, run_dir: &Path) -> Result<Running> {
     for tier in Tier::ALL {
         let since = Instant::now();
         let hosts = in_tier_order(&t, tier, &machines);
-        if tier == Tier::Cassandra {
+        if tier == Tier::Cassandra && !hosts.is_empty() {
             // Every host's node at once: each starts alone (20-40 s, more on a busy machine) and
             // needs the others only to form the ring, which is waited for from here.
             let answers: Vec<Result<String>> = std::thread::scope(|s| {
