@@ -90,8 +90,11 @@ impl Stopped {
 }
 
 impl Drop for Stopped {
+    /// Children before their parents (the reverse of the stop order): a parent continued first
+    /// could see a still stopped child and act on it (a shell's `wait` returned and the shell
+    /// exited in a CI run of the test below).
     fn drop(&mut self) {
-        for (pid, start) in &self.pids {
+        for (pid, start) in self.pids.iter().rev() {
             if stat(*pid).is_some_and(|(_, s)| s == *start) {
                 signal(*pid, libc::SIGCONT);
             }
