@@ -23,9 +23,15 @@ use domain::StoreError;
 use futures_util::future::{join3, join4, join5};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio_postgres::SimpleQueryMessage;
 use uuid::Uuid;
 
 const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
+/// `GET` in the simple protocol for the plain read (see `catalogue::get_simple`); the key is a
+/// typed UUID formatted here.
+fn get_simple(user: Uuid) -> String {
+    format!("SELECT product_id, quantity FROM cart_items WHERE user_id = '{}' ORDER BY product_id", user.hyphenated())
+}
 const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
 /// An add keeps the line's stamp (`since`), a set replaces it: see `settle`.
 const UPSERT_ADD: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
@@ -280,8 +286,15 @@ async fn settle_once(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result
 impl CartRepository for PgCarts {
     async fn get(&self, user: UserId) -> StoreResult<Cart> {
         with_conn!(self.0, "carts.get", |c, _retries| {
-            let st = c.prepare(GET).await?;
-            Ok(Cart::new(user, c.client.query(&st, &[&user.as_uuid()]).await?.iter().map(rows::cart_item).collect()))
+            let messages = c.client.simple_query(&get_simple(user.as_uuid())).await?;
+            let items = messages
+                .iter()
+                .filter_map(|m| match m {
+                    SimpleQueryMessage::Row(r) => Some(rows::cart_item_text(r)),
+                    _ => None,
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Cart::new(user, items))
         })
     }
 

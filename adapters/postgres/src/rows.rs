@@ -47,9 +47,9 @@ pub(crate) fn product_text(r: &SimpleQueryRow) -> Result<Product, DbError> {
     let bad = |what: String| -> DbError { StoreError::Unavailable(format!("products.{what}").into()).into() };
     let text = |name: &str| -> Result<&str, DbError> { r.try_get(name)?.ok_or_else(|| bad(format!("{name} is NULL"))) };
     let int = |name: &str| -> Result<i64, DbError> { text(name)?.parse().map_err(|e| bad(format!("{name}: {e}"))) };
-    let millis = |name: &str| -> Result<Timestamp, DbError> {
-        let ms = int(name)?;
-        Timestamp::from_millis(ms).ok_or_else(|| bad(format!("{name}: {ms}")))
+    let time = |name: &str| -> Result<Timestamp, DbError> {
+        let t = text(name)?;
+        timestamp_text(t).ok_or_else(|| bad(format!("{name}: {t}")))
     };
     let id = Uuid::parse_str(text("id")?).map_err(|e| bad(format!("id: {e}")))?;
     Ok(Product {
@@ -58,9 +58,24 @@ pub(crate) fn product_text(r: &SimpleQueryRow) -> Result<Product, DbError> {
         description: Description::from_trusted(text("description")?.to_owned()),
         category: Category::from_trusted(text("category")?.to_owned()),
         price: Cents::from_trusted(int("price_cents")?),
-        created_at: millis("created_ms")?,
-        updated_at: millis("updated_ms")?,
+        created_at: time("created_at")?,
+        updated_at: time("updated_at")?,
     })
+}
+
+/// A `timestamptz` in PostgreSQL's text output with `DateStyle` ISO (the server's default, and what
+/// `settings::config_for` asks for): `2026-01-01 12:00:00.123+00`, any offset.
+pub(crate) fn timestamp_text(t: &str) -> Option<Timestamp> {
+    chrono::DateTime::parse_from_str(t, "%Y-%m-%d %H:%M:%S%.f%#z").ok().map(|d| ts(d.with_timezone(&chrono::Utc)))
+}
+
+/// A cart line from a simple-protocol row of `carts::get_simple`.
+pub(crate) fn cart_item_text(r: &SimpleQueryRow) -> Result<CartItem, DbError> {
+    let bad = |what: String| -> DbError { StoreError::Unavailable(format!("cart_items.{what}").into()).into() };
+    let text = |name: &str| -> Result<&str, DbError> { r.try_get(name)?.ok_or_else(|| bad(format!("{name} is NULL"))) };
+    let product = Uuid::parse_str(text("product_id")?).map_err(|e| bad(format!("product_id: {e}")))?;
+    let quantity: u32 = text("quantity")?.parse().map_err(|e| bad(format!("quantity: {e}")))?;
+    Ok(CartItem { product_id: ProductId::from_uuid(product), quantity: Quantity::from_trusted(quantity) })
 }
 
 pub(crate) fn cart_item(r: &Row) -> CartItem {
@@ -104,4 +119,22 @@ pub(crate) fn orders(rows: &[Row]) -> Result<Vec<Order>, DbError> {
 pub(crate) fn violated<'e>(e: &'e tokio_postgres::Error, code: &SqlState) -> Option<&'e str> {
     let db = e.as_db_error()?;
     (db.code() == code).then(|| db.constraint().unwrap_or(""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::timestamp_text;
+
+    #[test]
+    fn timestamps_parse_from_iso_text_with_any_offset_and_precision() {
+        let ms = |t: &str| timestamp_text(t).map(|t| t.millis());
+        assert_eq!(ms("1970-01-01 00:00:01.5+00"), Some(1500));
+        assert_eq!(ms("2026-01-01 00:00:00+00"), Some(1_767_225_600_000));
+        assert_eq!(ms("2026-01-01 02:30:00.123+02:30"), Some(1_767_225_600_123));
+        // Microseconds are cut to the domain's milliseconds.
+        assert_eq!(ms("2026-01-01 00:00:00.123999+00"), Some(1_767_225_600_123));
+        // Another DateStyle is refused, not misread.
+        assert_eq!(ms("Thu Jan 01 00:00:00 2026 UTC"), None);
+        assert_eq!(ms("01/01/2026 00:00:00 UTC"), None);
+    }
 }

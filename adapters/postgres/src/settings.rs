@@ -78,6 +78,8 @@ impl PgSettings {
         c.host(&host).port(port).user(&self.user).dbname(&self.dbname);
         c.connect_timeout(self.connect_timeout());
         c.application_name("shopbench");
+        // The simple-protocol reads parse times from text (`rows::timestamp_text`).
+        c.options("-c DateStyle=ISO -c TimeZone=UTC");
         c.keepalives(true).keepalives_idle(Duration::from_secs(30));
         if let Some(p) = &self.password {
             c.password(p);
