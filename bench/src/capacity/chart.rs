@@ -2,7 +2,7 @@
 //! SVG, plotters, the report's font).
 
 use crate::report::summary::Summary;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -40,15 +40,8 @@ pub fn draw(s: &Summary, png: &Path, svg: &Path) -> Result<()> {
         s.stage
     );
     let size = (WIDTH, 120 + ROW * bars.len().max(1) as u32);
-    {
-        let root = BitMapBackend::new(png, size).into_drawing_area();
-        draw_on(&root, &title, &bars).with_context(|| format!("drawing {}", png.display()))?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
-    }
-    let root = SVGBackend::new(svg, size).into_drawing_area();
-    draw_on(&root, &title, &bars).with_context(|| format!("drawing {}", svg.display()))?;
-    root.present().map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
-    Ok(())
+    crate::report::lean::write_png(png, size, |root| draw_on(root, &title, &bars))?;
+    crate::report::lean::write_svg(svg, size, |root| draw_on(root, &title, &bars))
 }
 
 fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, title: &str, bars: &[CapacityBar]) -> Result<()>

@@ -3,8 +3,9 @@
 //! PNG and SVG, drawn with plotters; text uses DejaVu Sans (Debian's fonts-dejavu-core), loaded
 //! at run time because plotters' `ab_glyph` backend has no font of its own.
 
+use crate::report::lean;
 use crate::report::summary::Summary;
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, Result};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -133,17 +134,8 @@ fn height(data: &ChartData) -> u32 {
 pub fn draw(data: &ChartData, png: &Path, svg: &Path) -> Result<()> {
     register_font()?;
     let size = (WIDTH, height(data));
-    {
-        let root = BitMapBackend::new(png, size).into_drawing_area();
-        draw_on(&root, data).with_context(|| format!("drawing {}", png.display()))?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
-    }
-    {
-        let root = SVGBackend::new(svg, size).into_drawing_area();
-        draw_on(&root, data).with_context(|| format!("drawing {}", svg.display()))?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", svg.display()))?;
-    }
-    Ok(())
+    lean::write_png(png, size, |root| draw_on(root, data))?;
+    lean::write_svg(svg, size, |root| draw_on(root, data))
 }
 
 fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, data: &ChartData) -> Result<()>

@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod compare;
+pub mod lean;
 pub mod observed;
 pub mod results;
 pub mod stats;

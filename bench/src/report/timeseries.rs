@@ -4,7 +4,8 @@
 
 use crate::observe::series::Series;
 use crate::report::chart::register_font;
-use anyhow::{anyhow, Context, Result};
+use crate::report::lean;
+use anyhow::{anyhow, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -51,14 +52,8 @@ impl Picture {
 pub fn draw(p: &Picture, png: &Path, svg: &Path) -> Result<()> {
     register_font()?;
     let size = (WIDTH, TITLE + PANEL * p.panels.len().max(1) as u32);
-    {
-        let root = BitMapBackend::new(png, size).into_drawing_area();
-        draw_on(&root, p).with_context(|| format!("drawing {}", png.display()))?;
-        root.present().map_err(|e| anyhow!("writing {}: {e}", png.display()))?;
-    }
-    let root = SVGBackend::new(svg, size).into_drawing_area();
-    draw_on(&root, p).with_context(|| format!("drawing {}", svg.display()))?;
-    root.present().map_err(|e| anyhow!("writing {}: {e}", svg.display()))
+    lean::write_png(png, size, |root| draw_on(root, p))?;
+    lean::write_svg(svg, size, |root| draw_on(root, p))
 }
 
 fn draw_on<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, p: &Picture) -> Result<()>
