@@ -116,8 +116,9 @@ fn a_hung_backend_is_detached_within_seconds_and_rejoins() {
         eprintln!(
             "pgpool {p}: detached the hung backend {detached:.2} s after the SIGSTOP (pcp showed it after {seen:.1?})"
         );
-        // ~3-4 s expected; the bound leaves room for a busy machine
-        assert!(detached < 7.0, "pgpool {p} took {detached:.2} s to detach the hung backend");
+        // 15-16 s expected (3 attempts of health_check_timeout 5 s + up to a period of 1 s); the
+        // bound leaves room for a busy machine and stays below the 20 s hang of the faults runs
+        assert!(detached < 19.0, "pgpool {p} took {detached:.2} s to detach the hung backend");
     }
 
     // Back: SIGCONT, then the rejoin.

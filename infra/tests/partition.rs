@@ -30,7 +30,8 @@ const NAMES: [&str; 3] = ["partdb1", "partdb2", "partweb"];
 const PG: u16 = 26432;
 const PGPOOL: u16 = 26500;
 const NGINX: u16 = 26000;
-/// How long the cut lasts: past pgpool's health check and connect timeouts (~3-4 s to a detach).
+/// How long the cut lasts: past pgpool's connect timeout (2 s: a session's connect fails and
+/// detaches) and 3 health check attempts bounded by it (~7 s).
 const CUT: Duration = Duration::from_secs(12);
 
 fn topology(hosts: &[SshHost], control: &str, failover: Option<&str>) -> String {
