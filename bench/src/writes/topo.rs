@@ -123,7 +123,7 @@ impl Up {
         self.running.processes().iter().filter(|p| p.alive()).map(|p| p.pid).collect()
     }
 
-    /// Sum of the backends' row counts and checksums compared (`infra::check`).
+    /// The two backends compared row by row (`infra::check`: row counts and checksums per table).
     pub fn check(&self) -> Result<infra::Report> {
         tokio::task::block_in_place(|| self.running.check_consistency())
     }
