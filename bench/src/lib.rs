@@ -15,6 +15,8 @@
 //!   comparison of stages.
 //! * [`faults`] and [`race`]: the fault-injection and race workloads with their checks.
 //! * [`page`]: a report's markdown as one self-contained HTML page.
+//! * [`writes`]: cart adds through pgpool-II for several web builds side by side, and pgbench
+//!   doing the adapter's add (issue 15).
 //! * [`cancel`]: stopping a run on Ctrl-C, for all of them.
 
 pub mod cancel;
@@ -30,3 +32,4 @@ pub mod observe;
 pub mod page;
 pub mod race;
 pub mod report;
+pub mod writes;

@@ -112,6 +112,10 @@ enum Command {
     /// One load client of many (the matrix starts them with `[run] load_clients`): its share of
     /// the run's users from --start-at, the result as JSON (admin token in SHOPBENCH_ADMIN_TOKEN).
     LoadClient(bench::clients::args::ClientArgs),
+    /// A cart add's throughput and database-side CPU through one 2-backend pgpool-II, for several
+    /// web builds side by side (one topology each, turns interleaved) and pgbench running the
+    /// adapter's add statements; writes JSON and markdown (asserts no timing).
+    Writes(bench::writes::args::WritesArgs),
 }
 
 fn command_line() -> String {
@@ -354,6 +358,7 @@ async fn main() -> Result<()> {
             bench::race::command(url, rounds, users, products, &admin_token, seed).await?;
         }
         Command::Floor(args) => floor_command(args).await?,
+        Command::Writes(args) => bench::writes::command(args, command_line()).await?,
     }
     Ok(())
 }

@@ -26,15 +26,15 @@ use std::time::{Duration, SystemTime};
 use tokio_postgres::SimpleQueryMessage;
 use uuid::Uuid;
 
-const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
+pub const GET: &str = "SELECT product_id, quantity FROM cart_items WHERE user_id = $1 ORDER BY product_id";
 /// `GET` in the simple protocol for the plain read (see `catalogue::get_simple`); the key is a
 /// typed UUID formatted here.
 fn get_simple(user: Uuid) -> String {
     format!("SELECT product_id, quantity FROM cart_items WHERE user_id = '{}' ORDER BY product_id", user.hyphenated())
 }
-const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
+pub const LOCK_USER: &str = "SELECT 1 FROM users WHERE id = $1 FOR NO KEY UPDATE";
 /// An add keeps the line's stamp (`since`), a set replaces it: see `settle`.
-const UPSERT_ADD: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
+pub const UPSERT_ADD: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
                           ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity";
 const UPSERT_SET: &str = "INSERT INTO cart_items (user_id, product_id, quantity, since) VALUES ($1, $2, $3, $4) \
                           ON CONFLICT (user_id, product_id) DO UPDATE SET quantity = EXCLUDED.quantity, \
@@ -46,7 +46,7 @@ const ADD_SEEN: &str = "SELECT 1 FROM cart_adds WHERE user_id = $1 AND add_id = 
 /// ON CONFLICT DO NOTHING: the id is never there on the main node (just checked under the lock),
 /// but a node that diverged may have it (see `orders::find_on_main`); its row count then differs
 /// and pgpool-II detaches it, where a unique violation on it alone would only end the session.
-const ADD_RECORD: &str = "WITH expired AS (DELETE FROM cart_adds WHERE user_id = $1 AND add_id < $3) \
+pub const ADD_RECORD: &str = "WITH expired AS (DELETE FROM cart_adds WHERE user_id = $1 AND add_id < $3) \
                           INSERT INTO cart_adds (user_id, add_id) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
 /// Claims the cart's lines for a checkout unless a claim exists; returns what it now holds.

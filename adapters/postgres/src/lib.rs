@@ -33,6 +33,13 @@ mod users;
 
 pub use settings::PgSettings;
 
+/// The statements of a cart add, as `carts.add` sends them (BEGIN, `LOCK_USER` and `GET` in one
+/// round trip; `UPSERT_ADD`, `ADD_RECORD` and COMMIT in the next), for the bench's minimal client
+/// (`shopbench-bench writes`), which must run exactly these.
+pub mod cart_add_statements {
+    pub use crate::carts::{ADD_RECORD, GET, LOCK_USER, UPSERT_ADD};
+}
+
 use async_trait::async_trait;
 use cluster::{with_conn, Cluster};
 use domain::ports::{HealthCheck, StoreResult};
