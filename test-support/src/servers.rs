@@ -2,4 +2,4 @@
 //! to lose a node of): infra's handles, so that a crate's tests reach infra through this crate
 //! only. Start one in a [`RunDir`](crate::RunDir).
 
-pub use infra::{redis, signal, Kind, Running, Topology};
+pub use infra::{redis, signal, Kind, Running, Topology, SHOP_DB};

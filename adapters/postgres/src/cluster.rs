@@ -38,13 +38,40 @@ const BACKOFF_MAX: Duration = Duration::from_millis(150);
 /// answers `Unavailable` after its attempt count.
 const RETRY_WINDOW: Duration = Duration::from_secs(2);
 /// An attempt (all statements of one try of an operation) that takes longer than this many
-/// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Long
-/// enough for a row lock that a dropped session held, short enough that a write stuck on a hung
-/// pgpool is retried on another within the request's budget (4 s, app/src/deadline.rs).
+/// connect timeouts is abandoned: a hung pgpool accepts connections but never answers. Longer
+/// than the sessions' statement timeout (`LOCK_WAIT_TIMEOUTS`), so a statement that waits for a
+/// lock is answered by the server before the attempt is taken for silence; short enough that a
+/// write stuck on a hung pgpool is retried on another within the request's budget (4 s,
+/// app/src/deadline.rs).
 const ATTEMPT_TIMEOUTS: u32 = 3;
 /// The same for a read, which waits for no lock: a pooled session whose backend hangs (its
 /// reads are balanced to one node per session) is given up after this many connect timeouts.
 const READ_ATTEMPT_TIMEOUTS: u32 = 2;
+/// Every pooled session's `statement_timeout`, in connect timeouts (2 s by default): below a
+/// write attempt's limit (`ATTEMPT_TIMEOUTS`), so that a statement waiting for a lock ends with
+/// an answer before the attempt would be abandoned as silence.
+///
+/// Why: a transaction that froze while holding a user's row locks on the backends (its pgpool
+/// SIGSTOPped, or its client cut off from its pgpool) keeps them until pgpool notices, and that
+/// user's next write through a *healthy* pgpool waited for them in silence until the attempt
+/// timed out, which took the healthy pgpool out of rotation ("no answer within 3s"; with the
+/// frozen one already out, none was left for a moment). With the timeout the backend answers
+/// SQLSTATE 57014 (`is_lock_wait`): a live endpoint, which stays in rotation, and an operation
+/// that was not applied (its transaction is rolled back), answered `Unavailable` (503, try again).
+///
+/// Why `statement_timeout` and not `lock_timeout`: pgpool-II (4.3, native replication) runs a
+/// write on the main node first and only then on the others, and it knows a query cancel on the
+/// main node (`check_errors` in src/protocol/pool_proto_modules.c: deadlock, serialization
+/// failure, query cancel): it then sends the other nodes an invalid query instead of the
+/// statement, so they abort too, at once. A lock timeout (55P03) is not on that list: pgpool sends
+/// the statement itself on, so each further node holding the lock waits out the timeout again
+/// (N nodes, N times the wait), and a node that does not hold it (the frozen transaction had
+/// locked the main node only, or its COMMIT had reached the others only: pgpool commits the main
+/// node last) runs the statement while the main node failed: "kind mismatch among backends",
+/// and pgpool ends the session, which again looked like a dead endpoint. Set once per session
+/// (conn.rs), as a literal that is the same on every backend; COMMIT is not cut short by it
+/// (PostgreSQL disarms the timeout before it commits).
+const LOCK_WAIT_TIMEOUTS: u32 = 2;
 /// The operations that only read (the names given to `with_conn!`).
 const READS: &[&str] = &[
     "carts.get",
@@ -121,6 +148,19 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
             None => e.to_string(),
         },
     }
+}
+
+/// The server ended a statement that waited too long (in practice for a lock: see
+/// `LOCK_WAIT_TIMEOUTS`): 57014 from the session's statement timeout, or 55P03 should a
+/// `lock_timeout` be set. An answer: the endpoint is alive, and the statement's transaction is
+/// rolled back.
+pub(crate) fn is_lock_wait(e: &tokio_postgres::Error) -> bool {
+    e.code().is_some_and(|c| matches!(c.code(), "57014" | "55P03"))
+}
+
+/// The statement timeout of the pooled sessions of an endpoint with this connect timeout.
+pub(crate) fn lock_wait_limit(connect_timeout: Duration) -> Duration {
+    connect_timeout * LOCK_WAIT_TIMEOUTS
 }
 
 /// Transaction aborted by the server for concurrency reasons: nothing was applied, try again.
@@ -223,7 +263,7 @@ fn build_pool(config: &tokio_postgres::Config, size: u32, timeout: Duration, sig
         .idle_timeout(Some(Duration::from_secs(60)))
         .max_lifetime(Some(Duration::from_secs(30 * 60)))
         .error_sink(Box::new(Sink(signal.clone())))
-        .build_unchecked(Manager(PostgresConnectionManager::new(config.clone(), NoTls)))
+        .build_unchecked(Manager::new(PostgresConnectionManager::new(config.clone(), NoTls), lock_wait_limit(timeout)))
 }
 
 pub(crate) type Conn = PooledConnection<'static, Manager>;
@@ -422,6 +462,25 @@ impl Attempts<'_> {
                 self.cluster.endpoint_failed(self.current, &describe(&e));
                 self.last = Some(StoreFailure::caused_by(format!("{}: {}", ep.addr, describe(&e)), e));
                 None
+            }
+            Err(DbError::Pg(e)) if is_lock_wait(&e) => {
+                // A live endpoint answered: it stays in rotation. Not retried: the lock is on the
+                // backends, which every endpoint shares, and its holder has already kept it for
+                // far longer than any transaction of this adapter takes (milliseconds); a retry
+                // would most likely wait again, past the request's budget. Nothing was applied
+                // by this attempt, so the caller may try again (503). (After an earlier attempt
+                // that may have committed, its outcome stays unknown, as after any Unavailable.)
+                let why = format!(
+                    "{}: {} (a statement waited longer than {:?}, most likely for a lock another \
+                     transaction holds)",
+                    ep.addr,
+                    describe(&e),
+                    lock_wait_limit(ep.timeout)
+                );
+                tracing::warn!(endpoint = %ep.addr, op = self.op, error = %why, "postgres statement timed out");
+                metrics::counter!("shop_pg_lock_waits_total", "endpoint" => ep.addr.clone(), "op" => self.op)
+                    .increment(1);
+                Some(Err(self.finish_err(StoreError::Unavailable(StoreFailure::caused_by(why, e)))))
             }
             Err(DbError::Pg(e)) if is_transient(&e) => {
                 self.last = Some(StoreFailure::caused_by(format!("{}: {}", ep.addr, describe(&e)), e));

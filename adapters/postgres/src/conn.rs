@@ -2,6 +2,7 @@
 
 use bb8_postgres::PostgresConnectionManager;
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio_postgres::{Client, GenericClient, NoTls, Statement};
 
 /// A connection with its own cache of prepared statements, keyed by SQL text. Statements live
@@ -58,15 +59,37 @@ pub(crate) async fn rollback(client: &Client) {
     let _ = client.batch_execute("ROLLBACK").await;
 }
 
-/// bb8 manager: bb8-postgres opens the connection, we add the statement cache.
-pub(crate) struct Manager(pub(crate) PostgresConnectionManager<NoTls>);
+/// bb8 manager: bb8-postgres opens the connection, we set the session's statement timeout and
+/// add the statement cache.
+pub(crate) struct Manager {
+    pub(crate) pg: PostgresConnectionManager<NoTls>,
+    /// `SET statement_timeout = '<ms>ms'`, run once per new session (see `cluster::lock_wait_limit`).
+    pub(crate) setup: String,
+}
+
+impl Manager {
+    pub(crate) fn new(pg: PostgresConnectionManager<NoTls>, statement_timeout: Duration) -> Self {
+        Self { pg, setup: session_setup(statement_timeout) }
+    }
+}
+
+/// The statement that gives a new session its statement timeout. A literal, so it is the same text
+/// (and the same value) on every backend pgpool-II sends it to.
+pub(crate) fn session_setup(statement_timeout: Duration) -> String {
+    format!("SET statement_timeout = '{}ms'", statement_timeout.as_millis().max(1))
+}
 
 impl bb8::ManageConnection for Manager {
     type Connection = PgConn;
     type Error = tokio_postgres::Error;
 
     async fn connect(&self) -> Result<PgConn, tokio_postgres::Error> {
-        let client = self.0.connect().await?;
+        let client = self.pg.connect().await?;
+        // Session level, not per transaction: one round trip per new session instead of one more
+        // statement through pgpool-II to every backend per write; it also bounds the single
+        // statement writes. pgpool-II sends SET to every backend, and its reset_query_list
+        // (default 'ABORT; DISCARD ALL') ends it with this client session.
+        client.batch_execute(&self.setup).await?;
         Ok(PgConn { client, statements: HashMap::new(), broken: false })
     }
 

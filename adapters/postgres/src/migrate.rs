@@ -56,6 +56,10 @@ async fn migrate_once(c: &mut Conn) -> Result<Vec<(i32, &'static str)>, DbError>
         }
     }
     let tx = client.transaction().await?;
+    // Another instance migrating holds the lock for as long as its migrations take: wait for it
+    // (bounded by the attempt's limit, then retried), not for the session's statement timeout
+    // meant for a user's row lock (cluster.rs, `LOCK_WAIT_TIMEOUTS`), whose error is final.
+    tx.batch_execute("SET LOCAL statement_timeout = 0").await?;
     tx.batch_execute("LOCK TABLE schema_migrations IN EXCLUSIVE MODE").await?;
     let done: Vec<i32> =
         tx.query("SELECT version FROM schema_migrations", &[]).await?.iter().map(|r| r.get(0)).collect();
