@@ -1,0 +1,1 @@
+INSERT INTO users (id, email, name, token_hash, created_at) SELECT ('00000000-0000-0000-0000-' || lpad(i::text, 12, '0'))::uuid, 'u' || i || '@x', 'u', decode(repeat('00', 32), 'hex'), '2026-01-01' FROM generate_series(1, 4000) i ON CONFLICT DO NOTHING;
