@@ -437,6 +437,7 @@ nginx = 1
             ("matrix/cassandra.toml", Stage::Cassandra),
             ("matrix/hosts-pg.toml", Stage::Pg),
             ("matrix/hosts-redis.toml", Stage::Redis),
+            ("matrix/hosts-cassandra.toml", Stage::Cassandra),
         ] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
             let m = MatrixFile::load(&path).unwrap();
