@@ -15,6 +15,10 @@ pub const ADMIN_TOKEN_ENV: &str = "SHOPBENCH_ADMIN_TOKEN";
 /// How late a client may start and still be in step with the others.
 const LATE_LIMIT_SECS: f64 = 1.0;
 
+/// How long after its window a client may still run (Goose ends a second after it; the rest is
+/// for slow exits on a busy machine). The runner waits as long, then gives up on the client.
+pub const EXIT_GRACE: Duration = Duration::from_secs(60);
+
 /// A load client: its share of a run's users, for the run's window, the result as JSON.
 #[derive(clap::Args, Clone, Debug, PartialEq)]
 pub struct ClientArgs {
@@ -269,9 +273,27 @@ pub async fn run_client(args: &ClientArgs) -> Result<ClientResult> {
     })
 }
 
+impl ClientArgs {
+    /// When this client stops by itself, finished or not, unix seconds: the common start, Goose's
+    /// 1 s user launch, the warm-up, the window and [`EXIT_GRACE`]. A client on a host outlives a
+    /// runner that was killed (its ssh session ends, the process gets no hangup); this bounds it.
+    pub fn stop_at(&self) -> f64 {
+        self.start_at + 1.0 + (self.warmup_secs + self.secs) as f64 + EXIT_GRACE.as_secs_f64()
+    }
+}
+
+/// `work`, cut off at `stop_at` (unix seconds).
+pub async fn until<T>(stop_at: f64, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let left = Duration::from_secs_f64((stop_at - unix_now()).max(0.0));
+    match tokio::time::timeout(left, work).await {
+        Ok(r) => r,
+        Err(_) => anyhow::bail!("still running at its stop time ({stop_at:.0}, unix seconds): stopped itself"),
+    }
+}
+
 /// `load-client`: runs and writes the result to `--out` (or stdout).
 pub async fn main(args: ClientArgs) -> Result<()> {
-    let result = run_client(&args).await?;
+    let result = until(args.stop_at(), run_client(&args)).await?;
     let text = serde_json::to_string(&result)?;
     if args.out.as_os_str() == "-" {
         println!("{text}");

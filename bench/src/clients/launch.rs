@@ -1,7 +1,7 @@
 //! The runner's side: start N load clients where they are placed (this machine, or hosts over
 //! SSH), wait for all, merge.
 
-use super::args::{unix_now, ClientArgs, ADMIN_TOKEN_ENV};
+use super::args::{unix_now, ClientArgs, ADMIN_TOKEN_ENV, EXIT_GRACE};
 use super::{merge, split, ClientResult, Merged};
 use crate::load::{LoadResult, LoadSpec, Mix};
 use crate::measure::cpu::{self, CpuUse};
@@ -168,8 +168,8 @@ pub async fn run_clients(spec: &LoadSpec, places: &[ClientPlace], exe: &Path, di
     // The clients' window: after the common start, Goose's 1 s user launch and the warm-up.
     let from = start + Duration::from_secs(1) + spec.warmup;
     let servers = server_cpu(spec, from, from + spec.secs);
-    // Goose ends a second after the window; a minute more for slow exits on a busy machine.
-    let deadline = tokio::time::Instant::from_std(from + spec.secs + Duration::from_secs(60));
+    // As long as a client gives itself (ClientArgs::stop_at).
+    let deadline = tokio::time::Instant::from_std(from + spec.secs + EXIT_GRACE);
     let mut parts = Vec::new();
     for (k, place, launch, mut child, out, log) in children {
         let status = tokio::time::timeout_at(deadline, child.wait()).await;

@@ -182,3 +182,22 @@ fn a_client_command_line_carries_the_spec_and_gives_it_its_share() {
     let bad = ClientArgs { client: 3, ..parsed };
     assert!(bad.share_spec(String::new()).is_err(), "client 3 of 3");
 }
+
+#[tokio::test]
+async fn a_client_stops_by_itself_at_its_stop_time() {
+    // A client hung on a server that never answers (or whose runner died) ends at its stop time.
+    let stuck = super::args::until(super::args::unix_now() + 0.2, std::future::pending::<anyhow::Result<()>>());
+    let err = tokio::time::timeout(Duration::from_secs(30), stuck).await.expect("cut off").unwrap_err();
+    assert!(err.to_string().contains("stopped itself"), "{err}");
+    let done = super::args::until(super::args::unix_now() + 30.0, async { Ok(7) }).await.unwrap();
+    assert_eq!(done, 7);
+    // Its stop time is the runner's deadline for it: start, 1 s launch, warm-up, window, grace.
+    let spec_args = ClientArgs { start_at: 1000.0, warmup_secs: 5, secs: 20, ..minimal_args() };
+    assert_eq!(spec_args.stop_at(), 1000.0 + 1.0 + 25.0 + super::args::EXIT_GRACE.as_secs_f64());
+}
+
+fn minimal_args() -> ClientArgs {
+    let argv = ["x", "--hosts", "http://127.0.0.1:1/", "--users", "1", "--client", "0", "--clients", "1"];
+    let rest = ["--start-at", "0", "--secs", "1", "--categories", "c"];
+    Cli::try_parse_from(argv.into_iter().chain(rest)).unwrap().args
+}
