@@ -38,12 +38,34 @@ macro_rules! select_orders {
     };
 }
 const GET: &str = select_orders!("orders o", "o.id = $1");
-/// pgpool-II's `/*NO LOAD BALANCE*/` (at the very start): the main node answers (in native
-/// replication pgpool-II sends such a read to every backend and relays the main node's rows);
-/// see `find_on_main`.
-const BY_KEY_ON_MAIN: &str =
-    concat!("/*NO LOAD BALANCE*/ ", select_orders!("orders o", "o.user_id = $1 AND o.idempotency_key = $2"));
-const GET_ON_MAIN: &str = concat!("/*NO LOAD BALANCE*/ ", select_orders!("orders o", "o.id = $1"));
+/// At most one order (`$filter` names a unique key) in exactly ONE row whatever the data: the
+/// order's columns, NULL when there is none, and its lines as arrays. Read on the main node: with
+/// pgpool-II's `/*NO LOAD BALANCE*/` at the very start, native replication sends the read to
+/// every backend and relays the main node's rows (see `find_on_main`). pgpool-II compares the
+/// kind of each message the backends answer, not their contents (pgpool-II 4.3.5,
+/// src/protocol/pool_process_query.c: `read_kind_from_backend`; `SimpleForwardToFrontend`
+/// relays the main node's message), and ends the session when a row ('D') comes from one node
+/// where another has completed ('C'): FATAL XX000 "kind mismatch among backends", a dead
+/// endpoint to `cluster`. pgpool commits the main node last, so a concurrent checkout's order can
+/// be on backend 1 and not yet on the main node; with one row from each that is a difference of
+/// contents only, and the main node's row is the answer.
+macro_rules! one_order_on_main {
+    ($filter:literal) => {
+        concat!(
+            "/*NO LOAD BALANCE*/ SELECT o.id, o.user_id, o.idempotency_key, o.status, o.created_at, o.updated_at, ",
+            "l.product_ids, l.names, l.unit_prices_cents, l.quantities FROM (VALUES (1)) AS one (n) ",
+            "LEFT JOIN orders o ON ",
+            $filter,
+            " LEFT JOIN LATERAL (SELECT array_agg(product_id ORDER BY product_id) AS product_ids, ",
+            "array_agg(name ORDER BY product_id) AS names, ",
+            "array_agg(unit_price_cents ORDER BY product_id) AS unit_prices_cents, ",
+            "array_agg(quantity ORDER BY product_id) AS quantities ",
+            "FROM order_lines WHERE order_id = o.id) l ON true"
+        )
+    };
+}
+const BY_KEY_ON_MAIN: &str = one_order_on_main!("o.user_id = $1 AND o.idempotency_key = $2");
+const GET_ON_MAIN: &str = one_order_on_main!("o.id = $1");
 const LIST: &str =
     select_orders!("(SELECT * FROM orders WHERE user_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) o", "true");
 const SET_STATUS: &str = "UPDATE orders SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2";
@@ -60,7 +82,7 @@ pub(crate) struct PgOrders(pub(crate) Arc<Cluster>);
 /// order on the main node. One statement (`/*NO LOAD BALANCE*/`), not a locking transaction.
 async fn find_on_main(c: &mut Conn, user: UserId, key: &IdempotencyKey) -> Result<Option<Order>, DbError> {
     let (client, cache) = c.parts();
-    query_orders(&*client, cache, BY_KEY_ON_MAIN, &[&user.as_uuid(), &key.as_str()]).await
+    query_on_main(&*client, cache, BY_KEY_ON_MAIN, &[&user.as_uuid(), &key.as_str()]).await
 }
 
 /// One attempt of `insert`, in one round trip (BEGIN, the insert, COMMIT). `retries` > 0 means
@@ -95,9 +117,9 @@ async fn insert_once(c: &mut Conn, order: &Order, retries: u32) -> Result<Placed
     // A conflict: the order there is the one that holds the key (or, should only the id have
     // conflicted, the one with this id).
     let (user, key) = (order.user_id.as_uuid(), order.idempotency_key.as_str());
-    let existing = match query_orders(&*client, cache, BY_KEY_ON_MAIN, &[&user, &key]).await? {
+    let existing = match query_on_main(&*client, cache, BY_KEY_ON_MAIN, &[&user, &key]).await? {
         Some(o) => o,
-        None => query_orders(&*client, cache, GET_ON_MAIN, &[&order.id.as_uuid()])
+        None => query_on_main(&*client, cache, GET_ON_MAIN, &[&order.id.as_uuid()])
             .await?
             .ok_or_else(|| StoreError::Unavailable(format!("order {} conflicted but is not there", order.id).into()))?,
     };
@@ -118,6 +140,22 @@ async fn query_orders(
     let st = prepare_cached(cache, client, sql).await?;
     let rows = client.query(&st, params).await?;
     Ok(rows::orders(&rows)?.into_iter().next())
+}
+
+/// The order of a `one_order_on_main!` query: its one row, the order or NULLs.
+async fn query_on_main(
+    client: &impl GenericClient,
+    cache: &mut Cache,
+    sql: &'static str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<Option<Order>, DbError> {
+    let st = prepare_cached(cache, client, sql).await?;
+    match client.query(&st, params).await?.as_slice() {
+        [row] => rows::order_with_line_arrays(row),
+        rows => {
+            Err(StoreError::Unavailable(format!("a one-order read answered {} rows, not 1", rows.len()).into()).into())
+        }
+    }
 }
 
 #[async_trait]

@@ -115,6 +115,45 @@ pub(crate) fn orders(rows: &[Row]) -> Result<Vec<Order>, DbError> {
     Ok(out)
 }
 
+/// The order of a row of `orders::one_order_on_main!` (its columns, its lines as arrays ordered
+/// alike), or `None` when the row is all NULLs (no such order).
+pub(crate) fn order_with_line_arrays(r: &Row) -> Result<Option<Order>, DbError> {
+    let Some(id) = r.get::<_, Option<Uuid>>("id") else { return Ok(None) };
+    let bad = |what: String| -> DbError { StoreError::Unavailable(format!("order {id}: {what}").into()).into() };
+    let products: Vec<Uuid> = r.get::<_, Option<_>>("product_ids").unwrap_or_default();
+    let names: Vec<String> = r.get::<_, Option<_>>("names").unwrap_or_default();
+    let prices: Vec<i64> = r.get::<_, Option<_>>("unit_prices_cents").unwrap_or_default();
+    let quantities: Vec<i32> = r.get::<_, Option<_>>("quantities").unwrap_or_default();
+    let n = products.len();
+    if names.len() != n || prices.len() != n || quantities.len() != n {
+        return Err(bad(format!(
+            "line arrays differ in length ({n}, {}, {}, {})",
+            names.len(),
+            prices.len(),
+            quantities.len()
+        )));
+    }
+    let status: &str = r.get("status");
+    let status = OrderStatus::parse(status).map_err(|_| bad(format!("unknown status {status:?}")))?;
+    let lines = (products.into_iter().zip(names).zip(prices).zip(quantities))
+        .map(|(((product, name), price), quantity)| OrderLine {
+            product_id: ProductId::from_uuid(product),
+            name: ProductName::from_trusted(name),
+            unit_price: Cents::from_trusted(price),
+            quantity: Quantity::from_trusted(quantity as u32),
+        })
+        .collect();
+    Ok(Some(Order {
+        id: OrderId::from_uuid(id),
+        user_id: UserId::from_uuid(r.get("user_id")),
+        idempotency_key: IdempotencyKey::from_trusted(r.get("idempotency_key")),
+        status,
+        lines,
+        created_at: ts(r.get("created_at")),
+        updated_at: ts(r.get("updated_at")),
+    }))
+}
+
 /// The name of the constraint a statement violated, if it failed with `code`.
 pub(crate) fn violated<'e>(e: &'e tokio_postgres::Error, code: &SqlState) -> Option<&'e str> {
     let db = e.as_db_error()?;
