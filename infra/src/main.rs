@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use infra::hosts::{EmulatedHosts, InstanceCut, SshHost};
+use infra::hosts::{CutPort, EmulatedHosts, InstanceCut, SshHost};
 use infra::remote::{run_on_host, HostCommand, HostPaths};
 use infra::{repo_root, Kind, Overrides, Running, Tier, Topology};
 
@@ -24,9 +24,10 @@ commands:
             root only; named host0..) left running, and the --topology placed on them with this
             machine among its clients, written to FILE.json (for scripts/test)
   emulate-down --dir DIR: end the emulated hosts made in DIR
-  cut       --from K:I --to K:J: a network partition (topology with [[hosts]]): K:I's host no
-            longer reaches K:J's port (nftables on that host, over SSH; docs/multi-host.md)
-  heal      [--from K:I --to K:J]: lift that cut (without them: every cut on every host)
+  cut       --from K:I --to K:J [--port serve|storage]: a network partition (topology with
+            [[hosts]]): K:I's host no longer reaches K:J's port (its serving port, or between two
+            Cassandra nodes the storage port) (nftables on that host, over SSH; docs/multi-host.md)
+  heal      [--from K:I --to K:J [--port P]]: lift that cut (without them: every cut on every host)
   host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
   cql       --node HOST:PORT --cql STATEMENT [--user NAME --password-file FILE]: one CQL statement on
@@ -63,6 +64,7 @@ struct Args {
     /// `cut` and `heal`: the instances.
     from: Option<(Kind, usize)>,
     to: Option<(Kind, usize)>,
+    port: CutPort,
     /// `cql` only: the node, the statement, the login.
     node: Option<String>,
     cql: Option<String>,
@@ -91,6 +93,7 @@ fn parse_args() -> Result<Args> {
         tier: None,
         from: None,
         to: None,
+        port: CutPort::Serve,
         node: None,
         cql: None,
         user: None,
@@ -126,6 +129,13 @@ fn parse_args() -> Result<Args> {
             "--count" => args.count = Some(count(value()?)?),
             "--from" => args.from = Some(instance(&value()?)?),
             "--to" => args.to = Some(instance(&value()?)?),
+            "--port" => {
+                args.port = match value()?.as_str() {
+                    "serve" => CutPort::Serve,
+                    "storage" => CutPort::Storage,
+                    other => bail!("--port {other}: serve or storage"),
+                }
+            }
             "--dir" => args.dir = Some(value()?.into()),
             "--out" => args.out = Some(value()?.into()),
             "--node" => args.node = Some(value()?),
@@ -234,7 +244,7 @@ fn instance(v: &str) -> Result<(Kind, usize)> {
 /// `cut` and `heal`.
 fn partition(t: &Topology, args: &Args) -> Result<()> {
     let cut = match (args.from, args.to) {
-        (Some(from), Some(to)) => Some(InstanceCut { from, to }),
+        (Some(from), Some(to)) => Some(InstanceCut { from, to, port: args.port }),
         (None, None) => None,
         _ => bail!("{} needs both --from K:I and --to K:J", args.command),
     };

@@ -200,7 +200,7 @@ fn run_cut(run: &RunDir, hosts: &EmulatedHosts, failover: Option<&str>) -> Seen 
     }
 
     let topology = Topology::from_file(&file).unwrap();
-    let cut = InstanceCut { from: (Kind::Pgpool, 0), to: (Kind::Postgres, 1) };
+    let cut = InstanceCut { from: (Kind::Pgpool, 0), to: (Kind::Postgres, 1), port: Default::default() };
     let cut_at = Instant::now();
     cut.apply(&topology).expect("cut");
     cut.apply(&topology).expect("a cut applied again changes nothing");

@@ -139,7 +139,6 @@ impl FaultKind {
             FaultKind::Hang => matches!(kind, Postgres | Pgpool | Web | Redis | Cassandra | Nginx | Sentinel),
             FaultKind::Exhaust | FaultKind::KillDuringRejoin => kind == Postgres,
             FaultKind::KillPgpoolMain | FaultKind::KillBothPgpools => kind == Pgpool,
-            // Cassandra too, once it is placed on hosts (the topology refuses it there until then).
             FaultKind::Cut => matches!(kind, Postgres | Pgpool | Web | Redis | Nginx | Sentinel | Cassandra),
         }
     }
@@ -158,7 +157,8 @@ pub struct FaultSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<usize>,
     /// The cuts of a `cut` fault, each one instance's host no longer reaching another instance's
-    /// port: `cut = [{ from = ["web", 0], to = ["pgpool", 0] }]`.
+    /// port: `cut = [{ from = ["web", 0], to = ["pgpool", 0] }]`; between two Cassandra nodes
+    /// `port = "storage"` cuts their inter-node port instead of the CQL port.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<infra::hosts::InstanceCut>,
     /// The instance to SIGKILL and restart: "<kind> <index>" (e.g. "postgres 1", "pgpool 0"), or
@@ -287,6 +287,7 @@ impl FaultsFile {
             bail!("target {:?}: a cut fault needs `cut = [{{ from = [KIND, I], to = [KIND, J] }}, ...]`", f.target);
         }
         for c in &f.cut {
+            c.check_port()?;
             for (kind, index) in [c.from, c.to] {
                 if index >= topology.count(kind) {
                     bail!("cut {c}: the topology has {} {kind} instance(s)", topology.count(kind));
@@ -480,7 +481,7 @@ mod tests {
     #[test]
     fn the_hosts_files_cut_between_instances_on_different_hosts() {
         let mut targets = vec![];
-        for (name, n) in [("hosts-pg", 4), ("hosts-redis", 5)] {
+        for (name, n) in [("hosts-pg", 4), ("hosts-redis", 5), ("hosts-cassandra", 4)] {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("faults/{name}.toml"));
             let f = FaultsFile::load(&path).unwrap();
             assert_eq!(f.hosts.as_ref().map(|h| h.emulate), Some(n), "{name}");
@@ -507,8 +508,44 @@ mod tests {
             assert!(f.planned_secs() < 5 * 60, "{name}: {} s planned", f.planned_secs());
         }
         // Issue 13 item 4's rows: a pgpool from a backend, a web instance from a pgpool, a
-        // replica from its master and the sentinels.
-        assert_eq!(targets, ["pg pgpool 0", "pg web 0", "redis redis 1"]);
+        // replica from its master and the sentinels, a Cassandra node from the other two (twice).
+        assert_eq!(
+            targets,
+            ["pg pgpool 0", "pg web 0", "redis redis 1", "cassandra cassandra 2", "cassandra cassandra 2"]
+        );
+    }
+
+    /// The Cassandra partition cuts node 2's storage port from both peers and theirs from it
+    /// (a node's storage connections go both ways), never the CQL port, and no web instance or
+    /// nginx shares a host with a node (they reach all three over CQL throughout).
+    #[test]
+    fn the_cassandra_partition_cuts_node_2_off_on_the_storage_port_both_ways() {
+        use infra::hosts::CutPort;
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("faults/hosts-cassandra.toml");
+        let f = FaultsFile::load(&path).unwrap();
+        let t = f.topology().unwrap();
+        let cassandra_hosts: Vec<String> = (0..3).map(|i| t.cassandra.host(i)).collect();
+        for k in [Kind::Web, Kind::Nginx] {
+            for i in 0..t.count(k) {
+                let h = t.endpoint(k, i).0;
+                assert!(!cassandra_hosts.contains(&h), "{k} {i} on {h}, a Cassandra node's host");
+            }
+        }
+        let mut secs = vec![];
+        for s in &f.faults {
+            let mut pairs: Vec<(usize, usize)> = s
+                .cut
+                .iter()
+                .map(|c| {
+                    assert_eq!((c.from.0, c.to.0, c.port), (Kind::Cassandra, Kind::Cassandra, CutPort::Storage), "{c}");
+                    (c.from.1, c.to.1)
+                })
+                .collect();
+            pairs.sort_unstable();
+            assert_eq!(pairs, [(0, 2), (1, 2), (2, 0), (2, 1)], "{}", s.target);
+            secs.push(s.secs.unwrap());
+        }
+        assert_eq!(secs, [15, 30]);
     }
 
     #[test]
@@ -530,6 +567,7 @@ mod tests {
         let other_target = cut.replace("target = \"pgpool 0\"", "target = \"pgpool 1\"");
         let no_backend_2 = cut.replace("[\"postgres\", 1]", "[\"postgres\", 2]");
         let toaster = cut.replace("[\"postgres\", 1]", "[\"toaster\", 1]");
+        let storage = cut.replace("to = [\"postgres\", 1] }", "to = [\"postgres\", 1], port = \"storage\" }");
         for (hosts, fault, why) in [
             ("", cut, "needs [hosts] emulate"),
             (hosts, "target = \"pgpool 0\"", "only kind = \"cut\""),
@@ -537,6 +575,7 @@ mod tests {
             (hosts, other_target.as_str(), "an end of none of its cuts"),
             (hosts, no_backend_2.as_str(), "has 2 postgres instance(s)"),
             (hosts, toaster.as_str(), "invalid faults file"),
+            (hosts, storage.as_str(), "only between two Cassandra instances"),
             ("[hosts]\nemulate = 1\n", cut, "at least 2 hosts"),
         ] {
             let err = format!("{:#}", FaultsFile::parse(&file(hosts, fault)).unwrap_err());

@@ -479,7 +479,12 @@ fn judge(rows: &[FaultRow], stopped: Option<String>) -> Result<()> {
     let bad: Vec<&FaultRow> = rows
         .iter()
         .filter(|r| {
-            r.lost_orders + r.duplicated_orders + r.lost_cart_changes + r.doubled_order_lines + r.cart_contradictions
+            r.lost_orders
+                + r.duplicated_orders
+                + r.lost_cart_changes
+                + r.lost_product_writes
+                + r.doubled_order_lines
+                + r.cart_contradictions
                 > 0
                 || r.restart_s.is_none()
         })

@@ -3,7 +3,7 @@
 //! row from what the clients saw.
 
 use super::analysis::{self, Span};
-use super::audit::{self, CartAudit, OrderAudit};
+use super::audit::{self, CartAudit, CatalogueAudit, OrderAudit};
 use super::schedule::{schedule, Events};
 use super::table::{self, FaultRow};
 use super::timeline::{self, Seen, Timeline};
@@ -30,7 +30,7 @@ pub(super) async fn run_fault(
     // Let answers the clients no longer wait for finish on the servers.
     tokio::time::sleep(Duration::from_millis(500)).await;
     eprintln!("faults: {label}: checking the backends, {} acknowledged orders and the carts", driven.seen.orders.len());
-    let checks = data_checks(f, running, &driven).await?;
+    let checks = data_checks(f, running, &driven, stack.nginx).await?;
     Ok((fault_row(f, n, driven, checks), observed))
 }
 
@@ -62,6 +62,7 @@ struct Checks {
     orders: OrderAudit,
     cart_store: Option<String>,
     carts: CartAudit,
+    catalogue: CatalogueAudit,
 }
 
 /// The load of fault `n`, its schedule and the race workload, side by side on one clock.
@@ -98,12 +99,14 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
         }
         race::run_from(&race_spec, t0).await.map(Some)
     };
-    let (out, events, raced) = tokio::join!(
-        load::run_observed(&load_spec, Some(ticker(&timeline, label)), Some(observer)),
-        schedule(spec, f, running, &timeline, t0, label),
-        racing
-    );
-    let load_end = timeline.now();
+    // The load's own end: the schedule may look at the servers after it (a cut's views after
+    // the heal), and that time without load is no pause of the clients.
+    let loading = async {
+        let out = load::run_observed(&load_spec, Some(ticker(&timeline, label)), Some(observer)).await;
+        (out, timeline.now())
+    };
+    let ((out, load_end), events, raced) =
+        tokio::join!(loading, schedule(spec, f, running, &timeline, t0, label), racing);
     out.with_context(|| format!("the load of fault {label}"))?;
     let events = events.with_context(|| format!("fault {label}"))?;
     let raced = raced.with_context(|| format!("the race workload of fault {label}"))?;
@@ -189,8 +192,9 @@ fn ticker(timeline: &Arc<Timeline>, label: &str) -> Tick {
 }
 
 /// The backends' consistency (repaired when they differ, so the next fault starts clean), every
-/// acknowledged order on every backend, and the carts in the stage's cart store.
-async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven) -> Result<Checks> {
+/// acknowledged order on every backend, the carts in the stage's cart store, and the products
+/// written with an acknowledgement, read back through `nginx`.
+async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven, nginx: &[String]) -> Result<Checks> {
     let acked = acknowledged_orders(&driven.seen, driven.raced.as_ref());
     let (consistency, repaired, orders) = with_running(running, move |r| {
         let report = r.check_consistency()?;
@@ -220,7 +224,8 @@ async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven) -> Resul
         ),
         None => (None, None),
     };
-    Ok(Checks { consistency, repaired, orders, cart_store, carts: carts.unwrap_or_default() })
+    let catalogue = audit::catalogue(nginx, &seen.products).await?;
+    Ok(Checks { consistency, repaired, orders, cart_store, carts: carts.unwrap_or_default(), catalogue })
 }
 
 /// The orders the clients were told were placed: by the shopaholic load and the race workload.
@@ -256,6 +261,8 @@ fn problems(driven: &Driven, checks: &Checks) -> Vec<String> {
     problems.extend(checks.orders.lost.iter().cloned());
     problems.extend(checks.orders.duplicated.iter().cloned());
     problems.extend(checks.carts.lost.iter().cloned());
+    problems.extend(checks.catalogue.lost.iter().cloned());
+    problems.extend(checks.catalogue.unread.iter().cloned());
     problems.extend(seen.cart_contradictions.iter().cloned());
     if !checks.consistency.is_identical() {
         problems.push(format!("after the load: {}", checks.consistency));
@@ -301,7 +308,7 @@ fn fault_row(f: &FaultsFile, n: usize, driven: Driven, checks: Checks) -> FaultR
     let spec = &f.faults[n];
     let problems = problems(&driven, &checks);
     let Driven { load_end, events, seen, raced, nginx_errors, web_errors, .. } = driven;
-    let Checks { consistency, repaired, orders, cart_store, carts } = checks;
+    let Checks { consistency, repaired, orders, cart_store, carts, catalogue } = checks;
     let (restarted_at, restart) = match &events.restarted {
         Ok((at, report)) => (Some(*at), Some(report.clone())),
         Err(_) => (None, None),
@@ -363,6 +370,9 @@ fn fault_row(f: &FaultsFile, n: usize, driven: Driven, checks: Checks) -> FaultR
         lost_cart_changes: carts.lost.len() + race_lost,
         cart_contradictions: seen.cart_contradictions.len(),
         late_applied_changes: seen.late_applied + carts.late as u64,
+        products_checked: Some(catalogue.checked),
+        lost_product_writes: catalogue.lost.len(),
+        late_product_writes: catalogue.late,
         nginx_errors,
         web_errors,
         backends_identical: consistency.is_identical(),

@@ -338,15 +338,22 @@ async fn both_pgpools(running: &Shared, timeline: &Timeline, down: Duration, lab
 }
 
 /// The fault's cuts applied on their hosts (nftables over SSH, all at once) for the down time,
-/// then healed; what pgpool and Redis looked like halfway through and after the heal.
+/// then healed; what pgpool, Redis and Cassandra looked like halfway through and after the heal.
 async fn cut(spec: &FaultSpec, running: &Shared, timeline: &Timeline, down: Duration, label: &str) -> Result<Events> {
     let Target::Instance { kind, index } = spec.parse_target()? else {
         anyhow::bail!("a cut's target is an instance: {:?}", spec.target)
     };
     let topology = running.lock().unwrap_or_else(|e| e.into_inner()).topology().clone();
     let at = |k: Kind, i: usize| format!("{k} {i} ({})", topology.addr(k, i));
-    let cuts: Vec<String> =
-        spec.cut.iter().map(|c| format!("{} -/-> {}", at(c.from.0, c.from.1), at(c.to.0, c.to.1))).collect();
+    // The port the cut drops: the storage port of a node cut from its peers, else the serving one.
+    let to = |c: &infra::hosts::InstanceCut| match c.port {
+        infra::hosts::CutPort::Serve => at(c.to.0, c.to.1),
+        infra::hosts::CutPort::Storage => {
+            let (k, i) = c.to;
+            format!("{k} {i} ({}:{}, storage)", topology.cassandra_host(i), topology.cassandra.storage_port)
+        }
+    };
+    let cuts: Vec<String> = spec.cut.iter().map(|c| format!("{} -/-> {}", at(c.from.0, c.from.1), to(c))).collect();
     // The fault's moments are when the rules were in place (the SSH calls returned), not when
     // they were asked for: on a busy machine a call takes seconds, most of it before nft runs.
     let asked = timeline.now();
@@ -412,7 +419,8 @@ async fn on_every_cut(
     Ok(())
 }
 
-/// Each pgpool's view of the backends and each Redis instance's role, asked on the hosts.
+/// Each pgpool's view of the backends, each Redis instance's role and each Cassandra node's
+/// peers, asked on the hosts.
 fn views(r: &Running) -> String {
     let status = r.status();
     let mut parts: Vec<String> = status
@@ -427,6 +435,9 @@ fn views(r: &Running) -> String {
         })
         .collect();
     parts.extend(status.redis.iter().cloned());
+    // Each node's peers, asked from here with a new logged-in session (its login reads the
+    // roles at LOCAL_QUORUM: a node cut off from its peers refuses it).
+    parts.extend(status.cassandra.iter().cloned());
     parts.extend(status.notes.iter().cloned());
     parts.join("; ")
 }

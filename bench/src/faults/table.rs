@@ -100,6 +100,16 @@ pub struct FaultRow {
     /// applied after all: not a loss, but a failure that was not one.
     #[serde(default)]
     pub late_applied_changes: u64,
+    /// Products created or repriced with an acknowledgement during the load, read back through
+    /// nginx afterwards; `None` in rows made before the catalogue was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub products_checked: Option<usize>,
+    /// Of those, products absent or at a price no acknowledged write may have left last.
+    #[serde(default)]
+    pub lost_product_writes: usize,
+    /// Prices only a reprice the client saw fail (no answer, a 5xx) explains: applied after all.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub late_product_writes: usize,
     /// What the nginx instances logged during the fault's load, counted: the proxies' side of
     /// their 5xx answers ("no live upstreams while connecting to upstream").
     #[serde(default)]
@@ -128,6 +138,10 @@ pub struct FaultRow {
     pub timeline: Option<String>,
 }
 
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 impl FaultRow {
     /// The stage, and where: "pg", or "pg on hosts".
     pub fn set(&self) -> String {
@@ -143,6 +157,7 @@ impl FaultRow {
         self.lost_orders == 0
             && self.duplicated_orders == 0
             && self.lost_cart_changes == 0
+            && self.lost_product_writes == 0
             && self.doubled_order_lines == 0
             && self.cart_contradictions == 0
             && self.backends_identical
@@ -369,7 +384,9 @@ pub const METHOD: &str = "Per fault, a fresh run of the shopaholic load (the mat
     acknowledged order (201 or 200 replay) looked up on every backend directly (lost: missing or under another \
     key; duplicated: a key with two orders); every cart whose last acknowledged state the client knows, read from \
     the cart store (PostgreSQL backend 0 directly, or the Redis master and fresh replicas through the sentinels: \
-    lost), and answers that contradicted an earlier acknowledged cart change (contradicted); the consistency check \
+    lost), and answers that contradicted an earlier acknowledged cart change (contradicted); every product \
+    created or repriced with an acknowledgement during the load, read back through nginx (lost: absent, or at a \
+    price no acknowledged write may have left last; rows since the check existed); the consistency check \
     of the backends (a difference is repaired by a rejoin before the next fault). **Faults beyond a kill** (issue \
     11): a hang (SIGSTOP of the process and every descendant, then SIGCONT; a backend a pgpool detached meanwhile \
     is rejoined), an exhaustion (outside sessions as user postgres fill a backend's slots, then close), a backend \
@@ -493,6 +510,16 @@ fn data_cell(r: &FaultRow) -> String {
         }
         None => "carts not checked".into(),
     };
+    let products = match r.products_checked {
+        Some(n) => {
+            let late = match r.late_product_writes {
+                0 => String::new(),
+                l => format!(" ({l} failed reprices applied later)"),
+            };
+            format!("; {n} products written: {} lost{late}", r.lost_product_writes)
+        }
+        None => String::new(),
+    };
     let backends = if r.backends_identical { "backends identical".to_string() } else { "backends DIFFERENT".into() };
     let repaired = r.repaired.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
     let race = match &r.race {
@@ -502,7 +529,7 @@ fn data_cell(r: &FaultRow) -> String {
         None => String::new(),
     };
     format!(
-        "{} acked orders: {} lost, {} duplicated; {carts}{race}; {backends}{repaired}",
+        "{} acked orders: {} lost, {} duplicated; {carts}{products}{race}; {backends}{repaired}",
         r.acked_orders, r.lost_orders, r.duplicated_orders
     )
 }
@@ -667,6 +694,9 @@ mod tests {
             lost_cart_changes: 0,
             cart_contradictions: 0,
             late_applied_changes: 0,
+            products_checked: None,
+            lost_product_writes: 0,
+            late_product_writes: 0,
             nginx_errors: vec![],
             web_errors: vec![],
             backends_identical: true,
@@ -755,6 +785,13 @@ mod tests {
         assert!(md.contains("- the race workload's failed requests: 2 x 503 unavailable"), "{md}");
         assert!(md.contains("## What the faults did") && md.contains("- the first rejoin failed"), "{md}");
         assert!(web.data_ok());
+        assert!(!md.contains("products written"), "rows from before the catalogue check say nothing of it");
+        web.products_checked = Some(12);
+        web.lost_product_writes = 1;
+        web.late_product_writes = 2;
+        let md = markdown(&[web.clone()]);
+        assert!(md.contains("; 12 products written: 1 lost (2 failed reprices applied later); "), "{md}");
+        assert!(!web.data_ok(), "a lost product write fails the row");
     }
 
     #[test]

@@ -40,6 +40,17 @@ pub struct AckedOrder {
 
 type Lines = BTreeMap<Uuid, u32>;
 
+/// A catalogue write (a product created, or repriced) and what the client learnt of it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProductWrite {
+    pub price_cents: i64,
+    pub start: f64,
+    pub end: f64,
+    /// Acknowledged (201 or 200); otherwise it failed without a definite answer (a 5xx, or no
+    /// answer) and may still have been applied.
+    pub acked: bool,
+}
+
 /// A shopper's cart as far as the answers tell: known after any acknowledged cart answer,
 /// unknown after a change whose outcome the client does not know (failed, or still in flight).
 #[derive(Clone, Debug, PartialEq)]
@@ -62,6 +73,8 @@ struct Inner {
     unsettled: HashMap<Uuid, Vec<Action>>,
     /// Answers that differed from the acknowledged changes only by such failed changes.
     late: u64,
+    /// Per product: the catalogue writes of the load (creates and reprices).
+    products: HashMap<Uuid, Vec<ProductWrite>>,
 }
 
 pub struct Timeline {
@@ -82,6 +95,8 @@ pub struct Seen {
     pub unsettled: BTreeMap<Uuid, Vec<Action>>,
     /// Cart answers explained by a change the client had seen fail, applied after all.
     pub late_applied: u64,
+    /// Per product created or repriced during the load: its writes, in the order they ended.
+    pub products: BTreeMap<Uuid, Vec<ProductWrite>>,
 }
 
 impl Timeline {
@@ -135,6 +150,14 @@ impl Timeline {
             cart_contradictions: std::mem::take(&mut inner.cart_contradictions),
             unsettled: inner.unsettled.drain().collect(),
             late_applied: inner.late,
+            products: inner
+                .products
+                .drain()
+                .map(|(p, mut w)| {
+                    w.sort_by(|a, b| a.end.total_cmp(&b.end));
+                    (p, w)
+                })
+                .collect(),
         }
     }
 }
@@ -323,6 +346,18 @@ impl Observer for Timeline {
                     inner.unsettled.entry(*user).or_default().push(a.clone());
                 }
                 inner.carts.insert(*user, CartView::Unknown);
+            }
+            (Action::CreateProduct(spec), Ok(Outcome::ProductSaved { product })) => {
+                let w = ProductWrite { price_cents: spec.price_cents, start, end, acked: true };
+                inner.products.entry(*product).or_default().push(w);
+            }
+            (Action::EditProduct { product, price_cents, .. }, outcome) => {
+                // A create that failed has no id to look for; a reprice refused (4xx) changed nothing.
+                let acked = outcome.is_ok();
+                if acked || unsettled_failure(f.status) {
+                    let w = ProductWrite { price_cents: *price_cents, start, end, acked };
+                    inner.products.entry(*product).or_default().push(w);
+                }
             }
             _ => {}
         }

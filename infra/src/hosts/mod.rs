@@ -9,7 +9,7 @@ mod ssh;
 mod subnet;
 
 pub use emulated::EmulatedHosts;
-pub use partition::{Cut, InstanceCut, Ports, TABLE as PARTITION_TABLE};
+pub use partition::{Cut, CutPort, InstanceCut, Ports, TABLE as PARTITION_TABLE};
 pub use ssh::SshHost;
 pub use subnet::free_subnet;
 

@@ -74,14 +74,37 @@ impl Cut {
     }
 }
 
+/// Which port of the `to` instance an [`InstanceCut`] drops.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CutPort {
+    /// The port clients use ([`Topology::endpoint`]): a backend's, a pgpool's, a Cassandra
+    /// node's CQL port.
+    #[default]
+    Serve,
+    /// A Cassandra node's storage (inter-node and gossip) port: the CQL port is the same on
+    /// every node and every client reaches every node on it, so cutting it does not separate a
+    /// node from its peers at all. Only between two Cassandra instances.
+    Storage,
+}
+
 /// One instance of a topology with `[[hosts]]` cut off from another: `from`'s host no longer
 /// reaches `to`'s port on `to`'s host (nor hears back from it). E.g. a pgpool from one backend.
-/// As a bench faults file writes it: `{ from = ["pgpool", 0], to = ["postgres", 1] }`.
+/// As a bench faults file writes it: `{ from = ["pgpool", 0], to = ["postgres", 1] }`, or
+/// `{ from = ["cassandra", 2], to = ["cassandra", 0], port = "storage" }`. One direction only:
+/// connections `to`'s host opens to `from`'s ports still flow (a node's storage connections go
+/// both ways: cut each way to separate two nodes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InstanceCut {
     pub from: (Kind, usize),
     pub to: (Kind, usize),
+    #[serde(default, skip_serializing_if = "is_serve")]
+    pub port: CutPort,
+}
+
+fn is_serve(p: &CutPort) -> bool {
+    *p == CutPort::Serve
 }
 
 impl InstanceCut {
@@ -93,8 +116,20 @@ impl InstanceCut {
         if from.name == to.name {
             anyhow::bail!("{fk} {fi} and {tk} {ti} are both on {}: a cut is between hosts", from.name);
         }
-        let port = t.endpoint(tk, ti).1;
+        self.check_port()?;
+        let port = match self.port {
+            CutPort::Serve => t.endpoint(tk, ti).1,
+            CutPort::Storage => t.cassandra.storage_port,
+        };
         Ok((from.clone(), Cut { peer: to.address, ports: Ports::Only(vec![port]) }))
+    }
+
+    /// The storage port is a Cassandra node's, cut from another node: refused otherwise.
+    pub fn check_port(&self) -> Result<()> {
+        if self.port == CutPort::Storage && (self.from.0 != Kind::Cassandra || self.to.0 != Kind::Cassandra) {
+            anyhow::bail!("{self}: the storage port is cut only between two Cassandra instances");
+        }
+        Ok(())
     }
 
     pub fn apply(&self, t: &Topology) -> Result<()> {
@@ -111,7 +146,11 @@ impl InstanceCut {
 impl std::fmt::Display for InstanceCut {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let ((fk, fi), (tk, ti)) = (self.from, self.to);
-        write!(f, "{fk} {fi} -/-> {tk} {ti}")
+        write!(f, "{fk} {fi} -/-> {tk} {ti}")?;
+        match self.port {
+            CutPort::Serve => Ok(()),
+            CutPort::Storage => write!(f, " (storage)"),
+        }
     }
 }
 
@@ -204,5 +243,41 @@ mod tests {
         assert!(h.contains("delete chain inet shopbench_partition in_10_231_0_3_26432_26433"));
         let all = Cut { peer: "fd00::7".parse().unwrap(), ports: Ports::All };
         assert!(cut_script(&all).contains("out_fd00__7_all ip6 daddr fd00::7 drop"));
+    }
+
+    /// A cut between two Cassandra nodes can drop their storage port (the CQL port separates no
+    /// node from its peers); anything else names the port clients use.
+    #[test]
+    fn a_storage_cut_drops_the_rings_storage_port_and_only_between_two_nodes() {
+        let text = "name = \"x\"\n[postgres]\ncount = 1\nbase_port = 5000\nhosts = [\"h0\"]\n\
+                    [cassandra]\ncount = 3\nhosts = [\"h0\", \"h1\", \"h2\"]\nnative_port = 9042\nstorage_port = 7000\n";
+        let host = |i: usize| SshHost {
+            name: format!("h{i}"),
+            address: format!("192.0.2.{}", i + 2).parse().unwrap(),
+            user: "root".into(),
+            port: 22,
+            key: "/k".into(),
+            known_hosts: None,
+            dir: "/d".into(),
+        };
+        let t = Topology::parse(text).unwrap().with_hosts((0..3).map(host).collect(), vec![]).unwrap();
+        let cut: InstanceCut =
+            toml::from_str("from = [\"cassandra\", 2]\nto = [\"cassandra\", 0]\nport = \"storage\"").unwrap();
+        assert_eq!(cut.port, CutPort::Storage);
+        assert_eq!(cut.to_string(), "cassandra 2 -/-> cassandra 0 (storage)");
+        let (on, c) = cut.resolve(&t).unwrap();
+        assert_eq!(
+            (on.name.as_str(), c),
+            ("h2", Cut { peer: "192.0.2.2".parse().unwrap(), ports: Ports::Only(vec![7000]) })
+        );
+        // The default is the serving port: a node's CQL port.
+        let serve: InstanceCut = toml::from_str("from = [\"cassandra\", 2]\nto = [\"cassandra\", 0]").unwrap();
+        assert_eq!(serve.port, CutPort::Serve);
+        assert_eq!(serve.resolve(&t).unwrap().1.ports, Ports::Only(vec![9042]));
+        let to_backend = InstanceCut { from: (Kind::Cassandra, 1), to: (Kind::Postgres, 0), port: CutPort::Storage };
+        let err = format!("{:#}", to_backend.resolve(&t).unwrap_err());
+        assert!(err.contains("only between two Cassandra instances"), "{err}");
+        assert!(toml::from_str::<InstanceCut>("from = [\"cassandra\", 2]\nto = [\"cassandra\", 0]\nport = \"gossip\"")
+            .is_err());
     }
 }
