@@ -4,7 +4,9 @@
 //! (`SELECT ... FOR NO KEY UPDATE`; pgpool-II sends locking SELECTs to every backend). Under that
 //! lock the cart is read, the limits are checked, and the line is written, so concurrent changes
 //! to one cart queue up instead of losing updates or slipping past `Cart::MAX_LINES`, and a
-//! refused change writes nothing. Every statement touches a row count that is the same on every
+//! refused change writes nothing. Remove, clear, claim and settle take the same lock first: a
+//! claim reads the lines without locking them, and pgpool commits the main node last, so only the
+//! user's lock makes it wait until a change has committed on every node (`remove_once`). Every statement touches a row count that is the same on every
 //! backend (pgpool-II rolls back a statement whose counts differ).
 //!
 //! Adding is the one change that doubles when repeated, yet the retry loop must be free to repeat
@@ -247,6 +249,59 @@ async fn claim_once(c: &mut Conn, user: UserId, key: &IdempotencyKey, now: Times
     })
 }
 
+/// One attempt of `remove`, in one round trip: under the user's lock, delete the line and read
+/// the cart. The lock is why: a claim reads the lines under it, and pgpool-II commits the main
+/// node last, so a remove without it could be committed on backend 1 and not yet on the main node
+/// when a claim ran, and the claim then held other lines on each backend (or a row on one and none
+/// on the other: "kind mismatch", the session ended). Under the lock the claim waits until the
+/// remove has committed everywhere. A user that is gone has no lines: `None`, as in every store.
+async fn remove_once(c: &mut Conn, user: UserId, product: ProductId, retries: u32) -> Result<Option<Cart>, DbError> {
+    let (u, p) = (user.as_uuid(), product.as_uuid());
+    let (client, cache) = c.parts();
+    let lock = prepare_cached(cache, &*client, LOCK_USER).await?;
+    let remove = prepare_cached(cache, &*client, REMOVE).await?;
+    let get = prepare_cached(cache, &*client, GET).await?;
+    let client = &*client;
+    let (begun, locked, removed, items, committed) = join5(
+        client.batch_execute(BEGIN),
+        client.query_opt(&lock, &[&u]),
+        client.execute(&remove, &[&u, &p]),
+        client.query(&get, &[&u]),
+        client.batch_execute(COMMIT),
+    )
+    .await;
+    begun?;
+    let (locked, removed, items) = (locked?, removed?, items?);
+    committed?;
+    // After a failed attempt that may have committed, no line means this call removed it.
+    if locked.is_none() || (removed == 0 && retries == 0) {
+        return Ok(None);
+    }
+    Ok(Some(Cart::new(user, items.iter().map(rows::cart_item).collect())))
+}
+
+/// One attempt of `clear`, in one round trip, under the user's lock for the reason `remove_once`
+/// gives. Repeating it is a no-op.
+async fn clear_once(c: &mut Conn, user: UserId) -> Result<(), DbError> {
+    let u = user.as_uuid();
+    let (client, cache) = c.parts();
+    let lock = prepare_cached(cache, &*client, LOCK_USER).await?;
+    let clear = prepare_cached(cache, &*client, CLEAR).await?;
+    let client = &*client;
+    let (begun, locked, cleared, committed) = join4(
+        client.batch_execute(BEGIN),
+        client.query_opt(&lock, &[&u]),
+        client.execute(&clear, &[&u]),
+        client.batch_execute(COMMIT),
+    )
+    .await;
+    begun?;
+    locked?;
+    cleared?;
+    committed?;
+    Ok(())
+}
+
 fn held_cart(user: UserId, products: Vec<Uuid>, quantities: Vec<i32>) -> Result<Cart, DbError> {
     if products.len() != quantities.len() {
         return Err(StoreError::Unavailable("a cart claim's arrays differ in length".into()).into());
@@ -307,24 +362,11 @@ impl CartRepository for PgCarts {
     }
 
     async fn remove(&self, user: UserId, product: ProductId) -> StoreResult<Option<Cart>> {
-        with_conn!(self.0, "carts.remove", |c, retries| {
-            let st = c.prepare(REMOVE).await?;
-            // After a failed attempt that may have committed, no line means this call removed it.
-            if c.client.execute(&st, &[&user.as_uuid(), &product.as_uuid()]).await? == 0 && retries == 0 {
-                return Ok(None);
-            }
-            let st = c.prepare(GET).await?;
-            let items = c.client.query(&st, &[&user.as_uuid()]).await?.iter().map(rows::cart_item).collect();
-            Ok(Some(Cart::new(user, items)))
-        })
+        with_conn!(self.0, "carts.remove", |c, retries| remove_once(&mut c, user, product, retries).await)
     }
 
     async fn clear(&self, user: UserId) -> StoreResult<()> {
-        with_conn!(self.0, "carts.clear", |c, _retries| {
-            let st = c.prepare(CLEAR).await?;
-            c.client.execute(&st, &[&user.as_uuid()]).await?;
-            Ok(())
-        })
+        with_conn!(self.0, "carts.clear", |c, _retries| clear_once(&mut c, user).await)
     }
 
     async fn claim(&self, user: UserId, key: &IdempotencyKey, now: Timestamp) -> StoreResult<Claim> {

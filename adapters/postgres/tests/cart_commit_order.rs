@@ -1,0 +1,210 @@
+//! A checkout's claim racing a remove or clear of the same user's cart, while pgpool-II has
+//! committed that change on backend 1 and not yet on the main node (2 PostgreSQL backends in
+//! native replication, 1 pgpool, the adapter on it).
+//!
+//! pgpool-II commits the other nodes first and the main node last (docs/replication.md). A claim
+//! reads the cart's lines under the user's row lock; a change that did not take that lock could
+//! be on backend 1 and not yet on the main node when the claim ran there: the claim then held
+//! other lines on each backend (a silent divergence of a live claim), or, when the change took the
+//! cart's last line, answered a row on one node and none on the other, and pgpool ended the
+//! session ("kind mismatch among backends"). The claim must wait for the change and hold the
+//! same lines on both backends.
+//!
+//! The window is held open with the adapter's own change: the main node's COMMITs wait for a
+//! synchronous standby that does not exist (`synchronous_standby_names` on backend 0 only; a
+//! waiting COMMIT is not yet visible to other sessions and keeps its locks), so the change is
+//! committed on backend 1 and stays uncommitted on the main node until the test releases it, once
+//! the claim waits on the main node too (for the lock, or for its own COMMIT). Starts its own
+//! topology in a temp run dir on ports 18400-18459 (needs the servers installed; as root the
+//! servers run as user postgres).
+
+mod common;
+
+use adapter_contract::carts::product_ids;
+use adapter_postgres::{PgSettings, PgStore};
+use common::*;
+use domain::models::*;
+use domain::ports::Claim;
+use std::time::Duration;
+use test_support::servers::{Topology, SHOP_DB};
+use test_support::RunDir;
+
+/// Runs blocking infra work without stalling the runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+async fn direct(addr: &str, user: &str) -> tokio_postgres::Client {
+    let endpoints::HostPort { host, port } = addr.parse().unwrap();
+    let (c, conn) = tokio_postgres::Config::new()
+        .host(&host)
+        .port(port)
+        .user(user)
+        .dbname(SHOP_DB)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {}", test_support::pg::describe(&e)));
+    tokio::spawn(conn);
+    c
+}
+
+/// Sessions of the shop database on `admin`'s backend that wait for a synchronous standby (a
+/// held COMMIT) or for a lock.
+async fn waiting(admin: &tokio_postgres::Client) -> i64 {
+    admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() \
+             AND (wait_event = 'SyncRep' OR wait_event_type = 'Lock')",
+            &[&SHOP_DB],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+/// Makes every COMMIT that wrote on `admin`'s backend wait (`on`) or lets them all go (`off`).
+async fn hold_commits(admin: &tokio_postgres::Client, on: bool) {
+    let set = if on {
+        "ALTER SYSTEM SET synchronous_standby_names = 'held_by_test'"
+    } else {
+        "ALTER SYSTEM RESET synchronous_standby_names"
+    };
+    admin.batch_execute(set).await.unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+}
+
+/// The claim of `user` on one backend, as text (products, quantities, stamps), if any.
+async fn claim_on(c: &tokio_postgres::Client, user: UserId) -> Option<String> {
+    c.query_opt(
+        "SELECT products::text || ' ' || quantities::text || ' ' || stamps::text FROM cart_claims WHERE user_id = $1",
+        &[&user.as_uuid()],
+    )
+    .await
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
+async fn line_on(c: &tokio_postgres::Client, user: UserId, product: ProductId) -> bool {
+    c.query_opt(
+        "SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2",
+        &[&user.as_uuid(), &product.as_uuid()],
+    )
+    .await
+    .unwrap()
+    .is_some()
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Change {
+    /// Removes the second of two lines: the claim's arrays would differ between the backends.
+    RemoveOneOfTwo,
+    /// Removes the only line: the claim would answer a row on one backend and none on the other.
+    RemoveTheLast,
+    /// Clears a cart of two lines.
+    Clear,
+}
+
+async fn claim_racing(change: Change, base_port: u16) {
+    metrics();
+    let name = format!("pg-cart-commit-order-{}", base_port);
+    // Removed after the topology in it has stopped; kept with the servers' logs on failure.
+    let dir = RunDir::kept_on_failure(&name);
+    let topology = Topology::parse(&format!(
+        "name = \"{name}\"\n[postgres]\ncount = 2\nbase_port = {}\n\
+         [pgpool]\ncount = 1\nbase_port = {}\npcp_base_port = {}\n",
+        base_port,
+        base_port + 10,
+        base_port + 15
+    ))
+    .unwrap();
+    let running = blocking(|| topology.up(dir.path())).expect("up");
+    let pgpools = running.pgpool_endpoints();
+    let backends = running.backend_endpoints();
+    let mut settings = PgSettings::new(pgpools.clone());
+    settings.dbname = SHOP_DB.into();
+    settings.pool_size = running.app_pool_size();
+    // The sessions' statement timeout is 2 connect timeouts: long enough for the claim to wait
+    // for the lock while the test holds the change's COMMIT on the main node.
+    settings.connect_timeout_ms = 20_000;
+    let store = PgStore::connect(&settings).await.expect("connect");
+    store.migrate().await.unwrap();
+    let s = store.stores();
+    let u = user(&format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple()));
+    s.users.insert(&u, &token()).await.unwrap();
+    let p = product_ids(2);
+    s.carts.add(u.id, p[0], qty(2)).await.unwrap();
+    if !matches!(change, Change::RemoveTheLast) {
+        s.carts.add(u.id, p[1], qty(1)).await.unwrap();
+    }
+    let gone = if matches!(change, Change::RemoveOneOfTwo) { p[1] } else { p[0] };
+    let left = match change {
+        Change::RemoveOneOfTwo => Cart::new(u.id, vec![CartItem { product_id: p[0], quantity: qty(2) }]),
+        _ => Cart::empty(u.id),
+    };
+
+    let (main, other) = (direct(&backends[0], "postgres").await, direct(&backends[1], "postgres").await);
+    let admin = direct(&backends[0], "shopbench_admin").await;
+    hold_commits(&admin, true).await;
+
+    // The change through pgpool: committed on backend 1, its COMMIT held on the main node.
+    let changing = tokio::spawn({
+        let (carts, user) = (s.carts.clone(), u.id);
+        async move {
+            match change {
+                Change::Clear => carts.clear(user).await.map(|()| None),
+                _ => carts.remove(user, gone).await,
+            }
+        }
+    });
+    while waiting(&admin).await < 1 {
+        assert!(!changing.is_finished(), "the main node's COMMIT was not held: {:?}", changing.await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!line_on(&other, u.id, gone).await, "committed on backend 1");
+    assert!(line_on(&main, u.id, gone).await, "not yet on the main node");
+
+    // The checkout's claim meanwhile, until it waits on the main node too (or has answered).
+    let key = IdempotencyKey::parse("the-checkout").unwrap();
+    let claiming = tokio::spawn({
+        let (carts, user, key) = (s.carts.clone(), u.id, key.clone());
+        async move { carts.claim(user, &key, Timestamp::from_datetime(chrono::Utc::now())).await }
+    });
+    while waiting(&admin).await < 2 && !claiming.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    hold_commits(&admin, false).await;
+    let changed = changing.await.unwrap();
+    let claimed = claiming.await.unwrap();
+
+    // The same claim on both backends, and it holds what the cart had after the change.
+    let (on_main, on_other) = (claim_on(&main, u.id).await, claim_on(&other, u.id).await);
+    assert_eq!(on_main, on_other, "{change:?}: the claim on the main node and on backend 1");
+    let held = Claim::Held { cart: left.clone(), fresh: true };
+    assert_eq!(claimed.as_ref().ok(), Some(&held), "{change:?}: the claim's answer: {claimed:?}");
+    let after = match change {
+        Change::Clear => None,
+        _ => Some(left),
+    };
+    assert_eq!(changed.as_ref().ok(), Some(&after), "{change:?}: the change's answer: {changed:?}");
+    assert_eq!(store.healthy_endpoints(), pgpools, "the pgpool stays in rotation");
+    let log = std::fs::read_to_string(dir.path().join("pgpool0/pgpool.log")).expect("pgpool 0's log");
+    assert!(!log.contains("kind mismatch"), "pgpool ended no session for a kind mismatch");
+    let report = blocking(|| running.check_consistency()).expect("check");
+    assert!(report.is_identical(), "{report}");
+    blocking(|| running.down()).expect("down");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_racing_a_remove_holds_the_same_lines_on_every_backend() {
+    claim_racing(Change::RemoveOneOfTwo, 18400).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_racing_the_removal_of_the_last_line_keeps_its_session() {
+    claim_racing(Change::RemoveTheLast, 18420).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_racing_a_clear_holds_the_same_lines_on_every_backend() {
+    claim_racing(Change::Clear, 18440).await;
+}
