@@ -29,24 +29,6 @@ use std::time::Duration;
 use test_support::servers::{Topology, SHOP_DB};
 use test_support::RunDir;
 
-/// Runs blocking infra work without stalling the runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-async fn direct(addr: &str, user: &str) -> tokio_postgres::Client {
-    let endpoints::HostPort { host, port } = addr.parse().unwrap();
-    let (c, conn) = tokio_postgres::Config::new()
-        .host(&host)
-        .port(port)
-        .user(user)
-        .dbname(SHOP_DB)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {}", test_support::pg::describe(&e)));
-    tokio::spawn(conn);
-    c
-}
 
 /// Sessions of the shop database on `admin`'s backend that wait for a synchronous standby (a
 /// held COMMIT) or for a lock.
@@ -62,14 +44,54 @@ async fn waiting(admin: &tokio_postgres::Client) -> i64 {
         .get(0)
 }
 
-/// Makes every COMMIT that wrote on `admin`'s backend wait (`on`) or lets them all go (`off`).
-async fn hold_commits(admin: &tokio_postgres::Client, on: bool) {
-    let set = if on {
-        "ALTER SYSTEM SET synchronous_standby_names = 'held_by_test'"
-    } else {
-        "ALTER SYSTEM RESET synchronous_standby_names"
-    };
-    admin.batch_execute(set).await.unwrap();
+/// Makes every COMMIT that writes on `backend` wait for the standby that does not exist, and
+/// returns once that is in effect. `pg_reload_conf()` only signals the postmaster: the sessions
+/// (pgpool's among them) take the setting when the postmaster passes the signal on, and commits
+/// wait only once the checkpointer has published it too; a change sent before then is not held.
+/// A probe's own commit (a transactional WAL message: it changes no table, so the backends stay
+/// identical) that waits proves both, after which the probe is cancelled out of its wait.
+async fn hold_commits(backend: &str, admin: &tokio_postgres::Client) {
+    admin.batch_execute("ALTER SYSTEM SET synchronous_standby_names = 'held_by_test'").await.unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    let probe = std::sync::Arc::new(direct(backend, "postgres").await);
+    let pid: i32 = probe.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let committing = tokio::spawn({
+            let probe = probe.clone();
+            async move {
+                probe
+                    .batch_execute("BEGIN; SELECT pg_logical_emit_message(true, 'shopbench-test', 'probe'); COMMIT")
+                    .await
+            }
+        });
+        let held = loop {
+            let waits: bool = admin
+                .query_one("SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'", &[&pid])
+                .await
+                .unwrap()
+                .get(0);
+            if waits || committing.is_finished() {
+                break waits;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        if held {
+            admin.execute("SELECT pg_cancel_backend($1)", &[&pid]).await.unwrap();
+        }
+        // A cancelled wait commits locally with a warning: the probe answers Ok either way.
+        committing.await.unwrap().expect("the probe's commit");
+        if held {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "backend {backend} never held a commit");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Lets every held COMMIT on `admin`'s backend go (and later ones commit at once).
+async fn release_commits(admin: &tokio_postgres::Client) {
+    admin.batch_execute("ALTER SYSTEM RESET synchronous_standby_names").await.unwrap();
     admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
 }
 
@@ -144,7 +166,7 @@ async fn claim_racing(change: Change, base_port: u16) {
 
     let (main, other) = (direct(&backends[0], "postgres").await, direct(&backends[1], "postgres").await);
     let admin = direct(&backends[0], "shopbench_admin").await;
-    hold_commits(&admin, true).await;
+    hold_commits(&backends[0], &admin).await;
 
     // The change through pgpool: committed on backend 1, its COMMIT held on the main node.
     let changing = tokio::spawn({
@@ -172,7 +194,7 @@ async fn claim_racing(change: Change, base_port: u16) {
     while waiting(&admin).await < 2 && !claiming.is_finished() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    hold_commits(&admin, false).await;
+    release_commits(&admin).await;
     let changed = changing.await.unwrap();
     let claimed = claiming.await.unwrap();
 

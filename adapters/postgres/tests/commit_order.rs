@@ -24,24 +24,6 @@ use test_support::servers::{Topology, SHOP_DB};
 use test_support::RunDir;
 use tokio_postgres::types::ToSql;
 
-/// Runs blocking infra work without stalling the runtime.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-async fn direct(addr: &str) -> tokio_postgres::Client {
-    let endpoints::HostPort { host, port } = addr.parse().unwrap();
-    let (c, conn) = tokio_postgres::Config::new()
-        .host(&host)
-        .port(port)
-        .user("postgres")
-        .dbname(SHOP_DB)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {}", test_support::pg::describe(&e)));
-    tokio::spawn(conn);
-    c
-}
 
 /// Opens a transaction on `c` that writes `o` with its lines, left uncommitted.
 async fn write_uncommitted(c: &tokio_postgres::Client, o: &Order) {
@@ -104,7 +86,7 @@ async fn an_order_committed_on_another_node_first_is_read_as_the_main_node_sees_
     let placed = order(u.id, "the-first-checkout", &[(&tea, 2), (&rope, 1)]);
 
     // pgpool mid-COMMIT: the order committed on backend 1, still uncommitted on the main node.
-    let (main, other) = (direct(&backends[0]).await, direct(&backends[1]).await);
+    let (main, other) = (direct(&backends[0], "postgres").await, direct(&backends[1], "postgres").await);
     write_uncommitted(&main, &placed).await;
     write_uncommitted(&other, &placed).await;
     other.batch_execute("COMMIT").await.unwrap();

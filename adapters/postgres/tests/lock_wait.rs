@@ -28,24 +28,6 @@ use std::time::{Duration, Instant};
 use test_support::servers::{signal, Kind, Running, Topology, SHOP_DB};
 use test_support::RunDir;
 
-/// Runs blocking infra work without stalling the traffic's tasks.
-fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
-}
-
-async fn direct(addr: &str) -> tokio_postgres::Client {
-    let endpoints::HostPort { host, port } = addr.parse().unwrap();
-    let (c, conn) = tokio_postgres::Config::new()
-        .host(&host)
-        .port(port)
-        .user("postgres")
-        .dbname(SHOP_DB)
-        .connect(tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("connect to {addr}: {}", test_support::pg::describe(&e)));
-    tokio::spawn(conn);
-    c
-}
 
 /// Holds `user`'s row lock in an open transaction on `client` (a backend, or a pgpool).
 async fn hold_lock(client: &tokio_postgres::Client, user: UserId) {
@@ -218,7 +200,7 @@ async fn a_frozen_transactions_row_lock_never_takes_a_healthy_pgpool_out_of_rota
         let locked = new_user(&store, "locked").await;
         let mut sessions = vec![];
         for b in holders {
-            let c = direct(b).await;
+            let c = direct(b, "postgres").await;
             hold_lock(&c, locked).await;
             sessions.push(c);
         }
@@ -258,7 +240,7 @@ async fn a_frozen_transactions_row_lock_never_takes_a_healthy_pgpool_out_of_rota
     // (3) A transaction through pgpool 0 holds the lock, and pgpool 0 freezes (SIGSTOP of its
     // whole tree). pgpool 0 is rightly taken out; pgpool 1 must stay in.
     let locked = new_user(&store, "frozen").await;
-    let through_pgpool0 = direct(&pgpools[0]).await;
+    let through_pgpool0 = direct(&pgpools[0], "postgres").await;
     hold_lock(&through_pgpool0, locked).await;
     {
         let _frozen = Frozen::pgpool(&mut running, 0);

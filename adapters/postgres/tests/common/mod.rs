@@ -28,6 +28,27 @@ pub async fn store() -> (PgStore, PgSettings) {
     (store, settings)
 }
 
+/// Runs blocking infra work (a topology's up, down, signals) without stalling the runtime's tasks.
+pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}
+
+/// A plain connection as `user` to the shop database on one server (a backend, or a pgpool) of a
+/// test's own topology.
+pub async fn direct(addr: &str, user: &str) -> tokio_postgres::Client {
+    let endpoints::HostPort { host, port } = addr.parse().unwrap();
+    let (c, conn) = tokio_postgres::Config::new()
+        .host(&host)
+        .port(port)
+        .user(user)
+        .dbname(test_support::servers::SHOP_DB)
+        .connect(tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {addr}: {}", test_support::pg::describe(&e)));
+    tokio::spawn(conn);
+    c
+}
+
 /// A plain connection to the test database, to look at rows behind the adapter's back.
 pub async fn sql(settings: &PgSettings) -> tokio_postgres::Client {
     let endpoint = &settings.endpoints[0];
