@@ -29,7 +29,6 @@ use std::time::Duration;
 use test_support::servers::{Topology, SHOP_DB};
 use test_support::RunDir;
 
-
 /// Sessions of the shop database on `admin`'s backend that wait for a synchronous standby (a
 /// held COMMIT) or for a lock.
 async fn waiting(admin: &tokio_postgres::Client) -> i64 {
@@ -67,7 +66,10 @@ async fn hold_commits(backend: &str, admin: &tokio_postgres::Client) {
         });
         let held = loop {
             let waits: bool = admin
-                .query_one("SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'", &[&pid])
+                .query_one(
+                    "SELECT count(*) = 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'SyncRep'",
+                    &[&pid],
+                )
                 .await
                 .unwrap()
                 .get(0);

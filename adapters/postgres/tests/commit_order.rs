@@ -24,7 +24,6 @@ use test_support::servers::{Topology, SHOP_DB};
 use test_support::RunDir;
 use tokio_postgres::types::ToSql;
 
-
 /// Opens a transaction on `c` that writes `o` with its lines, left uncommitted.
 async fn write_uncommitted(c: &tokio_postgres::Client, o: &Order) {
     c.batch_execute("BEGIN").await.unwrap();

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use test_support::servers::{signal, Kind, Running, Topology, SHOP_DB};
 use test_support::RunDir;
 
-
 /// Holds `user`'s row lock in an open transaction on `client` (a backend, or a pgpool).
 async fn hold_lock(client: &tokio_postgres::Client, user: UserId) {
     client.batch_execute("BEGIN").await.unwrap();
