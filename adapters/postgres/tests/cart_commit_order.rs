@@ -14,9 +14,16 @@
 //! synchronous standby that does not exist (`synchronous_standby_names` on backend 0 only; a
 //! waiting COMMIT is not yet visible to other sessions and keeps its locks), so the change is
 //! committed on backend 1 and stays uncommitted on the main node until the test releases it, once
-//! the claim waits on the main node too (for the lock, or for its own COMMIT). Starts its own
-//! topology in a temp run dir on ports 18400-18459 (needs the servers installed; as root the
-//! servers run as user postgres).
+//! the claim waits on the main node too (for the lock, or for its own COMMIT).
+//!
+//! An add racing the same remove or clear: the add reads the cart under the user's lock, so a
+//! remove without that lock, committed on backend 1 and held on the main node, let the add read
+//! the line there and write its old quantity plus the add after the remove on every backend (the
+//! backends identical, the acknowledged remove lost). Under the lock the add waits and recreates
+//! the line with its own quantity.
+//!
+//! Each case starts its own topology in a temp run dir on 10 ports from 18400 (18400-18499; needs
+//! the servers installed; as root the servers run as user postgres).
 
 mod common;
 
@@ -26,7 +33,7 @@ use common::*;
 use domain::models::*;
 use domain::ports::Claim;
 use std::time::Duration;
-use test_support::servers::{Topology, SHOP_DB};
+use test_support::servers::{Running, Topology, SHOP_DB};
 use test_support::RunDir;
 
 /// Sessions of the shop database on `admin`'s backend that wait for a synchronous standby (a
@@ -108,6 +115,17 @@ async fn claim_on(c: &tokio_postgres::Client, user: UserId) -> Option<String> {
     .map(|r| r.get(0))
 }
 
+/// The quantity of `user`'s line of `product` on one backend, if there is a line.
+async fn quantity_on(c: &tokio_postgres::Client, user: UserId, product: ProductId) -> Option<i32> {
+    c.query_opt(
+        "SELECT quantity FROM cart_items WHERE user_id = $1 AND product_id = $2",
+        &[&user.as_uuid(), &product.as_uuid()],
+    )
+    .await
+    .unwrap()
+    .map(|r| r.get(0))
+}
+
 async fn line_on(c: &tokio_postgres::Client, user: UserId, product: ProductId) -> bool {
     c.query_opt(
         "SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2",
@@ -128,7 +146,9 @@ enum Change {
     Clear,
 }
 
-async fn claim_racing(change: Change, base_port: u16) {
+/// 2 backends and 1 pgpool on ports `base_port`..+9 in a run dir kept on failure, and a migrated
+/// store on the pgpool.
+async fn topology(base_port: u16) -> (RunDir, Running, PgStore) {
     metrics();
     let name = format!("pg-cart-commit-order-{}", base_port);
     // Removed after the topology in it has stopped; kept with the servers' logs on failure.
@@ -137,21 +157,36 @@ async fn claim_racing(change: Change, base_port: u16) {
         "name = \"{name}\"\n[postgres]\ncount = 2\nbase_port = {}\n\
          [pgpool]\ncount = 1\nbase_port = {}\npcp_base_port = {}\n",
         base_port,
-        base_port + 10,
-        base_port + 15
+        base_port + 5,
+        base_port + 8
     ))
     .unwrap();
     let running = blocking(|| topology.up(dir.path())).expect("up");
-    let pgpools = running.pgpool_endpoints();
-    let backends = running.backend_endpoints();
-    let mut settings = PgSettings::new(pgpools.clone());
+    let mut settings = PgSettings::new(running.pgpool_endpoints());
     settings.dbname = SHOP_DB.into();
     settings.pool_size = running.app_pool_size();
-    // The sessions' statement timeout is 2 connect timeouts: long enough for the claim to wait
-    // for the lock while the test holds the change's COMMIT on the main node.
+    // The sessions' statement timeout is 2 connect timeouts: long enough for a change to wait for
+    // the lock while the test holds another change's COMMIT on the main node.
     settings.connect_timeout_ms = 20_000;
     let store = PgStore::connect(&settings).await.expect("connect");
     store.migrate().await.unwrap();
+    (dir, running, store)
+}
+
+/// The pgpool stayed in rotation, ended no session for a kind mismatch, and the backends are
+/// identical; then the topology stops.
+async fn healthy_and_identical(dir: &RunDir, running: Running, store: &PgStore) {
+    assert_eq!(store.healthy_endpoints(), running.pgpool_endpoints(), "the pgpool stays in rotation");
+    let log = std::fs::read_to_string(dir.path().join("pgpool0/pgpool.log")).expect("pgpool 0's log");
+    assert!(!log.contains("kind mismatch"), "pgpool ended no session for a kind mismatch");
+    let report = blocking(|| running.check_consistency()).expect("check");
+    assert!(report.is_identical(), "{report}");
+    blocking(|| running.down()).expect("down");
+}
+
+async fn claim_racing(change: Change, base_port: u16) {
+    let (dir, running, store) = topology(base_port).await;
+    let backends = running.backend_endpoints();
     let s = store.stores();
     let u = user(&format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple()));
     s.users.insert(&u, &token()).await.unwrap();
@@ -210,12 +245,7 @@ async fn claim_racing(change: Change, base_port: u16) {
         _ => Some(left),
     };
     assert_eq!(changed.as_ref().ok(), Some(&after), "{change:?}: the change's answer: {changed:?}");
-    assert_eq!(store.healthy_endpoints(), pgpools, "the pgpool stays in rotation");
-    let log = std::fs::read_to_string(dir.path().join("pgpool0/pgpool.log")).expect("pgpool 0's log");
-    assert!(!log.contains("kind mismatch"), "pgpool ended no session for a kind mismatch");
-    let report = blocking(|| running.check_consistency()).expect("check");
-    assert!(report.is_identical(), "{report}");
-    blocking(|| running.down()).expect("down");
+    healthy_and_identical(&dir, running, &store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -231,4 +261,103 @@ async fn a_claim_racing_the_removal_of_the_last_line_keeps_its_session() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_racing_a_clear_holds_the_same_lines_on_every_backend() {
     claim_racing(Change::Clear, 18440).await;
+}
+
+/// The change whose COMMIT the test holds on the main node, and the change of the same line that
+/// races it.
+#[derive(Clone, Copy, Debug)]
+enum Race {
+    /// Adds 1 to a line of 2 being removed: the cart must hold 1 after, not 3.
+    AddAfterRemove,
+    /// Sets a line being removed to 5 (a set does not depend on what it read: 5 either way).
+    SetAfterRemove,
+    /// Adds 1 to a line of 2 of a cart being cleared: the cart must hold that line at 1 and
+    /// nothing else, and the add must answer so.
+    AddAfterClear,
+}
+
+async fn change_racing(race: Race, base_port: u16) {
+    let (dir, running, store) = topology(base_port).await;
+    let backends = running.backend_endpoints();
+    let s = store.stores();
+    let u = user(&format!("buyer-{}@example.com", uuid::Uuid::now_v7().simple()));
+    s.users.insert(&u, &token()).await.unwrap();
+    let p = product_ids(2);
+    s.carts.add(u.id, p[0], qty(2)).await.unwrap();
+    s.carts.add(u.id, p[1], qty(1)).await.unwrap();
+    let (line, other_line) =
+        (CartItem { product_id: p[0], quantity: qty(2) }, CartItem { product_id: p[1], quantity: qty(1) });
+    // The cart after the held change, and after the racing one (which waits for the held one).
+    let (removed, raced, quantity) = match race {
+        Race::AddAfterRemove => (Some(Cart::new(u.id, vec![other_line])), vec![other_line], 1),
+        Race::SetAfterRemove => (Some(Cart::new(u.id, vec![other_line])), vec![other_line], 5),
+        Race::AddAfterClear => (None, vec![], 1),
+    };
+    let raced = Cart::new(u.id, [raced, vec![CartItem { product_id: p[0], quantity: qty(quantity) }]].concat());
+
+    let (main, other) = (direct(&backends[0], "postgres").await, direct(&backends[1], "postgres").await);
+    let admin = direct(&backends[0], "shopbench_admin").await;
+    hold_commits(&backends[0], &admin).await;
+
+    // The remove or clear through pgpool: committed on backend 1, its COMMIT held on the main node.
+    let held = tokio::spawn({
+        let (carts, user) = (s.carts.clone(), u.id);
+        async move {
+            match race {
+                Race::AddAfterClear => carts.clear(user).await.map(|()| None),
+                _ => carts.remove(user, line.product_id).await,
+            }
+        }
+    });
+    while waiting(&admin).await < 1 {
+        assert!(!held.is_finished(), "the main node's COMMIT was not held: {:?}", held.await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(quantity_on(&other, u.id, p[0]).await, None, "committed on backend 1");
+    assert_eq!(quantity_on(&main, u.id, p[0]).await, Some(2), "not yet on the main node");
+
+    // The add or set of the same line meanwhile, until it waits on the main node too (for the
+    // user's lock, or for the line's) or has answered.
+    let racing = tokio::spawn({
+        let (carts, user) = (s.carts.clone(), u.id);
+        async move {
+            match race {
+                Race::SetAfterRemove => carts.set(user, line.product_id, qty(quantity)).await,
+                _ => carts.add(user, line.product_id, qty(quantity)).await,
+            }
+        }
+    });
+    while waiting(&admin).await < 2 && !racing.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    release_commits(&admin).await;
+    let held = held.await.unwrap();
+    let racing = racing.await.unwrap();
+
+    for (name, backend) in [("the main node", &main), ("backend 1", &other)] {
+        assert_eq!(
+            quantity_on(backend, u.id, p[0]).await,
+            Some(quantity as i32),
+            "{race:?}: the line on {name} (the removed line came back with its old quantity plus the add?)"
+        );
+    }
+    assert_eq!(held.as_ref().ok(), Some(&removed), "{race:?}: the held change's answer: {held:?}");
+    assert_eq!(racing.as_ref().ok(), Some(&raced), "{race:?}: the racing change's answer: {racing:?}");
+    assert_eq!(s.carts.get(u.id).await.unwrap(), raced, "{race:?}: the cart read after");
+    healthy_and_identical(&dir, running, &store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_racing_a_remove_of_its_line_does_not_bring_the_old_quantity_back() {
+    change_racing(Race::AddAfterRemove, 18460).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_set_racing_a_remove_of_its_line_writes_its_quantity() {
+    change_racing(Race::SetAfterRemove, 18470).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_add_racing_a_clear_leaves_only_its_line() {
+    change_racing(Race::AddAfterClear, 18480).await;
 }
