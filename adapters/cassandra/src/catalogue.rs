@@ -37,6 +37,7 @@ const CAS_ROUNDS: u32 = 8;
 pub(crate) struct Statements {
     insert: PreparedStatement,
     pub(crate) get: PreparedStatement,
+    get_many: PreparedStatement,
     update: PreparedStatement,
     delete: PreparedStatement,
     copy_upsert: PreparedStatement,
@@ -60,6 +61,7 @@ impl Statements {
             )
             .await?,
             get: prepare(s, format!("SELECT {COLUMNS}, prev_category FROM {ks}.{PRODUCTS} WHERE id = ?"), true).await?,
+            get_many: prepare(s, format!("SELECT {COLUMNS} FROM {ks}.{PRODUCTS} WHERE id IN ?"), true).await?,
             update: prepare(
                 s,
                 format!(
@@ -289,15 +291,20 @@ impl Catalogue for CassandraCatalogue {
         let mut unique: Vec<ProductId> = ids.to_vec();
         unique.sort_unstable();
         unique.dedup();
-        // One single-partition read per id, all at once: each goes straight to a replica of its
-        // partition (a multi-partition `IN` would make one coordinator wait for all of them).
+        // One statement for the whole cart: the coordinator reads each partition at QUORUM as
+        // a single-partition read would (so every price is as fresh), but the ring parses,
+        // dispatches and answers one CQL request instead of one per line. With replication
+        // factor 3 on 3 nodes every node is a replica of every id, so the coordinator (which
+        // the driver cannot pick by token for an `IN`) still reads locally; a larger ring
+        // would pay one hop more per read.
+        if unique.is_empty() {
+            return Ok(Vec::new());
+        }
+        let unique: Vec<Uuid> = unique.iter().map(|id| id.as_uuid()).collect();
         let unique = &unique;
         timed(
             "catalogue.get_many",
-            retrying("catalogue.get_many", |_| async move {
-                let found = futures_util::future::try_join_all(unique.iter().map(|id| db.stored(*id))).await?;
-                Ok(found.into_iter().flatten().map(|s| s.product).collect())
-            }),
+            retrying("catalogue.get_many", |_| async move { db.products(&db.st.get_many, (unique,)).await }),
         )
         .await
     }

@@ -98,3 +98,38 @@ async fn requests_are_spread_over_every_node() {
         assert!(n >= 10, "{node} coordinated {n} of the ~180 requests: {after:?}");
     }
 }
+
+/// Checkout's prices come from one `IN` read of the cart's products (get_many): it must see every
+/// acknowledged reprice and delete at once, through another client of the ring, for a cart of the
+/// largest size (a product deleted or repriced a moment ago is never sold at the old price).
+#[tokio::test]
+async fn get_many_sees_every_reprice_and_delete_at_once_for_a_full_cart() {
+    let settings = fresh_keyspace(&test_settings());
+    let writer = CassandraStore::connect(&settings).await.unwrap().catalogue();
+    let reader = CassandraStore::connect(&settings).await.unwrap().catalogue();
+    let mut products: Vec<_> = (0..domain::models::Cart::MAX_LINES as i64)
+        .map(|i| adapter_contract::catalogue::product(&format!("P{i}"), ["a", "b", "c"][i as usize % 3], 100 + i))
+        .collect();
+    futures_util::future::try_join_all(products.iter().map(|p| writer.insert(p))).await.unwrap();
+    let ids: Vec<_> = products.iter().map(|p| p.id).collect();
+    assert_eq!(reader.get_many(&ids).await.unwrap().len(), ids.len());
+    // Every third repriced, every fourth (of the others) deleted.
+    let mut deleted = Vec::new();
+    for (i, p) in products.iter_mut().enumerate() {
+        if i % 3 == 0 {
+            p.price = domain::models::Cents::price(p.price.get() + 1_000, "price_cents").unwrap();
+            assert!(writer.update(p).await.unwrap());
+        } else if i % 4 == 0 {
+            assert!(writer.delete(p.id).await.unwrap());
+            deleted.push(p.id);
+        }
+    }
+    let mut got = reader.get_many(&ids).await.unwrap();
+    got.sort_by_key(|p| p.id);
+    let mut want: Vec<_> = products.into_iter().filter(|p| !deleted.contains(&p.id)).collect();
+    want.sort_by_key(|p| p.id);
+    assert_eq!(got, want);
+    // Ids named twice are read once.
+    let twice: Vec<_> = ids.iter().chain(ids.iter()).copied().collect();
+    assert_eq!(reader.get_many(&twice).await.unwrap().len(), want.len());
+}
