@@ -61,7 +61,6 @@ count = 1
 base_port = 17285
 hosts = ["host2"]
 binary = "{}"
-admin_token = "faults-on-hosts-test-token"
 [topology.nginx]
 count = 1
 base_port = 17290

@@ -59,7 +59,6 @@ hosts = ["db"]
 base_port = 25080
 hosts = ["web"]
 binary = "{}"
-admin_token = "matrix-on-hosts-test-token"
 [topology.nginx]
 base_port = 25000
 hosts = ["web"]
@@ -135,5 +134,13 @@ fn a_matrix_on_emulated_hosts_with_two_remote_load_clients_reports_both() {
     assert!(readme.contains("2 load-client processes (1 on load1, 1 on load2)"), "{readme}");
     assert!(readme.contains("| load2 | 10."), "{readme}");
     assert!(readme.contains("Off on hosts: storage floor ([run] floor = false)"), "{readme}");
+    // The web instance had the run's own admin token (the seeding and the clients used it), and no
+    // report holds it.
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(raw.join("topology/secrets.json")).unwrap()).unwrap();
+    let token = secrets["web_admin"].as_str().expect("a per-run admin token");
+    for report in [out.join("summary.json"), out.join("README.md"), raw.join("meta.json")] {
+        assert!(!std::fs::read_to_string(&report).unwrap().contains(token), "the token is in {}", report.display());
+    }
     eprintln!("matrix on 4 emulated hosts in {:.1?}", t0.elapsed());
 }

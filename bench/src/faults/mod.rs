@@ -323,7 +323,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         std::env::set_var("PGPASSFILE", running.run_dir().join(infra::secrets::PGPASS_FILE));
     }
     let nginx = running.nginx_urls();
-    let admin = running.topology().web.admin_token.clone();
+    let admin = running.admin_token();
     anyhow::ensure!(!nginx.is_empty(), "the faults topology needs nginx (and web) instances");
     let running: Shared = Arc::new(Mutex::new(running));
 

@@ -428,7 +428,7 @@ impl<'a> ConfigRun<'a> {
             run_dir,
             progress,
             pgpools: running.pgpool_endpoints(),
-            admin: running.topology().web.admin_token.clone(),
+            admin: running.admin_token(),
             journey: Arc::new(m.load.journey(m.catalogue.categories)),
             groups: cpu_groups(&running, machines),
             running,
