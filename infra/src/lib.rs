@@ -42,7 +42,7 @@ mod up;
 mod web;
 
 pub use check::{Difference, Report};
-pub use paths::repo_root;
+pub use paths::{beside_program, repo_root};
 pub use pgpool::{pool_nodes, NodeView};
 pub use postgres::SHOP_DB;
 pub use process::{all_processes, http_get, machine_ticks, port_holder, ProcInfo};

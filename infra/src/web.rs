@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use settings::{CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 
-use crate::paths::repo_root;
 use crate::process;
 use crate::render::render;
 use crate::rundir;
@@ -17,8 +16,11 @@ use crate::topology::Kind;
 
 const NGINX_CONF: &str = include_str!("../templates/nginx.conf");
 
+/// The web binary to start, absolute. A file's relative path was taken from its directory when
+/// it was read (crate::topology::anchor_paths); one still relative here was not read from a file
+/// (a topology given as text) and is taken from the current directory.
 pub(crate) fn binary_path(binary: &Path) -> Result<PathBuf> {
-    let path = if binary.is_absolute() { binary.to_path_buf() } else { repo_root().join(binary) };
+    let path = std::path::absolute(binary).with_context(|| format!("web binary {}", binary.display()))?;
     if !path.is_file() {
         bail!("web binary {} not found: build it (cargo build --release -p app) or pass --web-binary", path.display());
     }

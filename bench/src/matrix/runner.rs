@@ -76,7 +76,8 @@ pub fn topology_on(m: &MatrixFile, c: Counts, machines: &Machines) -> Result<inf
 pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     let first = m.configs.first().copied().unwrap_or_default();
     let binary = topology_for(m, first)?.web.binary_or_default();
-    let path = if binary.is_absolute() { binary.clone() } else { infra::repo_root().join(&binary) };
+    // Absolute once the file was read (its own paths) or a default (beside this program).
+    let path = std::path::absolute(&binary)?;
     let file = results::display_path(file);
     if !path.is_file() {
         bail!(
