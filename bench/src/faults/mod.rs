@@ -73,16 +73,9 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The commit the binaries were presumably built from, marked when tracked files had changes.
+/// The commit the binaries were presumably built from (crate::commit).
 fn git_commit() -> Option<String> {
-    let root = infra::repo_root();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").arg("-C").arg(&root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
+    crate::commit::git_commit(&infra::repo_root())
 }
 
 /// Every process up and every pgpool seeing every backend up: the state each fault starts from.

@@ -101,17 +101,6 @@ pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The commit the binaries were presumably built from, marked when tracked files had changes.
-fn git_commit(root: &Path) -> Option<String> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
-}
-
 /// Runs the matrix, writes the report; returns the results folder.
 pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     let m = MatrixFile::load(&opts.file)?;
@@ -132,7 +121,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
         matrix_file: results::display_path(&opts.file),
         started_at: results::now_rfc3339(),
         finished_at: None,
-        git_commit: git_commit(&root),
+        git_commit: crate::commit::git_commit(&root),
     };
     results::save_meta(&run_dir, &meta)?;
     let machines = Machines::make(&m, &run_dir.join("hosts"))?;
