@@ -18,6 +18,7 @@ pub mod check;
 pub mod cql;
 mod exporter;
 pub mod hosts;
+mod logs;
 mod paths;
 mod pgpool;
 mod postgres;
@@ -42,6 +43,7 @@ mod up;
 mod web;
 
 pub use check::{Difference, Report};
+pub use logs::LogMark;
 pub use paths::{beside_program, repo_root};
 pub use pgpool::{pool_nodes, NodeView};
 pub use postgres::SHOP_DB;

@@ -393,7 +393,8 @@ impl<'a> ConfigRun<'a> {
         let topo_dir = run_dir.join("topology");
         progress.step(&format!("starting {} (infra)", counts.long()));
         let running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
-        logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), p.log.clone())));
+        // Read after `down`: a host's logs are then the copies it fetched.
+        logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), running.log_here(p))));
         res.sizing = serde_json::to_value(running.sizing())?;
         let nginx = running.nginx_urls();
         let client = api::client()?;
