@@ -17,11 +17,12 @@
 //! * [`page`]: a report's markdown as one self-contained HTML page.
 //! * [`writes`]: cart adds through pgpool-II for several web builds side by side, and pgbench
 //!   doing the adapter's add (issue 15).
-//! * [`cancel`]: stopping a run on Ctrl-C, for all of them.
+//! * [`cancel`]: stopping a run on Ctrl-C, for all of them; [`commit`]: the commit a report names.
 
 pub mod cancel;
 pub mod capacity;
 pub mod clients;
+pub mod commit;
 pub mod faults;
 pub mod floor;
 pub mod latency;

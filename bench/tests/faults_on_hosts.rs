@@ -61,7 +61,6 @@ count = 1
 base_port = 17285
 hosts = ["host2"]
 binary = "{}"
-admin_token = "faults-on-hosts-test-token"
 [topology.nginx]
 count = 1
 base_port = 17290
@@ -112,6 +111,19 @@ async fn a_web_instance_cut_off_from_a_pgpool_moves_to_the_other_and_loses_nothi
     assert!(r.backends_identical && r.repaired.is_none(), "{}", r.consistency);
     let md = std::fs::read_to_string(out.join("faults.md")).unwrap();
     assert!(md.contains("| pg on hosts | cut web 0 for 8 s, heal (web 0 on 10."), "{md}");
+
+    // The servers' logs of the fault were read over SSH into the run dir, as from a real host.
+    for copy in ["web0-web.log", "nginx0-error.log"] {
+        assert!(run_dir.join("fault-logs/01").join(copy).is_file(), "{copy} was not fetched");
+    }
+    // The web instances had the run's own admin token (the seeding and the merchants' writes
+    // used it), and no report holds it.
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("secrets.json")).unwrap()).unwrap();
+    let token = secrets["web_admin"].as_str().expect("a per-run admin token");
+    for report in ["faults.json", "faults.md"] {
+        assert!(!std::fs::read_to_string(out.join(report)).unwrap().contains(token), "the token is in {report}");
+    }
 
     // The runner tore down what it made: the hosts (with their rules) and their data.
     let hosts_dir = dir.path().join("run-emulated");

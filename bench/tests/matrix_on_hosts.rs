@@ -59,7 +59,6 @@ hosts = ["db"]
 base_port = 25080
 hosts = ["web"]
 binary = "{}"
-admin_token = "matrix-on-hosts-test-token"
 [topology.nginx]
 base_port = 25000
 hosts = ["web"]
@@ -91,7 +90,15 @@ fn a_matrix_on_emulated_hosts_with_two_remote_load_clients_reports_both() {
         .current_dir(run.path())
         .spawn()
         .unwrap();
+    // The run's own admin token, read while the run is on: a run without errors removes its
+    // topology dir (and secrets.json with it) at the end.
+    let mut token: Option<String> = None;
     let status = loop {
+        if token.is_none() {
+            let secrets = std::fs::read(raw.join("topology/secrets.json")).ok();
+            let secrets = secrets.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            token = secrets.and_then(|v| v["web_admin"].as_str().map(String::from));
+        }
         if let Some(s) = child.try_wait().unwrap() {
             break Some(s);
         }
@@ -135,5 +142,11 @@ fn a_matrix_on_emulated_hosts_with_two_remote_load_clients_reports_both() {
     assert!(readme.contains("2 load-client processes (1 on load1, 1 on load2)"), "{readme}");
     assert!(readme.contains("| load2 | 10."), "{readme}");
     assert!(readme.contains("Off on hosts: storage floor ([run] floor = false)"), "{readme}");
+    // The web instance had the run's own admin token (the seeding and the clients used it), and no
+    // report holds it.
+    let token = token.expect("a per-run admin token in the run's secrets.json");
+    for report in [out.join("summary.json"), out.join("README.md"), raw.join("meta.json")] {
+        assert!(!std::fs::read_to_string(&report).unwrap().contains(&token), "the token is in {}", report.display());
+    }
     eprintln!("matrix on 4 emulated hosts in {:.1?}", t0.elapsed());
 }

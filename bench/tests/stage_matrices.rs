@@ -30,7 +30,7 @@ fn every_configuration_of_every_stage_becomes_its_topology() {
             // Observed ([run] observe by default): Prometheus and an exporter per server.
             assert_eq!(t.count(Kind::Prometheus), 1, "{file}");
             assert_eq!(t.count(Kind::NginxExporter), c.nginx, "{file}");
-            assert_eq!(t.web.binary_or_default(), PathBuf::from(format!("target/release/shopbench-{stage}")));
+            assert_eq!(t.web.binary_or_default(), infra::beside_program(&format!("shopbench-{stage}")), "{file}");
             t.check_local().unwrap();
         }
     }
@@ -71,6 +71,32 @@ fn a_web_binary_named_in_the_file_is_kept() {
     web.insert("binary".into(), toml::Value::String("/opt/shopbench-test".into()));
     let t = topology_for(&m, m.configs[0]).unwrap();
     assert_eq!(t.web.binary_or_default(), PathBuf::from("/opt/shopbench-test"));
+}
+
+/// A relative web binary in a matrix file is taken from the file's directory: a
+/// file (and the binary beside it) in another checkout runs that checkout's binary, not the one
+/// of the repository this bench was compiled in, wherever it is run from.
+#[test]
+fn relative_paths_in_a_matrix_file_are_taken_from_its_directory() {
+    let dir = std::env::temp_dir().join(format!("shopbench-anchor-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("bin")).unwrap();
+    let (_, quick) = matrix("quick.toml");
+    let binary = dir.join("bin").join(format!("shopbench-{}", quick.stage));
+    std::fs::write(&binary, "").unwrap();
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("matrix/quick.toml")).unwrap();
+    let text =
+        text.replace("[topology.web]\n", &format!("[topology.web]\nbinary = \"bin/shopbench-{}\"\n", quick.stage));
+    assert!(text.contains("floor = true"));
+    let text = text.replace("floor = true", "floor = false"); // whatever stage this bench was built for
+    let file = dir.join("m.toml");
+    std::fs::write(&file, text).unwrap();
+    let m = MatrixFile::load(&file).unwrap();
+    let t = topology_for(&m, m.configs[0]).unwrap();
+    assert_eq!(t.web.binary_or_default(), binary);
+    // The runner's own check finds it there, not under the compiled-in repository root.
+    let found = check_binaries(&m, &file);
+    std::fs::remove_dir_all(&dir).unwrap();
+    found.unwrap();
 }
 
 #[test]

@@ -761,6 +761,12 @@ impl Running {
     /// until the whole ring serves; returns how long that took.
     pub fn restart_cassandra(&mut self, index: usize) -> Result<Duration> {
         let t0 = Instant::now();
+        // Another host's node (whose pid is not this machine's, so never "alive" here) is
+        // restarted there or not at all: never spawned on the control machine.
+        if self.is_control() {
+            self.restart(Kind::Cassandra, index)?;
+            return Ok(t0.elapsed());
+        }
         let p = self.proc(Kind::Cassandra, index)?.clone();
         if p.alive() {
             bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);
@@ -773,6 +779,40 @@ impl Running {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::topology::Topology;
+
+    /// A node on another host is never started on the control machine: its restart is asked of
+    /// its host (refused there until a Cassandra restart goes over SSH).
+    #[test]
+    fn a_node_on_another_host_is_not_restarted_on_the_control_machine() {
+        let dir = std::env::temp_dir().join(format!("shopbench-cassandra-control-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = Topology::parse(
+            "name = \"c\"\n[cassandra]\ncount = 1\nhosts = [\"a\"]\n\
+             [[hosts]]\nname = \"a\"\naddress = \"192.0.2.1\"\nkey = \"/nonexistent\"\n",
+        )
+        .unwrap();
+        let (host, port) = t.endpoint(Kind::Cassandra, 0);
+        let node = Proc {
+            kind: Kind::Cassandra,
+            index: 0,
+            pid: std::process::id(),
+            start_time: 0,
+            host,
+            port,
+            pcp_port: None,
+            dir: dir.join("cassandra0"),
+            log: dir.join("cassandra0/logs/system.log"),
+            machine: Some("a".into()),
+        };
+        let mut r = Running::recorded(&dir, t, vec![node], None);
+        let err = r.restart_cassandra(0).unwrap_err();
+        let spawned = dir.join("cassandra0").exists();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(format!("{err:#}").contains("not done over SSH yet"), "{err:#}");
+        assert!(!spawned, "a node was prepared on the control machine");
+    }
 
     #[test]
     fn tokens_split_the_ring_evenly() {

@@ -18,6 +18,7 @@ pub mod check;
 pub mod cql;
 mod exporter;
 pub mod hosts;
+mod logs;
 mod paths;
 mod pgpool;
 mod postgres;
@@ -42,7 +43,8 @@ mod up;
 mod web;
 
 pub use check::{Difference, Report};
-pub use paths::repo_root;
+pub use logs::LogMark;
+pub use paths::{beside_program, repo_root};
 pub use pgpool::{pool_nodes, NodeView};
 pub use postgres::SHOP_DB;
 pub use process::{all_processes, http_get, machine_ticks, port_holder, ProcInfo};

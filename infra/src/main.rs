@@ -40,7 +40,8 @@ options:
   --redis N --sentinel S   Redis instances (1 master + N-1 replicas) and sentinels (up)
   --cassandra N       Cassandra nodes (1..3; the ring's jars are fetched with Maven once) (up)
   --only db           only the stores: PostgreSQL, pgpool-II, Redis, Sentinel (up)
-  --web-binary PATH   the shopbench binary (up; default target/release/shopbench)
+  --web-binary PATH   the shopbench binary (up; default the file's [web] binary, taken from the
+                      file's directory, else shopbench beside this program)
   --backend I         the backend to rejoin
   --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
 
@@ -119,7 +120,8 @@ fn parse_args() -> Result<Args> {
             "--web" => args.overrides.web = Some(count(value()?)?),
             "--nginx" => args.overrides.nginx = Some(count(value()?)?),
             "--prometheus" => args.overrides.prometheus = Some(count(value()?)?),
-            "--web-binary" => args.overrides.web_binary = Some(value()?.into()),
+            // From the current directory, as any path on a command line.
+            "--web-binary" => args.overrides.web_binary = Some(std::path::absolute(value()?)?),
             "--backend" => args.backend = Some(count(value()?)?),
             "--kind" => args.kind = Some(Kind::parse(&value()?)?),
             "--index" => args.index = Some(count(value()?)?),

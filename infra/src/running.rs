@@ -37,6 +37,24 @@ impl Running {
         Running::new(dir, state, false)
     }
 
+    /// A run of `t` in `dir` that records `processes` (started by nobody: unit tests of what
+    /// depends on the run's state only). Dropping it stops nothing.
+    #[cfg(test)]
+    pub(crate) fn recorded(dir: &Path, t: Topology, processes: Vec<Proc>, secrets: Option<PathBuf>) -> Running {
+        let state = State {
+            sizing: Sizing::derive(&t),
+            topology: t,
+            run_as: None,
+            socket_root: dir.to_path_buf(),
+            web_binary: None,
+            processes,
+            web_settings: Default::default(),
+            machine: None,
+            secrets,
+        };
+        Running::new(dir.to_path_buf(), state, false).expect("a recorded run")
+    }
+
     pub(crate) fn new(dir: PathBuf, state: State, stop_on_drop: bool) -> Result<Running> {
         let secrets = state.secrets.as_deref().map(Secrets::load).transpose()?;
         Ok(Running { dir, state, children: HashMap::new(), stop_on_drop, secrets })

@@ -1,6 +1,6 @@
 //! Passwords made per run for servers that listen off loopback (a topology with `[[hosts]]`):
 //! PostgreSQL's superuser and clients' role, which pgpool-II checks and passes on, Redis's and
-//! Sentinel's, and Cassandra's role `shopbench`. Kept in the run dir (mode 0600), never printed: `Debug` redacts them.
+//! Sentinel's, Cassandra's role `shopbench`, and the web instances' admin token. Kept in the run dir (mode 0600), never printed: `Debug` redacts them.
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -58,6 +58,10 @@ pub struct Secrets {
     pub sentinel: Secret,
     /// Of the Cassandra ring's role `shopbench` (the app, infra's CQL probes).
     pub cassandra: Secret,
+    /// The web instances' admin token (the development one is refused off loopback). Absent in
+    /// the secrets of a run started before it was made per run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web_admin: Option<Secret>,
 }
 
 impl Secrets {
@@ -68,6 +72,7 @@ impl Secrets {
             redis: Secret::generate()?,
             sentinel: Secret::generate()?,
             cassandra: Secret::generate()?,
+            web_admin: Some(Secret::generate()?),
         })
     }
 
@@ -126,7 +131,9 @@ mod tests {
             assert_eq!(std::fs::metadata(dir.join(f)).unwrap().permissions().mode() & 0o777, 0o600, "{f}");
         }
         let debug = format!("{s:?}");
-        for secret in [&s.admin, &s.client, &s.redis, &s.sentinel, &s.cassandra] {
+        let web_admin = s.web_admin.as_ref().unwrap();
+        assert_ne!(web_admin, &s.admin);
+        for secret in [&s.admin, &s.client, &s.redis, &s.sentinel, &s.cassandra, web_admin] {
             assert!(!debug.contains(secret.expose()), "{debug}");
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -224,8 +224,9 @@ impl PgpoolSection {
     }
 }
 
-/// `[web]`: a [`Section`] plus the `shopbench` binary to run (relative paths are taken from the
-/// repository root) and the admin token handed to every instance.
+/// `[web]`: a [`Section`] plus the `shopbench` binary to run (a relative path is taken from the
+/// directory of the file that names it: [`anchor_paths`]) and the admin token handed to every
+/// instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(from = "WebRaw", into = "WebRaw")]
 pub struct WebSection {
@@ -236,9 +237,10 @@ pub struct WebSection {
 }
 
 impl WebSection {
-    /// The binary to run: the one named, else target/release/shopbench.
+    /// The binary to run: the one named, else `shopbench` beside the running program (the same
+    /// target dir as `shopbench-infra`).
     pub fn binary_or_default(&self) -> PathBuf {
-        self.binary.clone().unwrap_or_else(|| PathBuf::from("target/release/shopbench"))
+        self.binary.clone().unwrap_or_else(|| crate::paths::beside_program("shopbench"))
     }
 }
 
@@ -272,6 +274,40 @@ impl From<WebSection> for WebRaw {
 
 fn default_admin_token() -> String {
     "admin-dev-token".to_string()
+}
+
+/// The paths of this machine a topology names (the hosts' `dir` is a path on the host): where a
+/// file gives one relatively, it is taken from the file's directory, wherever the program was
+/// compiled and whatever the current directory. A path not read from a file (`--web-binary`) is
+/// taken from the current directory; none named: the binary beside the running program.
+pub const PATH_KEYS: [&str; 3] = ["[web] binary", "[[hosts]] key", "[[hosts]] known_hosts"];
+
+/// The same as [`Topology::anchor_paths`] on a topology still in its file's TOML (a bench file's
+/// `[topology]`, before each configuration sets its counts).
+pub fn anchor_paths(table: &mut toml::Table, base: &Path) {
+    let anchor = |v: Option<&mut toml::Value>| {
+        if let Some(toml::Value::String(s)) = v {
+            if Path::new(s.as_str()).is_relative() {
+                *s = base.join(s.as_str()).display().to_string();
+            }
+        }
+    };
+    if let Some(toml::Value::Table(web)) = table.get_mut("web") {
+        anchor(web.get_mut("binary"));
+    }
+    if let Some(toml::Value::Array(hosts)) = table.get_mut("hosts") {
+        for h in hosts.iter_mut().filter_map(toml::Value::as_table_mut) {
+            anchor(h.get_mut("key"));
+            anchor(h.get_mut("known_hosts"));
+        }
+    }
+}
+
+/// The directory of the file at `path`, absolute (from the current directory when `path` is
+/// relative).
+pub fn file_dir(path: &Path) -> Result<PathBuf> {
+    let abs = std::path::absolute(path).with_context(|| format!("the path of {}", path.display()))?;
+    Ok(abs.parent().map(Path::to_path_buf).unwrap_or(abs))
 }
 
 /// `[prometheus]`: one Prometheus scraping every web instance and, unless `exporters = false`,
@@ -403,17 +439,41 @@ impl Topology {
         t.with_overrides(o)
     }
 
-    /// A topology file: TOML, or JSON (`.json`: what the control machine ships to each host).
+    /// A topology file: TOML, or JSON (`.json`: what the control machine ships to each host). Its
+    /// relative paths are taken from its directory ([`anchor_paths`]).
     pub fn from_file(path: &Path) -> Result<Topology> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading topology {}", path.display()))?;
+        let base = file_dir(path)?;
         let parsed = if path.extension().is_some_and(|e| e == "json") {
-            serde_json::from_str::<Topology>(&text)
-                .context("invalid topology file")
-                .and_then(|t| t.validate().map(|()| t))
+            serde_json::from_str::<Topology>(&text).context("invalid topology file")
         } else {
-            Topology::parse(&text)
+            toml::from_str::<Topology>(&text).context("invalid topology file")
         };
-        parsed.with_context(|| format!("in {}", path.display()))
+        parsed
+            .and_then(|mut t| {
+                t.anchor_paths(&base);
+                t.validate().map(|()| t)
+            })
+            .with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Takes the relative paths of this machine that a file named ([`PATH_KEYS`]) from `base`,
+    /// the directory of that file.
+    pub fn anchor_paths(&mut self, base: &Path) {
+        let anchor = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(b) = &mut self.web.binary {
+            anchor(b);
+        }
+        for h in &mut self.hosts {
+            anchor(&mut h.key);
+            if let Some(k) = &mut h.known_hosts {
+                anchor(k);
+            }
+        }
     }
 
     pub fn with_overrides(mut self, o: &Overrides) -> Result<Topology> {
@@ -731,9 +791,43 @@ mod tests {
         assert_eq!(t.web.binary_or_default(), PathBuf::from("/opt/shop"));
         let t = Topology::parse_with(&named, &Overrides { web_binary: Some("/x".into()), ..o }).unwrap();
         assert_eq!(t.web.binary, Some(PathBuf::from("/x")));
-        assert_eq!(
-            Topology::parse(DEFAULT).unwrap().web.binary_or_default(),
-            PathBuf::from("target/release/shopbench")
-        );
+        // None named: the one beside the running program, not the compiled-in repository's.
+        let default = Topology::parse(DEFAULT).unwrap().web.binary_or_default();
+        let exe = std::env::current_exe().unwrap();
+        assert!(default.ends_with("shopbench") && default.is_absolute(), "{}", default.display());
+        assert!(default.starts_with(exe.parent().unwrap().parent().unwrap()), "{}", default.display());
+    }
+
+    /// A relative path a topology file names (the web binary, a host's key and known_hosts) is
+    /// taken from the file's directory, the same in TOML and in JSON; a host's `dir` (a path on the
+    /// host) and absolute paths are left as written.
+    #[test]
+    fn relative_paths_in_a_topology_file_are_taken_from_its_directory() {
+        let dir = std::env::temp_dir().join(format!("shopbench-topology-paths-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("bin")).unwrap();
+        std::fs::write(dir.join("bin/shop"), "").unwrap();
+        let text = "name = \"far\"\n[postgres]\ncount = 1\nbase_port = 5000\nhosts = [\"a\"]\n\
+                    [pgpool]\ncount = 1\nbase_port = 5100\nhosts = [\"a\"]\n\
+                    [web]\ncount = 1\nbase_port = 6000\nhosts = [\"a\"]\nbinary = \"bin/shop\"\n\
+                    [[hosts]]\nname = \"a\"\naddress = \"192.0.2.1\"\nkey = \"keys/id\"\nknown_hosts = \"/etc/known\"\n\
+                    dir = \"/var/tmp/x\"\n";
+        std::fs::write(dir.join("t.toml"), text).unwrap();
+        let t = Topology::from_file(&dir.join("t.toml")).unwrap();
+        std::fs::write(dir.join("t.json"), serde_json::to_string(&Topology::parse(text).unwrap()).unwrap()).unwrap();
+        let json = Topology::from_file(&dir.join("t.json")).unwrap();
+        let started = crate::web::binary_path(&t.web.binary_or_default());
+        std::fs::remove_dir_all(&dir).unwrap();
+        for t in [&t, &json] {
+            assert_eq!(t.web.binary, Some(dir.join("bin/shop")));
+            assert_eq!(t.hosts[0].key, dir.join("keys/id"));
+            assert_eq!(t.hosts[0].known_hosts, Some(PathBuf::from("/etc/known")));
+            assert_eq!(t.hosts[0].dir, PathBuf::from("/var/tmp/x"));
+        }
+        assert_eq!(started.unwrap(), dir.join("bin/shop"), "the binary `up` starts");
+        // A bench file's [topology] table, the same way.
+        let mut table: toml::Table = toml::from_str(text).unwrap();
+        anchor_paths(&mut table, &dir);
+        let t: Topology = table.try_into().unwrap();
+        assert_eq!((t.web.binary, t.hosts[0].key.clone()), (Some(dir.join("bin/shop")), dir.join("keys/id")));
     }
 }

@@ -6,7 +6,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use settings::{CassandraSettings, HttpSettings, PostgresSettings, RedisSettings, WebSettings};
 
-use crate::paths::repo_root;
 use crate::process;
 use crate::render::render;
 use crate::rundir;
@@ -17,8 +16,11 @@ use crate::topology::Kind;
 
 const NGINX_CONF: &str = include_str!("../templates/nginx.conf");
 
+/// The web binary to start, absolute. A file's relative path was taken from its directory when
+/// it was read (crate::topology::anchor_paths); one still relative here was not read from a file
+/// (a topology given as text) and is taken from the current directory.
 pub(crate) fn binary_path(binary: &Path) -> Result<PathBuf> {
-    let path = if binary.is_absolute() { binary.to_path_buf() } else { repo_root().join(binary) };
+    let path = std::path::absolute(binary).with_context(|| format!("web binary {}", binary.display()))?;
     if !path.is_file() {
         bail!("web binary {} not found: build it (cargo build --release -p app) or pass --web-binary", path.display());
     }
@@ -74,7 +76,7 @@ impl Running {
         let (host, port) = t.endpoint(Kind::Web, i);
         WebSettings {
             http: HttpSettings { host, port },
-            admin_token: t.web.admin_token.clone(),
+            admin_token: self.admin_token(),
             postgres: PostgresSettings {
                 endpoints: self.pgpool_endpoints(),
                 pool_size: self.app_pool_size(),
@@ -99,7 +101,17 @@ impl Running {
         }
     }
 
-    /// The settings web instance `i` was last started with (recorded in the run state).
+    /// The admin token of the web instances: off loopback the run's own (secrets.json, made per
+    /// run: the files' tokens are public), else the topology's.
+    pub fn admin_token(&self) -> String {
+        match self.secrets.as_ref().and_then(|s| s.web_admin.as_ref()) {
+            Some(token) => token.expose().to_string(),
+            None => self.topology().web.admin_token.clone(),
+        }
+    }
+
+    /// The settings web instance `i` was last started with (recorded in the run state, without
+    /// the admin token).
     pub fn web_settings(&self, i: usize) -> Option<&WebSettings> {
         self.state.web_settings.get(&i)
     }
@@ -157,4 +169,36 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
     r.record(proc.clone(), child)?;
     ready_http(&proc, "/health", Duration::from_secs(15))
         .with_context(|| process::tail(&dir.join("logs/error.log"), 10))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::Secrets;
+    use crate::topology::Topology;
+
+    /// Off loopback the web instances get the run's own admin token (not a file's, which is
+    /// public), and the run state keeps it out; on loopback they get the topology's.
+    #[test]
+    fn on_hosts_the_web_instances_get_the_runs_own_admin_token_which_the_run_state_leaves_out() {
+        let dir = std::env::temp_dir().join(format!("shopbench-admin-token-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = "name = \"h\"\n[postgres]\ncount = 1\nbase_port = 5000\nhosts = [\"a\"]\n\
+                    [pgpool]\ncount = 1\nbase_port = 5100\nhosts = [\"a\"]\n\
+                    [web]\ncount = 1\nbase_port = 6000\nhosts = [\"a\"]\n\
+                    [[hosts]]\nname = \"a\"\naddress = \"192.0.2.1\"\nkey = \"/k\"\n";
+        let t = Topology::parse(text).unwrap();
+        let secrets = Secrets::generate().unwrap();
+        let mut r = Running::recorded(&dir, t, vec![], Some(secrets.save(&dir).unwrap()));
+        let token = secrets.web_admin.as_ref().unwrap().expose().to_string();
+        let settings = r.settings_for_web(0);
+        r.state.web_settings.insert(0, settings.clone());
+        r.state.save(&dir).unwrap();
+        let saved = std::fs::read_to_string(dir.join(crate::state::STATE_FILE)).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!((r.admin_token(), settings.admin_token.clone()), (token.clone(), token.clone()));
+        assert_ne!(token, r.topology().web.admin_token);
+        assert!(settings.env().contains(&(settings::env_name("admin_token"), token.clone())));
+        assert!(!saved.contains(&token), "the run state holds the token");
+    }
 }

@@ -16,7 +16,6 @@ use infra::hosts::{EmulatedHosts, SshHost};
 
 const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const T: Duration = Duration::from_secs(30);
-const ADMIN: &str = "multi-host-test-admin";
 const NAMES: [&str; 3] = ["db1", "db2", "web1"];
 
 fn topology(hosts: &[SshHost], web: &Path) -> String {
@@ -24,7 +23,7 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
         "name = \"multi\"\n\
          [postgres]\ncount = 2\nbase_port = 24432\nhosts = [\"db1\", \"db2\"]\n\
          [pgpool]\ncount = 1\nbase_port = 24500\npcp_base_port = 24600\nhosts = [\"db1\"]\n\
-         [web]\ncount = 1\nbase_port = 24080\nhosts = [\"web1\"]\nbinary = \"{}\"\nadmin_token = \"{ADMIN}\"\n\
+         [web]\ncount = 1\nbase_port = 24080\nhosts = [\"web1\"]\nbinary = \"{}\"\n\
          [nginx]\ncount = 1\nbase_port = 24000\nhosts = [\"web1\"]\n",
         web.display()
     );
@@ -38,8 +37,8 @@ fn infra(args: &[&str]) -> (bool, String, String) {
     (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
-fn post(host: &str, port: u16, path: &str, body: &str) -> (u16, String) {
-    common::post_json(host, port, path, body, Some(ADMIN))
+fn post(host: &str, port: u16, path: &str, body: &str, admin_token: &str) -> (u16, String) {
+    common::post_json(host, port, path, body, Some(admin_token))
 }
 
 /// psql from `from` (a host, over SSH) to `host:port` as `user` with `password`; Err: its words.
@@ -78,6 +77,9 @@ fn a_topology_on_three_hosts_over_ssh_serves_writes_to_both_backends_and_lets_no
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(run_dir.join("secrets.json")).unwrap().permissions().mode() & 0o777, 0o600);
     assert!(!out.contains(client) && !err.contains(client) && !out.contains(admin), "a password was printed");
+    // The web instances' admin token is made for this run, kept with the passwords, never printed.
+    let token = secrets["web_admin"].as_str().expect("a per-run admin token in secrets.json");
+    assert!(!out.contains(token) && !err.contains(token), "the admin token was printed");
     assert!(out.contains(&format!("nginx:     http://{}:24000", web1.address)), "{out}");
 
     // A write through nginx on web1, from the control machine, lands on both backends.
@@ -86,6 +88,7 @@ fn a_topology_on_three_hosts_over_ssh_serves_writes_to_both_backends_and_lets_no
         24000,
         "/products",
         r#"{"name":"Rope","description":"Ten metres","category":"tools","price_cents":900}"#,
+        token,
     );
     assert_eq!(code, 201, "{body}");
     let id = serde_json::from_str::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
@@ -113,7 +116,12 @@ fn a_topology_on_three_hosts_over_ssh_serves_writes_to_both_backends_and_lets_no
     let (ok, out, err) = infra(&["restart", "--topology", topo, "--run-dir", dir, "--kind", "web", "--index", "0"]);
     assert!(ok, "restart of web 0: {out}\n{err}");
     let body = r#"{"name":"Knot","description":"A bowline","category":"tools","price_cents":100}"#;
-    assert_eq!(post(&web1.address.to_string(), 24000, "/products", body).0, 201);
+    assert_eq!(post(&web1.address.to_string(), 24000, "/products", body, token).0, 201);
+    // The restarted instance has the run's token too, and the development one is no admin's.
+    let (code, _) = post(&web1.address.to_string(), 24000, "/products", body, "admin-dev-token");
+    assert!(matches!(code, 401 | 403), "the development token answered {code}");
+    let state_json = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
+    assert!(!state_json.contains(token), "the admin token is in state.json");
     let (ok, _, err) = infra(&["restart", "--topology", topo, "--run-dir", dir, "--kind", "pgpool", "--index", "0"]);
     assert!(!ok && err.contains("not done over SSH yet"), "{err}");
 

@@ -23,7 +23,6 @@ use infra::hosts::{EmulatedHosts, SshHost};
 
 const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const T: Duration = Duration::from_secs(30);
-const ADMIN: &str = "cc-cassandra-test-admin";
 const NAMES: [&str; 3] = ["cc1", "cc2", "cc3"];
 const NGINX: u16 = 28000;
 const CQL: u16 = 28042;
@@ -37,7 +36,7 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
          [sentinel]\ncount = 1\nbase_port = 28390\nhosts = [\"cc2\"]\n\
          [cassandra]\ncount = 3\nhosts = [\"cc1\", \"cc2\", \"cc3\"]\nnative_port = {CQL}\nstorage_port = 28100\n\
          jmx_base_port = 28199\nheap_mb = 512\n\
-         [web]\ncount = 1\nbase_port = 28080\nhosts = [\"cc3\"]\nbinary = \"{}\"\nadmin_token = \"{ADMIN}\"\n\
+         [web]\ncount = 1\nbase_port = 28080\nhosts = [\"cc3\"]\nbinary = \"{}\"\n\
          [nginx]\ncount = 1\nbase_port = {NGINX}\nhosts = [\"cc3\"]\n",
         web.display()
     );
@@ -93,6 +92,7 @@ fn the_cassandra_stage_on_three_hosts_serves_the_catalogue_and_lets_nobody_in_wi
     eprintln!("up over SSH in {up_took:.1?}:\n{err}");
     let secrets = json(&std::fs::read_to_string(run_dir.join("secrets.json")).unwrap());
     let password = secrets["cassandra"].as_str().unwrap().to_string();
+    let admin_token = secrets["web_admin"].as_str().expect("the run's admin token").to_string();
     let state_json = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
     for (what, text) in [("up's stdout", &out), ("up's stderr", &err), ("state.json", &state_json)] {
         assert!(!text.contains(&password), "the password in {what}");
@@ -117,7 +117,7 @@ fn the_cassandra_stage_on_three_hosts_serves_the_catalogue_and_lets_nobody_in_wi
     // A product through nginx lives in the ring: read back through nginx, and from the ring.
     let nginx = cc3.address.to_string();
     let product = r#"{"name":"Lantern","description":"Storm-proof","category":"outdoor","price_cents":2500}"#;
-    let (code, body) = post_json(&nginx, NGINX, "/products", product, Some(ADMIN));
+    let (code, body) = post_json(&nginx, NGINX, "/products", product, Some(&admin_token));
     assert_eq!(code, 201, "{body}");
     let id = json(&body)["id"].as_str().unwrap().to_string();
     let (code, body) = get(&nginx, NGINX, &format!("/products/{id}"), None);

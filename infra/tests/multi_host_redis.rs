@@ -20,7 +20,6 @@ use infra::redis::{query, query_as};
 
 const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const T: Duration = Duration::from_secs(30);
-const ADMIN: &str = "rh-redis-test-admin";
 const NAMES: [&str; 3] = ["rhr1", "rhr2", "rhweb"];
 const NGINX: u16 = 27000;
 
@@ -31,7 +30,7 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
          [pgpool]\ncount = 1\nbase_port = 27500\npcp_base_port = 27600\nhosts = [\"rhweb\"]\n\
          [redis]\ncount = 2\nbase_port = 27379\nhosts = [\"rhr1\", \"rhr2\"]\n\
          [sentinel]\ncount = 3\nbase_port = 27390\nhosts = [\"rhr1\", \"rhr2\", \"rhweb\"]\n\
-         [web]\ncount = 1\nbase_port = 27080\nhosts = [\"rhweb\"]\nbinary = \"{}\"\nadmin_token = \"{ADMIN}\"\n\
+         [web]\ncount = 1\nbase_port = 27080\nhosts = [\"rhweb\"]\nbinary = \"{}\"\n\
          [nginx]\ncount = 1\nbase_port = {NGINX}\nhosts = [\"rhweb\"]\n",
         web.display()
     );
@@ -55,13 +54,13 @@ fn json(body: &str) -> serde_json::Value {
 
 /// A user, a product and a cart of 2 of it, through nginx; the cart read back. Returns the
 /// user's id (the cart's key in Redis) and the product's.
-fn cart_through_nginx(nginx: &str) -> (String, String) {
+fn cart_through_nginx(nginx: &str, admin_token: &str) -> (String, String) {
     let (code, body) = post_json(nginx, NGINX, "/users", r#"{"email":"rh@example.com","name":"R H"}"#, None);
     assert_eq!(code, 201, "{body}");
     let signed_up = json(&body);
     let (user, token) = (signed_up["user"]["id"].as_str().unwrap(), signed_up["token"].as_str().unwrap());
     let product = r#"{"name":"Rope","description":"Ten metres","category":"tools","price_cents":900}"#;
-    let (code, body) = post_json(nginx, NGINX, "/products", product, Some(ADMIN));
+    let (code, body) = post_json(nginx, NGINX, "/products", product, Some(admin_token));
     assert_eq!(code, 201, "{body}");
     let product = json(&body)["id"].as_str().unwrap().to_string();
     let item = format!(r#"{{"product_id":"{product}","quantity":2}}"#);
@@ -105,9 +104,11 @@ fn the_redis_stage_on_three_hosts_serves_carts_and_lets_nobody_in_without_the_pa
     eprintln!("up over SSH in {up_took:.1?}:\n{err}");
     let secrets = json(&std::fs::read_to_string(run_dir.join("secrets.json")).unwrap());
     let (redis_pw, sentinel_pw) = (secrets["redis"].as_str().unwrap(), secrets["sentinel"].as_str().unwrap());
+    let admin_token = secrets["web_admin"].as_str().expect("the run's admin token");
     let state_json = std::fs::read_to_string(run_dir.join("state.json")).unwrap();
     for (what, text) in [("up's stdout", &out), ("up's stderr", &err), ("state.json", &state_json)] {
         assert!(!text.contains(redis_pw) && !text.contains(sentinel_pw), "a password in {what}");
+        assert!(!text.contains(admin_token), "the admin token in {what}");
     }
     let state = json(&state_json);
     let addr_of = |kind: &str, i: u64| -> String {
@@ -129,7 +130,7 @@ fn the_redis_stage_on_three_hosts_serves_carts_and_lets_nobody_in_without_the_pa
     assert!(status.contains(&format!("names {master} the master")), "{status}");
 
     // A cart through nginx lives in Redis: on the master, and (asynchronously) on its replica.
-    let (user, product) = cart_through_nginx(&rhweb.address.to_string());
+    let (user, product) = cart_through_nginx(&rhweb.address.to_string(), admin_token);
     // The item's field is "quantity:change id".
     let holds = |addr: &str| -> bool {
         let field: Option<String> = query_as(addr, Some(redis_pw), &["HGET", &user, &product]).unwrap();

@@ -25,7 +25,6 @@ use infra::hosts::{EmulatedHosts, InstanceCut, SshHost};
 use infra::{Kind, Topology};
 
 const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
-const ADMIN: &str = "partition-test-admin-token";
 const NAMES: [&str; 3] = ["partdb1", "partdb2", "partweb"];
 const PG: u16 = 26432;
 const PGPOOL: u16 = 26500;
@@ -41,7 +40,7 @@ fn topology(hosts: &[SshHost], control: &str, failover: Option<&str>) -> String 
          [postgres]\ncount = 2\nbase_port = {PG}\nhosts = [\"partdb1\", \"partdb2\"]\n\
          [postgres.settings]\nfsync = \"off\"\n\
          [pgpool]\ncount = 2\nbase_port = {PGPOOL}\npcp_base_port = 26600\nhosts = [\"partdb1\", \"partdb2\"]\n{failover}\
-         [web]\ncount = 1\nbase_port = 26080\nhosts = [\"partweb\"]\nbinary = \"{}\"\nadmin_token = \"{ADMIN}\"\n\
+         [web]\ncount = 1\nbase_port = 26080\nhosts = [\"partweb\"]\nbinary = \"{}\"\n\
          [nginx]\ncount = 1\nbase_port = {NGINX}\nhosts = [\"partweb\"]\n",
         app_binary().display()
     );
@@ -122,7 +121,7 @@ fn counts(done: &[Outcome], from: Instant, to: Instant) -> (usize, usize) {
 }
 
 /// POST a product through nginx; its id when the app answered 201.
-fn post_product(host: &str, n: u32, tag: &str) -> Option<String> {
+fn post_product(host: &str, admin_token: &str, n: u32, tag: &str) -> Option<String> {
     use std::io::{Read, Write};
     let addr = format!("{host}:{NGINX}").parse().unwrap();
     let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;
@@ -130,7 +129,7 @@ fn post_product(host: &str, n: u32, tag: &str) -> Option<String> {
     let body = format!(r#"{{"name":"{tag}-{n}","description":"partition","category":"tools","price_cents":100}}"#);
     write!(
         s,
-        "POST /products HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {ADMIN}\r\nContent-Type: application/json\r\n\
+        "POST /products HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {admin_token}\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
@@ -178,6 +177,7 @@ fn run_cut(run: &RunDir, hosts: &EmulatedHosts, failover: Option<&str>) -> Seen 
         serde_json::from_slice(&std::fs::read(run_dir.join("secrets.json")).unwrap()).unwrap();
     let client = secrets["client"].as_str().unwrap().to_string();
     let admin = secrets["admin"].as_str().unwrap().to_string();
+    let admin_token = secrets["web_admin"].as_str().expect("the run's admin token").to_string();
     let addr = |i: usize| all[i].address.to_string();
     psql(&addr(0), PGPOOL, "postgres", &client, "CREATE TABLE items (id text PRIMARY KEY)", 30).unwrap();
 
@@ -192,7 +192,7 @@ fn run_cut(run: &RunDir, hosts: &EmulatedHosts, failover: Option<&str>) -> Seen 
         })
         .collect();
     let web = addr(2);
-    let app = Loop::start(move |n| post_product(&web, n, "part"));
+    let app = Loop::start(move |n| post_product(&web, &admin_token, n, "part"));
     let warm = Instant::now();
     while writers.iter().chain([&app]).any(|w| w.acked() < 3) {
         assert!(warm.elapsed() < Duration::from_secs(60), "[{tag}] no writes before the cut");

@@ -28,8 +28,9 @@ pub struct FaultsFile {
     /// None: everything on loopback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts: Option<HostsParams>,
-    /// An infra topology with its counts. Without `[topology.web] binary` the web instances run
-    /// target/release/shopbench-<stage> (scripts/faults builds it). Its `[topology.prometheus]`
+    /// An infra topology with its counts. Without `[topology.web] binary` (a relative path is
+    /// taken from this file's directory) the web instances run shopbench-<stage> beside this
+    /// program (scripts/faults builds it). Its `[topology.prometheus]`
     /// is started only with `[run] observe`.
     pub topology: toml::Table,
     #[serde(rename = "fault")]
@@ -223,9 +224,16 @@ impl FaultsFile {
         Ok(f)
     }
 
+    /// Reads the file; the relative paths of its `[topology]` are taken from its directory
+    /// (infra::topology::anchor_paths).
     pub fn load(path: &Path) -> Result<FaultsFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        FaultsFile::parse(&text).with_context(|| format!("in {}", path.display()))
+        let base = infra::topology::file_dir(path)?;
+        let parsed = toml::from_str::<FaultsFile>(&text).context("invalid faults file").and_then(|mut f| {
+            infra::topology::anchor_paths(&mut f.topology, &base);
+            f.validate().map(|()| f)
+        });
+        parsed.with_context(|| format!("in {}", path.display()))
     }
 
     fn validate(&self) -> Result<()> {
@@ -351,7 +359,7 @@ mod tests {
         }
         let t = f.topology().unwrap();
         t.check_local().unwrap();
-        assert_eq!(t.web.binary_or_default(), Path::new(&format!("target/release/shopbench-{stage}")));
+        assert_eq!(t.web.binary_or_default(), infra::beside_program(&format!("shopbench-{stage}")));
         for (k, n) in counts {
             assert_eq!(t.count(*k), *n, "{stage}: {k}");
             for i in 0..*n {

@@ -73,16 +73,9 @@ fn round(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
-/// The commit the binaries were presumably built from, marked when tracked files had changes.
+/// The commit the binaries were presumably built from (crate::commit).
 fn git_commit() -> Option<String> {
-    let root = infra::repo_root();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").arg("-C").arg(&root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
+    crate::commit::git_commit(&infra::repo_root())
 }
 
 /// Every process up and every pgpool seeing every backend up: the state each fault starts from.
@@ -126,26 +119,22 @@ fn resolve(target: &Target, running: &Running) -> Result<(Kind, usize)> {
     }
 }
 
-/// The error logs of `kind` (nginx's error.log, the web instances' log) and how far they were
-/// written: what the servers logged during a fault is the evidence behind the errors clients got.
-fn server_logs(running: &Shared, kind: Kind) -> Vec<(PathBuf, u64)> {
-    let r = running.lock().unwrap_or_else(|e| e.into_inner());
-    let logs: Vec<(PathBuf, u64)> = r
-        .processes()
-        .iter()
-        .filter(|p| p.kind == kind)
-        .map(|p| {
-            let log = if kind == Kind::Nginx { p.dir.join("logs/error.log") } else { p.log.clone() };
-            let len = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
-            (log, len)
-        })
-        .collect();
-    logs
+/// The error logs of `kind` (nginx's error.log, the web instances' log), marked at how far they
+/// were written: what the servers logged during a fault is the evidence behind the errors clients
+/// got. Read through infra (over SSH for another host's), as on a real host.
+async fn server_logs(running: &Shared, kind: Kind) -> Result<Vec<infra::LogMark>> {
+    let file = (kind == Kind::Nginx).then_some("logs/error.log");
+    with_running(running, move |r| Ok(r.log_marks(kind, file))).await
 }
 
-/// What the web instances said when they answered 503: their "store unavailable" warnings after
-/// the given offsets, counted by cause ("127.0.0.1:17220: no connection within 1s": 1).
-fn web_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+/// What the marked logs got since, copied into `into` (the run dir's fault-logs/<fault>/).
+async fn logs_since(running: &Shared, marks: Vec<infra::LogMark>, into: PathBuf) -> Result<Vec<PathBuf>> {
+    with_running(running, move |r| Ok(r.logs_since(&marks, &into))).await
+}
+
+/// What the web instances said when they answered 503: their "store unavailable" warnings in
+/// `logs`, counted by cause ("127.0.0.1:17220: no connection within 1s": 1).
+fn web_messages(logs: &[PathBuf]) -> Vec<(String, u64)> {
     count_lines(logs, |line| {
         let plain: String = strip_ansi(line);
         let (_, cause) = plain.split_once("store unavailable")?;
@@ -174,17 +163,12 @@ fn strip_ansi(s: &str) -> String {
     out
 }
 
-/// Lines appended to `logs` after their offsets, each turned into a message by `message`
-/// (`None`: not counted), counted, most frequent first.
-fn count_lines(logs: &[(PathBuf, u64)], message: impl Fn(&str) -> Option<String>) -> Vec<(String, u64)> {
-    use std::io::{Read, Seek, SeekFrom};
+/// The lines of `logs` (what the servers wrote during a fault), each turned into a message by
+/// `message` (`None`: not counted), counted, most frequent first.
+fn count_lines(logs: &[PathBuf], message: impl Fn(&str) -> Option<String>) -> Vec<(String, u64)> {
     let mut counts: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
-    for (path, from) in logs {
-        let mut bytes = Vec::new();
-        let Ok(mut file) = std::fs::File::open(path) else { continue };
-        if file.seek(SeekFrom::Start(*from)).is_err() || file.read_to_end(&mut bytes).is_err() {
-            continue;
-        }
+    for path in logs {
+        let Ok(bytes) = std::fs::read(path) else { continue };
         for line in String::from_utf8_lossy(&bytes).lines() {
             if let Some(m) = message(line) {
                 *counts.entry(m).or_default() += 1;
@@ -196,9 +180,9 @@ fn count_lines(logs: &[(PathBuf, u64)], message: impl Fn(&str) -> Option<String>
     v
 }
 
-/// The messages nginx logged after the given offsets, counted ("no live upstreams while
-/// connecting to upstream": 683), most frequent first.
-fn nginx_messages(logs: &[(PathBuf, u64)]) -> Vec<(String, u64)> {
+/// The messages nginx logged in `logs`, counted ("no live upstreams while connecting to
+/// upstream": 683), most frequent first.
+fn nginx_messages(logs: &[PathBuf]) -> Vec<(String, u64)> {
     count_lines(logs, |line| {
         // "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while ..., client: ..."
         let (_, rest) = line.split_once("] ")?;
@@ -323,7 +307,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         std::env::set_var("PGPASSFILE", running.run_dir().join(infra::secrets::PGPASS_FILE));
     }
     let nginx = running.nginx_urls();
-    let admin = running.topology().web.admin_token.clone();
+    let admin = running.admin_token();
     anyhow::ensure!(!nginx.is_empty(), "the faults topology needs nginx (and web) instances");
     let running: Shared = Arc::new(Mutex::new(running));
 
@@ -518,27 +502,27 @@ pub async fn command(file: &Path, out: Option<PathBuf>, run_dir: Option<PathBuf>
 mod tests {
     use super::*;
 
+    /// (The logs are copies of what was written from the fault's start on: infra::LogMark.)
     #[test]
-    fn nginx_messages_are_counted_from_where_the_fault_began() {
+    fn nginx_and_web_messages_are_counted_by_cause() {
         let dir = std::env::temp_dir().join(format!("shopbench-nginx-log-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let log = dir.join("error.log");
-        let old = "2026/11/26 09:00:00 [error] 1#1: *1 connect() failed (111: Connection refused), client: 127.0.0.1\n";
         let new = "2026/11/26 09:08:41 [error] 2323#2323: *1234 no live upstreams while connecting to upstream, \
                    client: 127.0.0.1, server: , request: \"GET / HTTP/1.1\"\n\
                    2026/11/26 09:08:42 [error] 2323#2323: *1240 no live upstreams while connecting to upstream, \
                    client: 127.0.0.1\n\
                    2026/11/26 09:08:43 [warn] 2323#2323: *1 upstream server temporarily disabled while reading \
                    response header from upstream, client: 127.0.0.1\n";
-        std::fs::write(&log, format!("{old}{new}")).unwrap();
-        let counted = nginx_messages(&[(log.clone(), old.len() as u64)]);
+        std::fs::write(&log, new).unwrap();
+        let counted = nginx_messages(std::slice::from_ref(&log));
         let web =
             "\u{1b}[2m2026-11-26T09:29:23.972663Z\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m app::error: store unavailable \
                    \u{1b}[3merror\u{1b}[0m\u{1b}[2m=\u{1b}[0m127.0.0.1:17220: no connection within 1s\nINFO other\n\
                    WARN app::error: store unavailable error=127.0.0.1:17220: no connection within 1s \
                    \u{1b}[3merror\u{1b}[0m\u{1b}[3m.sources\u{1b}[0m\u{1b}[2m=\u{1b}[0m[timed out]\n";
         std::fs::write(&log, web).unwrap();
-        let web = web_messages(&[(log, 0)]);
+        let web = web_messages(&[log]);
         let _ = std::fs::remove_dir_all(&dir);
         assert_eq!(web, [("127.0.0.1:17220: no connection within 1s".to_string(), 2)]);
         assert_eq!(

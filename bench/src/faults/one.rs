@@ -7,7 +7,7 @@ use super::audit::{self, CartAudit, CatalogueAudit, OrderAudit};
 use super::schedule::{schedule, Events};
 use super::table::{self, FaultRow};
 use super::timeline::{self, Seen, Timeline};
-use super::{git_commit, nginx_messages, round, server_logs, stage, web_messages, with_running};
+use super::{git_commit, logs_since, nginx_messages, round, server_logs, stage, web_messages, with_running};
 use super::{FaultKind, FaultsFile, Shared};
 use crate::load::{self, LoadSpec, Mix, Observer, Tick};
 use crate::observe::faults::{clients, FaultSeries};
@@ -69,8 +69,8 @@ struct Checks {
 async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, label: &str) -> Result<Driven> {
     let (spec, r, nginx) = (&f.faults[n], &f.run, stack.nginx);
     let load_spec = load_spec(f, n, nginx, stack.admin);
-    let logs = server_logs(running, Kind::Nginx);
-    let web_logs = server_logs(running, Kind::Web);
+    let nginx_marks = server_logs(running, Kind::Nginx).await?;
+    let web_marks = server_logs(running, Kind::Web).await?;
     let t0 = Instant::now();
     let t0_unix = crate::observe::Window::unix_of(t0);
     let timeline = Arc::new(Timeline::new(t0));
@@ -117,6 +117,11 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
         Some(api) => Some(observe(api, window, spec.kind, &events, &seen).await?),
         None => None,
     };
+    // What the servers logged during the fault, fetched into the run dir (over SSH from hosts).
+    let into =
+        running.lock().unwrap_or_else(|e| e.into_inner()).run_dir().join("fault-logs").join(format!("{:02}", n + 1));
+    let logs = logs_since(running, nginx_marks, into.clone()).await?;
+    let web_logs = logs_since(running, web_marks, into).await?;
     Ok(Driven {
         load_end,
         events,

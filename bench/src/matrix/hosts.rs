@@ -254,7 +254,6 @@ hosts = ["pool1"]
 [topology.web]
 base_port = 18200
 hosts = ["web1"]
-admin_token = "a-test-token"
 [topology.nginx]
 base_port = 18300
 hosts = ["web1"]

@@ -17,10 +17,11 @@ pub use settings::{Stage, Store};
 /// same stage feature (`cargo build -p bench --features stage-redis`).
 pub const BUILT_STAGE: Stage = app::STAGE;
 
-/// The web binary of a stage, relative to the repository root: `scripts/run` builds the app with
-/// the stage's feature and copies `target/release/shopbench` here.
+/// The web binary of a stage when the file names none: `shopbench-<stage>` beside this program
+/// (`scripts/run` builds the app with the stage's feature and copies `target/release/shopbench`
+/// there), not in the repository this program was compiled in.
 pub fn web_binary(stage: Stage) -> PathBuf {
-    PathBuf::from(format!("target/release/shopbench-{stage}"))
+    infra::beside_program(&format!("shopbench-{stage}"))
 }
 
 /// The cargo features that build a stage (none for pg, whose feature is the default).
@@ -284,9 +285,16 @@ impl MatrixFile {
         Ok(m)
     }
 
+    /// Reads the file; the relative paths of its `[topology]` are taken from its directory
+    /// (infra::topology::anchor_paths).
     pub fn load(path: &Path) -> Result<MatrixFile> {
         let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        MatrixFile::parse(&text).with_context(|| format!("in {}", path.display()))
+        let base = infra::topology::file_dir(path)?;
+        let parsed = toml::from_str::<MatrixFile>(&text).context("invalid matrix file").and_then(|mut m| {
+            infra::topology::anchor_paths(&mut m.topology, &base);
+            m.validate().map(|()| m)
+        });
+        parsed.with_context(|| format!("in {}", path.display()))
     }
 
     fn validate(&self) -> Result<()> {

@@ -76,7 +76,8 @@ pub fn topology_on(m: &MatrixFile, c: Counts, machines: &Machines) -> Result<inf
 pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     let first = m.configs.first().copied().unwrap_or_default();
     let binary = topology_for(m, first)?.web.binary_or_default();
-    let path = if binary.is_absolute() { binary.clone() } else { infra::repo_root().join(&binary) };
+    // Absolute once the file was read (its own paths) or a default (beside this program).
+    let path = std::path::absolute(&binary)?;
     let file = results::display_path(file);
     if !path.is_file() {
         bail!(
@@ -100,17 +101,6 @@ pub fn check_binaries(m: &MatrixFile, file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The commit the binaries were presumably built from, marked when tracked files had changes.
-fn git_commit(root: &Path) -> Option<String> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").arg("-C").arg(root).args(args).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"])?;
-    let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    Some(if dirty { format!("{commit} with uncommitted changes") } else { commit })
-}
-
 /// Runs the matrix, writes the report; returns the results folder.
 pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
     let m = MatrixFile::load(&opts.file)?;
@@ -131,7 +121,7 @@ pub async fn run_matrix(opts: MatrixOptions) -> Result<PathBuf> {
         matrix_file: results::display_path(&opts.file),
         started_at: results::now_rfc3339(),
         finished_at: None,
-        git_commit: git_commit(&root),
+        git_commit: crate::commit::git_commit(&root),
     };
     results::save_meta(&run_dir, &meta)?;
     let machines = Machines::make(&m, &run_dir.join("hosts"))?;
@@ -403,7 +393,8 @@ impl<'a> ConfigRun<'a> {
         let topo_dir = run_dir.join("topology");
         progress.step(&format!("starting {} (infra)", counts.long()));
         let running = tokio::task::spawn_blocking(move || topology.up(topo_dir)).await??;
-        logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), p.log.clone())));
+        // Read after `down`: a host's logs are then the copies it fetched.
+        logs.extend(running.processes().iter().map(|p| (format!("{}{}", p.kind, p.index), running.log_here(p))));
         res.sizing = serde_json::to_value(running.sizing())?;
         let nginx = running.nginx_urls();
         let client = api::client()?;
@@ -428,7 +419,7 @@ impl<'a> ConfigRun<'a> {
             run_dir,
             progress,
             pgpools: running.pgpool_endpoints(),
-            admin: running.topology().web.admin_token.clone(),
+            admin: running.admin_token(),
             journey: Arc::new(m.load.journey(m.catalogue.categories)),
             groups: cpu_groups(&running, machines),
             running,

@@ -62,7 +62,7 @@ impl Up {
     pub async fn start(name: &str, topology: Topology, dir: PathBuf, products: usize) -> Result<Up> {
         let running = tokio::task::spawn_blocking(move || topology.up(dir)).await??;
         let url = running.web_urls().pop().context("no web instance")?;
-        let admin = running.topology().web.admin_token.clone();
+        let admin = running.admin_token();
         let client = api::client()?;
         api::wait_ready(&client, std::slice::from_ref(&url), Duration::from_secs(60)).await?;
         let stores = api::ready_stores(&client, &url).await?;

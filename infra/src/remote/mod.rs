@@ -245,7 +245,7 @@ pub(crate) fn down(r: &mut Running) -> Result<()> {
 /// Copies each log of `h`'s processes back; a log that cannot be fetched is reported, not fatal.
 fn fetch_logs(r: &Running, h: &SshHost) {
     for p in r.processes().iter().filter(|p| p.machine.as_deref() == Some(h.name.as_str())) {
-        let local = r.run_dir().join(REMOTE_DIR).join(&h.name).join(format!("{}{}", p.kind, p.index));
+        let local = crate::logs::fetched_dir(r.run_dir(), &h.name, p);
         let fetched = std::fs::create_dir_all(&local)
             .map_err(anyhow::Error::from)
             .and_then(|()| h.copy_from(&[p.log.as_path()], &local, Duration::from_secs(120)));

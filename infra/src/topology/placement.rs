@@ -174,8 +174,12 @@ pub(super) fn validate(t: &Topology) -> Result<()> {
             bail!("[[hosts]] {}: dir {:?} must be an absolute path without spaces or quotes", h.name, h.dir);
         }
     }
-    if t.count(Kind::Web) > 0 && t.web.admin_token == super::default_admin_token() {
-        bail!("[web] admin_token: the development token is refused off loopback (by the app too): set one");
+    // The committed files' tokens are public: off loopback the run makes its own (secrets.json).
+    if t.web.admin_token != super::default_admin_token() {
+        bail!(
+            "[web] admin_token: with [[hosts]] the web instances get an admin token made per run (the run dir's \
+             secrets.json, `web_admin`); leave admin_token out"
+        );
     }
     for kind in Kind::ALL {
         if t.count(kind) == 0 {
@@ -208,7 +212,7 @@ mod tests {
     const HOSTS: &str = "name = \"m\"\n\
         [postgres]\ncount = 2\nbase_port = 5432\nhosts = [\"db1\", \"db2\"]\n\
         [pgpool]\ncount = 1\nbase_port = 9999\nhosts = [\"db1\"]\n\
-        [web]\ncount = 2\nbase_port = 8080\nhosts = [\"web1\"]\nadmin_token = \"t\"\n\
+        [web]\ncount = 2\nbase_port = 8080\nhosts = [\"web1\"]\n\
         [[hosts]]\nname = \"db1\"\naddress = \"192.0.2.1\"\nkey = \"/k\"\n\
         [[hosts]]\nname = \"db2\"\naddress = \"192.0.2.2\"\nkey = \"/k\"\n\
         [[hosts]]\nname = \"web1\"\naddress = \"192.0.2.3\"\nkey = \"/k\"\nuser = \"deploy\"\nport = 2222\n\
@@ -270,8 +274,8 @@ mod tests {
         assert!(err(&unknown).contains("postgres 1 is on \"db3\", which is no host"), "{}", err(&unknown));
         let prometheus = format!("{HOSTS}[prometheus]\nport = 9090\n");
         assert!(err(&prometheus).contains("a topology with [[hosts]] places only"), "{}", err(&prometheus));
-        let dev = HOSTS.replace("admin_token = \"t\"\n", "");
-        assert!(err(&dev).contains("development token"), "{}", err(&dev));
+        let named = HOSTS.replace("hosts = [\"web1\"]\n", "hosts = [\"web1\"]\nadmin_token = \"public\"\n");
+        assert!(err(&named).contains("an admin token made per run"), "{}", err(&named));
         let twice = HOSTS.replace("192.0.2.4", "192.0.2.1");
         assert!(err(&twice).contains("share a name or an address"), "{}", err(&twice));
         let clients = "name = \"l\"\nclients = [\"192.0.2.9\"]\n[postgres]\ncount = 1\nbase_port = 5000\n";
