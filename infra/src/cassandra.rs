@@ -563,12 +563,25 @@ pub(crate) fn secure_ring(r: &Running) -> Result<()> {
         let run = || cql::execute_secret(&first.host, first.port, as_login, cql, what, PROBE_TIMEOUT).map(|()| true);
         process::wait_until(what, left(), || false, paced(Some(as_login), run))
     };
-    step(
+    // The default superuser's row is on the one replica system_auth had, and its login reads it
+    // at QUORUM: after the ALTER a coordinator that asks two other replicas finds no role and
+    // refuses the login ("bad credentials") until something repairs the row; a QUORUM read that
+    // agrees on nothing repairs nothing (CI saw 295 s of refusals). So the same session, logged in
+    // before the ALTER, reads the row at ALL: the replicas disagree and the read repairs it onto
+    // every one before it answers.
+    let alter = format!(
+        "ALTER KEYSPACE system_auth WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {n}}}"
+    );
+    let repair = format!("SELECT role FROM system_auth.roles WHERE role = '{}'", DEFAULT_LOGIN.0);
+    process::wait_until(
         "replicating system_auth to every node",
-        &default,
-        &format!(
-            "ALTER KEYSPACE system_auth WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': {n}}}"
-        ),
+        left(),
+        || false,
+        paced(Some(&default), || {
+            let statements = [(alter.as_str(), cql::Consistency::One), (repair.as_str(), cql::Consistency::All)];
+            cql::execute_in_one_session(&first.host, first.port, Some(&default), &statements, PROBE_TIMEOUT)
+                .map(|()| true)
+        }),
     )?;
     step(
         &format!("creating role {ROLE}"),

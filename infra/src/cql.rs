@@ -46,12 +46,32 @@ fn run(
     consistency: Consistency,
     timeout: Duration,
 ) -> Result<QueryResult> {
+    run_in_one_session(host, port, login, &[(cql, shown, consistency)], timeout)
+}
+
+/// Runs `statements` (each `(cql, shown, consistency)`) in turn in one session on the node at
+/// `host:port` alone, logged in once; answers the last one's result.
+fn run_in_one_session(
+    host: &str,
+    port: u16,
+    login: Option<&Login>,
+    statements: &[(&str, &str, Consistency)],
+    timeout: Duration,
+) -> Result<QueryResult> {
     let addr: SocketAddr = (host, port).to_socket_addrs()?.next().context("no address")?;
-    let mut statement = Statement::new(cql);
-    statement.set_consistency(consistency);
-    statement.set_request_timeout(Some(timeout));
-    statement
-        .set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(NodeIdentifier::NodeAddress(addr), None)));
+    let statements: Vec<(Statement, &str)> = statements
+        .iter()
+        .map(|(cql, shown, consistency)| {
+            let mut statement = Statement::new(*cql);
+            statement.set_consistency(*consistency);
+            statement.set_request_timeout(Some(timeout));
+            statement.set_load_balancing_policy(Some(SingleTargetLoadBalancingPolicy::new(
+                NodeIdentifier::NodeAddress(addr),
+                None,
+            )));
+            (statement, *shown)
+        })
+        .collect();
     let mut builder =
         SessionBuilder::new().known_node_addr(addr).connection_timeout(timeout).fetch_schema_metadata(false);
     if let Some(l) = login {
@@ -59,14 +79,33 @@ fn run(
     }
     let probe = async move {
         let session = builder.build().await.with_context(|| format!("connecting to {addr}"))?;
-        let result = tokio::time::timeout(timeout, session.query_unpaged(statement, ())).await;
-        result.with_context(|| format!("no answer from {addr} in {timeout:?}"))?.context(shown.to_string())
+        let mut last = None;
+        for (statement, shown) in statements {
+            let result = tokio::time::timeout(timeout, session.query_unpaged(statement, ())).await;
+            last = Some(
+                result.with_context(|| format!("no answer from {addr} in {timeout:?}"))?.context(shown.to_string())?,
+            );
+        }
+        last.context("no statement to run")
     };
     std::thread::scope(|s| {
         s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(probe))
             .join()
             .expect("the probe's thread panicked")
     })
+}
+
+/// [`execute`] of several statements in one session, logged in once: for a change after which a
+/// new login could fail until a later statement has run.
+pub fn execute_in_one_session(
+    host: &str,
+    port: u16,
+    login: Option<&Login>,
+    statements: &[(&str, Consistency)],
+    timeout: Duration,
+) -> Result<()> {
+    let statements: Vec<(&str, &str, Consistency)> = statements.iter().map(|(c, l)| (*c, *c, *l)).collect();
+    run_in_one_session(host, port, login, &statements, timeout).map(|_| ())
 }
 
 /// Runs a statement whose rows (if any) are not needed, e.g. DDL or a CL=ALL read.
