@@ -126,14 +126,20 @@ async fn quantity_on(c: &tokio_postgres::Client, user: UserId, product: ProductI
     .map(|r| r.get(0))
 }
 
-async fn line_on(c: &tokio_postgres::Client, user: UserId, product: ProductId) -> bool {
-    c.query_opt(
-        "SELECT 1 FROM cart_items WHERE user_id = $1 AND product_id = $2",
-        &[&user.as_uuid(), &product.as_uuid()],
-    )
-    .await
-    .unwrap()
-    .is_some()
+/// Waits until `change`, sent through pgpool, waits on the main node (its COMMIT held there): it
+/// must not answer first.
+async fn until_held<T: std::fmt::Debug>(admin: &tokio_postgres::Client, change: &mut tokio::task::JoinHandle<T>) {
+    while waiting(admin).await < 1 {
+        assert!(!change.is_finished(), "the main node's COMMIT was not held: {:?}", change.await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Waits until `racing` waits on the main node too (for a lock, or its own COMMIT) or has answered.
+async fn until_racing_waits<T>(admin: &tokio_postgres::Client, racing: &tokio::task::JoinHandle<T>) {
+    while waiting(admin).await < 2 && !racing.is_finished() {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -206,7 +212,7 @@ async fn claim_racing(change: Change, base_port: u16) {
     hold_commits(&backends[0], &admin).await;
 
     // The change through pgpool: committed on backend 1, its COMMIT held on the main node.
-    let changing = tokio::spawn({
+    let mut changing = tokio::spawn({
         let (carts, user) = (s.carts.clone(), u.id);
         async move {
             match change {
@@ -215,12 +221,9 @@ async fn claim_racing(change: Change, base_port: u16) {
             }
         }
     });
-    while waiting(&admin).await < 1 {
-        assert!(!changing.is_finished(), "the main node's COMMIT was not held: {:?}", changing.await);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(!line_on(&other, u.id, gone).await, "committed on backend 1");
-    assert!(line_on(&main, u.id, gone).await, "not yet on the main node");
+    until_held(&admin, &mut changing).await;
+    assert_eq!(quantity_on(&other, u.id, gone).await, None, "committed on backend 1");
+    assert!(quantity_on(&main, u.id, gone).await.is_some(), "not yet on the main node");
 
     // The checkout's claim meanwhile, until it waits on the main node too (or has answered).
     let key = IdempotencyKey::parse("the-checkout").unwrap();
@@ -228,9 +231,7 @@ async fn claim_racing(change: Change, base_port: u16) {
         let (carts, user, key) = (s.carts.clone(), u.id, key.clone());
         async move { carts.claim(user, &key, Timestamp::from_datetime(chrono::Utc::now())).await }
     });
-    while waiting(&admin).await < 2 && !claiming.is_finished() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_racing_waits(&admin, &claiming).await;
     release_commits(&admin).await;
     let changed = changing.await.unwrap();
     let claimed = claiming.await.unwrap();
@@ -300,7 +301,7 @@ async fn change_racing(race: Race, base_port: u16) {
     hold_commits(&backends[0], &admin).await;
 
     // The remove or clear through pgpool: committed on backend 1, its COMMIT held on the main node.
-    let held = tokio::spawn({
+    let mut held = tokio::spawn({
         let (carts, user) = (s.carts.clone(), u.id);
         async move {
             match race {
@@ -309,10 +310,7 @@ async fn change_racing(race: Race, base_port: u16) {
             }
         }
     });
-    while waiting(&admin).await < 1 {
-        assert!(!held.is_finished(), "the main node's COMMIT was not held: {:?}", held.await);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_held(&admin, &mut held).await;
     assert_eq!(quantity_on(&other, u.id, p[0]).await, None, "committed on backend 1");
     assert_eq!(quantity_on(&main, u.id, p[0]).await, Some(2), "not yet on the main node");
 
@@ -327,9 +325,7 @@ async fn change_racing(race: Race, base_port: u16) {
             }
         }
     });
-    while waiting(&admin).await < 2 && !racing.is_finished() {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until_racing_waits(&admin, &racing).await;
     release_commits(&admin).await;
     let held = held.await.unwrap();
     let racing = racing.await.unwrap();
