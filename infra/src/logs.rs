@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
+use crate::hosts::quoted;
 use crate::running::Running;
 use crate::state::Proc;
 use crate::topology::Kind;
@@ -125,10 +126,6 @@ pub(crate) fn fetched_dir(run_dir: &Path, host: &str, p: &Proc) -> PathBuf {
 }
 
 /// A path on a host, quoted for its shell (a host's dir has no quotes: topology validation).
-fn quoted(p: &Path) -> String {
-    format!("'{}'", p.display())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,7 @@ mod subnet;
 
 pub use emulated::EmulatedHosts;
 pub use partition::{Cut, CutPort, InstanceCut, Ports, TABLE as PARTITION_TABLE};
-pub use ssh::SshHost;
+pub use ssh::{quoted, SshHost};
 pub use subnet::free_subnet;
 
 use std::process::Command;

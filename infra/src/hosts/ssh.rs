@@ -11,6 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::process;
 
+/// A path on a host quoted for its shell. Single quotes suffice: host dirs are printable ASCII
+/// without quotes (topology validation), and every path used on a host lies under its dir.
+pub fn quoted(p: &Path) -> String {
+    format!("'{}'", p.display())
+}
+
 /// One machine the control machine reaches over SSH.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -8,7 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use anyhow::{Context, Result};
 
 use crate::cassandra;
-use crate::hosts::SshHost;
+use crate::hosts::{quoted, SshHost};
 use crate::paths::repo_root;
 use crate::secrets::{PGPASS_FILE, SECRETS_FILE};
 use crate::topology::{Kind, Topology};
@@ -17,9 +17,9 @@ const SHORT: Duration = Duration::from_secs(60);
 /// apt on a fresh machine may take minutes.
 const INSTALL: Duration = Duration::from_secs(30 * 60);
 
-/// A path inside the host's dir, quoted for its shell (the dir has no quotes: topology validation).
+/// A path inside the host's dir, quoted for its shell.
 pub(super) fn at(h: &SshHost, rel: &str) -> String {
-    format!("'{}/{rel}'", h.dir.display())
+    quoted(&h.dir.join(rel))
 }
 
 /// Installs what is missing, copies the binaries and writes the topology (the web binary as the
@@ -85,13 +85,13 @@ fn ship_cassandra_jars(h: &SshHost) -> Result<()> {
     jars.sort();
     let listing: String = jars.iter().map(|(name, size)| format!("{name} {size}\n")).collect();
     let theirs = cassandra::shipped_lib(&h.dir);
-    let theirs_q = format!("'{}'", theirs.display());
+    let theirs_q = quoted(&theirs);
     let there = h.run(&format!("cd {theirs_q} 2>/dev/null && stat -c '%n %s' * | LC_ALL=C sort || true"), SHORT)?;
     if there == listing {
         return Ok(());
     }
     let tmp = theirs.with_extension("tmp");
-    let tmp_q = format!("'{}'", tmp.display());
+    let tmp_q = quoted(&tmp);
     h.run(&format!("rm -rf {tmp_q} && mkdir -p {tmp_q}"), SHORT)?;
     let files: Vec<PathBuf> = jars.iter().map(|(name, _)| lib.join(name)).collect();
     let files: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
