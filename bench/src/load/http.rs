@@ -92,14 +92,16 @@ pub fn request_of(action: &Action) -> HttpRequest {
     }
 }
 
+/// The part of an answer that names what was made (a user, order or product).
 #[derive(Deserialize)]
-struct WithId {
-    id: Uuid,
+pub(crate) struct WithId {
+    pub(crate) id: Uuid,
 }
+/// The sign-up answer: the new user and its token.
 #[derive(Deserialize)]
-struct SignedUp {
-    user: WithId,
-    token: String,
+pub(crate) struct SignedUp {
+    pub(crate) user: WithId,
+    pub(crate) token: String,
 }
 #[derive(Deserialize)]
 struct Page {

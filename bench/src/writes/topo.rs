@@ -2,11 +2,11 @@
 //! 1 pgpool-II (infra's pgpool.conf and sizing), 1 web instance of the side's build, no nginx.
 //! Seeding and signing up go through the web instance's API, as a shopper's would.
 
+use crate::load::http::SignedUp;
 use crate::load::{api, plan};
 use crate::measure::cpu;
 use anyhow::{bail, Context, Result};
 use infra::{Kind, Running, Topology};
-use serde::Deserialize;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -37,16 +37,6 @@ pub struct Up {
     pub url: String,
     pub admin: String,
     pub products: Vec<Uuid>,
-}
-
-#[derive(Deserialize)]
-struct WithId {
-    id: Uuid,
-}
-#[derive(Deserialize)]
-struct SignedUp {
-    user: WithId,
-    token: String,
 }
 
 /// A shop user the load acts as.
