@@ -39,9 +39,9 @@ impl Running {
     pub fn restart(&mut self, kind: Kind, index: usize) -> Result<RestartReport> {
         let t0 = Instant::now();
         if self.is_control() {
-            crate::remote::restart(self, kind, index)?;
+            let writes_paused = crate::remote::restart(self, kind, index)?;
             let none = vec![];
-            return Ok(RestartReport { kind, index, took: t0.elapsed(), writes_paused: None, rejoined_first: none });
+            return Ok(RestartReport { kind, index, took: t0.elapsed(), writes_paused, rejoined_first: none });
         }
         let p = self.proc(kind, index)?.clone();
         if kind != Kind::Postgres && p.alive() {

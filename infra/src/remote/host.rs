@@ -2,11 +2,14 @@
 //! over SSH: its own run dir holds its own instances only, started and stopped by PID as on
 //! loopback; the answers go back as JSON on stdout.
 
+use std::io::Write;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
 use crate::process;
+use crate::rejoin::{self, WritePause};
 use crate::running::Running;
 use crate::sizing::Sizing;
 use crate::state::{Proc, State};
@@ -30,8 +33,39 @@ pub enum HostCommand {
     Status,
     /// The consistency check of every backend, from this host (the first backend's).
     Check,
-    /// Starts a killed instance of this host again (web and nginx only yet); answers its process.
+    /// Starts a killed instance of this host again; answers its process. (A backend's restart
+    /// is its rejoin and a pgpool's needs the other hosts' pgpools: the control machine drives
+    /// those with the verbs below.)
     Restart(Kind, usize),
+    /// Rejoin step 1 on pgpool `pgpool`'s host: detaches `backend` there unless it shows it down.
+    Detach { pgpool: usize, backend: usize },
+    /// Rejoin steps 2-3 on the backend's host: stops it, copies `source` (from its address) and
+    /// starts the copy as its standby; answers its process.
+    Standby { backend: usize, source: usize },
+    /// Rejoin step 4 on the source's host: holds its tables locked (writes paused) from
+    /// "locked" on stdout until "release" on stdin; stdin's end (the control machine gone)
+    /// ends the lock sessions too.
+    HoldWrites { backend: usize },
+    /// Rejoin step 5 on the backend's host: replays up to the source's last write and is
+    /// promoted, within `within_ms`.
+    Promote { backend: usize, source: usize, within_ms: u64 },
+    /// Rejoin step 6 on pgpool `pgpool`'s host: attaches `backend` and waits until it shows it
+    /// up and has restarted its children, within `within_ms`.
+    Attach { pgpool: usize, backend: usize, within_ms: u64 },
+    /// The end of rejoin step 6 on the source's host: ends the sessions orphaned by pgpool's
+    /// restarted children, within `within_ms`.
+    EndOrphans { backend: usize, within_ms: u64 },
+}
+
+/// The options of a `shopbench-infra host` command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HostOptions {
+    pub tier: Option<Tier>,
+    pub kind: Option<Kind>,
+    pub index: Option<usize>,
+    pub backend: Option<usize>,
+    pub source: Option<usize>,
+    pub within_ms: Option<u64>,
 }
 
 impl HostCommand {
@@ -48,12 +82,31 @@ impl HostCommand {
             HostCommand::Restart(kind, i) => {
                 vec!["restart".into(), "--kind".into(), kind.name().into(), "--index".into(), i.to_string()]
             }
+            HostCommand::Detach { pgpool, backend } => words("detach", &[("--index", pgpool), ("--backend", backend)]),
+            HostCommand::Standby { backend, source } => {
+                words("standby", &[("--backend", backend), ("--source", source)])
+            }
+            HostCommand::HoldWrites { backend } => words("hold-writes", &[("--backend", backend)]),
+            HostCommand::Promote { backend, source, within_ms } => {
+                words("promote", &[("--backend", backend), ("--source", source), ("--within-ms", within_ms as usize)])
+            }
+            HostCommand::Attach { pgpool, backend, within_ms } => {
+                words("attach", &[("--index", pgpool), ("--backend", backend), ("--within-ms", within_ms as usize)])
+            }
+            HostCommand::EndOrphans { backend, within_ms } => {
+                words("end-orphans", &[("--backend", backend), ("--within-ms", within_ms as usize)])
+            }
         }
     }
 
     /// The command `verb` with the options it takes.
-    pub fn parse(verb: &str, tier: Option<Tier>, instance: Option<(Kind, usize)>) -> Result<HostCommand> {
+    pub fn parse(verb: &str, o: HostOptions) -> Result<HostCommand> {
+        let (tier, instance) = (o.tier, o.kind.zip(o.index));
         let need = |t: Option<Tier>| t.ok_or_else(|| anyhow::anyhow!("host {verb} needs --tier T"));
+        let opt = |v: Option<usize>, flag: &str| v.ok_or_else(|| anyhow::anyhow!("host {verb} needs {flag}"));
+        let (index, backend, source) =
+            (|| opt(o.index, "--index I"), || opt(o.backend, "--backend I"), || opt(o.source, "--source S"));
+        let within_ms = || o.within_ms.ok_or_else(|| anyhow::anyhow!("host {verb} needs --within-ms MS"));
         Ok(match verb {
             "prepare" => HostCommand::Prepare,
             "up" => HostCommand::Up(need(tier)?),
@@ -65,7 +118,16 @@ impl HostCommand {
                 let (kind, i) = instance.ok_or_else(|| anyhow::anyhow!("host restart needs --kind K --index I"))?;
                 HostCommand::Restart(kind, i)
             }
-            other => bail!("unknown host command {other:?} (prepare, up, stop, down, status, check, restart)"),
+            "detach" => HostCommand::Detach { pgpool: index()?, backend: backend()? },
+            "standby" => HostCommand::Standby { backend: backend()?, source: source()? },
+            "hold-writes" => HostCommand::HoldWrites { backend: backend()? },
+            "promote" => HostCommand::Promote { backend: backend()?, source: source()?, within_ms: within_ms()? },
+            "attach" => HostCommand::Attach { pgpool: index()?, backend: backend()?, within_ms: within_ms()? },
+            "end-orphans" => HostCommand::EndOrphans { backend: backend()?, within_ms: within_ms()? },
+            other => bail!(
+                "unknown host command {other:?} (prepare, up, stop, down, status, check, restart, detach, standby, \
+                 hold-writes, promote, attach, end-orphans)"
+            ),
         })
     }
 }
@@ -92,8 +154,57 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
             r.restart(kind, i)?;
             Ok(serde_json::to_string(r.proc(kind, i)?)?)
         }
+        HostCommand::Detach { pgpool, backend } => {
+            Running::open(paths.run_dir)?.detach_everywhere(backend, &[pgpool]).map(|()| "null".into())
+        }
+        HostCommand::Standby { backend, source } => {
+            let mut r = Running::open(paths.run_dir)?;
+            r.restart_as_standby(backend, source)?;
+            Ok(serde_json::to_string(r.proc(Kind::Postgres, backend)?)?)
+        }
+        HostCommand::HoldWrites { backend } => hold_writes(paths.run_dir, backend).map(|()| "null".into()),
+        HostCommand::Promote { backend, source, within_ms } => Running::open(paths.run_dir)?
+            .catch_up_promote(backend, source, Instant::now() + Duration::from_millis(within_ms))
+            .map(|()| "null".into()),
+        HostCommand::Attach { pgpool, backend, within_ms } => Running::open(paths.run_dir)?
+            // The node is on another host: its death shows as pgpool taking it out.
+            .attach_on(backend, &[pgpool], None, Instant::now() + Duration::from_millis(within_ms))
+            .map(|()| "null".into()),
+        HostCommand::EndOrphans { backend, within_ms } => {
+            let (host, port) = Running::open(paths.run_dir)?.topology().endpoint(Kind::Postgres, backend);
+            rejoin::end_orphans(&host, port, Instant::now() + Duration::from_millis(within_ms)).map(|()| "null".into())
+        }
     }
 }
+
+/// The words of a verb with its numeric options.
+fn words(verb: &str, options: &[(&str, usize)]) -> Vec<String> {
+    let mut w = vec![verb.to_string()];
+    for (flag, v) in options {
+        w.extend([flag.to_string(), v.to_string()]);
+    }
+    w
+}
+
+/// [`HostCommand::HoldWrites`]: the lock sessions live in this process, as long as the control
+/// machine's SSH session to it.
+fn hold_writes(run_dir: &Path, backend: usize) -> Result<()> {
+    let (host, port) = Running::open(run_dir)?.topology().endpoint(Kind::Postgres, backend);
+    let pause = WritePause::start(&host, port)?;
+    println!("{HELD}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    if line.trim() != RELEASE {
+        // Dropping the pause ends its sessions: the locks go with them.
+        bail!("the control machine left without releasing the writes ({:?}): lock sessions ended", line.trim());
+    }
+    pause.release()
+}
+
+/// What [`HostCommand::HoldWrites`] prints once the writes are paused, and what ends the pause.
+pub(crate) const HELD: &str = "locked";
+pub(crate) const RELEASE: &str = "release";
 
 fn prepare(t: Topology, paths: &HostPaths) -> Result<()> {
     if t.machine_named(paths.machine).is_none() {

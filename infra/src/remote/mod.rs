@@ -5,6 +5,7 @@
 //! `status` ask each host's own `shopbench-infra`, and `down` fetches the logs back.
 
 mod host;
+mod rejoin;
 mod ship;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub use host::{run as run_on_host, HostCommand, HostPaths};
+pub use host::{run as run_on_host, HostCommand, HostOptions, HostPaths};
+pub(crate) use rejoin::rejoin;
 pub use ship::ship_binary;
 
 use crate::hosts::SshHost;
@@ -33,8 +35,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Runs `command` with this run's files on `h` and returns its stdout.
 fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> {
+    let line = command_line(h, command);
+    h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
+}
+
+/// The shell line that runs `command` with this run's files on `h`.
+fn command_line(h: &SshHost, command: HostCommand) -> String {
     let at = |rel: &str| ship::at(h, rel);
-    let line = format!(
+    format!(
         "PGPASSFILE={} {} host {} --topology {} --run-dir {} --secrets {} --host {}",
         at("pgpass"),
         at("bin/shopbench-infra"),
@@ -43,8 +51,7 @@ fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> 
         at("run"),
         at("secrets.json"),
         h.name,
-    );
-    h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
+    )
 }
 
 /// The `shopbench-infra` to ship: this program, or the one built beside it when another program
@@ -263,18 +270,27 @@ pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
     serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
 }
 
-/// Starts a killed web or nginx instance again on its host. The other kinds' restarts need
-/// every pgpool's pcp and a rejoin across hosts: not over SSH yet.
-pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
-    if !matches!(kind, Kind::Web | Kind::Nginx) {
-        bail!("restart of {kind} is not done over SSH yet (issue 13): only web and nginx");
+/// Starts a killed instance again on its host: web and nginx by the host alone, a backend by
+/// its rejoin driven from here (rejoin.rs); returns how long a backend's rejoin held writes.
+/// The other kinds are not done over SSH yet.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<Option<Duration>> {
+    match kind {
+        Kind::Postgres => return rejoin::rejoin(r, i).map(|report| Some(report.writes_paused)),
+        Kind::Web | Kind::Nginx => {}
+        _ => bail!("restart of {kind} is not done over SSH yet (issue 13): only postgres, web and nginx"),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
     let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
-    let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    record_proc(r, &h, &out).map(|_| None)
+}
+
+/// Records the process `h` answers it (re)started, checked from here.
+fn record_proc(r: &mut Running, h: &SshHost, out: &str) -> Result<Proc> {
+    let mut p: Proc = serde_json::from_str(out).with_context(|| format!("{} answered {out:?}", h.name))?;
     p.machine = Some(h.name.clone());
     r.record_remote(p.clone())?;
-    ready_from_here(r, &p)
+    ready_from_here(r, &p)?;
+    Ok(p)
 }
 
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.
