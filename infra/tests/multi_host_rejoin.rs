@@ -1,8 +1,9 @@
 //! The PostgreSQL tier on 2 emulated hosts (rj1: backend 0 and pgpool 0, rj2: backend 1 and
 //! pgpool 1), each killed instance brought back from the control machine over SSH (issue 13):
 //! `rejoin --backend 1` after backend 1 was killed, `restart --kind postgres` of backend 0 (the
-//! main node). Each rejoined backend has the rows written through either pgpool while it was
-//! down, and both pgpools write to it again afterwards. The pgpools fail over alone (each
+//! main node), `restart --kind pgpool` of a killed pgpool whose saved node status has a backend
+//! down. Each rejoined backend has the rows written through either pgpool while it was down, and
+//! both pgpools write to it again afterwards. The pgpools fail over alone (each
 //! detaches a dead backend and writes on), so that rows are written while a backend is down; with
 //! the hosts' default (`never`) the rejoin's own detach lets writes resume. Needs root (emulated
 //! hosts); ports 24700-24799.
@@ -151,6 +152,26 @@ fn killed_backends_on_hosts_rejoin_with_the_rows_written_meanwhile() {
     run.write_all(17..=18);
     run.assert_rows(18);
 
+    // Backend 1 dies and both pgpools detach it (pgpool 1 saves that in its node status); then
+    // pgpool 1 is killed. Its restart rejoins backend 1 first (pgpool 0 has it detached), drops
+    // pgpool 1's outdated node status (else it would start with node 1 detached and never see
+    // it up), and both pgpools write to both backends again.
+    run.kill("postgres", 1, 1);
+    run.write_all(19..=22);
+    let (_, status, _) = run.infra("status", &[]);
+    assert!(status.contains("pgpool 1 sees: node 0") && status.contains(":24733 down"), "{status}");
+    let (ok, out, err) = run.infra("restart", &["--kind", "pgpool", "--index", "1"]);
+    assert!(!ok && err.contains("pgpool 1 is running"), "restart of a running pgpool:\n{out}\n{err}");
+    run.kill("pgpool", 1, 1);
+    run.write(0, 23);
+    let t = Instant::now();
+    let (ok, out, err) = run.infra("restart", &["--kind", "pgpool", "--index", "1"]);
+    assert!(ok, "restart --kind pgpool --index 1:\n{out}\n{err}");
+    eprintln!("restart of pgpool 1 over SSH in {:.1?}:\n{out}{err}", t.elapsed());
+    assert!(err.contains("backend 1 detached: rejoining it first"), "{err}");
+    run.assert_rows(23);
+    run.write_all(24..=25);
+    run.assert_rows(25);
     let (ok, report, err) = run.infra("check", &[]);
     assert!(ok && report.starts_with("identical: 2 backends"), "check: {report}\n{err}");
     let (ok, status, err) = run.infra("status", &[]);

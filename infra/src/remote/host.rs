@@ -55,6 +55,9 @@ pub enum HostCommand {
     /// The end of rejoin step 6 on the source's host: ends the sessions orphaned by pgpool's
     /// restarted children, within `within_ms`.
     EndOrphans { backend: usize, within_ms: u64 },
+    /// Before pgpool `pgpool` restarts: the pgpools of the other hosts see every backend up, so
+    /// its saved node status is outdated and goes.
+    ForgetNodeStatus { pgpool: usize },
 }
 
 /// The options of a `shopbench-infra host` command line.
@@ -96,6 +99,7 @@ impl HostCommand {
             HostCommand::EndOrphans { backend, within_ms } => {
                 words("end-orphans", &[("--backend", backend), ("--within-ms", within_ms as usize)])
             }
+            HostCommand::ForgetNodeStatus { pgpool } => words("forget-node-status", &[("--index", pgpool)]),
         }
     }
 
@@ -124,9 +128,10 @@ impl HostCommand {
             "promote" => HostCommand::Promote { backend: backend()?, source: source()?, within_ms: within_ms()? },
             "attach" => HostCommand::Attach { pgpool: index()?, backend: backend()?, within_ms: within_ms()? },
             "end-orphans" => HostCommand::EndOrphans { backend: backend()?, within_ms: within_ms()? },
+            "forget-node-status" => HostCommand::ForgetNodeStatus { pgpool: index()? },
             other => bail!(
                 "unknown host command {other:?} (prepare, up, stop, down, status, check, restart, detach, standby, \
-                 hold-writes, promote, attach, end-orphans)"
+                 hold-writes, promote, attach, end-orphans, forget-node-status)"
             ),
         })
     }
@@ -173,6 +178,9 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
         HostCommand::EndOrphans { backend, within_ms } => {
             let (host, port) = Running::open(paths.run_dir)?.topology().endpoint(Kind::Postgres, backend);
             rejoin::end_orphans(&host, port, Instant::now() + Duration::from_millis(within_ms)).map(|()| "null".into())
+        }
+        HostCommand::ForgetNodeStatus { pgpool } => {
+            Running::open(paths.run_dir)?.forget_node_status(pgpool).map(|()| "null".into())
         }
     }
 }

@@ -271,17 +271,21 @@ pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
 }
 
 /// Starts a killed instance again on its host: web and nginx by the host alone, a backend by
-/// its rejoin driven from here (rejoin.rs); returns how long a backend's rejoin held writes.
-/// The other kinds are not done over SSH yet.
-pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<Option<Duration>> {
+/// its rejoin driven from here (rejoin.rs), a pgpool once the backends it will write to are
+/// rejoined and its outdated node status is gone. Returns how long a backend's rejoin held
+/// writes and the backends a pgpool's restart rejoined first. The other kinds are not done over
+/// SSH yet.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<Duration>, Vec<usize>)> {
+    let mut rejoined = vec![];
     match kind {
-        Kind::Postgres => return rejoin::rejoin(r, i).map(|report| Some(report.writes_paused)),
+        Kind::Postgres => return rejoin::rejoin(r, i).map(|report| (Some(report.writes_paused), vec![])),
+        Kind::Pgpool => rejoined = rejoin::before_pgpool_restart(r, i)?,
         Kind::Web | Kind::Nginx => {}
-        _ => bail!("restart of {kind} is not done over SSH yet (issue 13): only postgres, web and nginx"),
+        _ => bail!("restart of {kind} is not done over SSH yet (issue 13): only postgres, pgpool, web and nginx"),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
     let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
-    record_proc(r, &h, &out).map(|_| None)
+    record_proc(r, &h, &out).map(|_| (None, rejoined))
 }
 
 /// Records the process `h` answers it (re)started, checked from here.

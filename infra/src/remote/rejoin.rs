@@ -90,6 +90,44 @@ pub(crate) fn rejoin(r: &mut Running, i: usize) -> Result<RejoinReport> {
     Ok(RejoinReport { backend: i, source, total: t0.elapsed(), writes_paused })
 }
 
+/// What a pgpool's restart on a host needs first (crate::restart's pgpool arm, split across
+/// hosts): the backends a live pgpool has detached are rejoined; then, when the other hosts'
+/// pgpools see every backend up, pgpool `i`'s saved node status goes on its host (otherwise it
+/// would start with the node it last saw down still detached). Returns the backends rejoined.
+pub(crate) fn before_pgpool_restart(r: &mut Running, i: usize) -> Result<Vec<usize>> {
+    let t = r.topology().clone();
+    let status = super::status(r);
+    let running = live(&status, Kind::Pgpool);
+    if running.contains(&i) {
+        bail!("pgpool {i} is running: kill or stop it before restarting it");
+    }
+    let mut detached = vec![];
+    for (p, view) in status.pgpools.iter().filter(|(p, _)| running.contains(p)) {
+        let nodes = view.as_ref().map_err(|e| anyhow::anyhow!("pgpool {p} does not say which nodes it has: {e}"))?;
+        for n in nodes.iter().filter(|n| n.status == "down") {
+            if !detached.contains(&n.node_id) {
+                detached.push(n.node_id);
+            }
+        }
+    }
+    detached.sort_unstable();
+    for &node in &detached {
+        eprintln!("restart: a live pgpool has backend {node} detached: rejoining it first");
+        rejoin(r, node).with_context(|| format!("rejoining backend {node} before a pgpool restart"))?;
+    }
+    let status = if detached.is_empty() { status } else { super::status(r) };
+    let all_up = |p: &usize| {
+        status.pgpools.iter().find(|(q, _)| q == p).is_some_and(|(_, view)| {
+            view.as_ref()
+                .is_ok_and(|nodes| nodes.len() == t.count(Kind::Postgres) && nodes.iter().all(|n| n.status == "up"))
+        })
+    };
+    if !running.is_empty() && running.iter().all(all_up) {
+        call(host_of(&t, Kind::Pgpool, i)?, HostCommand::ForgetNodeStatus { pgpool: i }, CALL)?;
+    }
+    Ok(detached)
+}
+
 /// The first other backend that runs and that every pgpool of `pgpools` shows up.
 fn source(t: &Topology, status: &Status, i: usize, pgpools: &[usize]) -> Result<usize> {
     let running = live(status, Kind::Postgres);
