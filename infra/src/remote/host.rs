@@ -55,6 +55,10 @@ pub enum HostCommand {
     /// The end of rejoin step 6 on the source's host: ends the sessions orphaned by pgpool's
     /// restarted children, within `within_ms`.
     EndOrphans { backend: usize, within_ms: u64 },
+    /// Starts a killed Redis instance (as a replica of `master`, else an empty master) or
+    /// sentinel (watching `master`) again; the control machine decides the master, since only
+    /// it knows every host's instances. Answers its process.
+    Follow { kind: Kind, index: usize, master: Option<usize> },
     /// Before pgpool `pgpool` restarts: the pgpools of the other hosts see every backend up, so
     /// its saved node status is outdated and goes.
     ForgetNodeStatus { pgpool: usize },
@@ -99,6 +103,12 @@ impl HostCommand {
             HostCommand::EndOrphans { backend, within_ms } => {
                 words("end-orphans", &[("--backend", backend), ("--within-ms", within_ms as usize)])
             }
+            HostCommand::Follow { kind, index, master } => {
+                let mut w =
+                    vec!["follow".into(), "--kind".into(), kind.name().into(), "--index".into(), index.to_string()];
+                w.extend(master.map(|m| ["--source".to_string(), m.to_string()]).into_iter().flatten());
+                w
+            }
             HostCommand::ForgetNodeStatus { pgpool } => words("forget-node-status", &[("--index", pgpool)]),
         }
     }
@@ -128,10 +138,14 @@ impl HostCommand {
             "promote" => HostCommand::Promote { backend: backend()?, source: source()?, within_ms: within_ms()? },
             "attach" => HostCommand::Attach { pgpool: index()?, backend: backend()?, within_ms: within_ms()? },
             "end-orphans" => HostCommand::EndOrphans { backend: backend()?, within_ms: within_ms()? },
+            "follow" => {
+                let (kind, index) = instance.ok_or_else(|| anyhow::anyhow!("host follow needs --kind K --index I"))?;
+                HostCommand::Follow { kind, index, master: o.source }
+            }
             "forget-node-status" => HostCommand::ForgetNodeStatus { pgpool: index()? },
             other => bail!(
                 "unknown host command {other:?} (prepare, up, stop, down, status, check, restart, detach, standby, \
-                 hold-writes, promote, attach, end-orphans, forget-node-status)"
+                 hold-writes, promote, attach, end-orphans, follow, forget-node-status)"
             ),
         })
     }
@@ -178,6 +192,15 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
         HostCommand::EndOrphans { backend, within_ms } => {
             let (host, port) = Running::open(paths.run_dir)?.topology().endpoint(Kind::Postgres, backend);
             rejoin::end_orphans(&host, port, Instant::now() + Duration::from_millis(within_ms)).map(|()| "null".into())
+        }
+        HostCommand::Follow { kind, index, master } => {
+            let mut r = Running::open(paths.run_dir)?;
+            if r.proc(kind, index)?.alive() {
+                bail!("{kind} {index} is still running: kill or stop it first");
+            }
+            let master = master.map(|m| r.topology().addr(Kind::Redis, m));
+            crate::redis::restart_following(&mut r, kind, index, master.as_deref())?;
+            Ok(serde_json::to_string(r.proc(kind, index)?)?)
         }
         HostCommand::ForgetNodeStatus { pgpool } => {
             Running::open(paths.run_dir)?.forget_node_status(pgpool).map(|()| "null".into())

@@ -280,12 +280,35 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<D
     match kind {
         Kind::Postgres => return rejoin::rejoin(r, i).map(|report| (Some(report.writes_paused), vec![])),
         Kind::Pgpool => rejoined = rejoin::before_pgpool_restart(r, i)?,
-        Kind::Web | Kind::Nginx => {}
-        _ => bail!("restart of {kind} is not done over SSH yet (issue 13): only postgres, pgpool, web and nginx"),
+        Kind::Web | Kind::Nginx | Kind::Redis | Kind::Sentinel => {}
+        _ => bail!(
+            "restart of {kind} is not done over SSH yet (issue 13): only postgres, pgpool, redis, sentinel, web and nginx"
+        ),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
-    let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
+    let command = match kind {
+        Kind::Redis | Kind::Sentinel => follow(r, kind, i)?,
+        _ => HostCommand::Restart(kind, i),
+    };
+    let out = call(&h, command, TIER_TIMEOUT)?;
     record_proc(r, &h, &out).map(|_| (None, rejoined))
+}
+
+/// A Redis instance's or sentinel's restart: the master it follows is decided here, where every
+/// host's instances are known (the sentinels asked at their addresses), then its host starts it.
+fn follow(r: &Running, kind: Kind, i: usize) -> Result<HostCommand> {
+    let s = status(r);
+    if s.processes.iter().any(|p| p.kind == kind && p.index == i && p.up) {
+        bail!("{kind} {i} is running: kill or stop it before restarting it");
+    }
+    let master = crate::redis::master_to_follow(r, kind, i)?;
+    let index = |m: String| {
+        let t = r.topology();
+        (0..t.count(Kind::Redis))
+            .find(|&k| t.addr(Kind::Redis, k) == m)
+            .with_context(|| format!("{m} is no redis of the topology"))
+    };
+    Ok(HostCommand::Follow { kind, index: i, master: master.map(index).transpose()? })
 }
 
 /// Records the process `h` answers it (re)started, checked from here.
