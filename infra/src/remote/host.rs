@@ -59,6 +59,9 @@ pub enum HostCommand {
     /// sentinel (watching `master`) again; the control machine decides the master, since only
     /// it knows every host's instances. Answers its process.
     Follow { kind: Kind, index: usize, master: Option<usize> },
+    /// Starts a killed Cassandra node of this host again, without waiting for the ring (the
+    /// control machine does, logged in); answers its process.
+    StartNode(usize),
     /// Before pgpool `pgpool` restarts: the pgpools of the other hosts see every backend up, so
     /// its saved node status is outdated and goes.
     ForgetNodeStatus { pgpool: usize },
@@ -109,6 +112,7 @@ impl HostCommand {
                 w.extend(master.map(|m| ["--source".to_string(), m.to_string()]).into_iter().flatten());
                 w
             }
+            HostCommand::StartNode(i) => words("start-node", &[("--index", i)]),
             HostCommand::ForgetNodeStatus { pgpool } => words("forget-node-status", &[("--index", pgpool)]),
         }
     }
@@ -142,10 +146,11 @@ impl HostCommand {
                 let (kind, index) = instance.ok_or_else(|| anyhow::anyhow!("host follow needs --kind K --index I"))?;
                 HostCommand::Follow { kind, index, master: o.source }
             }
+            "start-node" => HostCommand::StartNode(index()?),
             "forget-node-status" => HostCommand::ForgetNodeStatus { pgpool: index()? },
             other => bail!(
                 "unknown host command {other:?} (prepare, up, stop, down, status, check, restart, detach, standby, \
-                 hold-writes, promote, attach, end-orphans, follow, forget-node-status)"
+                 hold-writes, promote, attach, end-orphans, follow, start-node, forget-node-status)"
             ),
         })
     }
@@ -201,6 +206,14 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
             let master = master.map(|m| r.topology().addr(Kind::Redis, m));
             crate::redis::restart_following(&mut r, kind, index, master.as_deref())?;
             Ok(serde_json::to_string(r.proc(kind, index)?)?)
+        }
+        HostCommand::StartNode(i) => {
+            let mut r = Running::open(paths.run_dir)?;
+            let p = r.proc(Kind::Cassandra, i)?;
+            if p.alive() {
+                bail!("{} (pid {}) is running: kill or stop it before restarting it", p.label(), p.pid);
+            }
+            Ok(serde_json::to_string(&crate::cassandra::start_node(&mut r, i)?)?)
         }
         HostCommand::ForgetNodeStatus { pgpool } => {
             Running::open(paths.run_dir)?.forget_node_status(pgpool).map(|()| "null".into())

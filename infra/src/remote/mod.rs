@@ -281,8 +281,9 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<D
         Kind::Postgres => return rejoin::rejoin(r, i).map(|report| (Some(report.writes_paused), vec![])),
         Kind::Pgpool => rejoined = rejoin::before_pgpool_restart(r, i)?,
         Kind::Web | Kind::Nginx | Kind::Redis | Kind::Sentinel => {}
+        Kind::Cassandra => return restart_cassandra(r, i).map(|()| (None, vec![])),
         _ => bail!(
-            "restart of {kind} is not done over SSH yet (issue 13): only postgres, pgpool, redis, sentinel, web and nginx"
+            "restart of {kind} is not done over SSH (issue 13): only postgres, pgpool, redis, sentinel, cassandra, web and nginx"
         ),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
@@ -292,6 +293,20 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<D
     };
     let out = call(&h, command, TIER_TIMEOUT)?;
     record_proc(r, &h, &out).map(|_| (None, rejoined))
+}
+
+/// A Cassandra node's restart: its host starts it (a JVM takes longer than the checks from here
+/// allow), then the ring is waited for from here, logged in, as `up` does.
+fn restart_cassandra(r: &mut Running, i: usize) -> Result<()> {
+    if status(r).processes.iter().any(|p| p.kind == Kind::Cassandra && p.index == i && p.up) {
+        bail!("cassandra {i} is running: kill or stop it before restarting it");
+    }
+    let h = r.topology().machine_of(Kind::Cassandra, i).with_context(|| format!("no cassandra {i}"))?.clone();
+    let out = call(&h, HostCommand::StartNode(i), TIER_TIMEOUT)?;
+    let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    p.machine = Some(h.name.clone());
+    r.record_remote(p.clone())?;
+    crate::cassandra::wait_whole_ring(r, &p)
 }
 
 /// A Redis instance's or sentinel's restart: the master it follows is decided here, where every
