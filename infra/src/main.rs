@@ -29,7 +29,7 @@ commands:
             Cassandra nodes the storage port) (nftables on that host, over SSH; docs/multi-host.md)
   heal      [--from K:I --to K:J [--port P]]: lift that cut (without them: every cut on every host)
   host      prepare|up|stop|down|status|check|restart|detach|standby|hold-writes|promote|attach|
-            end-orphans|forget-node-status: one host's part of a topology with [[hosts]], as the
+            end-orphans|follow|start-node|forget-node-status: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T]
             [--index P --backend I --source S --within-ms MS])
   cql       --node HOST:PORT --cql STATEMENT [--user NAME --password-file FILE]: one CQL statement on
@@ -48,7 +48,7 @@ options:
   --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
 
 A topology with [[hosts]] places its instances on those machines: `up`, `status`, `check`,
-`rejoin`, `restart` (postgres, web and nginx) and `down` on the control machine drive each host over SSH
+`rejoin`, `restart` (all but Prometheus and the exporters) and `down` on the control machine drive each host over SSH
 (infra/README.md, docs/multi-host.md).";
 
 struct Args {

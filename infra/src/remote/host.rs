@@ -317,3 +317,47 @@ fn has_state(run_dir: &Path) -> Result<bool> {
 pub fn parse_status(json: &str) -> Result<Status> {
     Ok(serde_json::from_str(json)?)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What the control machine sends is what the host parses back (main.rs maps these flags
+    /// onto HostOptions the same way).
+    #[test]
+    fn every_command_parses_back_from_its_words() {
+        let commands = [
+            HostCommand::Up(Tier::Postgres),
+            HostCommand::Restart(Kind::Web, 1),
+            HostCommand::Detach { pgpool: 1, backend: 0 },
+            HostCommand::Standby { backend: 1, source: 0 },
+            HostCommand::HoldWrites { backend: 0 },
+            HostCommand::Promote { backend: 1, source: 0, within_ms: 8000 },
+            HostCommand::Attach { pgpool: 0, backend: 1, within_ms: 7000 },
+            HostCommand::EndOrphans { backend: 0, within_ms: 6000 },
+            HostCommand::Follow { kind: Kind::Redis, index: 0, master: Some(1) },
+            HostCommand::Follow { kind: Kind::Sentinel, index: 2, master: None },
+            HostCommand::StartNode(2),
+            HostCommand::ForgetNodeStatus { pgpool: 1 },
+        ];
+        for c in commands {
+            let words = c.words();
+            let mut o = HostOptions::default();
+            for pair in words[1..].chunks(2) {
+                let v = &pair[1];
+                match pair[0].as_str() {
+                    "--tier" => o.tier = Some(Tier::parse(v).unwrap()),
+                    "--kind" => o.kind = Some(Kind::parse(v).unwrap()),
+                    "--index" => o.index = Some(v.parse().unwrap()),
+                    "--backend" => o.backend = Some(v.parse().unwrap()),
+                    "--source" => o.source = Some(v.parse().unwrap()),
+                    "--within-ms" => o.within_ms = Some(v.parse().unwrap()),
+                    other => panic!("{c:?}: unknown flag {other}"),
+                }
+            }
+            assert_eq!(HostCommand::parse(&words[0], o).unwrap(), c, "{words:?}");
+        }
+        let e = HostCommand::parse("attach", HostOptions { index: Some(0), backend: Some(1), ..Default::default() });
+        assert!(e.unwrap_err().to_string().contains("--within-ms"));
+    }
+}
