@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use infra::hosts::{CutPort, EmulatedHosts, InstanceCut, SshHost};
-use infra::remote::{run_on_host, HostCommand, HostPaths};
+use infra::remote::{run_on_host, HostCommand, HostOptions, HostPaths};
 use infra::{repo_root, Kind, Overrides, Running, Tier, Topology};
 
 const USAGE: &str = "\
@@ -28,8 +28,10 @@ commands:
             [[hosts]]): K:I's host no longer reaches K:J's port (its serving port, or between two
             Cassandra nodes the storage port) (nftables on that host, over SSH; docs/multi-host.md)
   heal      [--from K:I --to K:J [--port P]]: lift that cut (without them: every cut on every host)
-  host      prepare|up|stop|down|status|check|restart: one host's part of a topology with [[hosts]], as the
-            control machine runs it there over SSH (--host NAME --secrets FILE [--tier T])
+  host      prepare|up|stop|down|status|check|restart|detach|standby|hold-writes|promote|attach|
+            end-orphans|follow|start-node|forget-node-status: one host's part of a topology with [[hosts]], as the
+            control machine runs it there over SSH (--host NAME --secrets FILE [--tier T]
+            [--index P --backend I --source S --within-ms MS])
   cql       --node HOST:PORT --cql STATEMENT [--user NAME --password-file FILE]: one CQL statement on
             one Cassandra node (at QUORUM), its rows printed (the project's cqlsh-less probe)
 
@@ -46,7 +48,7 @@ options:
   --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
 
 A topology with [[hosts]] places its instances on those machines: `up`, `status`, `check`,
-`restart` (web and nginx) and `down` on the control machine drive each host over SSH
+`rejoin`, `restart` (all but Prometheus and the exporters) and `down` on the control machine drive each host over SSH
 (infra/README.md, docs/multi-host.md).";
 
 struct Args {
@@ -62,6 +64,9 @@ struct Args {
     machine: Option<String>,
     secrets: Option<PathBuf>,
     tier: Option<Tier>,
+    /// `host` rejoin steps: the backend copied from and how long a step may hold writes.
+    source: Option<usize>,
+    within_ms: Option<u64>,
     /// `cut` and `heal`: the instances.
     from: Option<(Kind, usize)>,
     to: Option<(Kind, usize)>,
@@ -92,6 +97,8 @@ fn parse_args() -> Result<Args> {
         machine: None,
         secrets: None,
         tier: None,
+        source: None,
+        within_ms: None,
         from: None,
         to: None,
         port: CutPort::Serve,
@@ -128,6 +135,8 @@ fn parse_args() -> Result<Args> {
             "--host" => args.machine = Some(value()?),
             "--secrets" => args.secrets = Some(value()?.into()),
             "--tier" => args.tier = Some(Tier::parse(&value()?)?),
+            "--source" => args.source = Some(count(value()?)?),
+            "--within-ms" => args.within_ms = Some(count(value()?)? as u64),
             "--count" => args.count = Some(count(value()?)?),
             "--from" => args.from = Some(instance(&value()?)?),
             "--to" => args.to = Some(instance(&value()?)?),
@@ -167,7 +176,15 @@ fn run(args: Args) -> Result<bool> {
         return cql(&args).map(|()| true);
     }
     if let Some(verb) = &args.host_verb {
-        let command = HostCommand::parse(verb, args.tier, args.kind.zip(args.index))?;
+        let options = HostOptions {
+            tier: args.tier,
+            kind: args.kind,
+            index: args.index,
+            backend: args.backend,
+            source: args.source,
+            within_ms: args.within_ms,
+        };
+        let command = HostCommand::parse(verb, options)?;
         let paths = HostPaths {
             topology: &args.topology,
             run_dir: args.run_dir.as_deref().context("host needs --run-dir")?,
@@ -187,9 +204,6 @@ fn run(args: Args) -> Result<bool> {
         return partition(&topology, &args).map(|()| true);
     }
     let run_dir = args.run_dir.clone().unwrap_or_else(|| repo_root().join("run").join(&topology.name));
-    if topology.is_remote() && args.command == "rejoin" {
-        bail!("rejoin is not done over SSH yet (issue 13)");
-    }
     match args.command.as_str() {
         "up" => {
             let running = topology.up(&run_dir)?;

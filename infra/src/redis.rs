@@ -400,30 +400,43 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
             bail!("{} (pid {}) is still running: kill or stop it first", p.label(), p.pid);
         }
     }
+    let master = master_to_follow(r, kind, i)?;
+    restart_following(r, kind, i, master.as_deref())
+}
+
+/// The master a restarted `kind` `i` follows (crate::remote decides it on the control machine,
+/// which knows every host's instances, and passes it to the instance's host).
+pub(crate) fn master_to_follow(r: &Running, kind: Kind, i: usize) -> Result<Option<String>> {
+    match kind {
+        Kind::Redis if i >= r.topology().redis.count => bail!("redis {i} is not part of this topology"),
+        Kind::Redis => master_for_restart(r, i),
+        Kind::Sentinel if i >= r.topology().sentinel.section.count => {
+            bail!("sentinel {i} is not part of this topology")
+        }
+        Kind::Sentinel => Ok(Some(agreed_master(r).or_else(|_| master_by_role(r))?)),
+        other => bail!("redis::restart does not start {other}"),
+    }
+}
+
+/// [`restart`] with the master decided: a Redis instance as its replica (None: an empty
+/// master), a sentinel watching it.
+pub(crate) fn restart_following(r: &mut Running, kind: Kind, i: usize, master: Option<&str>) -> Result<()> {
     if let Some(mut child) = r.children.remove(&(kind, i)) {
         let _ = child.try_wait(); // reap it if it died as our child
     }
     let t0 = Instant::now();
-    match kind {
-        Kind::Redis => {
-            if i >= r.topology().redis.count {
-                bail!("redis {i} is not part of this topology");
-            }
-            let master = master_for_restart(r, i)?;
-            start_redis(r, i, master.as_deref())?;
+    match (kind, master) {
+        (Kind::Redis, _) => {
+            start_redis(r, i, master)?;
             let role = master.map(|m| format!("a replica of {m}")).unwrap_or_else(|| "an empty master".into());
             eprintln!("restart: redis {i} is back as {role} in {:.1?}", t0.elapsed());
         }
-        Kind::Sentinel => {
-            if i >= r.topology().sentinel.section.count {
-                bail!("sentinel {i} is not part of this topology");
-            }
-            let master = agreed_master(r).or_else(|_| master_by_role(r))?;
-            spawn_sentinel(r, i, &master)?;
-            wait_sentinel(r, i, &master)?;
+        (Kind::Sentinel, Some(master)) => {
+            spawn_sentinel(r, i, master)?;
+            wait_sentinel(r, i, master)?;
             eprintln!("restart: sentinel {i} is back (master {master}) in {:.1?}", t0.elapsed());
         }
-        other => bail!("redis::restart does not start {other}"),
+        (other, _) => bail!("redis::restart does not start {other} {i} without a master"),
     }
     Ok(())
 }
@@ -432,7 +445,8 @@ pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
 fn master_for_restart(r: &Running, i: usize) -> Result<Option<String>> {
     let t = r.topology();
     let me = t.addr(Kind::Redis, i);
-    let peers_alive = r.processes().iter().any(|p| p.kind == Kind::Redis && p.index != i && p.alive());
+    // Another host's instance may run: the sentinels or the instances themselves say below.
+    let peers_alive = r.processes().iter().any(|p| p.kind == Kind::Redis && p.index != i && p.may_be_alive());
     if !peers_alive {
         eprintln!("restart: no other redis instance is up: redis {i} restarts as an empty master");
         return Ok(None);

@@ -37,9 +37,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use crate::running::Running;
+use crate::state::Proc;
 use crate::tools::tool;
 use crate::topology::Kind;
-use crate::{pgpool, postgres, process, psql};
+use crate::{pgpool, postgres, process, psql, secrets};
 
 /// How long a rejoin took and how long writes were held.
 #[derive(Clone, Debug)]
@@ -63,7 +64,7 @@ const LOCK_TIMEOUT: &str = "3s";
 /// held is bounded by what is left of it, and a failure takes the node out again and ends the
 /// lock sessions. The steps get [`STEPS_LIMIT`]; the rest is for detaching and unlocking.
 pub const HOLD_LIMIT: Duration = Duration::from_secs(10);
-const STEPS_LIMIT: Duration = Duration::from_millis(8500);
+pub(crate) const STEPS_LIMIT: Duration = Duration::from_millis(8500);
 /// Each pcp call and each unlock in the clean-up after a failure.
 const CLEANUP_CALL: Duration = Duration::from_millis(500);
 
@@ -164,7 +165,7 @@ impl Drop for WritePause {
 }
 
 /// What is left of the time until `deadline`, or an error once it has passed.
-fn left(deadline: Instant) -> Result<Duration> {
+pub(crate) fn left(deadline: Instant) -> Result<Duration> {
     let left = deadline.saturating_duration_since(Instant::now());
     if left.is_zero() {
         bail!("out of time: writes may be held at most {HOLD_LIMIT:?}");
@@ -212,6 +213,42 @@ fn orphans(host: &str, port: u16, timeout: Duration) -> Result<Vec<u32>> {
 
 const TCP_CLOSE_WAIT: u8 = 0x08;
 
+/// Step 6's end, on the source's host: ends the sessions on the source whose client closed its
+/// socket while they waited for the lock (see the module doc), by `deadline`.
+pub(crate) fn end_orphans(src_host: &str, src_port: u16, deadline: Instant) -> Result<()> {
+    let orphans = orphans(src_host, src_port, left(deadline)?)?;
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    // One signal to all, then one wait: a psql and a 5 s-bounded wait per session made this
+    // step take seconds under load, with every write still held.
+    let pids = format!("ARRAY[{}]::int[]", orphans.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+    psql::admin_query_timeout(
+        src_host,
+        src_port,
+        "postgres",
+        &format!("SELECT pg_terminate_backend(pid) FROM unnest({pids}) pid"),
+        left(deadline)?,
+    )?;
+    wait_bounded(
+        "the orphaned sessions to end",
+        deadline,
+        || None,
+        || {
+            let left = psql::admin_query_timeout(
+                src_host,
+                src_port,
+                "postgres",
+                &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY({pids})"),
+                left(deadline)?,
+            )?;
+            Ok(left.trim() == "0")
+        },
+    )?;
+    eprintln!("rejoin: ended {} orphaned session(s) that waited for the lock", orphans.len());
+    Ok(())
+}
+
 impl Running {
     fn attach_everywhere(
         &self,
@@ -221,6 +258,20 @@ impl Running {
         deadline: Instant,
     ) -> Result<()> {
         let target = self.proc(Kind::Postgres, i)?.clone();
+        self.attach_on(i, pgpools, Some(&target), deadline)?;
+        end_orphans(src_host, src_port, deadline)
+    }
+
+    /// Attaches node `i` on each of `pgpools` (this run dir's), then waits until each shows it up
+    /// and has restarted its children, by `deadline`. `target`: the node's process when it is
+    /// this machine's (its death ends the wait at once).
+    pub(crate) fn attach_on(
+        &self,
+        i: usize,
+        pgpools: &[usize],
+        target: Option<&Proc>,
+        deadline: Instant,
+    ) -> Result<()> {
         // Attach everywhere first, then wait: each pgpool restarts its children ~1 s after.
         let mut old_children = Vec::new();
         for &p in pgpools {
@@ -234,7 +285,7 @@ impl Running {
             // Fails at once when the node died again or pgpool took it out again (a pgpool that
             // degenerated it does not attach it by itself: waiting longer held writes for nothing).
             let gone = || -> Option<String> {
-                if !target.alive() {
+                if target.is_some_and(|t| !t.alive()) {
                     return Some(format!("postgres {i} died during the rejoin"));
                 }
                 if attached_at.elapsed() > Duration::from_secs(1) {
@@ -255,37 +306,19 @@ impl Running {
             })?;
             eprintln!("rejoin: attached node {i} on pgpool {p}");
         }
-        let orphans = orphans(src_host, src_port, left(deadline)?)?;
-        if orphans.is_empty() {
-            return Ok(());
-        }
-        // One signal to all, then one wait: a psql and a 5 s-bounded wait per session made this
-        // step take seconds under load, with every write still held.
-        let pids = format!("ARRAY[{}]::int[]", orphans.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
-        psql::admin_query_timeout(
-            src_host,
-            src_port,
-            "postgres",
-            &format!("SELECT pg_terminate_backend(pid) FROM unnest({pids}) pid"),
-            left(deadline)?,
-        )?;
-        wait_bounded(
-            "the orphaned sessions to end",
-            deadline,
-            || None,
-            || {
-                let left = psql::admin_query_timeout(
-                    src_host,
-                    src_port,
-                    "postgres",
-                    &format!("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY({pids})"),
-                    left(deadline)?,
-                )?;
-                Ok(left.trim() == "0")
-            },
-        )?;
-        eprintln!("rejoin: ended {} orphaned session(s) that waited for the lock", orphans.len());
         Ok(())
+    }
+
+    /// Steps 2 and 3, on the node's host: stops it if it runs, then [`Running::start_standby`].
+    pub(crate) fn restart_as_standby(&mut self, i: usize, source: usize) -> Result<()> {
+        if self.proc(Kind::Postgres, i).is_ok_and(|p| p.alive()) {
+            self.stop(Kind::Postgres, i)?;
+            eprintln!("rejoin: stopped postgres {i}");
+        }
+        // A killed one we started is our zombie until we reap it; its pid in the lock file
+        // (postmaster.pid, the socket's lock) would make the new server refuse to start.
+        self.reap(Kind::Postgres, i);
+        self.start_standby(i, source)
     }
 
     /// Step 3, writes flowing: a base backup of the source started as its hot standby, which
@@ -306,6 +339,19 @@ impl Running {
             use std::os::unix::process::CommandExt;
             cmd.uid(u.uid).gid(u.gid);
         }
+        // Off loopback the source asks for the superuser's password: the run's pgpass is root's,
+        // so the copy (run as the service user) gets its own, which stays: `-R` names it in the
+        // standby's primary_conninfo, and the standby streams with it until its promotion.
+        // Without one, libpq prompts for the password and the copy never ends.
+        if let Some(secrets) = &self.secrets {
+            let passfile = self.instance_dir(Kind::Postgres, i).join("standby.pgpass");
+            secrets::write_private(
+                &passfile,
+                format!("*:*:*:{}:{}\n", psql::SUPERUSER, secrets.admin.expose()).as_bytes(),
+            )?;
+            process::give(&passfile, self.run_as())?;
+            cmd.env("PGPASSFILE", &passfile);
+        }
         let copy = Instant::now();
         process::run_ok(cmd, Duration::from_secs(600)).context("pg_basebackup")?;
         eprintln!("rejoin: copied postgres {source} to {} in {:.1?}", data.display(), copy.elapsed());
@@ -319,6 +365,13 @@ impl Running {
     /// Steps 5 and 6, while writes are paused; every wait ends by `deadline`: the standby replays
     /// up to the source's last write and is promoted, then attached on every pgpool.
     fn catch_up_promote_attach(&mut self, i: usize, source: usize, pgpools: &[usize], deadline: Instant) -> Result<()> {
+        self.catch_up_promote(i, source, deadline)?;
+        let (src_host, src_port) = self.topology().endpoint(Kind::Postgres, source);
+        self.attach_everywhere(i, pgpools, (&src_host, src_port), deadline)
+    }
+
+    /// Step 5, on the node's host: it replays up to the source's last write and is promoted.
+    pub(crate) fn catch_up_promote(&self, i: usize, source: usize, deadline: Instant) -> Result<()> {
         let (src_host, src_port) = self.topology().endpoint(Kind::Postgres, source);
         let (host, port) = self.topology().endpoint(Kind::Postgres, i);
         let target = self.proc(Kind::Postgres, i)?.clone();
@@ -344,12 +397,15 @@ impl Running {
             bail!("postgres {i} was not promoted within {wait_s} s");
         }
         eprintln!("rejoin: postgres {i} replayed up to {lsn} and was promoted");
-        self.attach_everywhere(i, pgpools, (&src_host, src_port), deadline)
+        Ok(())
     }
 
     /// The documented way to bring backend `i` back (see the module doc): detach everywhere, stop,
     /// copy a live node while writes are paused, start, attach on every pgpool, resume writes.
     pub fn rejoin_backend(&mut self, i: usize) -> Result<RejoinReport> {
+        if self.is_control() {
+            return crate::remote::rejoin(self, i);
+        }
         let t0 = Instant::now();
         let t = self.topology().clone();
         if i >= t.count(Kind::Postgres) {
@@ -365,19 +421,10 @@ impl Running {
 
         // 1. detach on every pgpool that still has it attached
         self.detach_everywhere(i, &pgpools)?;
-        // 2. stop it
-        if self.proc(Kind::Postgres, i).is_ok_and(|p| p.alive()) {
-            self.stop(Kind::Postgres, i)?;
-            eprintln!("rejoin: stopped postgres {i}");
-        }
-        // A killed one we started is our zombie until we reap it; its pid in the lock file
-        // (postmaster.pid, the socket's lock) would make the new server refuse to start.
-        self.reap(Kind::Postgres, i);
         let source = self.rejoin_source(i, &pgpools)?;
         let (src_host, src_port) = t.endpoint(Kind::Postgres, source);
-
-        // 3. copy and start it as a standby of the source, writes flowing
-        self.start_standby(i, source)?;
+        // 2. stop it; 3. copy and start it as a standby of the source, writes flowing
+        self.restart_as_standby(i, source)?;
 
         // 4. pause writes
         let paused_at = Instant::now();
@@ -413,7 +460,7 @@ impl Running {
     }
 
     /// Detaches backend `i` on each of `pgpools` that does not already show it down.
-    fn detach_everywhere(&self, i: usize, pgpools: &[usize]) -> Result<()> {
+    pub(crate) fn detach_everywhere(&self, i: usize, pgpools: &[usize]) -> Result<()> {
         for &p in pgpools {
             let (host, port) = self.topology().endpoint(Kind::Pgpool, p);
             let status =

@@ -39,9 +39,8 @@ impl Running {
     pub fn restart(&mut self, kind: Kind, index: usize) -> Result<RestartReport> {
         let t0 = Instant::now();
         if self.is_control() {
-            crate::remote::restart(self, kind, index)?;
-            let none = vec![];
-            return Ok(RestartReport { kind, index, took: t0.elapsed(), writes_paused: None, rejoined_first: none });
+            let (writes_paused, rejoined_first) = crate::remote::restart(self, kind, index)?;
+            return Ok(RestartReport { kind, index, took: t0.elapsed(), writes_paused, rejoined_first });
         }
         let p = self.proc(kind, index)?.clone();
         if kind != Kind::Postgres && p.alive() {
@@ -112,9 +111,7 @@ impl Running {
     /// down was rejoined since), so the file goes and it starts seeing every node up. Without a
     /// live pgpool to vouch for the nodes the file stays.
     fn forget_stale_node_status(&self, index: usize) -> Result<()> {
-        let path = self.instance_dir(Kind::Pgpool, index).join("pgpool_status");
-        let Ok(text) = std::fs::read_to_string(&path) else { return Ok(()) };
-        if text.lines().all(|l| l.trim().is_empty() || l.trim() == "up") {
+        if self.saved_node_status(index).is_none() {
             return Ok(());
         }
         let t = self.topology();
@@ -131,9 +128,25 @@ impl Running {
             vouched = true;
         }
         if vouched {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-            eprintln!("restart: pgpool {index}'s saved node status ({}) is outdated: removed", text.trim());
+            self.forget_node_status(index)?;
         }
         Ok(())
+    }
+
+    /// Removes pgpool `index`'s saved node status when it has a node not up (the caller knows
+    /// the live pgpools see every node up: over SSH the control machine asked their hosts).
+    pub(crate) fn forget_node_status(&self, index: usize) -> Result<()> {
+        let Some((path, text)) = self.saved_node_status(index) else { return Ok(()) };
+        std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+        eprintln!("restart: pgpool {index}'s saved node status ({}) is outdated: removed", text.trim());
+        Ok(())
+    }
+
+    /// pgpool `index`'s saved node status file and its text, when it has a node not up.
+    fn saved_node_status(&self, index: usize) -> Option<(std::path::PathBuf, String)> {
+        let path = self.instance_dir(Kind::Pgpool, index).join("pgpool_status");
+        let text = std::fs::read_to_string(&path).ok()?;
+        let all_up = text.lines().all(|l| l.trim().is_empty() || l.trim() == "up");
+        (!all_up).then_some((path, text))
     }
 }

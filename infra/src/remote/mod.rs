@@ -5,6 +5,7 @@
 //! `status` ask each host's own `shopbench-infra`, and `down` fetches the logs back.
 
 mod host;
+mod rejoin;
 mod ship;
 
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-pub use host::{run as run_on_host, HostCommand, HostPaths};
+pub use host::{run as run_on_host, HostCommand, HostOptions, HostPaths};
+pub(crate) use rejoin::rejoin;
 pub use ship::ship_binary;
 
 use crate::hosts::SshHost;
@@ -33,8 +35,14 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(240);
 
 /// Runs `command` with this run's files on `h` and returns its stdout.
 fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> {
+    let line = command_line(h, command);
+    h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
+}
+
+/// The shell line that runs `command` with this run's files on `h`.
+fn command_line(h: &SshHost, command: HostCommand) -> String {
     let at = |rel: &str| ship::at(h, rel);
-    let line = format!(
+    format!(
         "PGPASSFILE={} {} host {} --topology {} --run-dir {} --secrets {} --host {}",
         at("pgpass"),
         at("bin/shopbench-infra"),
@@ -43,8 +51,7 @@ fn call(h: &SshHost, command: HostCommand, timeout: Duration) -> Result<String> 
         at("run"),
         at("secrets.json"),
         h.name,
-    );
-    h.run(&line, timeout).with_context(|| format!("host {} {:?}", h.name, command))
+    )
 }
 
 /// The `shopbench-infra` to ship: this program, or the one built beside it when another program
@@ -263,18 +270,69 @@ pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
     serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
 }
 
-/// Starts a killed web or nginx instance again on its host. The other kinds' restarts need
-/// every pgpool's pcp and a rejoin across hosts: not over SSH yet.
-pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
-    if !matches!(kind, Kind::Web | Kind::Nginx) {
-        bail!("restart of {kind} is not done over SSH yet (issue 13): only web and nginx");
+/// Starts a killed instance again on its host: web and nginx by the host alone, a backend by
+/// its rejoin driven from here (rejoin.rs), a pgpool once the backends it will write to are
+/// rejoined and its outdated node status is gone. Returns how long a backend's rejoin held
+/// writes and the backends a pgpool's restart rejoined first. The other kinds are not done over
+/// SSH yet.
+pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<Duration>, Vec<usize>)> {
+    let mut rejoined = vec![];
+    match kind {
+        Kind::Postgres => return rejoin::rejoin(r, i).map(|report| (Some(report.writes_paused), vec![])),
+        Kind::Pgpool => rejoined = rejoin::before_pgpool_restart(r, i)?,
+        Kind::Web | Kind::Nginx | Kind::Redis | Kind::Sentinel => {}
+        Kind::Cassandra => return restart_cassandra(r, i).map(|()| (None, vec![])),
+        _ => bail!(
+            "restart of {kind} is not done over SSH (issue 13): only postgres, pgpool, redis, sentinel, cassandra, web and nginx"
+        ),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
-    let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
+    let command = match kind {
+        Kind::Redis | Kind::Sentinel => follow(r, kind, i)?,
+        _ => HostCommand::Restart(kind, i),
+    };
+    let out = call(&h, command, TIER_TIMEOUT)?;
+    record_proc(r, &h, &out).map(|_| (None, rejoined))
+}
+
+/// A Cassandra node's restart: its host starts it (a JVM takes longer than the checks from here
+/// allow), then the ring is waited for from here, logged in, as `up` does.
+fn restart_cassandra(r: &mut Running, i: usize) -> Result<()> {
+    if status(r).processes.iter().any(|p| p.kind == Kind::Cassandra && p.index == i && p.up) {
+        bail!("cassandra {i} is running: kill or stop it before restarting it");
+    }
+    let h = r.topology().machine_of(Kind::Cassandra, i).with_context(|| format!("no cassandra {i}"))?.clone();
+    let out = call(&h, HostCommand::StartNode(i), TIER_TIMEOUT)?;
     let mut p: Proc = serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))?;
     p.machine = Some(h.name.clone());
     r.record_remote(p.clone())?;
-    ready_from_here(r, &p)
+    crate::cassandra::wait_whole_ring(r, &p)
+}
+
+/// A Redis instance's or sentinel's restart: the master it follows is decided here, where every
+/// host's instances are known (the sentinels asked at their addresses), then its host starts it.
+fn follow(r: &Running, kind: Kind, i: usize) -> Result<HostCommand> {
+    let s = status(r);
+    if s.processes.iter().any(|p| p.kind == kind && p.index == i && p.up) {
+        bail!("{kind} {i} is running: kill or stop it before restarting it");
+    }
+    let master = crate::redis::master_to_follow(r, kind, i)?;
+    let index = |m: String| {
+        let t = r.topology();
+        (0..t.count(Kind::Redis))
+            .find(|&k| t.addr(Kind::Redis, k) == m)
+            .with_context(|| format!("{m} is no redis of the topology"))
+    };
+    Ok(HostCommand::Follow { kind, index: i, master: master.map(index).transpose()? })
+}
+
+/// Records the process `h` answers it (re)started, checked from here.
+fn record_proc(r: &mut Running, h: &SshHost, out: &str) -> Result<Proc> {
+    let mut p: Proc = serde_json::from_str(out).with_context(|| format!("{} answered {out:?}", h.name))?;
+    p.machine = Some(h.name.clone());
+    r.record_remote(p.clone())?;
+    ready_from_here(r, &p)?;
+    Ok(p)
 }
 
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.

@@ -134,3 +134,33 @@ pub fn hosts_toml(names: &[&str], hosts: &[infra::hosts::SshHost]) -> String {
     }
     toml
 }
+
+/// `shopbench-infra <args>`: (success, stdout, stderr).
+pub fn infra(args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_shopbench-infra")).args(args).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+}
+
+/// psql from `from` (a host, over SSH) to `host:port` as `user` with `password`, in database
+/// shop; Err: its words.
+pub fn psql_on(
+    from: &infra::hosts::SshHost,
+    host: &str,
+    port: u16,
+    user: &str,
+    password: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let line = format!(
+        "PGPASSWORD={password} PGCONNECT_TIMEOUT=5 psql -X -At -v ON_ERROR_STOP=1 -h {host} -p {port} -U {user} -d shop -c \"{sql}\""
+    );
+    from.run(&line, std::time::Duration::from_secs(30)).map_err(|e| format!("{e:#}"))
+}
+
+/// The pid of `kind` `index` in the state.json of the run dir `run_dir` (on a control machine:
+/// the pid on the instance's host).
+pub fn pid_in_state(run_dir: &std::path::Path, kind: &str, index: u64) -> u64 {
+    let state: serde_json::Value = serde_json::from_slice(&std::fs::read(run_dir.join("state.json")).unwrap()).unwrap();
+    let procs = state["processes"].as_array().unwrap();
+    procs.iter().find(|p| p["kind"] == kind && p["index"] == index).unwrap()["pid"].as_u64().unwrap()
+}
