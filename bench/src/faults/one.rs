@@ -204,9 +204,7 @@ async fn data_checks(f: &FaultsFile, running: &Shared, driven: &Driven, nginx: &
     let (consistency, repaired, orders) = with_running(running, move |r| {
         let report = r.check_consistency()?;
         let mut repaired = None;
-        if report.difference.is_some() && r.topology().is_remote() {
-            repaired = Some("not repaired: the rejoin is not done over SSH yet".to_string());
-        } else if let Some(d) = &report.difference {
+        if let Some(d) = &report.difference {
             let b = d.backend();
             eprintln!("faults: backends differ ({report}); rejoining postgres {b} so the next fault starts clean");
             r.rejoin_backend(b).with_context(|| format!("repairing postgres {b}"))?;

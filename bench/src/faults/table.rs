@@ -407,7 +407,7 @@ pub const HOSTS_METHOD: &str = "**On hosts** (issue 13): the topology runs on em
     another's port, both ways, for the fault's length, then the rules are removed (the heal: \"restart\" in the \
     recovery column). Recovery from the cut is how long the affected operations took to succeed again while it \
     held (the app moving off what it could not reach); from the heal, once it was gone. The same data checks \
-    after the load; a difference of the backends is reported, not repaired (the rejoin is not done over SSH yet).";
+    after the load; a difference of the backends is repaired before the next fault by the rejoin, over SSH.";
 
 /// faults.md: the table, then the reasons for every client-visible error.
 pub fn markdown(rows: &[FaultRow]) -> String {
