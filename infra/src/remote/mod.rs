@@ -210,7 +210,7 @@ pub(crate) fn down(r: &mut Running) -> Result<()> {
     let t = r.topology().clone();
     let machines: Vec<SshHost> = t.used_machines().into_iter().cloned().collect();
     let mut failures = vec![];
-    for tier in Tier::ALL.into_iter().rev().filter(|t| t.kind().is_some()) {
+    for tier in Tier::ALL.into_iter().rev().filter(|t| !t.kinds().is_empty()) {
         let since = Instant::now();
         let hosts: Vec<&SshHost> = machines.iter().filter(|h| t.has_part(tier, Some(&h.name))).collect();
         for h in &hosts {
@@ -263,11 +263,11 @@ pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
     serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
 }
 
-/// Starts a killed web or nginx instance again on its host. The other kinds' restarts need
-/// every pgpool's pcp and a rejoin across hosts: not over SSH yet.
+/// Starts a killed web, nginx, exporter or Prometheus instance again on its host. The other
+/// kinds' restarts need every pgpool's pcp and a rejoin across hosts: not over SSH yet.
 pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<()> {
-    if !matches!(kind, Kind::Web | Kind::Nginx) {
-        bail!("restart of {kind} is not done over SSH yet (issue 13): only web and nginx");
+    if !matches!(kind, Kind::Web | Kind::Nginx) && !kind.is_observer() {
+        bail!("restart of {kind} is not done over SSH yet (issue 13): only web, nginx, the exporters and prometheus");
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
     let out = call(&h, HostCommand::Restart(kind, i), TIER_TIMEOUT)?;
