@@ -190,3 +190,68 @@ fn prometheus_on_a_host_scrapes_every_exporter_and_web_instance_at_their_hosts()
     emulated.down().expect("teardown");
     eprintln!("whole test in {:.1?} (up {up_took:.1?})", t0.elapsed());
 }
+
+/// Redis on 2 emulated hosts (the master on r1, a replica and a Sentinel on r2, Prometheus on
+/// r2): the Redis and Sentinel exporters log in with the run's passwords (given in their
+/// environment, not on their command lines), and none is in the fetched logs.
+#[test]
+fn the_redis_and_sentinel_exporters_log_in_with_the_run_s_passwords() {
+    let run = RunDir::new("multi-host-observed-redis");
+    let emulated = EmulatedHosts::create(&run.path().join("hosts"), 2).expect("2 emulated hosts");
+    let all = emulated.hosts();
+    let mut toml = "name = \"observed-redis\"\n\
+         [redis]\ncount = 2\nbase_port = 25379\nhosts = [\"r1\", \"r2\"]\n\
+         [sentinel]\ncount = 1\nbase_port = 25479\nhosts = [\"r2\"]\n\
+         [prometheus]\nport = 25190\nhost = \"r2\"\nscrape_interval = \"1s\"\nexporter_base_port = 25191\n"
+        .to_string();
+    toml.push_str(&common::hosts_toml(&["r1", "r2"], &all[..]));
+    let file = run.path().join("observed-redis.toml");
+    std::fs::write(&file, toml).unwrap();
+    let run_dir = run.path().join("run");
+    let (topo, dir) = (file.to_str().unwrap(), run_dir.to_str().unwrap());
+    let (ok, out, err) = infra(&["up", "--topology", topo, "--run-dir", dir]);
+    assert!(ok, "up failed:\n{out}\n{err}");
+    let secrets: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run_dir.join("secrets.json")).unwrap()).unwrap();
+    let passwords: Vec<String> = ["redis", "sentinel"].map(|k| secrets[k].as_str().unwrap().to_string()).into();
+
+    let running = Running::open(&run_dir).expect("the control machine's run");
+    let api = running.prometheus_api().expect("a Prometheus");
+    // redis_up is 1 only once the exporter's AUTH worked (Redis answers NOAUTH without it).
+    wait_for("redis_up 1 for the master, the replica and the Sentinel", Duration::from_secs(60), || {
+        let series = api.query("redis_up").map_err(|e| format!("{e:#}"))?;
+        let up: BTreeSet<String> =
+            series.iter().filter(|s| s.value() == 1.0).map(|s| s.metric["instance"].clone()).collect();
+        let want: BTreeSet<String> = [(Kind::Redis, 0), (Kind::Redis, 1), (Kind::Sentinel, 0)]
+            .iter()
+            .map(|(k, i)| running.topology().addr(*k, *i))
+            .collect();
+        match up == want {
+            true => Ok(()),
+            false => Err(format!("{series:?}")),
+        }
+    });
+    wait_for("the Sentinel's view of the replica", Duration::from_secs(30), || {
+        match sum(&api, "redis_sentinel_master_ok_slaves")? {
+            1.0 => Ok(()),
+            n => Err(format!("{n} replicas")),
+        }
+    });
+    let exporters: Vec<u32> =
+        running.processes().iter().filter(|p| p.kind.observed().is_some()).map(|p| p.pid).collect();
+    assert_eq!(exporters.len(), 3);
+    for pid in exporters {
+        let args = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        let args = String::from_utf8_lossy(&args);
+        assert!(passwords.iter().all(|p| !args.contains(p.as_str())), "a password on exporter {pid}'s command line");
+    }
+    drop(running);
+    let (ok, out, err) = infra(&["down", "--topology", topo, "--run-dir", dir]);
+    assert!(ok, "down failed:\n{out}\n{err}");
+    for (host, sub) in [("r1", "redis_exporter0"), ("r2", "redis_exporter1"), ("r2", "sentinel_exporter0")] {
+        let path = run_dir.join("remote").join(host).join(sub).join("exporter.log");
+        let log = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        assert!(passwords.iter().all(|p| !log.contains(p.as_str())), "a password in {}", path.display());
+    }
+    emulated.down().expect("teardown");
+}
