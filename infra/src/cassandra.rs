@@ -177,6 +177,20 @@ pub const JMX_AGENT_VERSION: &str = "1.0.1";
 /// Which MBeans the agent reads and how it names them (written into each node's conf dir).
 const JMX_AGENT_CONFIG: &str = include_str!("../templates/cassandra-jmx-exporter.yaml");
 
+/// The agent's jar this run dir's nodes load: on a host of `[[hosts]]` the one shipped into its
+/// `bin/` (beside the run dir), else the cache's.
+fn jmx_agent(r: &Running) -> Result<PathBuf> {
+    if r.state.machine.is_none() {
+        return ensure_jmx_agent();
+    }
+    let dir = r.run_dir().parent().context("the run dir has no parent")?;
+    let jar = dir.join("bin").join(format!("jmx_prometheus_javaagent-{JMX_AGENT_VERSION}.jar"));
+    match jar.is_file() {
+        true => Ok(jar),
+        false => bail!("the JMX exporter agent was not shipped into {}", jar.display()),
+    }
+}
+
 /// The agent's jar, fetched from Maven Central with Maven into .cache/ once (like the Cassandra
 /// jars); concurrent callers wait for one download.
 pub fn ensure_jmx_agent() -> Result<PathBuf> {
@@ -415,7 +429,7 @@ fn jvm_args(r: &Running, i: usize, d: &NodeDirs, lib: &Path) -> Result<Vec<Strin
         // Serves the node's metrics over HTTP on its own address (Prometheus' target).
         let (host, port, _) = r.topology().cassandra_metrics_addr(i);
         let config = d.conf.join("jmx-exporter.yaml");
-        a.push(format!("-javaagent:{}={host}:{port}:{}", ensure_jmx_agent()?.display(), config.display()));
+        a.push(format!("-javaagent:{}={host}:{port}:{}", jmx_agent(r)?.display(), config.display()));
     }
     if r.secrets.is_some() {
         // The default superuser, which secure_ring replaces, made as soon as a node has joined.

@@ -4,13 +4,13 @@
 use anyhow::Result;
 
 use crate::running::Running;
-use crate::topology::Tier;
-use crate::{cassandra, pgpool, postgres, redis, web};
+use crate::topology::{Kind, Tier};
+use crate::{cassandra, exporter, pgpool, postgres, prometheus, redis, web};
 
 impl Running {
     /// Starts this run dir's instances of `tier` and waits until each is ready.
     pub(crate) fn start_tier(&mut self, tier: Tier) -> Result<()> {
-        let mine = tier.kind().map(|k| self.local(k)).unwrap_or_default();
+        let mine: Vec<usize> = tier.kinds().iter().flat_map(|k| self.local(*k)).collect();
         match tier {
             Tier::Postgres if !mine.is_empty() => {
                 postgres::init_all(self)?;
@@ -41,6 +41,14 @@ impl Running {
                     web::start_nginx(self, i)?;
                 }
             }
+            Tier::Exporters => {
+                for kind in Kind::EXPORTERS {
+                    for i in self.local(kind) {
+                        exporter::start(self, kind, i)?;
+                    }
+                }
+            }
+            Tier::Prometheus if !mine.is_empty() => prometheus::start(self)?,
             _ => {}
         }
         Ok(())

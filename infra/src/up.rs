@@ -94,7 +94,8 @@ pub(crate) fn check_tools(t: &Topology) -> Result<()> {
     }
     if t.count(Kind::Cassandra) > 0 {
         cassandra::java17()?;
-        if t.exporters_on() {
+        // On a host of [[hosts]] the agent is shipped (remote/ship.rs), not fetched.
+        if t.exporters_on() && !t.is_remote() {
             cassandra::ensure_jmx_agent()?;
         }
     }
@@ -117,7 +118,7 @@ fn start_all(r: &mut Running) -> Result<()> {
     for tier in [Tier::Postgres, Tier::Pgpool, Tier::Database] {
         let since = Instant::now();
         r.start_tier(tier)?;
-        if let Some(kind) = tier.kind().filter(|k| t.count(*k) > 0) {
+        if let Some(&kind) = tier.kinds().iter().find(|k| t.count(**k) > 0) {
             step(&format!("{} {kind}", t.count(kind)), since);
         }
     }

@@ -142,6 +142,7 @@ pub(crate) fn start_nginx(r: &mut Running, i: usize) -> Result<()> {
             ("web_count", t.count(Kind::Web).to_string()),
             ("proxy_idle_secs", settings::PROXY_IDLE_SECS.to_string()),
             ("status_path", crate::exporter::NGINX_STATUS_PATH.to_string()),
+            ("status_allow", if t.is_remote() { format!("\n            allow {host};") } else { String::new() }),
         ],
     )?;
     let conf_path = dir.join("nginx.conf");

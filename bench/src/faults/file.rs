@@ -250,9 +250,6 @@ impl FaultsFile {
             if h.emulate < 2 {
                 bail!("[hosts] emulate = {}: a partition needs at least 2 hosts", h.emulate);
             }
-            if r.observe {
-                bail!("[hosts]: Prometheus is not placed on hosts yet: set [run] observe = false");
-            }
         }
         for f in &self.faults {
             self.validate_cut(f, &topology)?;

@@ -336,10 +336,7 @@ pub async fn run(opts: Options) -> Result<Vec<FaultRow>> {
         row.setup = setup.clone();
     }
     let on_hosts = f.hosts.is_some();
-    if !on_hosts {
-        // (A run on hosts has no Prometheus, so no pictures: the loopback rows' stay.)
-        pictures::save(&opts.out, f.stage, &mut rows, &series)?;
-    }
+    pictures::save(&opts.out, f.stage, on_hosts, &mut rows, &series)?;
     table::write(&opts.out, f.stage, on_hosts, rows.clone())?;
     eprintln!(
         "faults: done in {}; {} and {} written",

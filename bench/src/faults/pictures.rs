@@ -1,6 +1,7 @@
 //! Each fault's timeline as a picture: its series ([`FaultSeries`]) kept as
-//! `faults/<stage>-NN.json` beside faults.json and drawn into `faults/<stage>-NN.png`/`.svg`,
-//! with the fault's moments marked; faults.md shows them under the table.
+//! `faults/<stage>-NN.json` beside faults.json (a run on hosts: `faults/hosts-<stage>-NN.json`)
+//! and drawn into `.png`/`.svg` of the same name, with the fault's moments marked; faults.md
+//! shows them under the table.
 
 use super::table::FaultRow;
 use crate::matrix::Stage;
@@ -11,9 +12,18 @@ use anyhow::{Context, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
-/// Where fault `n` (0-based, among its stage's rows) keeps its series and picture, from `out`.
-pub fn stem(stage: Stage, n: usize) -> String {
-    format!("faults/{stage}-{:02}", n + 1)
+/// The start of the names of a set's files: a stage's loopback rows and its rows on hosts are
+/// two sets (faults.json), and a run of one replaces only its own set's pictures.
+fn prefix(stage: Stage, on_hosts: bool) -> String {
+    match on_hosts {
+        false => format!("{stage}-"),
+        true => format!("hosts-{stage}-"),
+    }
+}
+
+/// Where fault `n` (0-based, among its set's rows) keeps its series and picture, from `out`.
+pub fn stem(stage: Stage, on_hosts: bool, n: usize) -> String {
+    format!("faults/{}{:02}", prefix(stage, on_hosts), n + 1)
 }
 
 fn panel(title: &str, y: &str, lines: &[crate::observe::series::Series], spread: f64) -> Panel {
@@ -61,12 +71,18 @@ fn draw(out: &Path, stem: &str, row: &FaultRow, s: &FaultSeries) -> Result<()> {
     timeseries::draw(&picture(row, s), &out.join(format!("{stem}.png")), &out.join(format!("{stem}.svg")))
 }
 
-/// Keeps and draws the series of `stage`'s new rows (the stage's old files removed first) and
-/// names each picture in its row.
-pub fn save(out: &Path, stage: Stage, rows: &mut [FaultRow], series: &[Option<FaultSeries>]) -> Result<()> {
+/// Keeps and draws the series of the new rows of `stage` (on hosts or not; that set's old files
+/// removed first) and names each picture in its row.
+pub fn save(
+    out: &Path,
+    stage: Stage,
+    on_hosts: bool,
+    rows: &mut [FaultRow],
+    series: &[Option<FaultSeries>],
+) -> Result<()> {
     let dir = out.join("faults");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let prefix = format!("{stage}-");
+    let prefix = prefix(stage, on_hosts);
     for entry in std::fs::read_dir(&dir)?.flatten() {
         if entry.file_name().to_string_lossy().starts_with(&prefix) {
             std::fs::remove_file(entry.path())?;
@@ -74,7 +90,7 @@ pub fn save(out: &Path, stage: Stage, rows: &mut [FaultRow], series: &[Option<Fa
     }
     for (n, (row, s)) in rows.iter_mut().zip(series).enumerate() {
         let Some(s) = s else { continue };
-        let stem = stem(stage, n);
+        let stem = stem(stage, on_hosts, n);
         std::fs::write(out.join(format!("{stem}.json")), serde_json::to_string(s)?)
             .with_context(|| format!("writing {stem}.json"))?;
         draw(out, &stem, row, s)?;
@@ -150,6 +166,7 @@ mod tests {
         std::fs::create_dir_all(out.join("faults")).unwrap();
         std::fs::write(out.join("faults/pg-07.png"), "an old run's").unwrap();
         std::fs::write(out.join("faults/redis-01.png"), "another stage's").unwrap();
+        std::fs::write(out.join("faults/hosts-pg-01.png"), "the stage's rows on hosts").unwrap();
         let mut rows = vec![
             FaultRow::default(),
             FaultRow {
@@ -159,10 +176,15 @@ mod tests {
                 ..FaultRow::default()
             },
         ];
-        save(&out, Stage::Pg, &mut rows, &[None, Some(series())]).unwrap();
+        save(&out, Stage::Pg, false, &mut rows, &[None, Some(series())]).unwrap();
         assert_eq!((rows[0].timeline.as_deref(), rows[1].timeline.as_deref()), (None, Some("faults/pg-02")));
         assert!(!out.join("faults/pg-07.png").exists(), "the stage's old pictures go");
         assert!(out.join("faults/redis-01.png").exists(), "other stages' stay");
+        assert!(out.join("faults/hosts-pg-01.png").exists(), "the stage's pictures on hosts stay");
+        let mut on_hosts = rows.clone();
+        save(&out, Stage::Pg, true, &mut on_hosts, &[Some(series()), None]).unwrap();
+        assert_eq!(on_hosts[0].timeline.as_deref(), Some("faults/hosts-pg-01"));
+        assert!(out.join("faults/pg-02.png").exists(), "a run on hosts leaves the loopback pictures");
         let svg = std::fs::read_to_string(out.join("faults/pg-02.svg")).unwrap();
         for text in ["SIGKILL", "restart", "pgpool&apos;s view of each backend", "Scrape targets up per tier", "5xx"] {
             assert!(svg.contains(text) || svg.contains(&text.replace("&apos;", "'")), "{text} not drawn");

@@ -27,7 +27,7 @@ pub struct OffOnHosts {
 }
 
 /// The phases that must be off in a matrix on hosts, and why.
-pub const OFF_ON_HOSTS: [OffOnHosts; 3] = [
+pub const OFF_ON_HOSTS: [OffOnHosts; 2] = [
     OffOnHosts {
         phase: "storage floor",
         setting: "[run] floor",
@@ -40,18 +40,12 @@ pub const OFF_ON_HOSTS: [OffOnHosts; 3] = [
         reason: "pgbench and redis-benchmark run on this machine as loopback tools (no per-run password), and the \
                  web tier is stopped by PID before them",
     },
-    OffOnHosts {
-        phase: "Prometheus and the exporters",
-        setting: "[run] observe",
-        reason: "infra does not place Prometheus and the exporters on [[hosts]] yet",
-    },
 ];
 
 fn is_on(m: &MatrixFile, setting: &str) -> bool {
     match setting {
         "[run] floor" => m.run.floor,
-        "[compare] enabled" => m.compare.enabled,
-        _ => m.run.observe,
+        _ => m.compare.enabled,
     }
 }
 
@@ -278,6 +272,25 @@ nginx = 1
         assert_eq!(ran("web1").as_deref(), Some("web 0, nginx 0"));
         assert_eq!(ran("load2").as_deref(), Some("load client 1"));
         assert_eq!(used.len(), 6);
+    }
+
+    /// Observed on hosts: Prometheus where `[topology.prometheus] host` names, each exporter beside
+    /// its server; a Prometheus left on loopback is refused with the way out.
+    #[test]
+    fn an_observed_matrix_on_hosts_places_prometheus_and_the_exporters() {
+        let observed = FILE.replace("observe = false", "observe = true");
+        let prometheus = "[topology.prometheus]\nport = 19890\nexporter_base_port = 19860\n";
+        let err = format!("{:#}", MatrixFile::parse(&format!("{observed}{prometheus}")).unwrap_err());
+        assert!(err.contains("Prometheus runs on a host of [[hosts]]"), "{err}");
+        let named = format!("{observed}{}", prometheus.replace("port = 19890", "port = 19890\nhost = \"load1\""));
+        let m = MatrixFile::parse(&named).unwrap();
+        let machines = Machines::stand_ins(&m).unwrap();
+        let t = super::super::runner::topology_on(&m, m.configs[0], &machines).unwrap();
+        assert_eq!(t.endpoint(Kind::Prometheus, 0), ("192.0.2.5".to_string(), 19890));
+        let used = machines.placement(&t, &[Some("load1"), Some("load2")]);
+        let ran = |name: &str| used.iter().find(|u| u.name == name).map(|u| u.ran.join(", "));
+        assert_eq!(ran("db2").as_deref(), Some("postgres 1, postgres_exporter 1"));
+        assert_eq!(ran("load1").as_deref(), Some("prometheus 0, load client 0"));
     }
 
     #[test]

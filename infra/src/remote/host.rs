@@ -280,19 +280,20 @@ fn prepare(t: Topology, paths: &HostPaths) -> Result<()> {
 fn up_tier(run_dir: &Path, tier: Tier) -> Result<Vec<Proc>> {
     let mut r = Running::open(run_dir)?;
     r.start_tier(tier)?;
-    Ok(r.processes().iter().filter(|p| Some(p.kind) == tier.kind()).cloned().collect())
+    Ok(r.processes().iter().filter(|p| tier.kinds().contains(&p.kind)).cloned().collect())
 }
 
 /// A host whose `prepare` never ran (an `up` that failed before it) has nothing to stop.
 fn stop_tier(run_dir: &Path, tier: Tier) -> Result<()> {
-    let Some(kind) = tier.kind() else { return Ok(()) };
-    if !has_state(run_dir)? {
+    if tier.kinds().is_empty() || !has_state(run_dir)? {
         return Ok(());
     }
     let mut r = Running::open(run_dir)?;
-    for i in r.local(kind) {
-        if r.state.find(kind, i).is_some() {
-            r.stop(kind, i)?;
+    for &kind in tier.kinds().iter().rev() {
+        for i in r.local(kind) {
+            if r.state.find(kind, i).is_some() {
+                r.stop(kind, i)?;
+            }
         }
     }
     Ok(())

@@ -217,7 +217,7 @@ pub(crate) fn down(r: &mut Running) -> Result<()> {
     let t = r.topology().clone();
     let machines: Vec<SshHost> = t.used_machines().into_iter().cloned().collect();
     let mut failures = vec![];
-    for tier in Tier::ALL.into_iter().rev().filter(|t| t.kind().is_some()) {
+    for tier in Tier::ALL.into_iter().rev().filter(|t| !t.kinds().is_empty()) {
         let since = Instant::now();
         let hosts: Vec<&SshHost> = machines.iter().filter(|h| t.has_part(tier, Some(&h.name))).collect();
         for h in &hosts {
@@ -270,21 +270,19 @@ pub(crate) fn check(r: &Running) -> Result<crate::check::Report> {
     serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
 }
 
-/// Starts a killed instance again on its host: web and nginx by the host alone, a backend by
-/// its rejoin driven from here (rejoin.rs), a pgpool once the backends it will write to are
-/// rejoined and its outdated node status is gone. Returns how long a backend's rejoin held
-/// writes and the backends a pgpool's restart rejoined first. The other kinds are not done over
-/// SSH yet.
+/// Starts a killed instance again on its host: web, nginx, an exporter or Prometheus by the
+/// host alone, a backend by its rejoin driven from here (rejoin.rs), a pgpool once the backends
+/// it will write to are rejoined and its outdated node status is gone. Returns how long a
+/// backend's rejoin held writes and the backends a pgpool's restart rejoined first.
 pub(crate) fn restart(r: &mut Running, kind: Kind, i: usize) -> Result<(Option<Duration>, Vec<usize>)> {
     let mut rejoined = vec![];
     match kind {
         Kind::Postgres => return rejoin::rejoin(r, i).map(|report| (Some(report.writes_paused), vec![])),
         Kind::Pgpool => rejoined = rejoin::before_pgpool_restart(r, i)?,
-        Kind::Web | Kind::Nginx | Kind::Redis | Kind::Sentinel => {}
         Kind::Cassandra => return restart_cassandra(r, i).map(|()| (None, vec![])),
-        _ => bail!(
-            "restart of {kind} is not done over SSH (issue 13): only postgres, pgpool, redis, sentinel, cassandra, web and nginx"
-        ),
+        Kind::Web | Kind::Nginx | Kind::Redis | Kind::Sentinel => {}
+        k if k.is_observer() => {}
+        _ => bail!("restart of {kind} is not done over SSH (issue 13)"),
     }
     let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?.clone();
     let command = match kind {

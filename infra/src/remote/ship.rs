@@ -35,6 +35,10 @@ pub(super) fn ship(h: &SshHost, t: &Topology, local: &Path, infra: &Path, web: O
     copy_if_changed(h, infra)?;
     if !t.instances_on(Kind::Cassandra, Some(&h.name)).is_empty() {
         ship_cassandra_jars(h)?;
+        if t.exporters_on() {
+            // The node's JVM loads it from bin/ (cassandra::jmx_agent).
+            copy_if_changed(h, &cassandra::ensure_jmx_agent()?)?;
+        }
     }
     let mut theirs = t.clone();
     if let Some(web) = web {

@@ -10,9 +10,18 @@ use serde::{Deserialize, Serialize};
 use super::{Kind, Topology};
 use crate::hosts::SshHost;
 
-/// The kinds a topology with `[[hosts]]` can place today (issue 13: the three stages).
-const PLACEABLE: [Kind; 7] =
-    [Kind::Postgres, Kind::Pgpool, Kind::Redis, Kind::Sentinel, Kind::Cassandra, Kind::Web, Kind::Nginx];
+/// The kinds a topology with `[[hosts]]` places by name (issue 13: the three stages and
+/// Prometheus); each exporter goes on the host of the server it observes.
+const PLACEABLE: [Kind; 8] = [
+    Kind::Postgres,
+    Kind::Pgpool,
+    Kind::Redis,
+    Kind::Sentinel,
+    Kind::Cassandra,
+    Kind::Web,
+    Kind::Nginx,
+    Kind::Prometheus,
+];
 
 /// One step of bringing a topology up across machines: every host does its part of a tier before
 /// any host starts the next one (pgpool needs every backend, the web every pgpool, ...).
@@ -31,10 +40,14 @@ pub enum Tier {
     Cassandra,
     Web,
     Nginx,
+    /// The exporters, each on its server's host, after every server they observe.
+    Exporters,
+    /// Prometheus, on the host `[prometheus] host` names, scraping every target at its address.
+    Prometheus,
 }
 
 impl Tier {
-    pub const ALL: [Tier; 8] = [
+    pub const ALL: [Tier; 10] = [
         Tier::Postgres,
         Tier::Pgpool,
         Tier::Database,
@@ -43,6 +56,8 @@ impl Tier {
         Tier::Cassandra,
         Tier::Web,
         Tier::Nginx,
+        Tier::Exporters,
+        Tier::Prometheus,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +70,8 @@ impl Tier {
             Tier::Cassandra => "cassandra",
             Tier::Web => "web",
             Tier::Nginx => "nginx",
+            Tier::Exporters => "exporters",
+            Tier::Prometheus => "prometheus",
         }
     }
 
@@ -65,17 +82,19 @@ impl Tier {
         }
     }
 
-    /// The processes this tier starts (the database tier starts none).
-    pub fn kind(self) -> Option<Kind> {
+    /// The kinds of the processes this tier starts, in start order (the database tier starts none).
+    pub fn kinds(self) -> &'static [Kind] {
         match self {
-            Tier::Postgres => Some(Kind::Postgres),
-            Tier::Pgpool => Some(Kind::Pgpool),
-            Tier::Database => None,
-            Tier::Redis => Some(Kind::Redis),
-            Tier::Sentinel => Some(Kind::Sentinel),
-            Tier::Cassandra => Some(Kind::Cassandra),
-            Tier::Web => Some(Kind::Web),
-            Tier::Nginx => Some(Kind::Nginx),
+            Tier::Postgres => &[Kind::Postgres],
+            Tier::Pgpool => &[Kind::Pgpool],
+            Tier::Database => &[],
+            Tier::Redis => &[Kind::Redis],
+            Tier::Sentinel => &[Kind::Sentinel],
+            Tier::Cassandra => &[Kind::Cassandra],
+            Tier::Web => &[Kind::Web],
+            Tier::Nginx => &[Kind::Nginx],
+            Tier::Exporters => &Kind::EXPORTERS,
+            Tier::Prometheus => &[Kind::Prometheus],
         }
     }
 }
@@ -105,9 +124,10 @@ impl Topology {
         self.hosts.iter().find(|h| h.name == name)
     }
 
-    /// The host instance `i` of `kind` is placed on (none on loopback).
+    /// The host instance `i` of `kind` is placed on (none on loopback); an exporter's is its
+    /// server's.
     pub fn machine_of(&self, kind: Kind, i: usize) -> Option<&SshHost> {
-        self.machine_named(&self.endpoint_as_written(kind, i).0)
+        self.machine_named(&self.endpoint_as_written(kind.observed().unwrap_or(kind), i).0)
     }
 
     /// The indices of `kind` that run on `machine` (every index when `machine` is none).
@@ -137,9 +157,9 @@ impl Topology {
 
     /// Does `machine` (none: loopback, every instance) have a part in `tier`?
     pub fn has_part(&self, tier: Tier, machine: Option<&str>) -> bool {
-        match tier.kind() {
-            Some(kind) => !self.instances_on(kind, machine).is_empty(),
-            None => self.database_maker().is_some_and(|(k, i)| self.instances_on(k, machine).contains(&i)),
+        match tier {
+            Tier::Database => self.database_maker().is_some_and(|(k, i)| self.instances_on(k, machine).contains(&i)),
+            _ => tier.kinds().iter().any(|k| !self.instances_on(*k, machine).is_empty()),
         }
     }
 
@@ -185,13 +205,20 @@ pub(super) fn validate(t: &Topology) -> Result<()> {
         if t.count(kind) == 0 {
             continue;
         }
-        if !PLACEABLE.contains(&kind) {
+        if !PLACEABLE.contains(&kind) && kind.observed().is_none() {
             bail!(
-                "{kind}: a topology with [[hosts]] places only postgres, pgpool, redis, sentinel, cassandra, web and \
-                 nginx yet (issue 13)"
+                "{kind}: a topology with [[hosts]] places only postgres, pgpool, redis, sentinel, cassandra, web, \
+                 nginx, prometheus and the exporters (issue 13)"
             );
         }
         for i in 0..t.count(kind) {
+            if kind == Kind::Prometheus && t.machine_of(kind, i).is_none() {
+                bail!(
+                    "[prometheus] host = {:?}: with [[hosts]] Prometheus runs on a host of [[hosts]]: name one \
+                     (host = \"NAME\"), the one whose address the bench and Grafana reach it at",
+                    t.endpoint_as_written(kind, i).0
+                );
+            }
             if t.machine_of(kind, i).is_none() {
                 let names: Vec<&str> = t.hosts.iter().map(|h| h.name.as_str()).collect();
                 bail!(
@@ -268,12 +295,30 @@ mod tests {
     }
 
     #[test]
+    fn prometheus_goes_where_named_and_each_exporter_beside_its_server() {
+        let t = Topology::parse(&format!(
+            "{HOSTS}[nginx]\ncount = 1\nbase_port = 8000\nhosts = [\"web1\"]\n\
+            [prometheus]\nport = 9090\nhost = \"spare\"\nexporter_base_port = 9100\n"
+        ))
+        .unwrap();
+        assert_eq!(t.endpoint(Kind::Prometheus, 0), ("192.0.2.4".to_string(), 9090));
+        assert_eq!(t.endpoint(Kind::PostgresExporter, 1), ("192.0.2.2".to_string(), 9101));
+        assert_eq!(t.machine_of(Kind::PostgresExporter, 1).map(|h| h.name.as_str()), Some("db2"));
+        assert_eq!(t.instances_on(Kind::PgpoolExporter, Some("db1")), vec![0]);
+        assert_eq!(t.endpoint(Kind::NginxExporter, 0), ("192.0.2.3".to_string(), 9103));
+        assert!(t.has_part(Tier::Exporters, Some("db2")) && !t.has_part(Tier::Exporters, Some("spare")));
+        assert!(t.has_part(Tier::Prometheus, Some("spare")) && !t.has_part(Tier::Prometheus, Some("db1")));
+        assert!(t.used_machines().iter().any(|h| h.name == "spare"), "Prometheus' host is used");
+        assert_eq!(Tier::parse("exporters").unwrap(), Tier::Exporters);
+    }
+
+    #[test]
     fn what_cannot_be_placed_yet_is_refused() {
         let err = |text: &str| Topology::parse(text).unwrap_err().to_string();
         let unknown = HOSTS.replace("hosts = [\"db1\", \"db2\"]", "hosts = [\"db1\", \"db3\"]");
         assert!(err(&unknown).contains("postgres 1 is on \"db3\", which is no host"), "{}", err(&unknown));
         let prometheus = format!("{HOSTS}[prometheus]\nport = 9090\n");
-        assert!(err(&prometheus).contains("a topology with [[hosts]] places only"), "{}", err(&prometheus));
+        assert!(err(&prometheus).contains("Prometheus runs on a host of [[hosts]]"), "{}", err(&prometheus));
         let named = HOSTS.replace("hosts = [\"web1\"]\n", "hosts = [\"web1\"]\nadmin_token = \"public\"\n");
         assert!(err(&named).contains("an admin token made per run"), "{}", err(&named));
         let twice = HOSTS.replace("192.0.2.4", "192.0.2.1");
