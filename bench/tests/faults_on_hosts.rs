@@ -114,7 +114,7 @@ async fn a_web_instance_cut_off_from_a_pgpool_moves_to_the_other_and_loses_nothi
 
     // The servers' logs of the fault were read over SSH into the run dir, as from a real host.
     for copy in ["web0-web.log", "nginx0-error.log"] {
-        assert!(run_dir.join("fault-logs/01").join(copy).is_file(), "{copy} was not fetched");
+        assert!(run_dir.join("log-copies/fault-01").join(copy).is_file(), "{copy} was not fetched");
     }
     // The web instances had the run's own admin token (the seeding and the merchants' writes
     // used it), and no report holds it.

@@ -16,6 +16,10 @@ use crate::topology::Kind;
 /// `remote/<host>/`.
 pub const REMOTE_DIR: &str = "remote";
 
+/// Copies of what logs got during a window (`Running::logs_since` into `Running::log_copies`):
+/// part of the run, so the next `up` in the same dir clears them with the rest.
+pub const LOG_COPIES_DIR: &str = "log-copies";
+
 /// Creates (or reuses) the run dir and returns its real path. Refuses when state.json names live
 /// processes (started twice); clears what a previous, stopped run left.
 pub fn prepare(dir: &Path, run_as: Option<&RunAs>) -> Result<PathBuf> {
@@ -74,6 +78,7 @@ fn clear(dir: &Path) -> Result<()> {
             || name == secrets::SECRETS_FILE
             || name == secrets::PGPASS_FILE
             || name == REMOTE_DIR
+            || name == LOG_COPIES_DIR
             || Kind::ALL.iter().any(|k| name.starts_with(k.name()));
         if !ours {
             bail!("{} holds {name:?}, which shopbench-infra did not make: not clearing it", dir.display());
@@ -148,4 +153,27 @@ fn hash(p: &Path) -> u64 {
 pub fn instance_dir(dir: &Path, run_as: Option<&RunAs>) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     process::give(dir, run_as)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clearing_a_stopped_run_removes_its_log_copies_and_refuses_what_it_did_not_make() {
+        let dir = test_support::RunDir::new("rundir-unit");
+        let run = dir.path();
+        std::fs::create_dir_all(run.join(LOG_COPIES_DIR).join("fault-01")).unwrap();
+        std::fs::write(run.join(LOG_COPIES_DIR).join("fault-01/nginx0-error.log"), "x").unwrap();
+        std::fs::create_dir_all(run.join("postgres0")).unwrap();
+        std::fs::write(run.join(STATE_FILE), "{}").unwrap();
+        clear(run).unwrap();
+        assert_eq!(std::fs::read_dir(run).unwrap().count(), 0, "everything of the run is gone");
+
+        std::fs::create_dir_all(run.join("fault-logs")).unwrap();
+        std::fs::create_dir_all(run.join("postgres0")).unwrap();
+        let err = clear(run).unwrap_err();
+        assert!(format!("{err:#}").contains("\"fault-logs\", which shopbench-infra did not make"), "{err:#}");
+        assert!(run.join("postgres0").is_dir(), "nothing is removed when something is refused");
+    }
 }

@@ -80,6 +80,13 @@ impl Running {
         &self.dir
     }
 
+    /// Where copies of logs named `name` go (`logs_since`'s `into`), inside the run dir: the next
+    /// `up` in this dir clears them with the rest of the run (a dir of the caller's own there
+    /// would make it refuse to clear the run dir).
+    pub fn log_copies(&self, name: &str) -> PathBuf {
+        self.dir.join(crate::rundir::LOG_COPIES_DIR).join(name)
+    }
+
     pub fn topology(&self) -> &Topology {
         &self.state.topology
     }

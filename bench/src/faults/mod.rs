@@ -127,7 +127,7 @@ async fn server_logs(running: &Shared, kind: Kind) -> Result<Vec<infra::LogMark>
     with_running(running, move |r| Ok(r.log_marks(kind, file))).await
 }
 
-/// What the marked logs got since, copied into `into` (the run dir's fault-logs/<fault>/).
+/// What the marked logs got since, copied into `into` (the run dir's log-copies/fault-NN/).
 async fn logs_since(running: &Shared, marks: Vec<infra::LogMark>, into: PathBuf) -> Result<Vec<PathBuf>> {
     with_running(running, move |r| Ok(r.logs_since(&marks, &into))).await
 }

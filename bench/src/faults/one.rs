@@ -118,8 +118,7 @@ async fn drive(f: &FaultsFile, n: usize, running: &Shared, stack: &Stack<'_>, la
         None => None,
     };
     // What the servers logged during the fault, fetched into the run dir (over SSH from hosts).
-    let into =
-        running.lock().unwrap_or_else(|e| e.into_inner()).run_dir().join("fault-logs").join(format!("{:02}", n + 1));
+    let into = running.lock().unwrap_or_else(|e| e.into_inner()).log_copies(&format!("fault-{:02}", n + 1));
     let logs = logs_since(running, nginx_marks, into.clone()).await?;
     let web_logs = logs_since(running, web_marks, into).await?;
     Ok(Driven {
