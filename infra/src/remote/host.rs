@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use crate::kill::Signal;
 use crate::process;
 use crate::running::Running;
 use crate::sizing::Sizing;
@@ -32,6 +33,9 @@ pub enum HostCommand {
     Check,
     /// Starts a killed instance of this host again (web and nginx only yet); answers its process.
     Restart(Kind, usize),
+    /// Signals an instance of this host and all its descendants by PID (the loopback
+    /// `Running::kill`); answers its process tree and their states after (`Signalled`).
+    Kill(Kind, usize, Signal),
 }
 
 impl HostCommand {
@@ -48,11 +52,20 @@ impl HostCommand {
             HostCommand::Restart(kind, i) => {
                 vec!["restart".into(), "--kind".into(), kind.name().into(), "--index".into(), i.to_string()]
             }
+            HostCommand::Kill(kind, i, sig) => {
+                let instance = ["--kind".into(), kind.name().into(), "--index".into(), i.to_string()];
+                [vec!["kill".into()], instance.to_vec(), vec!["--signal".into(), sig.name().into()]].concat()
+            }
         }
     }
 
     /// The command `verb` with the options it takes.
-    pub fn parse(verb: &str, tier: Option<Tier>, instance: Option<(Kind, usize)>) -> Result<HostCommand> {
+    pub fn parse(
+        verb: &str,
+        tier: Option<Tier>,
+        instance: Option<(Kind, usize)>,
+        signal: Option<Signal>,
+    ) -> Result<HostCommand> {
         let need = |t: Option<Tier>| t.ok_or_else(|| anyhow::anyhow!("host {verb} needs --tier T"));
         Ok(match verb {
             "prepare" => HostCommand::Prepare,
@@ -65,7 +78,13 @@ impl HostCommand {
                 let (kind, i) = instance.ok_or_else(|| anyhow::anyhow!("host restart needs --kind K --index I"))?;
                 HostCommand::Restart(kind, i)
             }
-            other => bail!("unknown host command {other:?} (prepare, up, stop, down, status, check, restart)"),
+            "kill" => {
+                let ((kind, i), sig) = instance
+                    .zip(signal)
+                    .ok_or_else(|| anyhow::anyhow!("host kill needs --kind K --index I --signal KILL|STOP|CONT"))?;
+                HostCommand::Kill(kind, i, sig)
+            }
+            other => bail!("unknown host command {other:?} (prepare, up, stop, down, status, check, restart, kill)"),
         })
     }
 }
@@ -91,6 +110,9 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
             let mut r = Running::open(paths.run_dir)?;
             r.restart(kind, i)?;
             Ok(serde_json::to_string(r.proc(kind, i)?)?)
+        }
+        HostCommand::Kill(kind, i, sig) => {
+            Ok(serde_json::to_string(&Running::open(paths.run_dir)?.signal_instance(kind, i, sig)?)?)
         }
     }
 }
@@ -161,4 +183,22 @@ fn has_state(run_dir: &Path) -> Result<bool> {
 /// The status of one host, as the control machine reads it back.
 pub fn parse_status(json: &str) -> Result<Status> {
     Ok(serde_json::from_str(json)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The words the control machine sends are the ones `shopbench-infra host` parses back.
+    #[test]
+    fn a_kill_goes_over_ssh_as_words_that_parse_back() {
+        let kill = HostCommand::Kill(Kind::Pgpool, 1, Signal::Stop);
+        let words = kill.words();
+        assert_eq!(words.join(" "), "kill --kind pgpool --index 1 --signal STOP");
+        let sig = Signal::parse(&words[6]).unwrap();
+        let kind = Kind::parse(&words[2]).unwrap();
+        assert_eq!(HostCommand::parse("kill", None, Some((kind, 1)), Some(sig)).unwrap(), kill);
+        let e = HostCommand::parse("kill", None, Some((kind, 1)), None).unwrap_err().to_string();
+        assert!(e.contains("--signal"), "{e}");
+    }
 }
