@@ -18,6 +18,7 @@ pub mod check;
 pub mod cql;
 mod exporter;
 pub mod hosts;
+pub mod kill;
 mod logs;
 mod paths;
 mod pgpool;
@@ -43,6 +44,7 @@ mod up;
 mod web;
 
 pub use check::{Difference, Report};
+pub use kill::{RunState, Signal, Signalled, TreeProc};
 pub use logs::LogMark;
 pub use paths::{beside_program, repo_root};
 pub use pgpool::{pool_nodes, NodeView};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use infra::hosts::{CutPort, EmulatedHosts, InstanceCut, SshHost};
 use infra::remote::{run_on_host, HostCommand, HostOptions, HostPaths};
-use infra::{repo_root, Kind, Overrides, Running, Tier, Topology};
+use infra::{repo_root, Kind, Overrides, Running, Signal, Tier, Topology};
 
 const USAGE: &str = "\
 usage: shopbench-infra <command> [options]
@@ -19,6 +19,8 @@ commands:
   check     compare every table on every backend (exit 0 only when identical)
   rejoin    --backend I: resync a failed backend from a live one and attach it on every pgpool
   restart   --kind K --index I: start a killed instance again (a backend: the rejoin)
+  kill      --kind K --index I --signal KILL|STOP|CONT: signal an instance and all its
+            descendants by PID (on [[hosts]]: on its host, over SSH); prints each process's state
   install   install the Debian packages (runs scripts/install)
   emulate   --count N --dir DIR --out FILE.json: N emulated hosts (network namespaces with sshd,
             root only; named host0..) left running, and the --topology placed on them with this
@@ -28,10 +30,10 @@ commands:
             [[hosts]]): K:I's host no longer reaches K:J's port (its serving port, or between two
             Cassandra nodes the storage port) (nftables on that host, over SSH; docs/multi-host.md)
   heal      [--from K:I --to K:J [--port P]]: lift that cut (without them: every cut on every host)
-  host      prepare|up|stop|down|status|check|restart|detach|standby|hold-writes|promote|attach|
+  host      prepare|up|stop|down|status|check|restart|kill|detach|standby|hold-writes|promote|attach|
             end-orphans|follow|start-node|forget-node-status: one host's part of a topology with [[hosts]], as the
             control machine runs it there over SSH (--host NAME --secrets FILE [--tier T]
-            [--index P --backend I --source S --within-ms MS])
+            [--kind K --index P --signal S --backend I --source S --within-ms MS])
   cql       --node HOST:PORT --cql STATEMENT [--user NAME --password-file FILE]: one CQL statement on
             one Cassandra node (at QUORUM), its rows printed (the project's cqlsh-less probe)
 
@@ -45,10 +47,11 @@ options:
   --web-binary PATH   the shopbench binary (up; default the file's [web] binary, taken from the
                       file's directory, else shopbench beside this program)
   --backend I         the backend to rejoin
-  --kind K --index I  the instance to restart (K: a kind of the topology, e.g. pgpool)
+  --kind K --index I  the instance to restart or kill (K: a kind of the topology, e.g. pgpool)
+  --signal S          the signal of kill: KILL, STOP or CONT
 
 A topology with [[hosts]] places its instances on those machines: `up`, `status`, `check`,
-`rejoin`, `restart` (all but Prometheus and the exporters) and `down` on the control machine drive each host over SSH
+`rejoin`, `restart`, `kill` and `down` on the control machine drive each host over SSH
 (infra/README.md, docs/multi-host.md).";
 
 struct Args {
@@ -59,6 +62,8 @@ struct Args {
     backend: Option<usize>,
     kind: Option<Kind>,
     index: Option<usize>,
+    /// `kill` (and `host kill`): the signal.
+    signal: Option<Signal>,
     /// `host` only: its verb, the host's name, its secrets file and the tier.
     host_verb: Option<String>,
     machine: Option<String>,
@@ -93,6 +98,7 @@ fn parse_args() -> Result<Args> {
         backend: None,
         kind: None,
         index: None,
+        signal: None,
         host_verb: None,
         machine: None,
         secrets: None,
@@ -111,7 +117,8 @@ fn parse_args() -> Result<Args> {
         out: None,
     };
     if args.command == "host" {
-        args.host_verb = Some(it.next().context("host needs a verb: prepare, up, stop, down or status")?);
+        args.host_verb =
+            Some(it.next().context("host needs a verb: prepare, up, stop, down, status, check, restart or kill")?);
     }
     while let Some(flag) = it.next() {
         let mut value = || it.next().with_context(|| format!("{flag} needs a value"));
@@ -132,6 +139,7 @@ fn parse_args() -> Result<Args> {
             "--backend" => args.backend = Some(count(value()?)?),
             "--kind" => args.kind = Some(Kind::parse(&value()?)?),
             "--index" => args.index = Some(count(value()?)?),
+            "--signal" => args.signal = Some(Signal::parse(&value()?)?),
             "--host" => args.machine = Some(value()?),
             "--secrets" => args.secrets = Some(value()?.into()),
             "--tier" => args.tier = Some(Tier::parse(&value()?)?),
@@ -183,6 +191,7 @@ fn run(args: Args) -> Result<bool> {
             backend: args.backend,
             source: args.source,
             within_ms: args.within_ms,
+            signal: args.signal,
         };
         let command = HostCommand::parse(verb, options)?;
         let paths = HostPaths {
@@ -246,6 +255,17 @@ fn run(args: Args) -> Result<bool> {
             let r = Running::open(&run_dir)?.restart(kind, index)?;
             println!("restarted {kind} {index} in {:.1?}", r.took);
             Ok(true)
+        }
+        "kill" => {
+            let kind = args.kind.context("kill needs --kind K")?;
+            let index = args.index.context("kill needs --index I")?;
+            let sig = args.signal.context("kill needs --signal KILL|STOP|CONT")?;
+            let done = Running::open(&run_dir)?.signal_instance(kind, index, sig)?;
+            for p in &done.tree {
+                println!("pid {} {:?}", p.pid, p.state);
+            }
+            println!("SIG{} {kind} {index} and its {} descendant(s)", sig.name(), done.descendants());
+            Ok(done.took_effect())
         }
         other => bail!("unknown command {other}\n{USAGE}"),
     }

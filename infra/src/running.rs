@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use endpoints::HostPort;
 
+use crate::kill::{self, Signal, Signalled};
 use crate::process::{self, RunAs};
 use crate::secrets::Secrets;
 use crate::sizing::Sizing;
@@ -158,24 +159,34 @@ impl Running {
         self.state.find(kind, index).with_context(|| format!("{kind} {index} is not part of this topology"))
     }
 
-    /// Sends `sig` (e.g. `libc::SIGKILL`, `libc::SIGSTOP`, `libc::SIGCONT`) to one instance: its
+    /// Sends `sig` (`libc::SIGKILL`, `libc::SIGSTOP` or `libc::SIGCONT`) to one instance: its
     /// main process, its process group and every descendant (a postmaster's children run in their
     /// own sessions, so a signal to its group alone left them serving). The fault injection of the
-    /// tests and the bench.
+    /// tests and the bench; [`Running::signal_instance`] also answers what it did.
     pub fn kill(&mut self, kind: Kind, index: usize, sig: i32) -> Result<()> {
+        self.signal_instance(kind, index, Signal::from_number(sig)?).map(drop)
+    }
+
+    /// [`Running::kill`], answering the instance's process tree and each process's state after
+    /// the signal. On a control machine the instance's host signals it by PID there and answers
+    /// (remote/: `host kill`); SIGKILL waits there until the main process is gone.
+    pub fn signal_instance(&mut self, kind: Kind, index: usize, sig: Signal) -> Result<Signalled> {
+        if self.is_control() {
+            return crate::remote::kill(self, kind, index, sig);
+        }
         let p = self.proc(kind, index)?.clone();
         let pid = p.local_pid()?;
         if !p.alive() {
             bail!("{} (pid {pid}) is not running", p.label());
         }
-        process::signal_tree(pid, sig);
-        if sig == libc::SIGKILL {
+        let done = kill::signal_local(&p, sig)?;
+        if sig == Signal::Kill {
             process::wait_until(&format!("{} to die", p.label()), Duration::from_secs(5), || false, || Ok(!p.alive()))?;
             if let Some(mut c) = self.children.remove(&(kind, index)) {
                 let _ = c.wait();
             }
         }
-        Ok(())
+        Ok(done)
     }
 
     /// Sends `sig` to the main process of one instance alone (e.g. SIGKILL of pgpool's main

@@ -77,7 +77,7 @@ pub(super) async fn schedule(
     let v = Victim { spec, running, timeline, label, instance: &instance, proc, kind, index, killed_at, down };
     let way = match spec.kind {
         FaultKind::Kill | FaultKind::KillPgpoolMain => kill(&v).await?,
-        FaultKind::Hang => hang(&v).await,
+        FaultKind::Hang => hang(&v).await?,
         FaultKind::Exhaust => exhaust(&v).await?,
         FaultKind::KillDuringRejoin => kill_during_rejoin(&v).await?,
         FaultKind::KillBothPgpools | FaultKind::Cut => unreachable!("handled above"),
@@ -188,7 +188,10 @@ async fn kill(v: &Victim<'_>) -> Result<WayBack> {
 
 /// SIGSTOP of the instance's process tree for the down time, then SIGCONT; a backend a pgpool
 /// detached meanwhile is rejoined.
-async fn hang(v: &Victim<'_>) -> WayBack {
+async fn hang(v: &Victim<'_>) -> Result<WayBack> {
+    if v.proc.machine.is_some() {
+        return hang_on_host(v).await;
+    }
     let (running, kind, index, label, instance) = (v.running, v.kind, v.index, v.label, v.instance);
     // The guard continues every stopped process when it goes, whatever happens.
     let stopped = inject::Stopped::tree(v.proc.pid);
@@ -204,12 +207,68 @@ async fn hang(v: &Victim<'_>) -> WayBack {
     let t = Instant::now();
     eprintln!("faults: {label}: SIGCONT {instance} at {:.1} s", v.timeline.now());
     if kind != Kind::Postgres {
-        return WayBack::new(fault, Ok(no_restart(kind, index, t.elapsed())));
+        return Ok(WayBack::new(fault, Ok(no_restart(kind, index, t.elapsed()))));
     }
     // Give the pgpools' health checks a moment to see it alive before deciding.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let back = with_running(running, move |r| rejoin_if_detached(r, index, t)).await;
-    with_rejoin_note(fault, back)
+    Ok(with_rejoin_note(fault, back))
+}
+
+/// A hang on `[hosts]`: the instance's host stops its process tree by PID and answers each
+/// process's state (infra's `host kill`); SIGCONT the same way after the down time, also when
+/// this future is dropped half-way (the guard). Only kinds whose way back is the SIGCONT alone
+/// get here (file.rs: `FaultKind::on_hosts`).
+async fn hang_on_host(v: &Victim<'_>) -> Result<WayBack> {
+    let (running, kind, index, label, instance) = (v.running, v.kind, v.index, v.label, v.instance);
+    let guard = Continue { running: Some(running.clone()), kind, index };
+    let stopped = with_running(running, move |r| r.signal_instance(kind, index, infra::Signal::Stop)).await?;
+    let mut notes = vec![];
+    if !stopped.took_effect() {
+        notes.push(format!("not stopped 5 s after SIGSTOP on its host: {:?}", stopped.not_in_effect()));
+    }
+    let fault = format!(
+        "SIGSTOP {} and its {} descendant(s) on its host for {} s, SIGCONT",
+        v.spec.target,
+        stopped.descendants(),
+        v.down.as_secs()
+    );
+    eprintln!("faults: {label}: SIGSTOP {instance}: {} process(es) at {:.1} s", stopped.tree.len(), v.killed_at);
+    tokio::time::sleep(v.down).await;
+    let t = Instant::now();
+    let resumed = guard.resume().await;
+    eprintln!("faults: {label}: SIGCONT {instance} at {:.1} s", v.timeline.now());
+    let restarted = resumed.and_then(|s| match s.took_effect() {
+        true => Ok(no_restart(kind, index, t.elapsed())),
+        false => Err(anyhow::anyhow!("still stopped after SIGCONT on its host: {:?}", s.not_in_effect())),
+    });
+    Ok(WayBack { notes, ..WayBack::new(fault, restarted) })
+}
+
+/// Continues an instance stopped on its host: by [`Continue::resume`], or when dropped (an error
+/// or a cancelled run between the SIGSTOP and the SIGCONT), blocking on the SSH call then.
+struct Continue {
+    running: Option<Shared>,
+    kind: Kind,
+    index: usize,
+}
+
+impl Continue {
+    async fn resume(mut self) -> Result<infra::Signalled> {
+        let (running, kind, index) = (self.running.take().expect("resumed once"), self.kind, self.index);
+        with_running(&running, move |r| r.signal_instance(kind, index, infra::Signal::Cont)).await
+    }
+}
+
+impl Drop for Continue {
+    fn drop(&mut self) {
+        if let Some(running) = self.running.take() {
+            let mut r = running.lock().unwrap_or_else(|e| e.into_inner());
+            if let Err(e) = r.signal_instance(self.kind, self.index, infra::Signal::Cont) {
+                eprintln!("faults: SIGCONT {} {} on its host FAILED: {e:#}", self.kind, self.index);
+            }
+        }
+    }
 }
 
 /// The instance's connection slots held by outside sessions for the down time, then closed; a

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
+use crate::kill::Signal;
 use crate::process;
 use crate::rejoin::{self, WritePause};
 use crate::running::Running;
@@ -65,6 +66,9 @@ pub enum HostCommand {
     /// Before pgpool `pgpool` restarts: the pgpools of the other hosts see every backend up, so
     /// its saved node status is outdated and goes.
     ForgetNodeStatus { pgpool: usize },
+    /// Signals an instance of this host and all its descendants by PID (the loopback
+    /// `Running::kill`); answers its process tree and their states after (`Signalled`).
+    Kill(Kind, usize, Signal),
 }
 
 /// The options of a `shopbench-infra host` command line.
@@ -76,6 +80,7 @@ pub struct HostOptions {
     pub backend: Option<usize>,
     pub source: Option<usize>,
     pub within_ms: Option<u64>,
+    pub signal: Option<Signal>,
 }
 
 impl HostCommand {
@@ -114,6 +119,10 @@ impl HostCommand {
             }
             HostCommand::StartNode(i) => words("start-node", &[("--index", i)]),
             HostCommand::ForgetNodeStatus { pgpool } => words("forget-node-status", &[("--index", pgpool)]),
+            HostCommand::Kill(kind, i, sig) => {
+                let instance = ["--kind".into(), kind.name().into(), "--index".into(), i.to_string()];
+                [vec!["kill".into()], instance.to_vec(), vec!["--signal".into(), sig.name().into()]].concat()
+            }
         }
     }
 
@@ -148,9 +157,15 @@ impl HostCommand {
             }
             "start-node" => HostCommand::StartNode(index()?),
             "forget-node-status" => HostCommand::ForgetNodeStatus { pgpool: index()? },
+            "kill" => {
+                let ((kind, i), sig) = instance
+                    .zip(o.signal)
+                    .ok_or_else(|| anyhow::anyhow!("host kill needs --kind K --index I --signal KILL|STOP|CONT"))?;
+                HostCommand::Kill(kind, i, sig)
+            }
             other => bail!(
                 "unknown host command {other:?} (prepare, up, stop, down, status, check, restart, detach, standby, \
-                 hold-writes, promote, attach, end-orphans, follow, start-node, forget-node-status)"
+                 hold-writes, promote, attach, end-orphans, follow, start-node, forget-node-status, kill)"
             ),
         })
     }
@@ -217,6 +232,9 @@ pub fn run(command: HostCommand, paths: &HostPaths) -> Result<String> {
         }
         HostCommand::ForgetNodeStatus { pgpool } => {
             Running::open(paths.run_dir)?.forget_node_status(pgpool).map(|()| "null".into())
+        }
+        HostCommand::Kill(kind, i, sig) => {
+            Ok(serde_json::to_string(&Running::open(paths.run_dir)?.signal_instance(kind, i, sig)?)?)
         }
     }
 }
@@ -340,6 +358,7 @@ mod tests {
             HostCommand::Follow { kind: Kind::Sentinel, index: 2, master: None },
             HostCommand::StartNode(2),
             HostCommand::ForgetNodeStatus { pgpool: 1 },
+            HostCommand::Kill(Kind::Pgpool, 1, Signal::Stop),
         ];
         for c in commands {
             let words = c.words();
@@ -353,6 +372,7 @@ mod tests {
                     "--backend" => o.backend = Some(v.parse().unwrap()),
                     "--source" => o.source = Some(v.parse().unwrap()),
                     "--within-ms" => o.within_ms = Some(v.parse().unwrap()),
+                    "--signal" => o.signal = Some(Signal::parse(v).unwrap()),
                     other => panic!("{c:?}: unknown flag {other}"),
                 }
             }
@@ -360,5 +380,27 @@ mod tests {
         }
         let e = HostCommand::parse("attach", HostOptions { index: Some(0), backend: Some(1), ..Default::default() });
         assert!(e.unwrap_err().to_string().contains("--within-ms"));
+    }
+
+    /// The words the control machine sends are the ones `shopbench-infra host` parses back.
+    #[test]
+    fn a_kill_goes_over_ssh_as_words_that_parse_back() {
+        let kill = HostCommand::Kill(Kind::Pgpool, 1, Signal::Stop);
+        let words = kill.words();
+        assert_eq!(words.join(" "), "kill --kind pgpool --index 1 --signal STOP");
+        let sig = Signal::parse(&words[6]).unwrap();
+        let kind = Kind::parse(&words[2]).unwrap();
+        assert_eq!(
+            HostCommand::parse(
+                "kill",
+                HostOptions { kind: Some(kind), index: Some(1), signal: Some(sig), ..Default::default() }
+            )
+            .unwrap(),
+            kill
+        );
+        let e = HostCommand::parse("kill", HostOptions { kind: Some(kind), index: Some(1), ..Default::default() })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--signal"), "{e}");
     }
 }

@@ -18,6 +18,7 @@ pub(crate) use rejoin::rejoin;
 pub use ship::ship_binary;
 
 use crate::hosts::SshHost;
+use crate::kill::{Signal, Signalled};
 use crate::process;
 use crate::rundir::{self, REMOTE_DIR};
 use crate::running::Running;
@@ -331,6 +332,14 @@ fn record_proc(r: &mut Running, h: &SshHost, out: &str) -> Result<Proc> {
     r.record_remote(p.clone())?;
     ready_from_here(r, &p)?;
     Ok(p)
+}
+
+/// Signals an instance on its host, by PID there (`host kill`); the host answers what the
+/// signal did to the instance's process tree.
+pub(crate) fn kill(r: &Running, kind: Kind, i: usize, sig: Signal) -> Result<Signalled> {
+    let h = r.topology().machine_of(kind, i).with_context(|| format!("no {kind} {i}"))?;
+    let out = call(h, HostCommand::Kill(kind, i, sig), Duration::from_secs(60))?;
+    serde_json::from_str(&out).with_context(|| format!("{} answered {out:?}", h.name))
 }
 
 /// Every host's answer, merged; a host that does not answer shows its processes DOWN.
