@@ -152,10 +152,12 @@ impl FaultKind {
         use infra::Kind::*;
         match self {
             FaultKind::Cut => Ok(()),
-            FaultKind::Kill if matches!(kind, Web | Nginx) => Ok(()),
+            // The restart is the way back: over SSH for every kind (a backend's is its rejoin).
+            FaultKind::Kill if matches!(kind, Web | Nginx | Pgpool | Postgres) => Ok(()),
             FaultKind::Hang if matches!(kind, Web | Nginx | Pgpool) => Ok(()),
             FaultKind::Kill => Err(format!(
-                "a kill of {kind} on [hosts] is not done yet: its restart is not done over SSH yet (web and nginx only)"
+                "a kill of {kind} on [hosts] is not done yet: its restart works over SSH, but the runner's checks \
+                 have not been run with it on hosts (web, nginx, pgpool and postgres only)"
             )),
             FaultKind::Hang => Err(format!(
                 "a hang of {kind} on [hosts] is not done yet: its way back (a rejoin, a failover) is not done over SSH \
@@ -553,6 +555,8 @@ mod tests {
                 "pg web 0",
                 "pg Kill web 0",
                 "pg Kill nginx 0",
+                "pg Kill pgpool 0",
+                "pg Kill postgres 1",
                 "pg Hang pgpool 0",
                 "pg Hang web 1",
                 "redis redis 1",
@@ -613,13 +617,21 @@ mod tests {
         assert_eq!((c.from, c.to), ((Kind::Pgpool, 0), (Kind::Postgres, 1)));
         let hang = FaultsFile::parse(&file(hosts, "kind = \"hang\"\ntarget = \"pgpool 0\"\nsecs = 5")).unwrap();
         assert_eq!(hang.faults[0].kind, FaultKind::Hang, "a pgpool's hang is done on hosts");
+        for target in ["pgpool 0", "postgres 1"] {
+            let kill = FaultsFile::parse(&file(hosts, &format!("target = \"{target}\""))).unwrap();
+            assert_eq!(
+                kill.faults[0].kind,
+                FaultKind::Kill,
+                "a kill of {target} is done on hosts (restarted over SSH)"
+            );
+        }
         let other_target = cut.replace("target = \"pgpool 0\"", "target = \"pgpool 1\"");
         let no_backend_2 = cut.replace("[\"postgres\", 1]", "[\"postgres\", 2]");
         let toaster = cut.replace("[\"postgres\", 1]", "[\"toaster\", 1]");
         let storage = cut.replace("to = [\"postgres\", 1] }", "to = [\"postgres\", 1], port = \"storage\" }");
         for (hosts, fault, why) in [
             ("", cut, "needs [hosts] emulate"),
-            (hosts, "target = \"pgpool 0\"", "a kill of pgpool on [hosts] is not done yet"),
+            (hosts, "target = \"redis 0\"", "a kill of redis on [hosts] is not done yet"),
             (hosts, "kind = \"hang\"\ntarget = \"postgres 1\"", "a hang of postgres on [hosts] is not done yet"),
             (hosts, "kind = \"kill-pgpool-main\"\ntarget = \"pgpool 0\"", "not done yet"),
             (hosts, "kind = \"cut\"\ntarget = \"pgpool 0\"", "needs `cut = "),
