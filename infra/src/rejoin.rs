@@ -431,32 +431,10 @@ impl Running {
         let pause = WritePause::start(&src_host, src_port)?;
         eprintln!("rejoin: writes paused (tables locked on postgres {source})");
 
-        // 5. catch up and promote; 6. attach on every pgpool. On failure (or when the steps
-        // overrun their time) the node is taken out again on every pgpool before writes resume;
-        // running the rejoin again starts over.
-        let deadline = paused_at + STEPS_LIMIT;
-        if let Err(e) = self.catch_up_promote_attach(i, source, &pgpools, deadline) {
-            for &p in &pgpools {
-                if let Err(d) = pgpool::pcp_node_output(self, "pcp_detach_node", p, i, CLEANUP_CALL) {
-                    eprintln!("rejoin: detaching node {i} on pgpool {p} again: {d:#}");
-                }
-            }
-            if let Err(r) = pause.release() {
-                eprintln!("rejoin: ending the write pause: {r:#}");
-            }
-            eprintln!("rejoin: failed; writes resumed after {:.1?}", paused_at.elapsed());
-            return Err(e.context(format!(
-                "rejoin of postgres {i} failed after {:.1?} with writes paused; it is detached again: \
-                 run the rejoin again",
-                paused_at.elapsed()
-            )));
-        }
-
-        // 7. resume writes
-        pause.release()?;
-        let writes_paused = paused_at.elapsed();
-        eprintln!("rejoin: writes resumed after {writes_paused:.1?}");
-        Ok(RejoinReport { backend: i, source, total: t0.elapsed(), writes_paused })
+        let steps = |r: &mut Running, deadline| r.catch_up_promote_attach(i, source, &pgpools, deadline);
+        let detach_again = |r: &Running, p| pgpool::pcp_node_output(r, "pcp_detach_node", p, i, CLEANUP_CALL).map(drop);
+        let times = (t0, paused_at);
+        finish_with_writes_paused(self, i, source, &pgpools, times, steps, detach_again, || pause.release())
     }
 
     /// Detaches backend `i` on each of `pgpools` that does not already show it down.
@@ -493,4 +471,43 @@ impl Running {
         }
         bail!("no running backend is up on every pgpool to copy node {i} from")
     }
+}
+
+/// Rejoin steps 5-7 once writes are paused (at `paused_at`; the rejoin began at `t0`): `steps`
+/// catches backend `i` up with `source`, promotes it and attaches it on every pgpool, within
+/// `STEPS_LIMIT` (both closures are given `on`: the running topology, or what drives the hosts). On failure (or when the steps overrun their time) the node is taken out again
+/// on each of `pgpools` (`detach_again`) before `release` lets writes resume; running the
+/// rejoin again starts over. The same on loopback and driven over SSH (remote/rejoin.rs).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn finish_with_writes_paused<C>(
+    on: &mut C,
+    i: usize,
+    source: usize,
+    pgpools: &[usize],
+    (t0, paused_at): (Instant, Instant),
+    steps: impl FnOnce(&mut C, Instant) -> Result<()>,
+    detach_again: impl Fn(&C, usize) -> Result<()>,
+    release: impl FnOnce() -> Result<()>,
+) -> Result<RejoinReport> {
+    if let Err(e) = steps(on, paused_at + STEPS_LIMIT) {
+        for &p in pgpools {
+            if let Err(d) = detach_again(on, p) {
+                eprintln!("rejoin: detaching node {i} on pgpool {p} again: {d:#}");
+            }
+        }
+        if let Err(r) = release() {
+            eprintln!("rejoin: ending the write pause: {r:#}");
+        }
+        eprintln!("rejoin: failed; writes resumed after {:.1?}", paused_at.elapsed());
+        return Err(e.context(format!(
+            "rejoin of postgres {i} failed after {:.1?} with writes paused; it is detached again: \
+             run the rejoin again",
+            paused_at.elapsed()
+        )));
+    }
+    // 7. resume writes
+    release()?;
+    let writes_paused = paused_at.elapsed();
+    eprintln!("rejoin: writes resumed after {writes_paused:.1?}");
+    Ok(RejoinReport { backend: i, source, total: t0.elapsed(), writes_paused })
 }

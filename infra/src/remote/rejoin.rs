@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use super::host::{HELD, RELEASE};
 use super::{call, record_proc, HostCommand, TIER_TIMEOUT};
 use crate::hosts::SshHost;
-use crate::rejoin::{left, RejoinReport, STEPS_LIMIT};
+use crate::rejoin::{finish_with_writes_paused, left, RejoinReport};
 use crate::running::Running;
 use crate::status::Status;
 use crate::topology::{Kind, Topology};
@@ -36,7 +36,7 @@ fn live(status: &Status, kind: Kind) -> Vec<usize> {
 /// The rejoin of backend `i` (crate::rejoin's module doc), driven from the control machine.
 pub(crate) fn rejoin(r: &mut Running, i: usize) -> Result<RejoinReport> {
     let t0 = Instant::now();
-    let t = r.topology().clone();
+    let mut t = r.topology().clone();
     if i >= t.count(Kind::Postgres) {
         bail!("no backend {i}: the topology has {}", t.count(Kind::Postgres));
     }
@@ -62,32 +62,14 @@ pub(crate) fn rejoin(r: &mut Running, i: usize) -> Result<RejoinReport> {
     let paused_at = Instant::now();
     let pause = RemotePause::start(host_of(&t, Kind::Postgres, source)?, source)?;
     eprintln!("rejoin: writes paused (tables locked on postgres {source})");
-    let deadline = paused_at + STEPS_LIMIT;
-    // 5. catch up and promote; 6. attach on every pgpool. On failure the node is taken out
-    // again on every pgpool before writes resume, as on loopback.
-    if let Err(e) = catch_up_promote_attach(&t, i, source, &pgpools, deadline) {
-        for &p in &pgpools {
-            let detach = host_of(&t, Kind::Pgpool, p)
-                .and_then(|h| call(h, HostCommand::Detach { pgpool: p, backend: i }, SSH_SLACK * 2));
-            if let Err(d) = detach {
-                eprintln!("rejoin: detaching node {i} on pgpool {p} again: {d:#}");
-            }
-        }
-        if let Err(r) = pause.release() {
-            eprintln!("rejoin: ending the write pause: {r:#}");
-        }
-        eprintln!("rejoin: failed; writes resumed after {:.1?}", paused_at.elapsed());
-        return Err(e.context(format!(
-            "rejoin of postgres {i} failed after {:.1?} with writes paused; it is detached again: \
-             run the rejoin again",
-            paused_at.elapsed()
-        )));
-    }
-    // 7. resume writes
-    pause.release()?;
-    let writes_paused = paused_at.elapsed();
-    eprintln!("rejoin: writes resumed after {writes_paused:.1?}");
-    Ok(RejoinReport { backend: i, source, total: t0.elapsed(), writes_paused })
+    // 5. catch up and promote; 6. attach on every pgpool, each on its host; 7. resume writes
+    let steps = |t: &mut Topology, deadline| catch_up_promote_attach(t, i, source, &pgpools, deadline);
+    let detach_again = |t: &Topology, p| {
+        let h = host_of(t, Kind::Pgpool, p)?;
+        call(h, HostCommand::Detach { pgpool: p, backend: i }, SSH_SLACK * 2).map(drop)
+    };
+    let times = (t0, paused_at);
+    finish_with_writes_paused(&mut t, i, source, &pgpools, times, steps, detach_again, || pause.release())
 }
 
 /// What a pgpool's restart on a host needs first (crate::restart's pgpool arm, split across
