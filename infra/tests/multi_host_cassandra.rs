@@ -14,10 +14,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{get, post_json, RunDir};
+use common::{get, infra, post_json, RunDir};
 use infra::cql::{self, Login};
 use infra::hosts::{EmulatedHosts, SshHost};
 
@@ -42,12 +41,6 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
     );
     toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
-}
-
-/// `shopbench-infra <args>`: (success, stdout, stderr).
-fn infra(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(INFRA).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn json(body: &str) -> serde_json::Value {

@@ -8,16 +8,14 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{app_binary, RunDir};
+use common::{app_binary, infra, RunDir};
 use infra::hosts::{EmulatedHosts, SshHost};
 use infra::{Kind, RunState, Running, Signal};
 
-const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const T: Duration = Duration::from_secs(30);
 const NAMES: [&str; 3] = ["db1", "db2", "web1"];
 const NGINX: u16 = 23000;
@@ -34,12 +32,6 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
     );
     toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
-}
-
-/// `shopbench-infra <args>`: (success, stdout, stderr).
-fn infra(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(INFRA).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// The `ps` state letters of `pids` on `host` (over SSH), one per pid still there.

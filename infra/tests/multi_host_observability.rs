@@ -10,14 +10,12 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{app_binary, RunDir};
+use common::{app_binary, infra, RunDir};
 use infra::hosts::{EmulatedHosts, SshHost};
 use infra::{Kind, PrometheusApi, Running};
 
-const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const NAMES: [&str; 4] = ["db1", "db2", "web1", "mon"];
 const NGINX_PORT: u16 = 25000;
 
@@ -33,12 +31,6 @@ fn topology(hosts: &[SshHost]) -> String {
     );
     toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
-}
-
-/// `shopbench-infra <args>`: (success, stdout, stderr).
-fn infra(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(INFRA).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// Polls `what` until it gives Some (or fails the test after `timeout` with the last reason).

@@ -11,14 +11,12 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{app_binary, get, post_json, RunDir};
+use common::{app_binary, get, infra, post_json, RunDir};
 use infra::hosts::{EmulatedHosts, SshHost};
 use infra::redis::{query, query_as};
 
-const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const T: Duration = Duration::from_secs(30);
 const NAMES: [&str; 3] = ["rhr1", "rhr2", "rhweb"];
 const NGINX: u16 = 27000;
@@ -40,12 +38,6 @@ fn topology(hosts: &[SshHost], web: &Path) -> String {
 
 fn web_binary() -> PathBuf {
     std::env::var_os("SHOPBENCH_REDIS_WEB_BINARY").map(PathBuf::from).unwrap_or_else(app_binary)
-}
-
-/// `shopbench-infra <args>`: (success, stdout, stderr).
-fn infra(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(INFRA).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 fn json(body: &str) -> serde_json::Value {

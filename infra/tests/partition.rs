@@ -20,11 +20,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{app_binary, RunDir};
+use common::{app_binary, infra, RunDir};
 use infra::hosts::{EmulatedHosts, InstanceCut, SshHost};
 use infra::{Kind, Topology};
 
-const INFRA: &str = env!("CARGO_BIN_EXE_shopbench-infra");
 const NAMES: [&str; 3] = ["partdb1", "partdb2", "partweb"];
 const PG: u16 = 26432;
 const PGPOOL: u16 = 26500;
@@ -46,11 +45,6 @@ fn topology(hosts: &[SshHost], control: &str, failover: Option<&str>) -> String 
     );
     toml.push_str(&common::hosts_toml(&NAMES, hosts));
     toml
-}
-
-fn infra(args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(INFRA).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 /// psql from the control machine (in the topology's `clients`), bounded: a statement over the cut
